@@ -1,0 +1,672 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2034 # globals set here are read by backup.sh and restore.sh
+# Functions shared by backup.sh and restore.sh, the KubeBlocks DataProtection jobs of the
+# Elasticsearch/OpenSearch addon: reading the job's environment and the BackupRepo's
+# datasafed.conf, deriving names from the Backup, HTTP calls to the engine and to the
+# keystore agents, and the steps both jobs share (credentials on every node, reload,
+# repository registration).
+#
+# Sourced, never run. The caller sets `set -euo pipefail`, calls job_init, and exits
+# through the EXIT trap that job_init installs.
+#
+# Secrets (S3 keys, the cluster password) never go on a command line and never reach
+# the log: curl reads credentials from a 0600 config file, bodies are built by jq from
+# the environment and sent from files, and every log line passes through redact.
+
+# ---------------------------------------------------------------------------
+# Logging
+# ---------------------------------------------------------------------------
+
+# Values that must never be printed; filled by load_s3_config and load_job_env.
+SECRET_VALUES=()
+
+# Replaces every known secret value in $1 with '***'.
+redact() {
+  local text=$1 secret
+  for secret in "${SECRET_VALUES[@]}"; do
+    [[ -n $secret ]] && text=${text//"$secret"/***}
+  done
+  printf '%s' "$text"
+}
+
+# One line on standard output, with a UTC time stamp.
+log() {
+  local line
+  line=$(redact "$*")
+  printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$line"
+}
+
+# One line on standard error.
+warn() {
+  log "WARNING: $*" >&2
+}
+
+# Prints the cause and stops the job (the EXIT trap reports and cleans up).
+die() {
+  log "ERROR: $*" >&2
+  exit 1
+}
+
+# ---------------------------------------------------------------------------
+# datasafed.conf (rclone INI)
+# ---------------------------------------------------------------------------
+
+# ini_get FILE SECTION KEY: prints the value of KEY in [SECTION] and returns 0, or
+# returns 1 when the key is absent. Follows rclone's config reader: '#' and ';' start
+# comment lines (not inline comments: a secret may hold '#'), the first '=' or ':'
+# separates key from value, spaces around both are dropped, a value wrapped in matching
+# quotes ("..." '...' `...`) loses them, a later duplicate wins.
+ini_get() {
+  local file=$1 section=$2 key=$3
+  local line current='' found=1 value='' k v sep_pos
+  while IFS= read -r line || [[ -n $line ]]; do
+    line=${line%$'\r'}
+    line=$(_ini_trim "$line")
+    [[ -z $line || $line == '#'* || $line == ';'* ]] && continue
+    if [[ $line == '['*']' ]]; then
+      current=$(_ini_trim "${line:1:${#line}-2}")
+      continue
+    fi
+    [[ $current == "$section" ]] || continue
+    sep_pos=$(_ini_separator "$line") || continue
+    k=$(_ini_trim "${line:0:sep_pos}")
+    [[ $k == "$key" ]] || continue
+    v=$(_ini_trim "${line:sep_pos+1}")
+    value=$(_ini_unquote "$v")
+    found=0
+  done <"$file"
+  [[ $found -eq 0 ]] && printf '%s' "$value"
+  return "$found"
+}
+
+# ini_has_section FILE SECTION: whether FILE declares [SECTION].
+ini_has_section() {
+  local line
+  while IFS= read -r line || [[ -n $line ]]; do
+    line=$(_ini_trim "${line%$'\r'}")
+    if [[ $line == '['*']' && $(_ini_trim "${line:1:${#line}-2}") == "$2" ]]; then
+      return 0
+    fi
+  done <"$1"
+  return 1
+}
+
+# Drops leading and trailing blanks.
+_ini_trim() {
+  local s=$1
+  s=${s#"${s%%[![:space:]]*}"}
+  s=${s%"${s##*[![:space:]]}"}
+  printf '%s' "$s"
+}
+
+# Prints the index of the first '=' or ':' in $1; returns 1 when there is none.
+_ini_separator() {
+  local s=$1 prefix
+  prefix=${s%%[=:]*}
+  [[ ${#prefix} -lt ${#s} ]] || return 1
+  printf '%s' "${#prefix}"
+}
+
+# Strips one pair of matching surrounding quotes.
+_ini_unquote() {
+  local v=$1 q
+  if [[ ${#v} -ge 6 && $v == '"""'*'"""' ]]; then
+    printf '%s' "${v:3:${#v}-6}"
+    return
+  fi
+  if [[ ${#v} -ge 2 ]]; then
+    q=${v:0:1}
+    if [[ ($q == '"' || $q == "'" || $q == '`') && ${v: -1} == "$q" ]]; then
+      printf '%s' "${v:1:${#v}-2}"
+      return
+    fi
+  fi
+  printf '%s' "$v"
+}
+
+# ini_value FILE SECTION KEY [DEFAULT]: the value, or DEFAULT when absent or empty.
+ini_value() {
+  local v
+  v=$(ini_get "$1" "$2" "$3") || v=''
+  [[ -n $v ]] || v=${4:-}
+  printf '%s' "$v"
+}
+
+# Lower-cased true/false for an rclone boolean; returns 1 when $1 is no boolean.
+parse_bool() {
+  case ${1,,} in
+    true | t | 1 | yes | y | on) printf 'true' ;;
+    false | f | 0 | no | n | off) printf 'false' ;;
+    *) return 1 ;;
+  esac
+}
+
+# Whether rclone addresses this provider's buckets virtual-host style when the config
+# does not say (rclone's provider quirks); every other provider defaults to path style.
+provider_default_path_style() {
+  case $1 in
+    AWS | Alibaba | TencentCOS | HuaweiOBS | Netease | DigitalOcean | Dreamhost | Scaleway | Wasabi | LyveCloud | RackCorp | Storj)
+      printf 'false' ;;
+    *) printf 'true' ;;
+  esac
+}
+
+# load_s3_config FILE: reads the BackupRepo's [storage] section into S3_* globals:
+#   S3_PROVIDER, S3_ACCESS_KEY, S3_SECRET_KEY, S3_SESSION_TOKEN, S3_BUCKET, S3_PREFIX,
+#   S3_ENDPOINT (with its scheme, or empty for the engine's default AWS endpoint),
+#   S3_PROTOCOL (http|https), S3_REGION (us-east-1 when empty), S3_PATH_STYLE (true|false).
+# Fails with a sentence naming the problem, never the value of a secret.
+load_s3_config() {
+  local file=$1 section=storage type root endpoint path_style insecure
+  [[ -r $file ]] || die "BackupRepo config $file is missing or unreadable"
+  ini_has_section "$file" "$section" || die "BackupRepo config $file has no [storage] section"
+
+  type=$(ini_value "$file" "$section" type)
+  [[ $type == s3 ]] ||
+    die "BackupRepo storage type is '${type:-empty}': the snapshot repository needs an S3-compatible BackupRepo"
+
+  S3_PROVIDER=$(ini_value "$file" "$section" provider Other)
+  S3_ACCESS_KEY=$(ini_value "$file" "$section" access_key_id)
+  S3_SECRET_KEY=$(ini_value "$file" "$section" secret_access_key)
+  S3_SESSION_TOKEN=$(ini_value "$file" "$section" session_token)
+  SECRET_VALUES+=("$S3_ACCESS_KEY" "$S3_SECRET_KEY" "$S3_SESSION_TOKEN")
+  [[ -n $S3_ACCESS_KEY && -n $S3_SECRET_KEY ]] ||
+    die "BackupRepo config $file lacks access_key_id or secret_access_key (env_auth is not supported: the engine reads keys from its keystore)"
+
+  root=$(ini_value "$file" "$section" root)
+  split_root "$root"
+  [[ -n $S3_BUCKET ]] || die "BackupRepo config $file has an empty root: no bucket"
+
+  S3_REGION=$(ini_value "$file" "$section" region us-east-1)
+
+  insecure=$(ini_value "$file" "$section" no_check_certificate false)
+  if [[ $(parse_bool "$insecure" || true) == true ]]; then
+    warn "BackupRepo sets no_check_certificate: the engine always verifies the endpoint's certificate"
+  fi
+
+  endpoint=$(ini_value "$file" "$section" endpoint)
+  normalize_endpoint "$endpoint" "$(ini_value "$file" "$section" protocol)"
+
+  path_style=$(ini_value "$file" "$section" force_path_style)
+  if [[ -n $path_style ]]; then
+    S3_PATH_STYLE=$(parse_bool "$path_style") ||
+      die "BackupRepo config $file: force_path_style '$path_style' is not a boolean"
+  else
+    S3_PATH_STYLE=$(provider_default_path_style "$S3_PROVIDER")
+  fi
+}
+
+# split_root ROOT: 'bucket/some/prefix' -> S3_BUCKET=bucket, S3_PREFIX=some/prefix.
+split_root() {
+  local root
+  root=$(normalize_path "$1")
+  S3_BUCKET=${root%%/*}
+  if [[ $root == */* ]]; then
+    S3_PREFIX=${root#*/}
+  else
+    S3_PREFIX=''
+  fi
+}
+
+# normalize_endpoint ENDPOINT [PROTOCOL]: sets S3_ENDPOINT (scheme kept or added; https
+# unless PROTOCOL says http) and S3_PROTOCOL. An empty endpoint stays empty.
+normalize_endpoint() {
+  local endpoint=$1 protocol=${2,,}
+  endpoint=${endpoint%/}
+  if [[ $endpoint =~ ^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$ ]]; then
+    S3_PROTOCOL=${BASH_REMATCH[1],,}
+    endpoint="${S3_PROTOCOL}://${BASH_REMATCH[2]}"
+  else
+    [[ $protocol == http ]] && S3_PROTOCOL=http || S3_PROTOCOL=https
+    [[ -n $endpoint ]] && endpoint="${S3_PROTOCOL}://${endpoint}"
+  fi
+  [[ $S3_PROTOCOL == http || $S3_PROTOCOL == https ]] ||
+    die "S3 endpoint scheme '$S3_PROTOCOL' is not http or https"
+  S3_ENDPOINT=$endpoint
+}
+
+# normalize_path PATH: no leading, trailing or doubled slashes, no '.' segments.
+normalize_path() {
+  local IFS=/ part out=''
+  local -a parts
+  read -r -a parts <<<"$1"
+  for part in "${parts[@]}"; do
+    [[ -z $part || $part == . ]] && continue
+    out+="${out:+/}$part"
+  done
+  printf '%s' "$out"
+}
+
+# repository_base_path PREFIX BACKUP_BASE_PATH: where this Backup's snapshot repository
+# lives in the bucket (the BackupRepo prefix, then DP_BACKUP_BASE_PATH).
+repository_base_path() {
+  local prefix base
+  prefix=$(normalize_path "$1")
+  base=$(normalize_path "$2")
+  [[ /$base/ != */../* ]] || die "backup base path '$2' holds '..'"
+  printf '%s' "${prefix}${prefix:+${base:+/}}${base}"
+}
+
+# ---------------------------------------------------------------------------
+# Names derived from the Backup
+# ---------------------------------------------------------------------------
+
+# Eight hex digits of SHA-256 over $1.
+short_hash() {
+  printf '%s' "$1" | sha256sum | cut -c1-8
+}
+
+# repository_name BACKUP: 'kb-<backup>' (a Backup name is a DNS subdomain, which the
+# engines accept); longer than 64 characters it is cut and suffixed with a hash.
+repository_name() {
+  local name
+  name=$(printf '%s' "${1,,}" | tr -c 'a-z0-9.-' '-')
+  name="kb-${name}"
+  if [[ ${#name} -gt 64 ]]; then
+    name="${name:0:55}-$(short_hash "$1")"
+  fi
+  printf '%s' "$name"
+}
+
+# client_name NAMESPACE BACKUP: the S3 client this job writes into every keystore,
+# 'kb_<up to 20 chars of the backup name>_<hash of namespace/backup>', matching
+# [a-z0-9_-]+ and at most 32 characters, so two Backups never share a client.
+client_name() {
+  local ns=$1 backup=$2 slug
+  slug=$(printf '%s' "${backup,,}" | tr -c 'a-z0-9' '_')
+  slug=${slug:0:20}
+  while [[ $slug == *_ ]]; do slug=${slug%_}; done
+  printf 'kb_%s_%s' "$slug" "$(short_hash "${ns}/${backup}")"
+}
+
+# Brackets an IPv6 address for use in a URL.
+url_host() {
+  local host=${1#[}
+  host=${host%]}
+  if [[ $host == *:* ]]; then
+    printf '[%s]' "$host"
+  else
+    printf '%s' "$host"
+  fi
+}
+
+# ---------------------------------------------------------------------------
+# Job environment
+# ---------------------------------------------------------------------------
+
+# Reads the DataProtection job's environment into globals and validates it.
+load_job_env() {
+  [[ -n ${DP_DB_HOST:-} ]] || die "DP_DB_HOST is not set"
+  [[ -n ${DP_BACKUP_NAME:-} ]] || die "DP_BACKUP_NAME is not set"
+  [[ -n ${DP_BACKUP_BASE_PATH:-} ]] || die "DP_BACKUP_BASE_PATH is not set"
+  [[ $DP_BACKUP_NAME =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] ||
+    die "DP_BACKUP_NAME '$DP_BACKUP_NAME' is not a valid snapshot name (lower-case letters, digits, '-' and '.')"
+
+  BACKUP_NAME=$DP_BACKUP_NAME
+  SNAPSHOT_NAME=$DP_BACKUP_NAME
+  NAMESPACE=${KB_NAMESPACE:-default}
+  ES_URL="${ES_SCHEME:-http}://$(url_host "$DP_DB_HOST"):${DP_DB_PORT:-9200}"
+  DB_USER=${DP_DB_USER:-}
+  DB_PASSWORD=${DP_DB_PASSWORD:-}
+  SECRET_VALUES+=("$DB_PASSWORD")
+
+  DATASAFED_CONF=${DATASAFED_CONF:-/etc/datasafed/datasafed.conf}
+  AGENT_PORT=${AGENT_PORT:-8080}
+  AGENT_SCHEME=${AGENT_SCHEME:-http}
+  AGENT_CONNECT_TIMEOUT=${AGENT_CONNECT_TIMEOUT:-5}
+  AGENT_TIMEOUT=${AGENT_TIMEOUT:-30}
+  ES_CONNECT_TIMEOUT=${ES_CONNECT_TIMEOUT:-10}
+  ES_TIMEOUT=${ES_TIMEOUT:-60}
+  ES_VERIFY_TIMEOUT=${ES_VERIFY_TIMEOUT:-120}
+  POLL_INTERVAL=${POLL_INTERVAL:-5}
+  PROGRESS_INTERVAL=${PROGRESS_INTERVAL:-30}
+
+  REPOSITORY=$(repository_name "$BACKUP_NAME")
+  S3_CLIENT=$(client_name "$NAMESPACE" "$BACKUP_NAME")
+  local n
+  for n in AGENT_PORT AGENT_CONNECT_TIMEOUT AGENT_TIMEOUT ES_CONNECT_TIMEOUT ES_TIMEOUT \
+    ES_VERIFY_TIMEOUT POLL_INTERVAL PROGRESS_INTERVAL; do
+    [[ ${!n} =~ ^[0-9]+$ ]] || die "$n '${!n}' is not a whole number"
+  done
+}
+
+# ---------------------------------------------------------------------------
+# Temporary files and the exit trap
+# ---------------------------------------------------------------------------
+
+# job_init KIND (backup|restore): private work directory, 0600 files, the EXIT trap.
+job_init() {
+  JOB_KIND=$1
+  umask 077
+  WORK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/es-dp.XXXXXX")
+  REPOSITORY_REGISTERED=false
+  JOB_DONE=false
+  trap on_exit EXIT
+  trap 'exit 143' TERM
+  trap 'exit 130' INT
+}
+
+# Marks the job as succeeded; the EXIT trap then reports success.
+job_done() {
+  JOB_DONE=true
+  log "${JOB_KIND} ${BACKUP_NAME} done in ${SECONDS}s"
+}
+
+# Runs on every exit path: job cleanup hook, repository unregistration, temp files, the
+# '.exit' marker of a failed backup.
+on_exit() {
+  local rc=$?
+  set +e
+  if declare -F job_cleanup >/dev/null; then
+    job_cleanup "$rc"
+  fi
+  unregister_repository
+  rm -rf -- "$WORK_DIR"
+  if [[ $rc -ne 0 || $JOB_DONE != true ]]; then
+    [[ $rc -ne 0 ]] || rc=1
+    if [[ ${JOB_KIND:-} == backup && -n ${DP_BACKUP_INFO_FILE:-} ]]; then
+      touch "${DP_BACKUP_INFO_FILE}.exit"
+    fi
+    log "${JOB_KIND:-job} ${BACKUP_NAME:-} FAILED (exit $rc)" >&2
+  fi
+  exit "$rc"
+}
+
+# Writes the curl config that carries the cluster credentials (Basic auth as a header,
+# so that no character of the password needs escaping). Empty user: no auth.
+write_auth_config() {
+  AUTH_CONFIG="$WORK_DIR/auth.curlrc"
+  : >"$AUTH_CONFIG"
+  if [[ -n $DB_USER ]]; then
+    local token
+    token=$(printf '%s:%s' "$DB_USER" "$DB_PASSWORD" | base64 -w0)
+    SECRET_VALUES+=("$token")
+    printf 'header = "Authorization: Basic %s"\n' "$token" >"$AUTH_CONFIG"
+  fi
+  if [[ -n ${ES_CACERT:-} ]]; then
+    local escaped=${ES_CACERT//\\/\\\\}
+    printf 'cacert = "%s"\n' "${escaped//\"/\\\"}" >>"$AUTH_CONFIG"
+  fi
+}
+
+# ---------------------------------------------------------------------------
+# HTTP
+# ---------------------------------------------------------------------------
+
+# http_call OUT METHOD URL BODY_FILE CONNECT_TIMEOUT MAX_TIME: one request with the
+# cluster credentials. The answer goes to OUT, curl's message to OUT.err, the HTTP status
+# to standard output ('000' when no answer came). Returns curl's exit code.
+http_call() {
+  local out=$1 method=$2 url=$3 body=$4 connect=$5 max=$6
+  local -a args=(--silent --show-error --config "$AUTH_CONFIG"
+    --connect-timeout "$connect" --max-time "$max"
+    --request "$method" --header 'Content-Type: application/json'
+    --output "$out" --write-out '%{http_code}')
+  [[ -z $body ]] || args+=(--data-binary "@$body")
+  : >"$out"
+  curl "${args[@]}" --url "$url" 2>"$out.err"
+}
+
+# es_call METHOD PATH [BODY_FILE] [MAX_TIME]: a request to the engine. Sets HTTP_STATUS
+# and REPLY (the answer's file). Returns 0 when an answer came (any status), 1 when none
+# did (HTTP_ERROR then holds curl's message).
+es_call() {
+  local method=$1 path=$2 body=${3:-} max=${4:-$ES_TIMEOUT}
+  REPLY="$WORK_DIR/reply.json"
+  HTTP_ERROR=''
+  if HTTP_STATUS=$(http_call "$REPLY" "$method" "${ES_URL}${path}" "$body" "$ES_CONNECT_TIMEOUT" "$max"); then
+    return 0
+  fi
+  HTTP_ERROR=$(tr '\n' ' ' <"$REPLY.err")
+  return 1
+}
+
+# es_ok STEP METHOD PATH [BODY_FILE] [MAX_TIME]: like es_call, but stops the job with
+# the engine's cause unless the answer is 2xx; STEP names the step in the message.
+es_ok() {
+  local step=$1
+  shift
+  if ! es_call "$@"; then
+    die "${step}: no answer from ${ES_URL}: ${HTTP_ERROR}"
+  fi
+  if [[ $HTTP_STATUS != 2* ]]; then
+    die "${step}: engine answered HTTP ${HTTP_STATUS}: $(engine_error "$REPLY")"
+  fi
+}
+
+# engine_error FILE: the error in an engine answer, with its chain of causes
+# ('type: reason; caused by: type: reason ...'), or the start of a non-JSON body.
+engine_error() {
+  local file=$1 msg
+  msg=$(jq -r '
+    def chain: if type == "object" then
+        [((.type // "error") + ": " + (.reason // "no reason given"))] + ((.caused_by // null) | chain)
+      else [] end;
+    if (.error | type) == "object" then .error | chain | join("; caused by: ")
+    elif .error != null then .error | tostring
+    else tostring end' "$file" 2>/dev/null) || msg=$(head -c 300 "$file" | tr '\n' ' ')
+  printf '%s' "${msg:-empty answer}"
+}
+
+# ---------------------------------------------------------------------------
+# Steps shared by backup and restore
+# ---------------------------------------------------------------------------
+
+# Prints the job's plan: cluster, bucket, path, names (no secret among them).
+log_plan() {
+  log "${JOB_KIND} ${BACKUP_NAME}: cluster ${ES_URL}, repository ${REPOSITORY}, S3 client ${S3_CLIENT}"
+  log "storage: bucket ${S3_BUCKET}, base_path ${REPO_BASE_PATH}, endpoint ${S3_ENDPOINT:-(engine default)}, region ${S3_REGION}, path-style ${S3_PATH_STYLE} (provider ${S3_PROVIDER})"
+}
+
+# Reads GET / into ENGINE_DISTRIBUTION (elasticsearch|opensearch), ENGINE_VERSION,
+# CLUSTER_NAME.
+detect_engine() {
+  es_ok "cluster info (GET /)" GET /
+  ENGINE_DISTRIBUTION=$(jq -r '.version.distribution // "elasticsearch"' "$REPLY")
+  ENGINE_VERSION=$(jq -r '.version.number // "unknown"' "$REPLY")
+  CLUSTER_NAME=$(jq -r '.cluster_name // "unknown"' "$REPLY")
+  log "cluster ${CLUSTER_NAME}: ${ENGINE_DISTRIBUTION} ${ENGINE_VERSION}"
+}
+
+# Lists the nodes into $WORK_DIR/nodes.tsv (id, name, agent host) and stops when any
+# node failed to answer.
+list_nodes() {
+  es_ok "node listing (GET /_nodes/http)" GET '/_nodes/http'
+  local failed
+  failed=$(jq -r '._nodes.failed // 0' "$REPLY")
+  if [[ $failed != 0 ]]; then
+    die "node listing: ${failed} node(s) did not answer: $(jq -r '[._nodes.failures[]? | (.node_id // "") + " " + (.reason // (.caused_by.reason // "unknown"))] | join("; ")' "$REPLY")"
+  fi
+  jq -r '.nodes | to_entries[] |
+      [.key, (.value.name // .key),
+       (.value.ip // ((.value.http.publish_address // "") | sub("^[^/]*/"; "") | sub(":[0-9]+$"; "")))]
+      | @tsv' "$REPLY" >"$WORK_DIR/nodes.tsv"
+  NODE_COUNT=$(wc -l <"$WORK_DIR/nodes.tsv")
+  [[ $NODE_COUNT -gt 0 ]] || die "node listing: the cluster reported no node"
+  log "nodes: ${NODE_COUNT} ($(cut -f2 "$WORK_DIR/nodes.tsv" | paste -sd, -))"
+}
+
+# Builds the agents' request body (0600 file) from the S3 keys, read through the
+# environment of jq only.
+write_agent_body() {
+  AGENT_BODY="$WORK_DIR/agent-body.json"
+  KB_S3_AK=$S3_ACCESS_KEY KB_S3_SK=$S3_SECRET_KEY KB_S3_ST=$S3_SESSION_TOKEN \
+    jq -n --arg client "$S3_CLIENT" \
+    '{access_key_id: env.KB_S3_AK, secret_access_key: env.KB_S3_SK, client: $client}
+     + (if (env.KB_S3_ST // "") != "" then {session_token: env.KB_S3_ST} else {} end)' >"$AGENT_BODY"
+}
+
+# call_agent INDEX HOST: one POST /keystore, in the background; leaves
+# $WORK_DIR/agent.INDEX.{out,out.err,status,rc}.
+call_agent() {
+  local i=$1 host=$2 out="$WORK_DIR/agent.$1" status rc=0
+  status=$(http_call "$out.out" POST "${AGENT_SCHEME}://$(url_host "$host"):${AGENT_PORT}/keystore" \
+    "$AGENT_BODY" "$AGENT_CONNECT_TIMEOUT" "$AGENT_TIMEOUT") || rc=$?
+  printf '%s' "$status" >"$out.status"
+  printf '%s' "$rc" >"$out.rc"
+}
+
+# agent_result INDEX: 'ok <sha256>' or a sentence saying why the node failed.
+agent_result() {
+  local out="$WORK_DIR/agent.$1" rc status code msg
+  rc=$(cat "$out.rc")
+  status=$(cat "$out.status")
+  if [[ $rc != 0 ]]; then
+    printf 'agent unreachable: %s' "$(tr '\n' ' ' <"$out.out.err")"
+    return 1
+  fi
+  code=$(jq -r '.error.code // empty' "$out.out" 2>/dev/null) || code=''
+  msg=$(jq -r '.error.message // empty' "$out.out" 2>/dev/null) || msg=''
+  if [[ $status == 401 ]]; then
+    printf 'agent answered 401 %s: wrong or missing cluster credentials%s' "${code:-UNAUTHORIZED}" "${msg:+ ($msg)}"
+    return 1
+  fi
+  if [[ $status != 200 ]]; then
+    [[ -n $msg ]] || msg=$(head -c 200 "$out.out" | tr '\n' ' ')
+    printf 'agent answered %s %s: %s' "$status" "${code:-ERROR}" "${msg:-no message}"
+    return 1
+  fi
+  if ! jq -e --arg c "$S3_CLIENT" '(.settings // []) as $s
+        | ($s | any(. == "s3.client.\($c).access_key")) and ($s | any(. == "s3.client.\($c).secret_key"))
+        and (.sha256 | type == "string")' "$out.out" >/dev/null 2>&1; then
+    printf 'agent answered 200 without the settings of client %s' "$S3_CLIENT"
+    return 1
+  fi
+  printf 'ok, keystore %s sha256 %s' "$(jq -r '.keystore // "?"' "$out.out")" "$(jq -r '.sha256' "$out.out")"
+}
+
+# Writes the job's S3 credentials into every node's keystore, all agents at once, each
+# call bounded; one line per node; stops naming every failed node.
+set_keystores() {
+  write_agent_body
+  local -a pids=()
+  local i=0 id name host
+  while IFS=$'\t' read -r id name host; do
+    call_agent "$i" "$host" &
+    pids+=("$!")
+    i=$((i + 1))
+  done <"$WORK_DIR/nodes.tsv"
+  local pid
+  for pid in "${pids[@]}"; do
+    wait "$pid" || true
+  done
+
+  local failures=() result
+  i=0
+  : >"$WORK_DIR/digests.tsv"
+  while IFS=$'\t' read -r id name host; do
+    if result=$(agent_result "$i"); then
+      log "node ${name} ($(url_host "$host"):${AGENT_PORT}): ${result}"
+      printf '%s\t%s\n' "$id" "${result##* }" >>"$WORK_DIR/digests.tsv"
+    else
+      log "node ${name} ($(url_host "$host"):${AGENT_PORT}): FAILED: ${result}" >&2
+      failures+=("${name} ($(url_host "$host")): ${result}")
+    fi
+    i=$((i + 1))
+  done <"$WORK_DIR/nodes.tsv"
+  if [[ ${#failures[@]} -gt 0 ]]; then
+    local joined
+    joined=$(printf '%s; ' "${failures[@]}")
+    die "keystore update failed on ${#failures[@]} of ${NODE_COUNT} node(s): ${joined%; }"
+  fi
+  log "keystore: client ${S3_CLIENT} written on all ${NODE_COUNT} nodes"
+}
+
+# POST /_nodes/reload_secure_settings and checks every node's entry (a node's
+# reload_exception comes with HTTP 200).
+reload_secure_settings() {
+  es_ok "reload of secure settings" POST '/_nodes/reload_secure_settings' '' "$ES_VERIFY_TIMEOUT"
+  local lines
+  lines=$(jq -r --rawfile nodes "$WORK_DIR/nodes.tsv" --rawfile digests "$WORK_DIR/digests.tsv" '
+      . as $r
+      | ($digests | split("\n") | map(select(. != "") | split("\t") | {(.[0]): .[1]}) | add // {}) as $d
+      | ($nodes | split("\n") | map(select(. != "") | split("\t")))[]
+      | . as [$id, $name, $host]
+      | ($r.nodes[$id] // null) as $n
+      | if $n == null then [$name, "FAILED: no answer from this node"]
+        elif $n.reload_exception then
+          [$name, "FAILED: " + ($n.reload_exception | [(.type // "error") + ": " + (.reason // "")] + ([.caused_by.reason // empty]) | join("; caused by: "))]
+        elif ($n.keystore_digest // null) != null and ($d[$id] // null) != null and ($n.keystore_digest | ascii_downcase) != ($d[$id] | ascii_downcase) then
+          [$name, "FAILED: reloaded keystore digest " + $n.keystore_digest + " differs from the one the agent wrote (" + $d[$id] + ")"]
+        else [$name, "ok"] end
+      | @tsv' "$REPLY")
+  local failures=() name result
+  while IFS=$'\t' read -r name result; do
+    if [[ $result == ok ]]; then
+      log "reload ${name}: ok"
+    else
+      log "reload ${name}: ${result}" >&2
+      failures+=("${name}: ${result#FAILED: }")
+    fi
+  done <<<"$lines"
+  if [[ ${#failures[@]} -gt 0 ]]; then
+    local joined
+    joined=$(printf '%s; ' "${failures[@]}")
+    die "reload of secure settings failed on ${#failures[@]} node(s): ${joined%; }"
+  fi
+  log "secure settings reloaded on all ${NODE_COUNT} nodes"
+}
+
+# register_repository READONLY(true|false): PUT _snapshot/<repo> (verified). Stops with
+# the engine's root cause when verification fails.
+register_repository() {
+  local readonly=$1 body="$WORK_DIR/repository.json" protocol=''
+  # OpenSearch 2.x takes the scheme from 'protocol'; Elasticsearch from the endpoint
+  # (its 'protocol' is deprecated from 8.19/9.1).
+  [[ $ENGINE_DISTRIBUTION == opensearch ]] && protocol=$S3_PROTOCOL
+  jq -n \
+    --arg bucket "$S3_BUCKET" --arg base_path "$REPO_BASE_PATH" --arg client "$S3_CLIENT" \
+    --arg endpoint "$S3_ENDPOINT" --arg region "$S3_REGION" --arg protocol "$protocol" \
+    --argjson path_style "$S3_PATH_STYLE" --argjson readonly "$readonly" \
+    --arg max_snapshot "${MAX_SNAPSHOT_BYTES_PER_SEC:-}" --arg max_restore "${MAX_RESTORE_BYTES_PER_SEC:-}" \
+    '{type: "s3", settings: ({bucket: $bucket, base_path: $base_path, client: $client,
+        region: $region, path_style_access: $path_style, readonly: $readonly}
+      + (if $endpoint != "" then {endpoint: $endpoint} else {} end)
+      + (if $protocol != "" then {protocol: $protocol} else {} end)
+      + (if $max_snapshot != "" then {max_snapshot_bytes_per_sec: $max_snapshot} else {} end)
+      + (if $max_restore != "" then {max_restore_bytes_per_sec: $max_restore} else {} end))}' >"$body"
+  REPOSITORY_REGISTERED=true
+  es_ok "registration of repository ${REPOSITORY} (bucket ${S3_BUCKET}, base_path ${REPO_BASE_PATH})" PUT "/_snapshot/${REPOSITORY}?verify=true" "$body" "$ES_VERIFY_TIMEOUT"
+  log "repository ${REPOSITORY} registered and verified ($([[ $readonly == true ]] && echo read-only || echo read-write))"
+}
+
+# Unregisters the job's repository (the data stays in the bucket). Called on exit.
+unregister_repository() {
+  [[ ${REPOSITORY_REGISTERED:-false} == true ]] || return 0
+  REPOSITORY_REGISTERED=false
+  if es_call DELETE "/_snapshot/${REPOSITORY}" && [[ $HTTP_STATUS == 2* || $HTTP_STATUS == 404 ]]; then
+    log "repository ${REPOSITORY} unregistered (its data stays in the bucket)"
+  elif [[ -n $HTTP_ERROR ]]; then
+    warn "could not unregister repository ${REPOSITORY}: ${HTTP_ERROR}"
+  else
+    warn "could not unregister repository ${REPOSITORY}: HTTP ${HTTP_STATUS}: $(engine_error "$REPLY")"
+  fi
+}
+
+# The preparation both jobs share, up to a registered repository.
+prepare_job() {
+  load_job_env
+  load_s3_config "$DATASAFED_CONF"
+  REPO_BASE_PATH=$(repository_base_path "$S3_PREFIX" "$DP_BACKUP_BASE_PATH")
+  [[ -n $REPO_BASE_PATH ]] || die "DP_BACKUP_BASE_PATH '$DP_BACKUP_BASE_PATH' names no path"
+  write_auth_config
+  log_plan
+  detect_engine
+  list_nodes
+  set_keystores
+  reload_secure_settings
+}
+
+# snapshot_info: GET _snapshot/<repo>/<snapshot>. Sets SNAPSHOT_STATE ('MISSING' on 404)
+# and leaves the answer in $WORK_DIR/snapshot.json. Returns 1 when no usable answer came.
+snapshot_info() {
+  SNAPSHOT_STATE=''
+  es_call GET "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}" || return 1
+  if [[ $HTTP_STATUS == 404 ]]; then
+    SNAPSHOT_STATE=MISSING
+    return 0
+  fi
+  [[ $HTTP_STATUS == 200 ]] || return 1
+  cp "$REPLY" "$WORK_DIR/snapshot.json"
+  SNAPSHOT_STATE=$(jq -r '.snapshots[0].state // "MISSING"' "$REPLY")
+}
