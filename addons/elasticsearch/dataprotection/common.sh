@@ -58,21 +58,25 @@ die() {
 # quotes ("..." '...' `...`) loses them, a later duplicate wins.
 ini_get() {
   local file=$1 section=$2 key=$3
-  local line current='' found=1 value='' k v sep_pos
+  local line current='' found=1 value='' k prefix
   while IFS= read -r line || [[ -n $line ]]; do
-    line=${line%$'\r'}
-    line=$(_ini_trim "$line")
+    _ini_trim "${line%$'\r'}"
+    line=$_INI
     [[ -z $line || $line == '#'* || $line == ';'* ]] && continue
     if [[ $line == '['*']' ]]; then
-      current=$(_ini_trim "${line:1:${#line}-2}")
+      _ini_trim "${line:1:${#line}-2}"
+      current=$_INI
       continue
     fi
     [[ $current == "$section" ]] || continue
-    sep_pos=$(_ini_separator "$line") || continue
-    k=$(_ini_trim "${line:0:sep_pos}")
+    prefix=${line%%[=:]*}
+    [[ ${#prefix} -lt ${#line} ]] || continue
+    _ini_trim "$prefix"
+    k=$_INI
     [[ $k == "$key" ]] || continue
-    v=$(_ini_trim "${line:sep_pos+1}")
-    value=$(_ini_unquote "$v")
+    _ini_trim "${line:${#prefix}+1}"
+    _ini_unquote "$_INI"
+    value=$_INI
     found=0
   done <"$file"
   [[ $found -eq 0 ]] && printf '%s' "$value"
@@ -83,45 +87,34 @@ ini_get() {
 ini_has_section() {
   local line
   while IFS= read -r line || [[ -n $line ]]; do
-    line=$(_ini_trim "${line%$'\r'}")
-    if [[ $line == '['*']' && $(_ini_trim "${line:1:${#line}-2}") == "$2" ]]; then
-      return 0
-    fi
+    _ini_trim "${line%$'\r'}"
+    line=$_INI
+    [[ $line == '['*']' ]] || continue
+    _ini_trim "${line:1:${#line}-2}"
+    [[ $_INI == "$2" ]] && return 0
   done <"$1"
   return 1
 }
 
-# Drops leading and trailing blanks.
+# Sets _INI to $1 without leading and trailing blanks.
 _ini_trim() {
-  local s=$1
-  s=${s#"${s%%[![:space:]]*}"}
-  s=${s%"${s##*[![:space:]]}"}
-  printf '%s' "$s"
+  _INI=$1
+  _INI=${_INI#"${_INI%%[![:space:]]*}"}
+  _INI=${_INI%"${_INI##*[![:space:]]}"}
 }
 
-# Prints the index of the first '=' or ':' in $1; returns 1 when there is none.
-_ini_separator() {
-  local s=$1 prefix
-  prefix=${s%%[=:]*}
-  [[ ${#prefix} -lt ${#s} ]] || return 1
-  printf '%s' "${#prefix}"
-}
-
-# Strips one pair of matching surrounding quotes.
+# Sets _INI to $1 without one pair of matching surrounding quotes.
 _ini_unquote() {
   local v=$1 q
+  _INI=$v
   if [[ ${#v} -ge 6 && $v == '"""'*'"""' ]]; then
-    printf '%s' "${v:3:${#v}-6}"
-    return
-  fi
-  if [[ ${#v} -ge 2 ]]; then
+    _INI=${v:3:${#v}-6}
+  elif [[ ${#v} -ge 2 ]]; then
     q=${v:0:1}
     if [[ ($q == '"' || $q == "'" || $q == '`') && ${v: -1} == "$q" ]]; then
-      printf '%s' "${v:1:${#v}-2}"
-      return
+      _INI=${v:1:${#v}-2}
     fi
   fi
-  printf '%s' "$v"
 }
 
 # ini_value FILE SECTION KEY [DEFAULT]: the value, or DEFAULT when absent or empty.

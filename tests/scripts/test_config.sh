@@ -1,0 +1,425 @@
+#!/usr/bin/env bash
+# Unit tests, pure bash, of the configuration and naming functions the DataProtection jobs
+# share (addons/elasticsearch/dataprotection/common.sh): the datasafed.conf (rclone INI)
+# reader for the shapes KubeBlocks' StorageProviders render, the repository path, and the
+# names derived from a Backup. Ends with 'N passed, M failed'; exits non-zero on a failure.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=../../addons/elasticsearch/dataprotection/common.sh disable=SC1091
+source "${ROOT}/addons/elasticsearch/dataprotection/common.sh"
+
+PASSED=0
+FAILED=0
+TMP=$(mktemp -d)
+trap 'rm -rf -- "$TMP"' EXIT
+
+# expect_eq DESCRIPTION EXPECTED ACTUAL
+expect_eq() {
+  if [[ $2 == "$3" ]]; then
+    PASSED=$((PASSED + 1))
+  else
+    FAILED=$((FAILED + 1))
+    printf 'FAIL: %s\n  expected: [%s]\n  actual:   [%s]\n' "$1" "$2" "$3"
+  fi
+}
+
+# expect_true DESCRIPTION COMMAND...
+expect_true() {
+  local what=$1
+  shift
+  if "$@"; then
+    PASSED=$((PASSED + 1))
+  else
+    FAILED=$((FAILED + 1))
+    printf 'FAIL: %s\n' "$what"
+  fi
+}
+
+# expect_false DESCRIPTION COMMAND...
+expect_false() {
+  local what=$1
+  shift
+  if "$@"; then
+    FAILED=$((FAILED + 1))
+    printf 'FAIL: %s\n' "$what"
+  else
+    PASSED=$((PASSED + 1))
+  fi
+}
+
+# matches STRING REGEX
+matches() {
+  [[ $1 =~ $2 ]]
+}
+
+# conf NAME: writes standard input to $TMP/NAME and prints the path.
+conf() {
+  cat >"$TMP/$1"
+  printf '%s' "$TMP/$1"
+}
+
+# s3_fields FILE: loads FILE in a subshell and prints the parsed fields, one per line.
+s3_fields() {
+  (
+    load_s3_config "$1" 2>/dev/null
+    printf 'bucket=%s\nprefix=%s\nendpoint=%s\nprotocol=%s\nregion=%s\npath_style=%s\nprovider=%s\n' \
+      "$S3_BUCKET" "$S3_PREFIX" "$S3_ENDPOINT" "$S3_PROTOCOL" "$S3_REGION" "$S3_PATH_STYLE" "$S3_PROVIDER"
+  )
+}
+
+# field NAME FIELDS: one value out of s3_fields' output.
+field() {
+  local line
+  while IFS= read -r line; do
+    [[ $line == "$1="* ]] && printf '%s' "${line#*=}" && return 0
+  done <<<"$2"
+  return 1
+}
+
+test_ini_reader() {
+  local f
+  f=$(conf ini <<'EOF'
+# a comment
+; another comment
+[other]
+endpoint = http://wrong:1
+
+[storage]
+type=s3
+  spaced   =   value with  inner  spaces   
+tabbed	=	tab
+quoted = "  quoted value  "
+single = 'single'
+hash = abc#def ;not a comment
+equals = a=b=c
+colon: http://host:9000
+empty =
+dup = first
+dup = second
+[ after ]
+dup = third
+EOF
+)
+  expect_eq "ini: key=value without spaces" "s3" "$(ini_get "$f" storage type)"
+  expect_eq "ini: spaces around = and value trimmed" "value with  inner  spaces" "$(ini_get "$f" storage spaced)"
+  expect_eq "ini: tabs around =" "tab" "$(ini_get "$f" storage tabbed)"
+  expect_eq "ini: double quotes dropped, inner spaces kept" "  quoted value  " "$(ini_get "$f" storage quoted)"
+  expect_eq "ini: single quotes dropped" "single" "$(ini_get "$f" storage single)"
+  expect_eq "ini: no inline comments" "abc#def ;not a comment" "$(ini_get "$f" storage hash)"
+  expect_eq "ini: value keeps later '='" "a=b=c" "$(ini_get "$f" storage equals)"
+  expect_eq "ini: ':' separator" "http://host:9000" "$(ini_get "$f" storage colon)"
+  expect_eq "ini: later duplicate wins" "second" "$(ini_get "$f" storage dup)"
+  expect_eq "ini: section name trimmed" "third" "$(ini_get "$f" after dup)"
+  expect_eq "ini: other section not mixed in" "" "$(ini_get "$f" storage endpoint || true)"
+  expect_true "ini: empty value is present" ini_get "$f" storage empty
+  expect_false "ini: absent key returns 1" ini_get "$f" storage nope
+  expect_eq "ini_value: default for empty" "dflt" "$(ini_value "$f" storage empty dflt)"
+  expect_eq "ini_value: default for absent" "dflt" "$(ini_value "$f" storage nope dflt)"
+  expect_true "ini: has [storage]" ini_has_section "$f" storage
+  expect_false "ini: has no [missing]" ini_has_section "$f" missing
+
+  f=$(conf crlf < <(printf '[storage]\r\ntype = s3\r\nregion = eu-west-1\r\n'))
+  expect_eq "ini: CRLF line ends" "eu-west-1" "$(ini_get "$f" storage region)"
+  f=$(conf noeol < <(printf '[storage]\nregion = last-line'))
+  expect_eq "ini: last line without newline" "last-line" "$(ini_get "$f" storage region)"
+}
+
+test_provider_aws() {
+  # s3.yaml: endpoint left empty, region set, root = bucket.
+  local out
+  out=$(s3_fields "$(conf aws <<'EOF'
+[storage]
+type = s3
+provider = AWS
+env_auth = false
+access_key_id = AKIAEXAMPLE
+secret_access_key = aws/secret+key
+region = us-west-2
+endpoint =
+root = my-bucket
+no_check_certificate = false
+no_check_bucket = false
+chunk_size = 50Mi
+EOF
+)")
+  expect_eq "aws: bucket" "my-bucket" "$(field bucket "$out")"
+  expect_eq "aws: no prefix" "" "$(field prefix "$out")"
+  expect_eq "aws: empty endpoint stays empty" "" "$(field endpoint "$out")"
+  expect_eq "aws: protocol https" "https" "$(field protocol "$out")"
+  expect_eq "aws: region" "us-west-2" "$(field region "$out")"
+  expect_eq "aws: virtual-host style" "false" "$(field path_style "$out")"
+}
+
+test_provider_minio() {
+  # minio.yaml: endpoint with scheme, empty region, no force_path_style key.
+  local out
+  out=$(s3_fields "$(conf minio <<'EOF'
+[storage]
+type = s3
+provider = Minio
+env_auth = false
+access_key_id = minio
+secret_access_key = minio123
+region =
+endpoint = http://minio.storage.svc:9000
+root = backups/kb/
+EOF
+)")
+  expect_eq "minio: bucket" "backups" "$(field bucket "$out")"
+  expect_eq "minio: prefix without trailing slash" "kb" "$(field prefix "$out")"
+  expect_eq "minio: endpoint keeps its scheme" "http://minio.storage.svc:9000" "$(field endpoint "$out")"
+  expect_eq "minio: protocol from scheme" "http" "$(field protocol "$out")"
+  expect_eq "minio: empty region defaults" "us-east-1" "$(field region "$out")"
+  expect_eq "minio: path style by provider" "true" "$(field path_style "$out")"
+}
+
+test_provider_s3_compatible() {
+  # s3-compatible.yaml: endpoint without scheme, force_path_style given.
+  local out
+  out=$(s3_fields "$(conf compat <<'EOF'
+[storage]
+type = s3
+provider = Other
+access_key_id = test-access-key
+secret_access_key = test-secret-key
+region = auto
+endpoint = s3.example.com:8443
+root = /bucket-x/team/es
+force_path_style = true
+EOF
+)")
+  expect_eq "compat: https added" "https://s3.example.com:8443" "$(field endpoint "$out")"
+  expect_eq "compat: protocol https" "https" "$(field protocol "$out")"
+  expect_eq "compat: leading slash of root dropped" "bucket-x" "$(field bucket "$out")"
+  expect_eq "compat: prefix" "team/es" "$(field prefix "$out")"
+  expect_eq "compat: force_path_style true" "true" "$(field path_style "$out")"
+
+  out=$(s3_fields "$(conf compat2 <<'EOF'
+[storage]
+type = s3
+provider = Other
+access_key_id = test-access-key
+secret_access_key = test-secret-key
+endpoint = HTTP://Ceph.Local:7480/
+root = b
+force_path_style = false
+EOF
+)")
+  expect_eq "compat: scheme lower-cased, trailing slash dropped" "http://Ceph.Local:7480" "$(field endpoint "$out")"
+  expect_eq "compat: explicit force_path_style false wins" "false" "$(field path_style "$out")"
+}
+
+test_provider_oss_cos_obs_gcs() {
+  local out
+  out=$(s3_fields "$(conf oss <<'EOF'
+[storage]
+type = s3
+provider = Alibaba
+access_key_id = test-access-key
+secret_access_key = test-secret-key
+endpoint = oss-cn-hangzhou.aliyuncs.com
+root = oss-bucket
+use_already_exists = false
+EOF
+)")
+  expect_eq "oss: https added" "https://oss-cn-hangzhou.aliyuncs.com" "$(field endpoint "$out")"
+  expect_eq "oss: virtual-host style" "false" "$(field path_style "$out")"
+  expect_eq "oss: no region line defaults" "us-east-1" "$(field region "$out")"
+
+  out=$(s3_fields "$(conf cos <<'EOF'
+[storage]
+type = s3
+provider = TencentCOS
+access_key_id = test-access-key
+secret_access_key = test-secret-key
+endpoint = cos.ap-guangzhou.myqcloud.com
+root = cos-bucket-125
+EOF
+)")
+  expect_eq "cos: virtual-host style" "false" "$(field path_style "$out")"
+
+  out=$(s3_fields "$(conf gcs <<'EOF'
+[storage]
+type = s3
+provider = GCS
+access_key_id = test-access-key
+secret_access_key = test-secret-key
+endpoint = https://storage.googleapis.com
+region = auto
+root = gcs-bucket/p
+no_check_bucket = true
+EOF
+)")
+  expect_eq "gcs: endpoint" "https://storage.googleapis.com" "$(field endpoint "$out")"
+  expect_eq "gcs: region kept" "auto" "$(field region "$out")"
+  expect_eq "gcs: prefix" "p" "$(field prefix "$out")"
+}
+
+test_config_errors() {
+  local f msg
+  f=$(conf nosecret <<'EOF'
+[storage]
+type = s3
+access_key_id = AKIA-VISIBLE-ONLY-HERE
+root = b
+EOF
+)
+  msg=$( (load_s3_config "$f") 2>&1) && expect_eq "missing secret fails" "failure" "success"
+  expect_true "missing secret: says what is missing" grep -q 'secret_access_key' <<<"$msg"
+  expect_false "missing secret: access key not printed" grep -q "AKIA-VISIBLE" <<<"$msg"
+
+  f=$(conf local <<'EOF'
+[storage]
+type = local
+root = /backup
+EOF
+)
+  msg=$( (load_s3_config "$f") 2>&1) && expect_eq "non-S3 repo fails" "failure" "success"
+  expect_true "non-S3 repo: message" grep -q "storage type is 'local'" <<<"$msg"
+
+  f=$(conf nosection <<'EOF'
+[other]
+type = s3
+EOF
+)
+  msg=$( (load_s3_config "$f") 2>&1) && expect_eq "no [storage] fails" "failure" "success"
+  expect_true "no [storage]: message" grep -q 'no \[storage\] section' <<<"$msg"
+
+  f=$(conf nobucket <<'EOF'
+[storage]
+type = s3
+access_key_id = test-access-key
+secret_access_key = test-secret-key
+root = /
+EOF
+)
+  msg=$( (load_s3_config "$f") 2>&1) && expect_eq "empty root fails" "failure" "success"
+  expect_true "empty root: message" grep -q 'no bucket' <<<"$msg"
+
+  f=$(conf badbool <<'EOF'
+[storage]
+type = s3
+access_key_id = test-access-key
+secret_access_key = test-secret-key
+root = b
+force_path_style = maybe
+EOF
+)
+  msg=$( (load_s3_config "$f") 2>&1) && expect_eq "bad boolean fails" "failure" "success"
+  expect_true "bad boolean: message" grep -q "force_path_style 'maybe' is not a boolean" <<<"$msg"
+
+  msg=$( (load_s3_config "$TMP/does-not-exist") 2>&1) && expect_eq "missing file fails" "failure" "success"
+  expect_true "missing file: message" grep -q 'missing or unreadable' <<<"$msg"
+  return 0
+}
+
+test_secrets_registered() {
+  local f
+  f=$(conf secrets <<'EOF'
+[storage]
+type = s3
+access_key_id = AK-123
+secret_access_key = SK/456+789
+session_token = TOKEN-0
+root = b
+EOF
+)
+  load_s3_config "$f"
+  expect_eq "secrets: session token read" "TOKEN-0" "$S3_SESSION_TOKEN"
+  expect_eq "redact: every secret replaced" "key *** secret *** token *** end" \
+    "$(redact "key AK-123 secret SK/456+789 token TOKEN-0 end")"
+  # shellcheck disable=SC2034 # read by redact
+  SECRET_VALUES=()
+  expect_eq "redact: nothing registered, nothing changed" "AK-123" "$(redact AK-123)"
+}
+
+test_paths() {
+  expect_eq "base path: prefix + DP path" "kb/ns1/policy/b1" "$(repository_base_path kb /ns1/policy/b1/)"
+  expect_eq "base path: no prefix, no leading slash" "ns1/policy/b1" "$(repository_base_path '' ns1//policy/./b1)"
+  expect_eq "base path: nested prefix" "a/b/ns/p/x" "$(repository_base_path /a/b/ /ns/p/x)"
+  local msg
+  msg=$( (repository_base_path kb /ns/../etc) 2>&1) && expect_eq "base path with .. fails" "failure" "success"
+  expect_true "base path with ..: message" grep -q "holds '..'" <<<"$msg"
+  expect_eq "normalize_path: slashes" "x/y" "$(normalize_path '//x///y//')"
+  expect_eq "url_host: IPv4" "10.0.0.4" "$(url_host 10.0.0.4)"
+  expect_eq "url_host: IPv6 bracketed" "[fd00::1]" "$(url_host fd00::1)"
+  expect_eq "url_host: already bracketed" "[fd00::1]" "$(url_host '[fd00::1]')"
+  expect_eq "url_host: DNS name" "es-0.es-headless.ns.svc" "$(url_host es-0.es-headless.ns.svc)"
+}
+
+test_names() {
+  expect_eq "repository: kb-<backup>" "kb-backup-20240101" "$(repository_name backup-20240101)"
+  local long repo client c2 c3
+  long=$(printf 'b%.0s' {1..120})
+  repo=$(repository_name "$long")
+  expect_eq "repository: long name bounded" 64 "${#repo}"
+  expect_true "repository: long name distinct" test "$repo" != "$(repository_name "${long}x")"
+
+  client=$(client_name ns1 my-backup.2024)
+  expect_true "client: matches [a-z0-9_-]+" matches "$client" '^[a-z0-9_-]+$'
+  expect_eq "client: readable prefix" "kb_my_backup_2024_" "${client%????????}"
+  expect_eq "client: deterministic" "$client" "$(client_name ns1 my-backup.2024)"
+  c2=$(client_name ns1 my-backup.2025)
+  c3=$(client_name ns2 my-backup.2024)
+  expect_true "client: other backup, other client" test "$client" != "$c2"
+  expect_true "client: other namespace, other client" test "$client" != "$c3"
+  client=$(client_name ns "$long")
+  expect_true "client: bounded length (<= 32)" test "${#client}" -le 32
+  expect_true "client: long name matches [a-z0-9_-]+" matches "$client" '^[a-z0-9_-]+$'
+  client=$(client_name ns "abcdefghijklmnopqrs-t")
+  expect_true "client: no trailing '_' before the hash" matches "$client" '^kb_[a-z0-9]+(_[a-z0-9]+)*_[0-9a-f]{8}$'
+}
+
+test_job_env() {
+  local out
+  out=$(
+    DP_DB_HOST=fd00::5 DP_DB_PORT=9201 DP_BACKUP_NAME=b1 DP_BACKUP_BASE_PATH=/ns/p/b1 KB_NAMESPACE=ns \
+      DP_DB_USER=elastic DP_DB_PASSWORD=pw
+    export DP_DB_HOST DP_DB_PORT DP_BACKUP_NAME DP_BACKUP_BASE_PATH KB_NAMESPACE DP_DB_USER DP_DB_PASSWORD
+    load_job_env
+    printf '%s|%s|%s|%s|%s' "$ES_URL" "$REPOSITORY" "$SNAPSHOT_NAME" "$DATASAFED_CONF" "${S3_CLIENT:0:6}"
+  )
+  expect_eq "job env: URL, names, default config path" \
+    "http://[fd00::5]:9201|kb-b1|b1|/etc/datasafed/datasafed.conf|kb_b1_" "$out"
+  out=$( (DP_DB_HOST=h DP_BACKUP_NAME=Bad_Name DP_BACKUP_BASE_PATH=/x load_job_env) 2>&1) &&
+    expect_eq "job env: bad name fails" "failure" "success"
+  expect_true "job env: bad name message" grep -q 'not a valid snapshot name' <<<"$out"
+  out=$( (DP_DB_HOST='' DP_BACKUP_NAME=b DP_BACKUP_BASE_PATH=/x load_job_env) 2>&1) &&
+    expect_eq "job env: no host fails" "failure" "success"
+  expect_true "job env: no host message" grep -q 'DP_DB_HOST is not set' <<<"$out"
+  return 0
+}
+
+test_engine_error() {
+  local f="$TMP/error.json"
+  cat >"$f" <<'EOF'
+{"error":{"root_cause":[{"type":"repository_verification_exception","reason":"[kb-b1] path [p] is not accessible on master node"}],
+ "type":"repository_verification_exception","reason":"[kb-b1] path [p] is not accessible on master node",
+ "caused_by":{"type":"i_o_exception","reason":"Unable to upload object",
+   "caused_by":{"type":"s3_exception","reason":"The request signature we calculated does not match"}}},"status":500}
+EOF
+  expect_eq "engine_error: whole chain" \
+    "repository_verification_exception: [kb-b1] path [p] is not accessible on master node; caused by: i_o_exception: Unable to upload object; caused by: s3_exception: The request signature we calculated does not match" \
+    "$(engine_error "$f")"
+  printf '<html>bad gateway</html>\n' >"$f"
+  expect_eq "engine_error: non-JSON body" "<html>bad gateway</html> " "$(engine_error "$f")"
+  printf '{"error":"old style","status":400}' >"$f"
+  expect_eq "engine_error: string error" "old style" "$(engine_error "$f")"
+  expect_eq "parse_bool: True" "true" "$(parse_bool True)"
+  expect_eq "parse_bool: 0" "false" "$(parse_bool 0)"
+  expect_false "parse_bool: junk" parse_bool maybe
+}
+
+main() {
+  local t
+  for t in test_ini_reader test_provider_aws test_provider_minio test_provider_s3_compatible \
+    test_provider_oss_cos_obs_gcs test_config_errors test_secrets_registered test_paths test_names \
+    test_job_env test_engine_error; do
+    "$t"
+  done
+  printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
+  [[ $FAILED -eq 0 ]]
+}
+
+main "$@"
