@@ -1,0 +1,416 @@
+#!/usr/bin/env bash
+# End-to-end tests of the DataProtection jobs (addons/elasticsearch/dataprotection/backup.sh
+# and restore.sh) on the local cluster of real components: three OpenSearch nodes, one
+# keystore agent per node, versitygw as S3. The cluster is started once for the whole file
+# and stopped at the end, also on failure. Each test runs the jobs as a DataProtection job
+# runs them and asserts their exit code, their messages and their backup-info output.
+#
+# Ends with 'N passed, M failed'; exits non-zero when a test failed.
+# Usage: tests/e2e/test_jobs.sh   (as root; AGENT_BIN defaults to build/agent/es-agent)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib/env.sh disable=SC1091
+source "${HERE}/lib/env.sh"
+
+JOBS_DIR="${E2E_ROOT}/addons/elasticsearch/dataprotection"
+AGENT_BIN=${AGENT_BIN:-${E2E_ROOT}/build/agent/es-agent}
+JOB_TIMEOUT=${JOB_TIMEOUT:-600}
+RUN_ID=$(date -u +%H%M%S)
+POLICY_PREFIX=e2e-elasticsearch-backup-policy
+
+CLUSTER_STARTED=false
+STOPPED_PIDS=()
+PASSED=0
+FAILED=0
+FAILED_NAMES=()
+ERRORS=()
+
+say() { printf '[test_jobs] %s\n' "$*"; }
+
+# --- harness ------------------------------------------------------------------------
+
+# check DESCRIPTION COMMAND...: records DESCRIPTION as a failure of the current test
+# unless COMMAND succeeds.
+check() {
+  local what=$1
+  shift
+  if ! "$@"; then
+    ERRORS+=("$what")
+  fi
+}
+
+# run_test FUNCTION: one test; passes when none of its checks failed.
+run_test() {
+  local name=$1 t0=$SECONDS
+  ERRORS=()
+  say "RUN  ${name}"
+  "$name" || ERRORS+=("the test stopped early (status $?)")
+  if [[ ${#ERRORS[@]} -eq 0 ]]; then
+    PASSED=$((PASSED + 1))
+    say "PASS ${name} ($((SECONDS - t0))s)"
+  else
+    FAILED=$((FAILED + 1))
+    FAILED_NAMES+=("$name")
+    say "FAIL ${name} ($((SECONDS - t0))s)"
+    local e
+    for e in "${ERRORS[@]}"; do
+      say "     - ${e}"
+    done
+  fi
+}
+
+on_exit() {
+  local rc=$? pid
+  set +e
+  for pid in "${STOPPED_PIDS[@]}"; do
+    kill -CONT "$pid" 2>/dev/null
+  done
+  if [[ $CLUSTER_STARTED == true ]]; then
+    say "stopping the local cluster"
+    bash "${HERE}/cluster.sh" stop >/dev/null 2>&1
+  fi
+  exit "$rc"
+}
+
+# --- the cluster and its data -------------------------------------------------------
+
+cred() {
+  sed -n "s/^$1=//p" "$2"
+}
+
+start_cluster() {
+  [[ -x $AGENT_BIN ]] || {
+    say "agent binary ${AGENT_BIN} missing: build it first"
+    exit 2
+  }
+  CLUSTER_STARTED=true
+  AGENT_BIN=$AGENT_BIN bash "${HERE}/cluster.sh" start >"${TMPDIR:-/tmp}/test_jobs.cluster.log" 2>&1 || {
+    cat "${TMPDIR:-/tmp}/test_jobs.cluster.log"
+    say "the cluster did not start"
+    exit 2
+  }
+  OUT="${E2E_WORK}/test-jobs"
+  PRIVATE="${E2E_WORK}/test-jobs-private"
+  install -d -m 0755 "$OUT"
+  install -d -m 0700 "$PRIVATE"
+  CURL_AUTH="${PRIVATE}/auth.curlrc"
+  printf 'header = "Authorization: Basic %s"\n' \
+    "$(printf '%s:%s' "$(cred ELASTIC_USERNAME "$E2E_AGENT_CREDENTIALS")" "$(cred ELASTIC_PASSWORD "$E2E_AGENT_CREDENTIALS")" | base64 -w0)" \
+    >"$CURL_AUTH"
+  chmod 0600 "$CURL_AUTH"
+}
+
+# es METHOD PATH [CURL ARGS...]: a request to the cluster; fails on HTTP errors.
+es() {
+  local method=$1 path=$2
+  shift 2
+  curl --silent --show-error --fail-with-body --connect-timeout 5 --max-time 120 \
+    --config "$CURL_AUTH" --request "$method" --header 'Content-Type: application/json' \
+    "$@" --url "${E2E_ES_URL}${path}"
+}
+
+# es_status METHOD PATH: only the HTTP status.
+es_status() {
+  curl --silent --connect-timeout 5 --max-time 60 --config "$CURL_AUTH" --request "$1" \
+    --output /dev/null --write-out '%{http_code}' --url "${E2E_ES_URL}$2" || true
+}
+
+# load_index INDEX DOCS SHARDS [TEXT_REPEAT]: creates INDEX with DOCS deterministic documents.
+load_index() {
+  local index=$1 docs=$2 shards=$3 repeat=${4:-1} file="${OUT}/${1}.ndjson"
+  es PUT "/${index}" --data-binary "{\"settings\":{\"number_of_shards\":${shards},\"number_of_replicas\":1}}" >/dev/null
+  awk -v idx="$index" -v n="$docs" -v rep="$repeat" 'BEGIN {
+    for (i = 1; i <= n; i++) {
+      text = ""
+      for (r = 0; r < rep; r++) text = text sprintf("%s line %d of document %d; ", idx, r, i * 104729 + r)
+      printf "{\"index\":{\"_index\":\"%s\",\"_id\":\"%s-%07d\"}}\n", idx, idx, i
+      printf "{\"n\":%d,\"kind\":\"k%d\",\"text\":\"%s\"}\n", i, i % 13, text
+    }
+  }' >"$file"
+  split -l 4000 "$file" "${file}.part."
+  local part
+  for part in "${file}".part.*; do
+    es POST /_bulk --header 'Content-Type: application/x-ndjson' --data-binary "@${part}" |
+      jq -e '.errors == false' >/dev/null || return 1
+  done
+  rm -f "$file" "${file}".part.*
+  es POST "/${index}/_refresh" >/dev/null
+}
+
+# fingerprint INDEX: '<count> <sha256 over sorted id+source>' (indices up to 10,000 docs).
+fingerprint() {
+  local count sum
+  count=$(es GET "/$1/_count" | jq -r '.count')
+  sum=$(es POST "/$1/_search" --data-binary '{"size":10000,"sort":["_doc"]}' |
+    jq -cS '.hits.hits[] | [._id, ._source]' | LC_ALL=C sort | sha256sum | cut -c1-64)
+  printf '%s %s' "$count" "$sum"
+}
+
+# cluster_state_summary: the indices with their document counts, and the repositories.
+cluster_state_summary() {
+  es GET '/_cat/indices?h=index,docs.count&s=index&expand_wildcards=all'
+  es GET '/_snapshot' | jq -cS 'keys'
+}
+
+# --- running the jobs ---------------------------------------------------------------
+
+# run_job TAG SCRIPT [VAR=VALUE...]: runs a job with a DataProtection job's environment
+# (plus the overrides); its output goes to $OUT/TAG.log, its status to JOB_RC.
+run_job() {
+  local tag=$1 script=$2 kv
+  shift 2
+  JOB_RC=0
+  (
+    export DP_DB_HOST="${E2E_NODE_ADDRS[0]}" DP_DB_PORT="$E2E_HTTP_PORT"
+    DP_DB_USER=$(cred ELASTIC_USERNAME "$E2E_AGENT_CREDENTIALS")
+    DP_DB_PASSWORD=$(cred ELASTIC_PASSWORD "$E2E_AGENT_CREDENTIALS")
+    export DP_DB_USER DP_DB_PASSWORD
+    export KB_NAMESPACE=e2e KB_CLUSTER_NAME="$E2E_CLUSTER_NAME" DP_TARGET_POD_NAME=node-1
+    export DATASAFED_CONF="$E2E_DATASAFED_CONF" POLL_INTERVAL=1
+    export DP_BACKUP_INFO_FILE="${OUT}/${tag}.info"
+    for kv in "$@"; do
+      export "${kv?}"
+    done
+    export DP_BACKUP_BASE_PATH="${DP_BACKUP_BASE_PATH:-/e2e/${POLICY_PREFIX}/${DP_BACKUP_NAME}}"
+    [[ $script == backup.sh ]] || unset DP_BACKUP_INFO_FILE
+    exec timeout "$JOB_TIMEOUT" bash "${JOBS_DIR}/${script}"
+  ) >"${OUT}/${tag}.log" 2>&1 || JOB_RC=$?
+  say "     ${script} (${tag}) exit ${JOB_RC}; log ${OUT}/${tag}.log"
+}
+
+# log_has TAG EXTENDED_REGEX
+log_has() {
+  grep -E -q -- "$2" "${OUT}/$1.log"
+}
+
+log_lacks() {
+  ! grep -E -q -- "$2" "${OUT}/$1.log"
+}
+
+# repo_absent BACKUP: the job left no repository registered.
+repo_absent() {
+  [[ $(es_status GET "/_snapshot/kb-$1") == 404 ]]
+}
+
+failed_with_exit_marker() {
+  [[ -e ${OUT}/$1.info.exit && ! -e ${OUT}/$1.info ]]
+}
+
+# backup_info_valid TAG BACKUP: the fragment KubeBlocks merges, with the expected shape.
+backup_info_valid() {
+  jq -e --arg name "$2" '
+      def rfc3339: type == "string" and test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$");
+      (keys == ["extras", "timeRange", "totalSize"])
+      and (.totalSize | type == "string" and test("^[0-9]+$") and (tonumber > 0))
+      and (.timeRange.start | rfc3339) and (.timeRange.end | rfc3339)
+      and (.timeRange.start <= .timeRange.end)
+      and (.extras | type == "array" and length == 1)
+      and ([.extras[0][] | type] | all(. == "string"))
+      and .extras[0].snapshot == $name
+      and (.extras[0].uuid | length > 0)
+      and (.extras[0].indices | tonumber >= 1)
+      and (.extras[0].version | test("^[0-9]+\\.[0-9]+"))' "${OUT}/$1.info" >/dev/null
+}
+
+# bucket_has_snapshot BACKUP: the repository's files are under the Backup's own path.
+bucket_has_snapshot() {
+  local dir="${E2E_S3_DATA_DIR}/${E2E_BUCKET}/e2e/${POLICY_PREFIX}/$1"
+  compgen -G "${dir}/index-*" >/dev/null && [[ -d ${dir}/indices ]]
+}
+
+# agent_pid N: the pid cluster.sh recorded for agent N, if that process still runs.
+agent_pid() {
+  local file="${E2E_WORK}/run/agent-$1.pid" pid marker
+  { read -r pid && read -r marker; } <"$file" || return 1
+  [[ $pid =~ ^[0-9]+$ && -r /proc/$pid/cmdline ]] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$marker" || return 1
+  printf '%s' "$pid"
+}
+
+# --- tests ----------------------------------------------------------------------------
+
+test_backup_then_restore() {
+  local name="t-happy-${RUN_ID}" before_a before_b
+  before_a=$(fingerprint t-alpha)
+  before_b=$(fingerprint t-beta)
+  run_job happy-backup backup.sh "DP_BACKUP_NAME=${name}"
+  check "backup exits 0" test "$JOB_RC" -eq 0
+  local n
+  for n in 1 2 3; do
+    check "one ok line for node-${n} and its agent" log_has happy-backup "node node-${n} \\(127\\.0\\.0\\.1${n}:8080\\): ok"
+    check "reload ok on node-${n}" log_has happy-backup "reload node-${n}: ok"
+  done
+  check "repository registered at the Backup's path" \
+    log_has happy-backup "repository kb-${name} registered and verified \\(read-write\\)"
+  check "base_path is the Backup's own path" log_has happy-backup "base_path e2e/${POLICY_PREFIX}/${name},"
+  check "snapshot followed to SUCCESS" log_has happy-backup "snapshot ${name}: SUCCESS"
+  check "backup info has totalSize, timeRange and string extras" backup_info_valid happy-backup "$name"
+  check "no .exit marker" test ! -e "${OUT}/happy-backup.info.exit"
+  check "repository unregistered after the job" repo_absent "$name"
+  check "snapshot files in the bucket under the Backup's path" bucket_has_snapshot "$name"
+
+  es DELETE /t-alpha,t-beta >/dev/null
+  run_job happy-restore restore.sh "DP_BACKUP_NAME=${name}"
+  check "restore exits 0" test "$JOB_RC" -eq 0
+  check "restore registers the repository read-only" \
+    log_has happy-restore "repository kb-${name} registered and verified \\(read-only\\)"
+  check "restore checks the snapshot first" log_has happy-restore "snapshot ${name}: SUCCESS, "
+  check "restore waits for the primaries" log_has happy-restore "every restored primary shard is active"
+  check "t-alpha back with the same documents" test "$(fingerprint t-alpha)" == "$before_a"
+  check "t-beta back with the same documents" test "$(fingerprint t-beta)" == "$before_b"
+  check "restore leaves no repository registered" repo_absent "$name"
+}
+
+test_snapshot_in_progress_is_followed() {
+  local name="t-slow-${RUN_ID}"
+  load_index t-big 8000 3 12 || {
+    ERRORS+=("loading t-big failed")
+    return 0
+  }
+  run_job slow-backup backup.sh "DP_BACKUP_NAME=${name}" MAX_SNAPSHOT_BYTES_PER_SEC=256kb PROGRESS_INTERVAL=1
+  check "backup exits 0" test "$JOB_RC" -eq 0
+  check "the running snapshot was reported at least twice" \
+    test "$(grep -c "snapshot ${name}: IN_PROGRESS" "${OUT}/slow-backup.log")" -ge 2
+  check "then followed to SUCCESS" log_has slow-backup "snapshot ${name}: SUCCESS after [0-9]+s"
+  check "backup info written" backup_info_valid slow-backup "$name"
+  check "the snapshot took several seconds" \
+    jq -e '((.timeRange.end | fromdateiso8601) - (.timeRange.start | fromdateiso8601)) >= 3' "${OUT}/slow-backup.info"
+  es DELETE /t-big >/dev/null
+}
+
+test_wrong_secret_fails_at_registration() {
+  local name="t-wrongkey-${RUN_ID}" conf="${PRIVATE}/wrong-secret.conf"
+  WRONG_SECRET="wrong$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+    awk '/^[[:space:]]*secret_access_key[[:space:]]*=/ { print "secret_access_key = " ENVIRON["WRONG_SECRET"]; next } { print }' \
+    "$E2E_DATASAFED_CONF" >"$conf"
+  run_job wrongkey-backup backup.sh "DP_BACKUP_NAME=${name}" "DATASAFED_CONF=${conf}"
+  check "backup fails" test "$JOB_RC" -ne 0
+  check "credentials still reached every node" test "$(grep -c ': ok, keystore ' "${OUT}/wrongkey-backup.log")" -eq 3
+  check "it fails at repository registration" log_has wrongkey-backup "ERROR: registration of repository kb-${name}"
+  check "and says why (the S3 signature is refused)" log_has wrongkey-backup "[Ss]ignature|SignatureDoesNotMatch|403"
+  check "no snapshot started" log_lacks wrongkey-backup "snapshot ${name} started"
+  check ".exit touched, no backup info" failed_with_exit_marker wrongkey-backup
+  check "repository not left registered" repo_absent "$name"
+}
+
+test_restore_refuses_missing_snapshot() {
+  local name="t-missing-${RUN_ID}" before after
+  before=$(cluster_state_summary)
+  run_job missing-restore restore.sh "DP_BACKUP_NAME=${name}"
+  after=$(cluster_state_summary)
+  check "restore fails" test "$JOB_RC" -ne 0
+  check "says the snapshot does not exist" log_has missing-restore "snapshot ${name} does not exist in bucket ${E2E_BUCKET} at e2e/${POLICY_PREFIX}/${name}: nothing restored"
+  check "no restore started" log_lacks missing-restore "restore of ${name} started"
+  check "indices and repositories unchanged" test "$before" == "$after"
+  check "repository not left registered" repo_absent "$name"
+}
+
+test_two_jobs_keep_their_own_credentials() {
+  local good="t-par-good-${RUN_ID}" bad="t-par-bad-${RUN_ID}" conf="${PRIVATE}/wrong-secret.conf"
+  run_job par-good backup.sh "DP_BACKUP_NAME=${good}" &
+  local pid_good=$!
+  run_job par-bad backup.sh "DP_BACKUP_NAME=${bad}" "DATASAFED_CONF=${conf}" &
+  local pid_bad=$!
+  wait "$pid_good" "$pid_bad"
+  check "the job with the right key succeeds while a wrong key is written beside it" \
+    log_has par-good "backup ${good} done in [0-9]+s"
+  check "its backup info is written" backup_info_valid par-good "$good"
+  check "the job with the wrong key fails" log_has par-bad "ERROR: registration of repository kb-${bad}"
+  check "and touches its own .exit" failed_with_exit_marker par-bad
+  local c_good c_bad
+  c_good=$(grep -o 'S3 client kb_[a-z0-9_-]*' "${OUT}/par-good.log" | head -n1)
+  c_bad=$(grep -o 'S3 client kb_[a-z0-9_-]*' "${OUT}/par-bad.log" | head -n1)
+  check "each job wrote its own client" test -n "$c_good" -a -n "$c_bad" -a "$c_good" != "$c_bad"
+}
+
+test_hung_agent_times_out() {
+  local name="t-hung-${RUN_ID}" pid t0
+  pid=$(agent_pid 3) || {
+    ERRORS+=("agent-3 is not running")
+    return 0
+  }
+  kill -STOP "$pid"
+  STOPPED_PIDS+=("$pid")
+  t0=$SECONDS
+  run_job hung-backup backup.sh "DP_BACKUP_NAME=${name}" AGENT_TIMEOUT=4 AGENT_CONNECT_TIMEOUT=2
+  local took=$((SECONDS - t0))
+  kill -CONT "$pid"
+  STOPPED_PIDS=()
+  check "backup fails" test "$JOB_RC" -ne 0
+  check "names the hung node and the timeout" log_has hung-backup "node node-3 \\(127\\.0\\.0\\.13:8080\\): FAILED: agent unreachable: .*(timed out|Timeout)"
+  check "the other nodes answered" test "$(grep -c ': ok, keystore ' "${OUT}/hung-backup.log")" -eq 2
+  check "bounded by the agent timeout (${took}s)" test "$took" -lt 30
+  check "nothing registered" log_lacks hung-backup "registered and verified"
+  check "repository absent" repo_absent "$name"
+  check ".exit touched, no backup info" failed_with_exit_marker hung-backup
+}
+
+test_stopped_agent_fails_before_registration() {
+  local name="t-agentdown-${RUN_ID}" pid waited=0
+  pid=$(agent_pid 2) || {
+    ERRORS+=("agent-2 is not running")
+    return 0
+  }
+  kill -TERM "$pid"
+  while kill -0 "$pid" 2>/dev/null && ((waited < 40)); do
+    sleep 0.25
+    waited=$((waited + 1))
+  done
+  run_job agentdown-backup backup.sh "DP_BACKUP_NAME=${name}"
+  check "backup fails" test "$JOB_RC" -ne 0
+  check "names the node and its address" log_has agentdown-backup "node node-2 \\(127\\.0\\.0\\.12:8080\\): FAILED: agent unreachable"
+  check "the summary names the failed node" log_has agentdown-backup "ERROR: keystore update failed on 1 of 3 node\\(s\\): node-2 \\(127\\.0\\.0\\.12\\)"
+  check "no reload attempted" log_lacks agentdown-backup "reload node-"
+  check "nothing registered" log_lacks agentdown-backup "registered and verified"
+  check "repository absent" repo_absent "$name"
+  check ".exit touched, no backup info" failed_with_exit_marker agentdown-backup
+}
+
+test_no_secret_in_any_output() {
+  local secrets="${PRIVATE}/secrets.txt" logs
+  {
+    cred S3_ACCESS_KEY "$E2E_S3_CREDENTIALS"
+    cred S3_SECRET_KEY "$E2E_S3_CREDENTIALS"
+    cred ELASTIC_PASSWORD "$E2E_AGENT_CREDENTIALS"
+    sed -n 's/^secret_access_key = //p' "${PRIVATE}/wrong-secret.conf"
+    sed -n 's/^header = "Authorization: Basic \(.*\)"$/\1/p' "$CURL_AUTH"
+  } | grep -v '^$' >"$secrets"
+  chmod 0600 "$secrets"
+  logs=$(find "$OUT" -type f \( -name '*.log' -o -name '*.info' \) | wc -l)
+  check "secrets file has the 5 values" test "$(wc -l <"$secrets")" -eq 5
+  check "captured output exists (${logs} files)" test "$logs" -ge 8
+  # -l prints only the names of files that hold a secret, never the secret itself.
+  local leaks
+  leaks=$(grep -r -F -l -f "$secrets" "$OUT" || true)
+  check "no S3 key or password in any captured output${leaks:+ (found in: ${leaks//$'\n'/ })}" test -z "$leaks"
+}
+
+main() {
+  trap on_exit EXIT
+  trap 'exit 143' TERM
+  trap 'exit 130' INT
+  say "starting the local cluster (3 OpenSearch nodes, agents, versitygw)"
+  start_cluster
+  say "loading test data"
+  load_index t-alpha 3000 3 || {
+    say "loading test data failed"
+    exit 2
+  }
+  load_index t-beta 1500 1 || exit 2
+
+  run_test test_backup_then_restore
+  run_test test_snapshot_in_progress_is_followed
+  run_test test_wrong_secret_fails_at_registration
+  run_test test_restore_refuses_missing_snapshot
+  run_test test_two_jobs_keep_their_own_credentials
+  run_test test_hung_agent_times_out
+  run_test test_stopped_agent_fails_before_registration
+  run_test test_no_secret_in_any_output
+
+  [[ $FAILED -eq 0 ]] || say "failed: ${FAILED_NAMES[*]}"
+  printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
+  [[ $FAILED -eq 0 ]]
+}
+
+main "$@"
