@@ -12,15 +12,13 @@
 namespace agent::keystore {
 namespace {
 
-constexpr int32_t kCodecMagic = 0x3FD76C17;   // Lucene CodecUtil.CODEC_MAGIC
+constexpr int32_t kCodecMagic = 0x3FD76C17;     // Lucene CodecUtil.CODEC_MAGIC
 constexpr int32_t kFooterMagic = ~kCodecMagic;  // Lucene CodecUtil.FOOTER_MAGIC
-constexpr size_t kFooterSize = 16;             // magic + algorithm id + 64-bit checksum
+constexpr size_t kFooterSize = 16;              // magic + algorithm id + 64-bit checksum
 constexpr size_t kGcmTagSize = 16;
-constexpr size_t kMaxJavaUtfBytes = 65535;     // writeUTF's u16 length
+constexpr size_t kMaxJavaUtfBytes = 65535;  // writeUTF's u16 length
 
-Error Corrupt(const std::string& why) {
-  return MakeError(kCorrupt, "keystore is corrupt: " + why);
-}
+Error Corrupt(const std::string& why) { return MakeError(kCorrupt, "keystore is corrupt: " + why); }
 
 uint32_t Crc32(std::string_view bytes) {
   uLong crc = crc32(0L, Z_NULL, 0);
@@ -53,11 +51,10 @@ Status DecodeHeader(ByteReader& in, Product product, Envelope& out) {
                                         "engine's keystore tool to upgrade it");
   }
   if (*version > NewestFormat(product)) {
-    return MakeError(kFormatUnsupported,
-                     "keystore format version " + std::to_string(*version) +
-                         " is newer than this agent supports (up to " +
-                         std::to_string(NewestFormat(product)) + " for " +
-                         std::string(ProductName(product)) + ")");
+    return MakeError(kFormatUnsupported, "keystore format version " + std::to_string(*version) +
+                                             " is newer than this agent supports (up to " +
+                                             std::to_string(NewestFormat(product)) + " for " +
+                                             std::string(ProductName(product)) + ")");
   }
   out.version = *version;
   auto has_password = in.ReadU8();
@@ -206,8 +203,8 @@ void Keystore::Set(std::string_view name, std::string_view value) {
 }
 
 bool Keystore::Remove(std::string_view name) {
-  auto it = std::find_if(entries.begin(), entries.end(),
-                         [&](const Entry& e) { return e.name == name; });
+  auto it =
+      std::find_if(entries.begin(), entries.end(), [&](const Entry& e) { return e.name == name; });
   if (it == entries.end()) return false;
   crypto::Cleanse(it->value);
   entries.erase(it);
@@ -280,8 +277,8 @@ Result<std::string> Seal(const Keystore& keystore, std::string_view iv) {
 bool IsValidSettingName(std::string_view name) {
   if (name.empty()) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
   });
 }
 

@@ -15,7 +15,7 @@ std::string_view FileName(Product product);
 std::string_view ProductName(Product product);  // "elasticsearch" / "opensearch"
 std::optional<Product> ParseProduct(std::string_view name);
 
-constexpr int kOldestReadableFormat = 3;   // 1 and 2 are Java PKCS#12 containers: refused
+constexpr int kOldestReadableFormat = 3;  // 1 and 2 are Java PKCS#12 containers: refused
 constexpr int kNewestElasticsearchFormat = 7;
 constexpr int kNewestOpenSearchFormat = 4;  // every OpenSearch release writes 4
 int NewestFormat(Product product);

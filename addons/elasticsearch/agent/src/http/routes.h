@@ -1,0 +1,44 @@
+// The agent's HTTP API as plain functions from a request to a response, independent of the
+// server library: GET /health and POST /keystore. Handlers stay thin: parse, call, map.
+#pragma once
+
+#include <string>
+
+#include "http/auth.h"
+#include "service/keystore_service.h"
+
+namespace agent::http {
+
+struct Request {
+  std::string method;  // "GET"
+  std::string target;  // "/keystore?x=y"
+  std::string authorization;
+  std::string body;
+};
+
+struct Response {
+  int status = 200;
+  std::string body;        // JSON
+  std::string error_code;  // for the access log; empty on success
+  std::string allow;       // the Allow header of a 405
+};
+
+// A JSON error response: {"error": {"code": ..., "message": ...}}.
+Response ErrorResponse(int status, const std::string& code, const std::string& message);
+
+class Router {
+ public:
+  Router(service::KeystoreService& keystore, const Authenticator& auth)
+      : keystore_(keystore), auth_(auth) {}
+
+  Response Handle(const Request& request);
+
+ private:
+  Response Health();
+  Response WriteKeystore(const Request& request);
+
+  service::KeystoreService& keystore_;
+  const Authenticator& auth_;
+};
+
+}  // namespace agent::http

@@ -1,0 +1,176 @@
+#include "http/server.h"
+
+#include <utility>  // before Asio: Boost 1.74 under C++20 with GCC 12 needs it
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <thread>
+#include <vector>
+
+namespace agent::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using asio::ip::tcp;
+
+struct Server::Impl {
+  ServerOptions options;
+  Router& router;
+  Logger& log;
+  asio::io_context ioc;
+  tcp::acceptor acceptor;
+
+  Impl(ServerOptions o, Router& r, Logger& l)
+      : options(std::move(o)), router(r), log(l), ioc(options.threads), acceptor(ioc) {}
+
+  asio::awaitable<void> Accept();
+  asio::awaitable<void> Serve(tcp::socket socket);
+  bhttp::response<bhttp::string_body> Dispatch(const bhttp::request<bhttp::string_body>& req,
+                                               const std::string& peer);
+};
+
+namespace {
+
+bhttp::response<bhttp::string_body> ToBeast(const Response& r, unsigned version, bool keep_alive) {
+  bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), version};
+  res.set(bhttp::field::server, "es-agent");
+  res.set(bhttp::field::content_type, "application/json");
+  if (!r.allow.empty()) res.set(bhttp::field::allow, r.allow);
+  res.keep_alive(keep_alive);
+  res.body() = r.body;
+  res.prepare_payload();
+  return res;
+}
+
+// The error that a request which could not be read as HTTP gets, if any.
+std::optional<Response> ReadErrorResponse(const beast::error_code& ec) {
+  if (ec == bhttp::error::end_of_stream) return std::nullopt;  // the peer closed between requests
+  if (ec == bhttp::error::body_limit) {
+    return ErrorResponse(413, "BODY_TOO_LARGE", "request body is larger than the limit");
+  }
+  if (ec == bhttp::error::header_limit) {
+    return ErrorResponse(431, "HEADER_TOO_LARGE", "request headers are larger than the limit");
+  }
+  if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category()) {
+    return ErrorResponse(400, "BAD_HTTP", "request is not valid HTTP/1.1");
+  }
+  return std::nullopt;  // the peer went away or timed out: nothing to answer
+}
+
+}  // namespace
+
+asio::awaitable<void> Server::Impl::Accept() {
+  for (;;) {
+    beast::error_code ec;
+    tcp::socket socket =
+        co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::operation_aborted) co_return;
+    if (ec) {
+      log.Warn("accept failed: " + ec.message());
+      continue;
+    }
+    asio::co_spawn(ioc, Serve(std::move(socket)), asio::detached);
+  }
+}
+
+asio::awaitable<void> Server::Impl::Serve(tcp::socket socket) {
+  beast::error_code ec;
+  const auto remote = socket.remote_endpoint(ec);
+  const std::string peer = ec ? "?" : remote.address().to_string();
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  for (;;) {
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.body_limit(options.body_limit);
+    parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
+    stream.expires_after(options.io_timeout);
+    co_await bhttp::async_read(stream, buffer, parser,
+                               asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (auto answer = ReadErrorResponse(ec)) {
+        log.Info(peer + " - - " + std::to_string(answer->status) + " " + answer->error_code);
+        auto res = ToBeast(*answer, 11, false);
+        co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+      }
+      break;
+    }
+    auto res = Dispatch(parser.get(), peer);
+    stream.expires_after(options.io_timeout);
+    co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || !res.keep_alive()) break;
+  }
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+bhttp::response<bhttp::string_body> Server::Impl::Dispatch(
+    const bhttp::request<bhttp::string_body>& req, const std::string& peer) {
+  const auto started = std::chrono::steady_clock::now();
+  Request request;
+  request.method = std::string(req.method_string());
+  request.target = std::string(req.target());
+  request.authorization = std::string(req[bhttp::field::authorization]);
+  request.body = req.body();
+  Response response = router.Handle(request);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - started)
+                      .count();
+  // The access log names the caller, the call and the outcome; never a header or a body.
+  log.Info(peer + " " + request.method + " " + request.target.substr(0, 200) + " " +
+           std::to_string(response.status) +
+           (response.error_code.empty() ? "" : " " + response.error_code) + " " +
+           std::to_string(ms) + "ms");
+  return ToBeast(response, req.version(), req.keep_alive());
+}
+
+Result<std::unique_ptr<Server>> Server::Listen(const ServerOptions& options, Router& router,
+                                               Logger& log) {
+  auto impl = std::make_unique<Impl>(options, router, log);
+  const std::string where = options.address + ":" + std::to_string(options.port);
+  beast::error_code ec;
+  auto address = asio::ip::make_address(options.address, ec);
+  if (ec)
+    return MakeError("LISTEN_FAILED", "listen address " + options.address + " is not numeric");
+  tcp::endpoint endpoint(address, options.port);
+  impl->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) impl->acceptor.bind(endpoint, ec);
+  if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return MakeError("LISTEN_FAILED", "cannot listen on " + where + ": " + ec.message());
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Server::~Server() = default;
+
+uint16_t Server::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+void Server::Run(bool handle_signals) {
+  asio::signal_set signals(impl_->ioc);
+  if (handle_signals) {
+    signals.add(SIGINT);
+    signals.add(SIGTERM);
+    signals.async_wait([this](const beast::error_code& ec, int signo) {
+      if (!ec) {
+        impl_->log.Info("signal " + std::to_string(signo) + ": stopping");
+        Stop();
+      }
+    });
+  }
+  asio::co_spawn(impl_->ioc, impl_->Accept(), asio::detached);
+  std::vector<std::thread> extra;
+  for (int i = 1; i < impl_->options.threads; ++i) extra.emplace_back([this] { impl_->ioc.run(); });
+  impl_->ioc.run();
+  for (std::thread& t : extra) t.join();
+}
+
+void Server::Stop() { impl_->ioc.stop(); }
+
+}  // namespace agent::http

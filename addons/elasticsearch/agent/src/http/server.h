@@ -1,0 +1,44 @@
+// The HTTP server: Boost.Beast on Asio coroutines, a few threads, one coroutine per
+// connection, with limits on body and header size and a deadline on every read and write.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/log.h"
+#include "common/result.h"
+#include "http/routes.h"
+
+namespace agent::http {
+
+struct ServerOptions {
+  std::string address = "0.0.0.0";  // numeric IPv4 or IPv6
+  uint16_t port = 8080;             // 0 picks a free port (tests)
+  int threads = 2;
+  size_t body_limit = 64 * 1024;
+  size_t header_limit = 16 * 1024;
+  std::chrono::seconds io_timeout{30};
+};
+
+class Server {
+ public:
+  // Binds the listening socket; fails with LISTEN_FAILED naming the address and the cause.
+  static Result<std::unique_ptr<Server>> Listen(const ServerOptions& options, Router& router,
+                                                Logger& log);
+  ~Server();
+
+  uint16_t port() const;
+  // Serves until Stop() is called or SIGINT/SIGTERM arrives (when handle_signals is set).
+  void Run(bool handle_signals);
+  void Stop();
+
+  struct Impl;
+
+ private:
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace agent::http

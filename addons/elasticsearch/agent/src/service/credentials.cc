@@ -1,0 +1,104 @@
+#include "service/credentials.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "crypto/crypto.h"
+
+namespace agent::service {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kMaxClientName = 64;
+
+bool HasControlCharacter(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
+}
+
+bool IsValidClientName(std::string_view s) {
+  return !s.empty() && s.size() <= kMaxClientName && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+// Reads one string field; `required` decides whether absence is an error.
+Result<std::optional<std::string>> StringField(const json& body, const char* name, bool required) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) {
+    if (required) {
+      return MakeError(kFieldMissing, std::string("field \"") + name + "\" is required");
+    }
+    return std::optional<std::string>();
+  }
+  if (!it->is_string()) {
+    return MakeError(kFieldInvalid, std::string("field \"") + name + "\" must be a string");
+  }
+  const std::string& value = it->get_ref<const std::string&>();
+  if (value.empty()) {
+    return MakeError(kFieldInvalid, std::string("field \"") + name + "\" must not be empty");
+  }
+  if (HasControlCharacter(value)) {
+    return MakeError(kFieldInvalid,
+                     std::string("field \"") + name + "\" contains a control character");
+  }
+  return std::optional<std::string>(value);
+}
+
+}  // namespace
+
+std::string S3Credentials::SettingName(std::string_view suffix) const {
+  return "s3.client." + client + "." + std::string(suffix);
+}
+
+S3Credentials::~S3Credentials() {
+  crypto::Cleanse(access_key);
+  crypto::Cleanse(secret_key);
+  if (session_token) crypto::Cleanse(*session_token);
+}
+
+Result<S3Credentials> ParseS3Credentials(std::string_view text) {
+  // Parse without exceptions; invalid UTF-8 in a string is a parse error too.
+  json body = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) return MakeError(kNotJson, "request body is not valid JSON");
+  if (!body.is_object()) return MakeError(kNotJson, "request body must be a JSON object");
+
+  static const char* const kKnown[] = {"access_key_id", "secret_access_key", "session_token",
+                                       "client"};
+  for (const auto& [key, unused] : body.items()) {
+    if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown)) {
+      // The name is shown only when it is short and printable, so a stray secret is not echoed.
+      bool printable = key.size() <= 40 && !HasControlCharacter(key);
+      return MakeError(kFieldUnknown, "unknown field" + (printable ? " \"" + key + "\"" : "") +
+                                          "; allowed: access_key_id, secret_access_key, "
+                                          "session_token, client");
+    }
+  }
+
+  S3Credentials creds;
+  auto access = StringField(body, "access_key_id", true);
+  if (!access.ok()) return access.error();
+  auto secret = StringField(body, "secret_access_key", true);
+  if (!secret.ok()) return secret.error();
+  auto token = StringField(body, "session_token", false);
+  if (!token.ok()) return token.error();
+  auto client = StringField(body, "client", false);
+  if (!client.ok()) return client.error();
+
+  creds.access_key = std::move(*access.value());
+  creds.secret_key = std::move(*secret.value());
+  creds.session_token = std::move(token.value());
+  if (client.value()) {
+    if (!IsValidClientName(*client.value())) {
+      return MakeError(kClientNameInvalid,
+                       "field \"client\" must match [a-z0-9_-]+ and be at most 64 characters");
+    }
+    creds.client = *client.value();
+  }
+  return creds;
+}
+
+}  // namespace agent::service

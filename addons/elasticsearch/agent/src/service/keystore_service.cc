@@ -1,0 +1,182 @@
+#include "service/keystore_service.h"
+
+#include "crypto/crypto.h"
+#include "keystore/codec.h"
+#include "storage/keystore_file.h"
+
+namespace agent::service {
+namespace {
+
+namespace fs = std::filesystem;
+using keystore::Product;
+
+constexpr size_t kSeedLength = 20;  // the engines' keystore.seed: 20 chars from this alphabet
+constexpr std::string_view kSeedAlphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789~!@#$%^&*-_=+?";
+
+// A fresh keystore.seed, drawn without modulo bias from the CSPRNG.
+Result<std::string> NewSeed() {
+  std::string seed;
+  const unsigned limit = 256 - (256 % kSeedAlphabet.size());
+  while (seed.size() < kSeedLength) {
+    auto bytes = crypto::RandomBytes(32);
+    if (!bytes.ok()) return bytes.error();
+    for (char c : bytes.value()) {
+      auto u = static_cast<unsigned char>(c);
+      if (u < limit && seed.size() < kSeedLength)
+        seed.push_back(kSeedAlphabet[u % kSeedAlphabet.size()]);
+    }
+  }
+  return seed;
+}
+
+fs::path KeystorePath(const fs::path& dir, Product product) {
+  return dir / std::string(keystore::FileName(product));
+}
+
+Error InFile(const fs::path& path, const Error& e) {
+  return MakeError(e.code, path.string() + ": " + e.message);
+}
+
+}  // namespace
+
+KeystoreService::KeystoreService(ServiceOptions options) : options_(std::move(options)) {}
+
+std::optional<Product> KeystoreService::DetectProductLocally() const {
+  if (options_.product) return options_.product;
+  for (Product p : {Product::kElasticsearch, Product::kOpenSearch}) {
+    if (fs::exists(KeystorePath(options_.config_dir, p))) return p;
+  }
+  if (fs::exists(options_.config_dir / "elasticsearch.yml")) return Product::kElasticsearch;
+  if (fs::exists(options_.config_dir / "opensearch.yml")) return Product::kOpenSearch;
+  return std::nullopt;
+}
+
+Result<Product> KeystoreService::ResolveProduct() {
+  if (auto p = DetectProductLocally()) return *p;
+  if (!options_.fetch_engine_info) {
+    return MakeError(kEngineUnknown, "cannot tell the engine: no keystore or engine config in " +
+                                         options_.config_dir.string() + " and no --engine");
+  }
+  std::lock_guard lock(engine_mutex_);
+  if (!node_engine_) {
+    auto info = options_.fetch_engine_info();
+    if (!info.ok()) return info.error();
+    node_engine_ = info.value();
+  }
+  return node_engine_->product;
+}
+
+Result<int> KeystoreService::FormatForNewKeystore(Product product) {
+  std::string version;
+  if (options_.engine_version) {
+    version = *options_.engine_version;
+  } else if (options_.fetch_engine_info) {
+    std::lock_guard lock(engine_mutex_);
+    if (!node_engine_) {
+      auto info = options_.fetch_engine_info();
+      if (!info.ok()) return info.error();
+      node_engine_ = info.value();
+    }
+    version = node_engine_->version;
+  } else {
+    return MakeError(kEngineUnknown, "no keystore yet and no engine version to choose its format");
+  }
+  auto format = keystore::FormatWrittenBy(product, version);
+  if (!format) {
+    return MakeError(kEngineUnknown, std::string(keystore::ProductName(product)) + " " + version +
+                                         " writes no keystore format this agent supports");
+  }
+  return *format;
+}
+
+Result<std::string> KeystoreService::ReadPassword() const {
+  if (!options_.password_file) return std::string();
+  auto bytes = storage::ReadFileIfExists(*options_.password_file);
+  if (!bytes.ok() || !bytes.value()) {
+    return MakeError(kPasswordFileUnreadable,
+                     "cannot read the keystore password file " + options_.password_file->string());
+  }
+  std::string password = std::move(*bytes.value());
+  // A Secret written by hand often ends with one newline; the engines' tool strips one too.
+  if (!password.empty() && password.back() == '\n') password.pop_back();
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  return password;
+}
+
+Result<WriteResult> KeystoreService::WriteS3Credentials(const S3Credentials& credentials) {
+  auto product = ResolveProduct();
+  if (!product.ok()) return product.error();
+  const fs::path path = KeystorePath(options_.config_dir, product.value());
+  auto password = ReadPassword();
+  if (!password.ok()) return password.error();
+
+  auto lock = storage::FileLock::Acquire(path.string() + ".lock");
+  if (!lock.ok()) return lock.error();
+  auto existing = storage::ReadFileIfExists(path);
+  if (!existing.ok()) return existing.error();
+
+  WriteResult result;
+  result.keystore = path;
+  result.created = !existing.value().has_value();
+  auto ks = LoadOrCreate(existing.value(), product.value(), password.value());
+  crypto::Cleanse(password.value());
+  if (!ks.ok()) return InFile(path, ks.error());
+
+  result.settings = {credentials.SettingName("access_key"), credentials.SettingName("secret_key")};
+  ks.value().Set(result.settings[0], credentials.access_key);
+  ks.value().Set(result.settings[1], credentials.secret_key);
+  const std::string token_name = credentials.SettingName("session_token");
+  if (credentials.session_token) {
+    ks.value().Set(token_name, *credentials.session_token);
+    result.settings.push_back(token_name);
+  } else {
+    ks.value().Remove(token_name);  // a stale token would pair with the new keys
+  }
+
+  // The salt (so the derived key) is kept; every save draws a fresh IV.
+  auto iv = crypto::RandomBytes(keystore::kIvSize);
+  if (!iv.ok()) return iv.error();
+  auto bytes = keystore::Seal(ks.value(), iv.value());
+  if (!bytes.ok()) return InFile(path, bytes.error());
+  if (Status s = storage::ReplaceAtomically(path, bytes.value()); !s.ok()) return s.error();
+  result.sha256 = crypto::Sha256Hex(bytes.value());
+  result.format_version = ks.value().version;
+  return result;
+}
+
+Result<keystore::Keystore> KeystoreService::LoadOrCreate(const std::optional<std::string>& file,
+                                                         Product product,
+                                                         const std::string& password) {
+  // An existing file keeps its format: never upgraded or downgraded behind the node's back.
+  if (file) return keystore::Open(*file, product, password);
+  auto format = FormatForNewKeystore(product);
+  if (!format.ok()) return format.error();
+  auto salt = crypto::RandomBytes(keystore::kSaltSize);
+  if (!salt.ok()) return salt.error();
+  auto seed = NewSeed();
+  if (!seed.ok()) return seed.error();
+  auto ks = keystore::CreateEmpty(product, format.value(), password, std::move(salt.value()));
+  if (ks.ok()) ks.value().Set("keystore.seed", seed.value());  // as the engines' create does
+  return ks;
+}
+
+KeystoreHealth KeystoreService::Health() {
+  KeystoreHealth health;
+  std::optional<Product> product = DetectProductLocally();
+  if (!product) {
+    std::lock_guard lock(engine_mutex_);
+    if (node_engine_) product = node_engine_->product;
+  }
+  if (!product) return health;
+  health.path = KeystorePath(options_.config_dir, *product);
+  auto bytes = storage::ReadFileIfExists(*health.path);
+  if (bytes.ok() && bytes.value()) {
+    health.exists = true;
+    auto envelope = keystore::DecodeEnvelope(*bytes.value(), *product);
+    if (envelope.ok()) health.format_version = envelope.value().version;
+  }
+  return health;
+}
+
+}  // namespace agent::service

@@ -1,0 +1,72 @@
+// KeystoreService: the agent's one job. Writes a set of S3 client settings into the node's
+// keystore as one locked read-modify-write, keeping every other entry, and reports health.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "keystore/codec.h"
+#include "keystore/format.h"
+#include "service/credentials.h"
+
+namespace agent::service {
+
+inline constexpr char kEngineUnknown[] = "ENGINE_UNKNOWN";
+inline constexpr char kPasswordFileUnreadable[] = "KEYSTORE_PASSWORD_FILE_UNREADABLE";
+
+// What the local node says about itself (GET /).
+struct EngineInfo {
+  keystore::Product product;
+  std::string version;  // "8.15.2"
+};
+
+struct ServiceOptions {
+  std::filesystem::path config_dir;
+  std::optional<keystore::Product> product;            // --engine; otherwise detected
+  std::optional<std::string> engine_version;           // --engine-version; otherwise asked
+  std::optional<std::filesystem::path> password_file;  // keystore password; empty means none
+  // Asks the local node for its engine and version; used only when nothing else tells.
+  std::function<Result<EngineInfo>()> fetch_engine_info;
+};
+
+struct WriteResult {
+  std::filesystem::path keystore;
+  std::vector<std::string> settings;  // names written, in order
+  std::string sha256;                 // of the new file
+  int format_version = 0;
+  bool created = false;
+};
+
+struct KeystoreHealth {
+  std::optional<std::filesystem::path> path;  // unknown until the engine is known
+  bool exists = false;
+  std::optional<int> format_version;  // from the header; nullopt if absent or unreadable
+};
+
+class KeystoreService {
+ public:
+  explicit KeystoreService(ServiceOptions options);
+
+  Result<WriteResult> WriteS3Credentials(const S3Credentials& credentials);
+  KeystoreHealth Health();
+
+ private:
+  // flag > which keystore file exists > which engine config file exists > the node's GET /.
+  std::optional<keystore::Product> DetectProductLocally() const;
+  Result<keystore::Product> ResolveProduct();
+  Result<int> FormatForNewKeystore(keystore::Product product);
+  Result<std::string> ReadPassword() const;
+  Result<keystore::Keystore> LoadOrCreate(const std::optional<std::string>& file,
+                                          keystore::Product product, const std::string& password);
+
+  ServiceOptions options_;
+  std::mutex engine_mutex_;  // guards the cached answer of the node
+  std::optional<EngineInfo> node_engine_;
+};
+
+}  // namespace agent::service

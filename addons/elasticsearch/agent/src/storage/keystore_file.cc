@@ -1,0 +1,143 @@
+#include "storage/keystore_file.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace agent::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr mode_t kKeystoreMode = 0660;          // the mode the engines give their keystore
+constexpr size_t kMaxKeystoreSize = 64u << 20;  // far above any real keystore; bounds memory
+
+std::string Describe(const fs::path& path, const char* what) {
+  return std::string(what) + " " + path.string() + ": " + std::strerror(errno);
+}
+
+Status WriteAll(int fd, const std::string& bytes) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return MakeError(kWriteFailed, std::string("write: ") + std::strerror(errno));
+    done += static_cast<size_t>(n);
+  }
+  return Ok{};
+}
+
+Status FsyncDirectory(const fs::path& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid() || ::fsync(fd.get()) != 0) {
+    return MakeError(kWriteFailed, Describe(dir, "cannot fsync directory"));
+  }
+  return Ok{};
+}
+
+Status CheckOwner(const fs::path& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return Ok{};
+    return MakeError(kReadFailed, Describe(path, "cannot stat"));
+  }
+  if (st.st_uid != ::geteuid()) {
+    return MakeError(kOwnerMismatch, "will not replace " + path.string() + ": it is owned by uid " +
+                                         std::to_string(st.st_uid) + ", the agent runs as uid " +
+                                         std::to_string(::geteuid()) +
+                                         " (run the agent as the engine's user)");
+  }
+  return Ok{};
+}
+
+// Writes the bytes to a new temporary file beside `path` and returns its name.
+Result<fs::path> WriteTemporary(const fs::path& path, const std::string& bytes) {
+  std::string tmpl =
+      (path.parent_path() / ("." + path.filename().string() + ".agent-XXXXXX")).string();
+  UniqueFd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
+  if (!fd.valid()) {
+    return MakeError(kWriteFailed, Describe(path.parent_path(), "cannot create a file in"));
+  }
+  const fs::path tmp = tmpl;
+  Status s = WriteAll(fd.get(), bytes);
+  if (s.ok() && ::fchmod(fd.get(), kKeystoreMode) != 0) {
+    s = MakeError(kWriteFailed, Describe(tmp, "cannot chmod"));
+  }
+  if (s.ok() && ::fsync(fd.get()) != 0) s = MakeError(kWriteFailed, Describe(tmp, "cannot fsync"));
+  if (s.ok() && ::close(fd.Release()) != 0) {
+    s = MakeError(kWriteFailed, Describe(tmp, "cannot close"));
+  }
+  if (!s.ok()) {
+    ::unlink(tmp.c_str());
+    return s.error();
+  }
+  return tmp;
+}
+
+}  // namespace
+
+UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.Release();
+  }
+  return *this;
+}
+
+UniqueFd::~UniqueFd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+int UniqueFd::Release() {
+  int fd = fd_;
+  fd_ = -1;
+  return fd;
+}
+
+Result<FileLock> FileLock::Acquire(const fs::path& lock_path) {
+  UniqueFd fd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, kKeystoreMode));
+  if (!fd.valid()) return MakeError(kLockFailed, Describe(lock_path, "cannot open lock file"));
+  while (::flock(fd.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) return MakeError(kLockFailed, Describe(lock_path, "cannot lock"));
+  }
+  return FileLock(std::move(fd));
+}
+
+Result<std::optional<std::string>> ReadFileIfExists(const fs::path& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ENOENT) return std::optional<std::string>();
+    return MakeError(kReadFailed, Describe(path, "cannot open"));
+  }
+  std::string bytes;
+  char buf[64 * 1024];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return MakeError(kReadFailed, Describe(path, "cannot read"));
+    if (n == 0) break;
+    bytes.append(buf, static_cast<size_t>(n));
+    if (bytes.size() > kMaxKeystoreSize) {
+      return MakeError(kReadFailed, path.string() + " is larger than 64 MiB: not a keystore");
+    }
+  }
+  return std::optional<std::string>(std::move(bytes));
+}
+
+Status ReplaceAtomically(const fs::path& path, const std::string& bytes) {
+  if (Status s = CheckOwner(path); !s.ok()) return s;
+  auto tmp = WriteTemporary(path, bytes);
+  if (!tmp.ok()) return tmp.error();
+  if (::rename(tmp.value().c_str(), path.c_str()) != 0) {
+    Error e = MakeError(kWriteFailed, Describe(path, "cannot rename over"));
+    ::unlink(tmp.value().c_str());
+    return e;
+  }
+  return FsyncDirectory(path.parent_path());
+}
+
+}  // namespace agent::storage

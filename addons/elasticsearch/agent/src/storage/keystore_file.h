@@ -1,0 +1,59 @@
+// File handling for the keystore: an exclusive lock, reading the file, and replacing it
+// atomically (temporary file in the same directory, fsync, rename, fsync of the directory).
+// Knows nothing of the format: it moves bytes.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "common/result.h"
+
+namespace agent::storage {
+
+inline constexpr char kReadFailed[] = "KEYSTORE_READ_FAILED";
+inline constexpr char kWriteFailed[] = "KEYSTORE_WRITE_FAILED";
+inline constexpr char kOwnerMismatch[] = "KEYSTORE_OWNER_MISMATCH";
+inline constexpr char kLockFailed[] = "KEYSTORE_LOCK_FAILED";
+
+// Owns a file descriptor; closes it when destroyed.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(UniqueFd&& other) noexcept : fd_(other.Release()) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept;
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd();
+
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  int Release();
+
+ private:
+  int fd_ = -1;
+};
+
+// An exclusive flock(2) on a lock file beside the keystore, held until destroyed. Each
+// acquisition opens its own descriptor, so it serialises threads of this process as well as
+// other processes. The engines' own keystore tool does not take this lock.
+class FileLock {
+ public:
+  static Result<FileLock> Acquire(const std::filesystem::path& lock_path);
+
+ private:
+  explicit FileLock(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;  // closing the descriptor releases the lock
+};
+
+// The file's bytes, or nullopt when it does not exist.
+Result<std::optional<std::string>> ReadFileIfExists(const std::filesystem::path& path);
+
+// Replaces `path` with `bytes` so that readers see either the old or the new file, never a
+// mix: write a temporary file in the same directory (mode 0660), fsync it, rename it over
+// `path`, fsync the directory. Refuses (writing nothing) when the existing file belongs to
+// another user, since replacing it would change its owner.
+Status ReplaceAtomically(const std::filesystem::path& path, const std::string& bytes);
+
+}  // namespace agent::storage

@@ -1,0 +1,75 @@
+// Validation of the POST /keystore body: every bad input is refused with its code, and no
+// message repeats a value.
+#include <gtest/gtest.h>
+
+#include "service/credentials.h"
+
+namespace agent::service {
+namespace {
+
+TEST(Credentials, AcceptsTheUpstreamFieldNames) {
+  auto c = ParseS3Credentials(R"({"access_key_id":"AK","secret_access_key":"SK/+="})");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c.value().client, "default");
+  EXPECT_EQ(c.value().access_key, "AK");
+  EXPECT_EQ(c.value().secret_key, "SK/+=");
+  EXPECT_FALSE(c.value().session_token.has_value());
+  EXPECT_EQ(c.value().SettingName("secret_key"), "s3.client.default.secret_key");
+}
+
+TEST(Credentials, AcceptsClientAndSessionToken) {
+  auto c = ParseS3Credentials(
+      R"({"access_key_id":"AK","secret_access_key":"SK","session_token":"T","client":"kb_b-1"})");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c.value().client, "kb_b-1");
+  EXPECT_EQ(c.value().session_token, "T");
+}
+
+TEST(Credentials, RefusesBadInputNamingTheProblem) {
+  struct Case {
+    const char* body;
+    const char* code;
+    const char* phrase;
+  };
+  const Case cases[] = {
+      {"not json", kNotJson, "not valid JSON"},
+      {"[1,2]", kNotJson, "JSON object"},
+      {"", kNotJson, "not valid JSON"},
+      {R"({"secret_access_key":"SECRETVALUE"})", kFieldMissing, "access_key_id"},
+      {R"({"access_key_id":"AK"})", kFieldMissing, "secret_access_key"},
+      {R"({"access_key_id":"","secret_access_key":"SECRETVALUE"})", kFieldInvalid, "empty"},
+      {R"({"access_key_id":7,"secret_access_key":"SECRETVALUE"})", kFieldInvalid, "string"},
+      {R"({"access_key_id":"AK","secret_access_key":"SECRET\nVALUE"})", kFieldInvalid, "control"},
+      {R"({"access_key_id":"AK","secret_access_key":"SECRETVALUE","x":1})", kFieldUnknown, "\"x\""},
+      {R"({"access_key_id":"AK","secret_access_key":"SECRETVALUE","client":"Bad.Name"})",
+       kClientNameInvalid, "[a-z0-9_-]+"},
+      {R"({"access_key_id":"AK","secret_access_key":"SECRETVALUE","client":"../etc"})",
+       kClientNameInvalid, "client"},
+      {"{\"access_key_id\":\"AK\",\"secret_access_key\":\"\xff\xfe\"}", kNotJson, "JSON"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.body);
+    auto r = ParseS3Credentials(c.body);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, c.code);
+    EXPECT_NE(r.error().message.find(c.phrase), std::string::npos) << r.error().message;
+    EXPECT_EQ(r.error().message.find("SECRET"), std::string::npos) << r.error().message;
+  }
+}
+
+TEST(Credentials, AnUnknownFieldThatLooksLikeASecretIsNotEchoed) {
+  std::string long_key(60, 'k');
+  auto r = ParseS3Credentials("{\"" + long_key + "\":1}");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, kFieldUnknown);
+  EXPECT_EQ(r.error().message.find(long_key), std::string::npos);
+}
+
+TEST(Credentials, ClientNameIsBounded) {
+  std::string body =
+      R"({"access_key_id":"AK","secret_access_key":"SK","client":")" + std::string(65, 'a') + "\"}";
+  EXPECT_EQ(ParseS3Credentials(body).error().code, kClientNameInvalid);
+}
+
+}  // namespace
+}  // namespace agent::service

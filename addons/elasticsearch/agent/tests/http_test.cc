@@ -1,0 +1,191 @@
+// The agent over real HTTP on a loopback port: status codes, JSON errors, limits, and that
+// the keystore is untouched by every refused request.
+#include <gtest/gtest.h>
+
+#include <utility>  // before Asio: Boost 1.74 under C++20 with GCC 12 needs it
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "crypto/crypto.h"
+#include "http/server.h"
+#include "node/node_client.h"
+#include "test_util.h"
+
+namespace agent::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using nlohmann::json;
+
+struct Reply {
+  int status = 0;
+  json body;
+  std::string allow;
+};
+
+// One request on a fresh connection, as a job's curl would send it.
+Reply Send(uint16_t port, bhttp::verb verb, const std::string& target, const std::string& body,
+           const std::string& authorization = "", const std::string& extra_header = "") {
+  asio::io_context ioc;
+  asio::ip::tcp::socket socket(ioc);
+  socket.connect({asio::ip::make_address("127.0.0.1"), port});
+  bhttp::request<bhttp::string_body> req{verb, target, 11};
+  req.set(bhttp::field::host, "127.0.0.1");
+  if (!authorization.empty()) req.set(bhttp::field::authorization, authorization);
+  if (!extra_header.empty()) req.set("X-Padding", extra_header);
+  req.body() = body;
+  req.prepare_payload();
+  bhttp::write(socket, req);
+  beast::flat_buffer buffer;
+  bhttp::response<bhttp::string_body> res;
+  bhttp::read(socket, buffer, res);
+  Reply r;
+  r.status = res.result_int();
+  r.body = json::parse(res.body(), nullptr, false);
+  r.allow = std::string(res[bhttp::field::allow]);
+  return r;
+}
+
+class HttpTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    service_ = std::make_unique<service::KeystoreService>(service::ServiceOptions{
+        dir_.path(), keystore::Product::kElasticsearch, "8.18.0", std::nullopt, nullptr});
+    router_ = std::make_unique<Router>(*service_, auth_);
+    ServerOptions options;
+    options.address = "127.0.0.1";
+    options.port = 0;
+    auto server = Server::Listen(options, *router_, log_);
+    ASSERT_TRUE(server.ok()) << server.error().message;
+    server_ = std::move(server.value());
+    thread_ = std::thread([this] { server_->Run(false); });
+  }
+  void TearDown() override {
+    if (server_) server_->Stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  uint16_t port() const { return server_->port(); }
+  std::string keystore_bytes() const {
+    return agent::testing::ReadFileOrEmpty(dir_.path() / "elasticsearch.keystore");
+  }
+
+  const std::string good_auth_ = BasicAuthorization({"elastic", "s3cr3t"});
+  agent::testing::TempDir dir_;
+  Logger log_;
+  Authenticator auth_{BasicCredentials{"elastic", "s3cr3t"}};
+  std::unique_ptr<service::KeystoreService> service_;
+  std::unique_ptr<Router> router_;
+  std::unique_ptr<Server> server_;
+  std::thread thread_;
+};
+
+const std::string kBody = R"({"access_key_id":"AK","secret_access_key":"SK","client":"kb"})";
+
+TEST_F(HttpTest, HealthNeedsNoCredentials) {
+  Reply r = Send(port(), bhttp::verb::get, "/health", "");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body["status"], "ok");
+  EXPECT_EQ(r.body["keystore"]["exists"], false);
+  EXPECT_EQ(r.body["keystore"]["path"], (dir_.path() / "elasticsearch.keystore").string());
+  EXPECT_TRUE(r.body["keystore"]["format_version"].is_null());
+}
+
+TEST_F(HttpTest, PostKeystoreWritesAndAnswersWithTheDigest) {
+  Reply r = Send(port(), bhttp::verb::post, "/keystore", kBody, good_auth_);
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["settings"],
+            json::array({"s3.client.kb.access_key", "s3.client.kb.secret_key"}));
+  EXPECT_EQ(r.body["sha256"], crypto::Sha256Hex(keystore_bytes()));
+  EXPECT_EQ(r.body["format_version"], 7);
+  Reply h = Send(port(), bhttp::verb::get, "/health", "");
+  EXPECT_EQ(h.body["keystore"]["format_version"], 7);
+}
+
+TEST_F(HttpTest, RefusedRequestsGetTheirStatusAndLeaveTheKeystoreAlone) {
+  ASSERT_EQ(Send(port(), bhttp::verb::post, "/keystore", kBody, good_auth_).status, 200);
+  const std::string before = keystore_bytes();
+  struct Case {
+    bhttp::verb verb;
+    const char* target;
+    std::string body;
+    std::string auth;
+    int status;
+    const char* code;
+  };
+  const Case cases[] = {
+      {bhttp::verb::post, "/keystore", kBody, "", 401, "UNAUTHORIZED"},
+      {bhttp::verb::post, "/keystore", kBody, BasicAuthorization({"elastic", "wrong"}), 401,
+       "UNAUTHORIZED"},
+      {bhttp::verb::post, "/keystore", "{nope", good_auth_, 400, "REQUEST_NOT_JSON"},
+      {bhttp::verb::post, "/keystore", R"({"access_key_id":"AK"})", good_auth_, 400,
+       "FIELD_MISSING"},
+      {bhttp::verb::post, "/keystore",
+       R"({"access_key_id":"AK","secret_access_key":"SK","client":"A B"})", good_auth_, 400,
+       "CLIENT_NAME_INVALID"},
+      {bhttp::verb::post, "/keystore", std::string(70 * 1024, ' '), good_auth_, 413,
+       "BODY_TOO_LARGE"},
+      {bhttp::verb::get, "/keystore", "", good_auth_, 405, "METHOD_NOT_ALLOWED"},
+      {bhttp::verb::post, "/health", "", "", 405, "METHOD_NOT_ALLOWED"},
+      {bhttp::verb::get, "/nope", "", "", 404, "NOT_FOUND"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(c.target) + " " + std::to_string(c.status));
+    Reply r = Send(port(), c.verb, c.target, c.body, c.auth);
+    EXPECT_EQ(r.status, c.status);
+    EXPECT_EQ(r.body["error"]["code"], c.code);
+    EXPECT_TRUE(r.body["error"]["message"].is_string());
+  }
+  EXPECT_EQ(keystore_bytes(), before);
+}
+
+TEST_F(HttpTest, OversizedHeadersAreRefused) {
+  Reply r = Send(port(), bhttp::verb::get, "/health", "", "", std::string(20 * 1024, 'x'));
+  EXPECT_EQ(r.status, 431);
+  EXPECT_EQ(r.body["error"]["code"], "HEADER_TOO_LARGE");
+}
+
+TEST_F(HttpTest, A405NamesTheAllowedMethod) {
+  EXPECT_EQ(Send(port(), bhttp::verb::get, "/keystore", "").allow, "POST");
+}
+
+TEST_F(HttpTest, TheNodeClientReportsAnUnreachableNodeByAddress) {
+  // Port 1 on loopback: nothing listens there, so the connection is refused.
+  node::NodeClient client({"127.0.0.1", 1}, std::nullopt, std::chrono::milliseconds(2000));
+  auto info = client.FetchEngineInfo();
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.error().code, node::kNodeUnreachable);
+  EXPECT_NE(info.error().message.find("127.0.0.1:1"), std::string::npos);
+}
+
+TEST(NodeClient, ParsesTheEnginesAnswers) {
+  auto es = node::ParseEngineInfo(
+      R"({"name":"n","version":{"number":"8.15.2","build_flavor":"default"},"tagline":"You Know, for Search"})");
+  ASSERT_TRUE(es.ok());
+  EXPECT_EQ(es.value().product, keystore::Product::kElasticsearch);
+  EXPECT_EQ(es.value().version, "8.15.2");
+  auto os = node::ParseEngineInfo(R"({"version":{"distribution":"opensearch","number":"2.19.1"}})");
+  ASSERT_TRUE(os.ok());
+  EXPECT_EQ(os.value().product, keystore::Product::kOpenSearch);
+  EXPECT_FALSE(node::ParseEngineInfo("{}").ok());
+  EXPECT_FALSE(node::ParseEngineInfo("<html>").ok());
+}
+
+TEST(NodeClient, ParsesAddresses) {
+  EXPECT_EQ(node::ParseNodeAddress("127.0.0.1:9200").value().port, 9200);
+  EXPECT_EQ(node::ParseNodeAddress("[::1]:9201").value().host, "::1");
+  EXPECT_EQ(node::ParseNodeAddress("[::1]:9201").value().ToString(), "[::1]:9201");
+  EXPECT_FALSE(node::ParseNodeAddress("localhost:9200").ok());  // no name lookup
+  EXPECT_FALSE(node::ParseNodeAddress("127.0.0.1").ok());
+  EXPECT_FALSE(node::ParseNodeAddress("127.0.0.1:0").ok());
+  EXPECT_FALSE(node::ParseNodeAddress("[::1]9200").ok());
+}
+
+}  // namespace
+}  // namespace agent::http

@@ -1,0 +1,204 @@
+// KeystoreService on real files: creating, updating and refusing, with every other entry and
+// the file's format kept, and nothing written when anything is wrong.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "keystore/codec.h"
+#include "service/keystore_service.h"
+#include "test_util.h"
+
+namespace agent::service {
+namespace {
+
+namespace fs = std::filesystem;
+using agent::testing::ReadFileOrEmpty;
+using agent::testing::TempDir;
+using agent::testing::WriteFile;
+using keystore::Product;
+
+const fs::path kTestdata = AGENT_SHARED_TESTDATA;
+
+S3Credentials Creds(std::string client, std::string access, std::string secret,
+                    std::optional<std::string> token = std::nullopt) {
+  S3Credentials c;
+  c.client = std::move(client);
+  c.access_key = std::move(access);
+  c.secret_key = std::move(secret);
+  c.session_token = std::move(token);
+  return c;
+}
+
+keystore::Keystore Load(const fs::path& path, Product product, const std::string& password = "") {
+  auto ks = keystore::Open(ReadFileOrEmpty(path), product, password);
+  EXPECT_TRUE(ks.ok()) << ks.error().message;
+  return std::move(ks.value());
+}
+
+TEST(Service, CreatesAKeystoreInTheFormatOfTheEngineVersionWithASeed) {
+  TempDir dir;
+  KeystoreService svc({dir.path(), Product::kElasticsearch, "8.15.0", std::nullopt, nullptr});
+  auto w = svc.WriteS3Credentials(Creds("default", "AK", "SK"));
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  EXPECT_TRUE(w.value().created);
+  EXPECT_EQ(w.value().format_version, 6);
+  EXPECT_EQ(w.value().keystore, dir.path() / "elasticsearch.keystore");
+  EXPECT_EQ(w.value().settings, (std::vector<std::string>{"s3.client.default.access_key",
+                                                          "s3.client.default.secret_key"}));
+  auto ks = Load(w.value().keystore, Product::kElasticsearch);
+  EXPECT_EQ(ks.version, 6);
+  ASSERT_NE(ks.Find("keystore.seed"), nullptr);
+  EXPECT_EQ(ks.Find("keystore.seed")->value.size(), 20u);
+  EXPECT_EQ(ks.Find("s3.client.default.secret_key")->value, "SK");
+  EXPECT_EQ(w.value().sha256.size(), 64u);
+}
+
+TEST(Service, DetectsOpenSearchFromItsConfigFile) {
+  TempDir dir;
+  WriteFile(dir.path() / "opensearch.yml", "cluster.name: x\n");
+  KeystoreService svc({dir.path(), std::nullopt, "2.19.1", std::nullopt, nullptr});
+  auto w = svc.WriteS3Credentials(Creds("c", "AK", "SK"));
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  EXPECT_EQ(w.value().keystore, dir.path() / "opensearch.keystore");
+  EXPECT_EQ(w.value().format_version, 4);
+}
+
+TEST(Service, AsksTheNodeWhenNothingLocalTells) {
+  TempDir dir;
+  int calls = 0;
+  // The node's answer is the seam here; the real node answers in the end-to-end tests.
+  auto node = [&calls]() -> Result<EngineInfo> {
+    ++calls;
+    return EngineInfo{Product::kOpenSearch, "2.19.1"};
+  };
+  KeystoreService svc({dir.path(), std::nullopt, std::nullopt, std::nullopt, node});
+  ASSERT_TRUE(svc.WriteS3Credentials(Creds("c", "AK", "SK")).ok());
+  ASSERT_TRUE(svc.WriteS3Credentials(Creds("c", "AK2", "SK2")).ok());
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(fs::exists(dir.path() / "opensearch.keystore"));
+}
+
+TEST(Service, WithoutAnyWayToTellTheEngineItRefusesAndWritesNothing) {
+  TempDir dir;
+  KeystoreService svc({dir.path(), std::nullopt, std::nullopt, std::nullopt, nullptr});
+  auto w = svc.WriteS3Credentials(Creds("c", "AK", "SK"));
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.error().code, kEngineUnknown);
+  EXPECT_TRUE(fs::is_empty(dir.path()));
+}
+
+TEST(Service, ReplacesTheClientAsOneSetAndRemovesAStaleSessionToken) {
+  TempDir dir;
+  KeystoreService svc({dir.path(), Product::kOpenSearch, "2.19.1", std::nullopt, nullptr});
+  ASSERT_TRUE(svc.WriteS3Credentials(Creds("a", "AK1", "SK1", "TOKEN")).ok());
+  ASSERT_TRUE(svc.WriteS3Credentials(Creds("b", "BK", "BS")).ok());
+  auto w = svc.WriteS3Credentials(Creds("a", "AK2", "SK2"));
+  ASSERT_TRUE(w.ok());
+  auto ks = Load(w.value().keystore, Product::kOpenSearch);
+  EXPECT_EQ(ks.Find("s3.client.a.access_key")->value, "AK2");
+  EXPECT_EQ(ks.Find("s3.client.a.secret_key")->value, "SK2");
+  EXPECT_EQ(ks.Find("s3.client.a.session_token"), nullptr);
+  EXPECT_EQ(ks.Find("s3.client.b.access_key")->value, "BK");
+  EXPECT_EQ(ks.entries.size(), 5u);  // seed + a's two + b's two
+}
+
+class ServiceOnEngineFiles : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(kTestdata / "MANIFEST.md")) {
+      GTEST_SKIP() << "skipped: " << kTestdata.string() << " is absent";
+    }
+  }
+};
+
+TEST_F(ServiceOnEngineFiles, KeepsEveryEntryAndTheFormatOfAnEngineWrittenFile) {
+  TempDir dir;
+  const fs::path path = dir.path() / "elasticsearch.keystore";
+  fs::copy_file(kTestdata / "real/es-v5-nopassword-s3example.keystore", path);
+  // The engine version says 9.x (format 7), but the file is format 5: it stays 5.
+  KeystoreService svc({dir.path(), std::nullopt, "9.1.0", std::nullopt, nullptr});
+  auto w = svc.WriteS3Credentials(Creds("kb_job", "AK", "SK"));
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  EXPECT_FALSE(w.value().created);
+  auto ks = Load(path, Product::kElasticsearch);
+  EXPECT_EQ(ks.version, 5);
+  EXPECT_EQ(ks.Find("keystore.seed")->value, "+q0yVZgCJLi_A%wBPKMY");
+  EXPECT_EQ(ks.Find("s3.client.default.access_key")->value, "AKIAIOSFODNN7EXAMPLE");
+  EXPECT_EQ(ks.Find("s3.client.kb_job.access_key")->value, "AK");
+  EXPECT_EQ(ks.entries.size(), 5u);
+}
+
+TEST_F(ServiceOnEngineFiles, UsesThePasswordFileAndRefusesAWrongPasswordWritingNothing) {
+  TempDir dir;
+  const fs::path path = dir.path() / "elasticsearch.keystore";
+  fs::copy_file(kTestdata / "synthetic/synthetic-v7-password.keystore", path);
+  const std::string before = ReadFileOrEmpty(path);
+
+  WriteFile(dir.path() / "pw", "keystorepassword\n");  // one trailing newline is stripped
+  KeystoreService good({dir.path(), std::nullopt, std::nullopt, dir.path() / "pw", nullptr});
+  auto w = good.WriteS3Credentials(Creds("c", "AK", "SK"));
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  auto ks = Load(path, Product::kElasticsearch, "keystorepassword");
+  EXPECT_EQ(ks.version, 7);
+  EXPECT_TRUE(ks.has_password);
+  EXPECT_EQ(ks.Find("file_setting")->value.size(), 256u);
+
+  const std::string after = ReadFileOrEmpty(path);
+  WriteFile(dir.path() / "bad", "wrong");
+  KeystoreService bad({dir.path(), std::nullopt, std::nullopt, dir.path() / "bad", nullptr});
+  auto refused = bad.WriteS3Credentials(Creds("c", "AK3", "SK3"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, keystore::kPasswordIncorrect);
+  EXPECT_NE(refused.error().message.find(path.string()), std::string::npos);
+  EXPECT_EQ(ReadFileOrEmpty(path), after);
+  EXPECT_NE(before, after);
+}
+
+TEST_F(ServiceOnEngineFiles, RefusesCorruptTooOldAndTooNewFilesWritingNothing) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"synthetic/negative/neg-bad-crc.keystore", keystore::kCorrupt},
+      {"real/es-v2-nopassword.keystore", keystore::kFormatTooOld},
+      {"synthetic/negative/neg-version-8-too-new.keystore", keystore::kFormatUnsupported},
+  };
+  for (const auto& [file, code] : cases) {
+    SCOPED_TRACE(file);
+    TempDir dir;
+    const fs::path path = dir.path() / "elasticsearch.keystore";
+    fs::copy_file(kTestdata / file, path);
+    const std::string before = ReadFileOrEmpty(path);
+    KeystoreService svc({dir.path(), std::nullopt, "8.15.0", std::nullopt, nullptr});
+    auto w = svc.WriteS3Credentials(Creds("c", "AK", "SK"));
+    ASSERT_FALSE(w.ok());
+    EXPECT_EQ(w.error().code, code);
+    EXPECT_EQ(ReadFileOrEmpty(path), before);
+  }
+}
+
+TEST(Service, ConcurrentWritersAllLand) {
+  TempDir dir;
+  KeystoreService svc({dir.path(), Product::kElasticsearch, "8.10.0", std::nullopt, nullptr});
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&svc, i] {
+      auto w = svc.WriteS3Credentials(Creds("c" + std::to_string(i), "AK", "SK"));
+      EXPECT_TRUE(w.ok());
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto ks = Load(dir.path() / "elasticsearch.keystore", Product::kElasticsearch);
+  EXPECT_EQ(ks.entries.size(), 1u + 8 * 2);
+}
+
+TEST(Service, HealthReportsTheKeystore) {
+  TempDir dir;
+  KeystoreService svc({dir.path(), Product::kElasticsearch, "7.17.0", std::nullopt, nullptr});
+  EXPECT_FALSE(svc.Health().exists);
+  ASSERT_TRUE(svc.WriteS3Credentials(Creds("c", "AK", "SK")).ok());
+  KeystoreHealth h = svc.Health();
+  EXPECT_TRUE(h.exists);
+  EXPECT_EQ(h.format_version, 4);
+  EXPECT_EQ(h.path, dir.path() / "elasticsearch.keystore");
+}
+
+}  // namespace
+}  // namespace agent::service
