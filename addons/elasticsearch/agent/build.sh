@@ -6,8 +6,9 @@
 #   ./build.sh push [T]   build the image and push it
 set -euo pipefail
 
-readonly AGENT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-readonly REPO_ROOT="$(cd "${AGENT_DIR}/../../.." && pwd)"
+AGENT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "${AGENT_DIR}/../../.." && pwd)"
+readonly AGENT_DIR REPO_ROOT
 readonly BUILD_DIR="${BUILD_DIR:-${REPO_ROOT}/build/agent}"
 readonly BUILD_TYPE="${BUILD_TYPE:-Release}"
 

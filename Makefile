@@ -1,0 +1,50 @@
+# The two set-up commands: `make demo` (backup, then restore, on a local cluster of real
+# components) and `make test` (every test). Both install what they need first.
+
+SHELL := /bin/bash
+AGENT_BIN := build/agent/es-agent
+SCRIPTS := $(wildcard addons/elasticsearch/dataprotection/*.sh tests/e2e/*.sh tests/e2e/lib/*.sh \
+             tests/scripts/*.sh tools/*.sh addons/elasticsearch/agent/build.sh) .ci/run
+CXX_SOURCES := $(wildcard addons/elasticsearch/agent/src/*.cc addons/elasticsearch/agent/src/*/*.h \
+                 addons/elasticsearch/agent/src/*/*.cc addons/elasticsearch/agent/tests/*.cc \
+                 addons/elasticsearch/agent/tests/*.h)
+
+.PHONY: all deps build-deps e2e-deps agent unit lint script-tests e2e demo test clean
+
+all: agent
+
+build-deps:
+	bash tools/install-build-deps.sh
+
+e2e-deps: build-deps
+	bash tests/e2e/lib/deps.sh
+
+deps: build-deps e2e-deps
+
+agent: build-deps
+	bash addons/elasticsearch/agent/build.sh
+
+# Unit tests of the agent (GoogleTest, run by ctest).
+unit: agent
+	ctest --test-dir build/agent --output-on-failure
+
+lint: build-deps
+	shellcheck -x $(SCRIPTS)
+	clang-format --dry-run -Werror $(CXX_SOURCES)
+
+# Tests of the jobs' shell functions that need no cluster.
+script-tests: build-deps
+	bash tests/scripts/test_config.sh
+
+# End-to-end: the jobs on a real cluster, and the Elasticsearch keystore tool on agent files.
+e2e: agent e2e-deps
+	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/e2e/test_es_keystore.sh
+	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/e2e/test_jobs.sh
+
+demo: agent e2e-deps
+	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/e2e/demo.sh
+
+test: lint unit script-tests e2e demo
+
+clean:
+	rm -rf build
