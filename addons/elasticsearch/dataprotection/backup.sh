@@ -48,7 +48,7 @@ read_failure() {
   if [[ -n $HTTP_ERROR ]]; then
     printf 'no answer: %s' "$HTTP_ERROR"
   else
-    printf 'HTTP %s: %s' "$HTTP_STATUS" "$(engine_error "$REPLY")"
+    printf 'HTTP %s: %s' "$HTTP_STATUS" "$(engine_error "$ES_REPLY")"
   fi
 }
 
@@ -59,7 +59,7 @@ report_progress() {
   progress=$(jq -r '.snapshots[0] // {} |
       "\(.shards_stats.done // 0)/\(.shards_stats.total // 0) shards done, " +
       "\(((.stats.processed.size_in_bytes // 0) / 1048576 * 10 | floor) / 10) of " +
-      "\(((.stats.total.size_in_bytes // 0) / 1048576 * 10 | floor) / 10) MiB"' "$REPLY")
+      "\(((.stats.total.size_in_bytes // 0) / 1048576 * 10 | floor) / 10) MiB"' "$ES_REPLY")
   if [[ $progress != "${LAST_PROGRESS:-}" ]] || ((now - LAST_REPORT >= PROGRESS_INTERVAL)); then
     log "snapshot ${SNAPSHOT_NAME}: IN_PROGRESS, ${progress} ($((now - FOLLOW_START))s)"
     LAST_PROGRESS=$progress
@@ -123,7 +123,7 @@ follow_snapshot() {
 write_backup_info() {
   local size=0 fragment="$WORK_DIR/backup-info.json"
   if es_call GET "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}/_status" '' "$ES_VERIFY_TIMEOUT" && [[ $HTTP_STATUS == 200 ]]; then
-    size=$(jq -r '.snapshots[0].stats | (.total.size_in_bytes // .total_size_in_bytes // .incremental.size_in_bytes // 0)' "$REPLY")
+    size=$(jq -r '.snapshots[0].stats | (.total.size_in_bytes // .total_size_in_bytes // .incremental.size_in_bytes // 0)' "$ES_REPLY")
   else
     warn "snapshot size unknown: $(read_failure)"
   fi

@@ -386,31 +386,39 @@ write_auth_config() {
 # HTTP
 # ---------------------------------------------------------------------------
 
-# http_call OUT METHOD URL BODY_FILE CONNECT_TIMEOUT MAX_TIME: one request with the
-# cluster credentials. The answer goes to OUT, curl's message to OUT.err, the HTTP status
-# to standard output ('000' when no answer came). Returns curl's exit code.
-http_call() {
-  local out=$1 method=$2 url=$3 body=$4 connect=$5 max=$6
-  local -a args=(--silent --show-error --config "$AUTH_CONFIG"
+# curl_args OUT METHOD BODY_FILE CONNECT_TIMEOUT MAX_TIME: sets CURL_ARGS, the options of
+# one request with the cluster credentials (from the 0600 config file), its answer to OUT
+# and its HTTP status to standard output ('000' when no answer came).
+curl_args() {
+  local out=$1 method=$2 body=$3 connect=$4 max=$5
+  CURL_ARGS=(--silent --show-error --config "$AUTH_CONFIG"
     --connect-timeout "$connect" --max-time "$max"
     --request "$method" --header 'Content-Type: application/json'
     --output "$out" --write-out '%{http_code}')
-  [[ -z $body ]] || args+=(--data-binary "@$body")
+  [[ -z $body ]] || CURL_ARGS+=(--data-binary "@$body")
   : >"$out"
-  curl "${args[@]}" --url "$url" 2>"$out.err"
+}
+
+# http_call OUT METHOD URL BODY_FILE CONNECT_TIMEOUT MAX_TIME: one request; the answer
+# goes to OUT, curl's message to OUT.err, the HTTP status to standard output. Returns
+# curl's exit code.
+http_call() {
+  local -a CURL_ARGS
+  curl_args "$1" "$2" "$4" "$5" "$6"
+  curl "${CURL_ARGS[@]}" --url "$3" 2>"$1.err"
 }
 
 # es_call METHOD PATH [BODY_FILE] [MAX_TIME]: a request to the engine. Sets HTTP_STATUS
-# and REPLY (the answer's file). Returns 0 when an answer came (any status), 1 when none
+# and ES_REPLY (the answer's file). Returns 0 when an answer came (any status), 1 when none
 # did (HTTP_ERROR then holds curl's message).
 es_call() {
   local method=$1 path=$2 body=${3:-} max=${4:-$ES_TIMEOUT}
-  REPLY="$WORK_DIR/reply.json"
+  ES_REPLY="$WORK_DIR/reply.json"
   HTTP_ERROR=''
-  if HTTP_STATUS=$(http_call "$REPLY" "$method" "${ES_URL}${path}" "$body" "$ES_CONNECT_TIMEOUT" "$max"); then
+  if HTTP_STATUS=$(http_call "$ES_REPLY" "$method" "${ES_URL}${path}" "$body" "$ES_CONNECT_TIMEOUT" "$max"); then
     return 0
   fi
-  HTTP_ERROR=$(tr '\n' ' ' <"$REPLY.err")
+  HTTP_ERROR=$(tr '\n' ' ' <"$ES_REPLY.err")
   return 1
 }
 
@@ -423,7 +431,7 @@ es_ok() {
     die "${step}: no answer from ${ES_URL}: ${HTTP_ERROR}"
   fi
   if [[ $HTTP_STATUS != 2* ]]; then
-    die "${step}: engine answered HTTP ${HTTP_STATUS}: $(engine_error "$REPLY")"
+    die "${step}: engine answered HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")"
   fi
 }
 
@@ -455,9 +463,9 @@ log_plan() {
 # CLUSTER_NAME.
 detect_engine() {
   es_ok "cluster info (GET /)" GET /
-  ENGINE_DISTRIBUTION=$(jq -r '.version.distribution // "elasticsearch"' "$REPLY")
-  ENGINE_VERSION=$(jq -r '.version.number // "unknown"' "$REPLY")
-  CLUSTER_NAME=$(jq -r '.cluster_name // "unknown"' "$REPLY")
+  ENGINE_DISTRIBUTION=$(jq -r '.version.distribution // "elasticsearch"' "$ES_REPLY")
+  ENGINE_VERSION=$(jq -r '.version.number // "unknown"' "$ES_REPLY")
+  CLUSTER_NAME=$(jq -r '.cluster_name // "unknown"' "$ES_REPLY")
   log "cluster ${CLUSTER_NAME}: ${ENGINE_DISTRIBUTION} ${ENGINE_VERSION}"
 }
 
@@ -466,14 +474,14 @@ detect_engine() {
 list_nodes() {
   es_ok "node listing (GET /_nodes/http)" GET '/_nodes/http'
   local failed
-  failed=$(jq -r '._nodes.failed // 0' "$REPLY")
+  failed=$(jq -r '._nodes.failed // 0' "$ES_REPLY")
   if [[ $failed != 0 ]]; then
-    die "node listing: ${failed} node(s) did not answer: $(jq -r '[._nodes.failures[]? | (.node_id // "") + " " + (.reason // (.caused_by.reason // "unknown"))] | join("; ")' "$REPLY")"
+    die "node listing: ${failed} node(s) did not answer: $(jq -r '[._nodes.failures[]? | (.node_id // "") + " " + (.reason // (.caused_by.reason // "unknown"))] | join("; ")' "$ES_REPLY")"
   fi
   jq -r '.nodes | to_entries[] |
       [.key, (.value.name // .key),
        (.value.ip // ((.value.http.publish_address // "") | sub("^[^/]*/"; "") | sub(":[0-9]+$"; "")))]
-      | @tsv' "$REPLY" >"$WORK_DIR/nodes.tsv"
+      | @tsv' "$ES_REPLY" >"$WORK_DIR/nodes.tsv"
   NODE_COUNT=$(wc -l <"$WORK_DIR/nodes.tsv")
   [[ $NODE_COUNT -gt 0 ]] || die "node listing: the cluster reported no node"
   log "nodes: ${NODE_COUNT} ($(cut -f2 "$WORK_DIR/nodes.tsv" | paste -sd, -))"
@@ -582,7 +590,7 @@ reload_secure_settings() {
         elif ($n.keystore_digest // null) != null and ($d[$id] // null) != null and ($n.keystore_digest | ascii_downcase) != ($d[$id] | ascii_downcase) then
           [$name, "FAILED: reloaded keystore digest " + $n.keystore_digest + " differs from the one the agent wrote (" + $d[$id] + ")"]
         else [$name, "ok"] end
-      | @tsv' "$REPLY")
+      | @tsv' "$ES_REPLY")
   local failures=() name result
   while IFS=$'\t' read -r name result; do
     if [[ $result == ok ]]; then
@@ -632,7 +640,7 @@ unregister_repository() {
   elif [[ -n $HTTP_ERROR ]]; then
     warn "could not unregister repository ${REPOSITORY}: ${HTTP_ERROR}"
   else
-    warn "could not unregister repository ${REPOSITORY}: HTTP ${HTTP_STATUS}: $(engine_error "$REPLY")"
+    warn "could not unregister repository ${REPOSITORY}: HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")"
   fi
 }
 
@@ -660,6 +668,6 @@ snapshot_info() {
     return 0
   fi
   [[ $HTTP_STATUS == 200 ]] || return 1
-  cp "$REPLY" "$WORK_DIR/snapshot.json"
-  SNAPSHOT_STATE=$(jq -r '.snapshots[0].state // "MISSING"' "$REPLY")
+  cp "$ES_REPLY" "$WORK_DIR/snapshot.json"
+  SNAPSHOT_STATE=$(jq -r '.snapshots[0].state // "MISSING"' "$ES_REPLY")
 }

@@ -22,7 +22,8 @@ RESTORE_INDICES=${RESTORE_INDICES:-*,-.*}
 RESTORE_INCLUDE_GLOBAL_STATE=${RESTORE_INCLUDE_GLOBAL_STATE:-false}
 RESTORE_INCLUDE_ALIASES=${RESTORE_INCLUDE_ALIASES:-true}
 
-# Stops the background restore request if the job ends early.
+# Stops the restore request (curl, in the background) if the job ends early; the engine
+# goes on with the restore.
 job_cleanup() {
   if [[ -n ${RESTORE_PID:-} ]] && kill -0 "$RESTORE_PID" 2>/dev/null; then
     kill "$RESTORE_PID" 2>/dev/null
@@ -37,7 +38,7 @@ check_snapshot() {
     if [[ -n $HTTP_ERROR ]]; then
       die "reading snapshot ${SNAPSHOT_NAME}: no answer: ${HTTP_ERROR}"
     fi
-    die "reading snapshot ${SNAPSHOT_NAME}: HTTP ${HTTP_STATUS}: $(engine_error "$REPLY")"
+    die "reading snapshot ${SNAPSHOT_NAME}: HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")"
   fi
   case $SNAPSHOT_STATE in
     MISSING)
@@ -51,20 +52,19 @@ check_snapshot() {
     "$WORK_DIR/snapshot.json")"
 }
 
-# The restore request, waiting for completion; runs in the background.
-restore_request() {
-  local status rc=0
-  status=$(http_call "$WORK_DIR/restore.out" POST \
-    "${ES_URL}/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}/_restore?wait_for_completion=true" \
-    "$WORK_DIR/restore-request.json" "$ES_CONNECT_TIMEOUT" "$RESTORE_TIMEOUT") || rc=$?
-  printf '%s' "$status" >"$WORK_DIR/restore.status"
-  printf '%s' "$rc" >"$WORK_DIR/restore.rc"
+# Starts the restore request, waiting for completion, as a background curl (RESTORE_PID).
+start_restore_request() {
+  local -a CURL_ARGS
+  curl_args "$WORK_DIR/restore.out" POST "$WORK_DIR/restore-request.json" "$ES_CONNECT_TIMEOUT" "$RESTORE_TIMEOUT"
+  curl "${CURL_ARGS[@]}" --url "${ES_URL}/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}/_restore?wait_for_completion=true" \
+    >"$WORK_DIR/restore.status" 2>"$WORK_DIR/restore.out.err" &
+  RESTORE_PID=$!
 }
 
 # Prints how many shards are recovering from the snapshot.
 report_restore_progress() {
   es_call GET '/_cat/recovery?active_only=true&format=json&h=index,shard,type,stage,bytes_percent' && [[ $HTTP_STATUS == 200 ]] || return 0
-  log "restore in progress: $(jq -r '[.[] | select(.type == "snapshot")] | "\(length) shard(s) recovering from the snapshot"' "$REPLY") ($((SECONDS - RESTORE_START))s)"
+  log "restore in progress: $(jq -r '[.[] | select(.type == "snapshot")] | "\(length) shard(s) recovering from the snapshot"' "$ES_REPLY") ($((SECONDS - RESTORE_START))s)"
 }
 
 # Starts the restore and waits for the engine to finish it.
@@ -79,8 +79,7 @@ run_restore() {
 
   RESTORE_START=$SECONDS
   log "restore of ${SNAPSHOT_NAME} started (indices '${RESTORE_INDICES}', global state ${include_global})"
-  restore_request &
-  RESTORE_PID=$!
+  start_restore_request
   local last_report=$SECONDS
   while kill -0 "$RESTORE_PID" 2>/dev/null; do
     sleep 1
@@ -89,11 +88,9 @@ run_restore() {
       last_report=$SECONDS
     fi
   done
-  wait "$RESTORE_PID" || true
+  local rc=0 status
+  wait "$RESTORE_PID" || rc=$?
   RESTORE_PID=''
-
-  local rc status
-  rc=$(cat "$WORK_DIR/restore.rc")
   status=$(cat "$WORK_DIR/restore.status")
   if [[ $rc == 28 ]]; then
     die "restore of ${SNAPSHOT_NAME} still running after the deadline of ${RESTORE_TIMEOUT}s (RESTORE_TIMEOUT)"
@@ -124,7 +121,7 @@ wait_for_primaries() {
           (.indices // {}) as $h
           | [$names | split("\n")[] | select(. != "")
              | select(($h[.] // null) == null or $h[.].active_primary_shards < $h[.].number_of_shards)]
-          | if length == 0 then "" else "\(length) index(es) with inactive primaries: \(.[:5] | join(", "))" end' "$REPLY")
+          | if length == 0 then "" else "\(length) index(es) with inactive primaries: \(.[:5] | join(", "))" end' "$ES_REPLY")
       if [[ -z $pending ]]; then
         log "every restored primary shard is active"
         return 0
