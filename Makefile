@@ -9,7 +9,7 @@ CXX_SOURCES := $(wildcard addons/elasticsearch/agent/src/*.cc addons/elasticsear
                  addons/elasticsearch/agent/src/*/*.cc addons/elasticsearch/agent/tests/*.cc \
                  addons/elasticsearch/agent/tests/*.h)
 
-.PHONY: all deps build-deps e2e-deps agent unit lint script-tests e2e demo test clean
+.PHONY: all deps build-deps e2e-deps agent unit lint script-tests e2e compat demo test clean
 
 all: agent
 
@@ -40,6 +40,10 @@ script-tests: build-deps
 e2e: agent e2e-deps
 	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/e2e/test_es_keystore.sh
 	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/e2e/test_jobs.sh
+
+# Every supported engine version's own keystore code reads what the agent writes, and back.
+compat: agent build-deps
+	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/compat/run.sh
 
 demo: agent e2e-deps
 	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/e2e/demo.sh

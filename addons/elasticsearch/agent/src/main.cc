@@ -50,6 +50,12 @@ int Serve(const std::vector<std::string>& args) {
   service_options.password_file = options.keystore_password_file;
   service_options.fetch_engine_info = [&node] { return node.FetchEngineInfo(); };
   agent::service::KeystoreService keystore(service_options);
+  if (auto stale = keystore.RemoveStaleTemporaries(); !stale.ok()) {
+    log.Warn("cannot clean up stale temporary keystore files: " + stale.error().message);
+  } else if (stale.value() > 0) {
+    log.Info("removed " + std::to_string(stale.value()) +
+             " temporary keystore file(s) left by an interrupted write");
+  }
 
   agent::http::Authenticator auth(options.credentials);
   agent::http::Router router(keystore, auth);

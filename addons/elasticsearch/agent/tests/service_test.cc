@@ -202,3 +202,28 @@ TEST(Service, HealthReportsTheKeystore) {
 
 }  // namespace
 }  // namespace agent::service
+
+namespace agent::service {
+namespace {
+
+TEST(Service, TemporaryFilesOfAnInterruptedWriteAreRemovedByTheNextWriteAndAtStart) {
+  agent::testing::TempDir dir;
+  const auto stale = dir.path() / ".elasticsearch.keystore.agent-Ab12Cd";
+  const auto other = dir.path() / "elasticsearch.keystore.tmp";  // the engine's, not ours
+  agent::testing::WriteFile(stale, "half");
+  agent::testing::WriteFile(other, "engine");
+  KeystoreService svc(
+      {dir.path(), keystore::Product::kElasticsearch, "8.1.0", std::nullopt, nullptr});
+  ASSERT_TRUE(svc.WriteS3Credentials(Creds("c", "AK", "SK")).ok());
+  EXPECT_FALSE(std::filesystem::exists(stale));
+  EXPECT_TRUE(std::filesystem::exists(other));
+
+  agent::testing::WriteFile(stale, "half");
+  auto removed = svc.RemoveStaleTemporaries();
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(removed.value(), 1);
+  EXPECT_FALSE(std::filesystem::exists(stale));
+}
+
+}  // namespace
+}  // namespace agent::service

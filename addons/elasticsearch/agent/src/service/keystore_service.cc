@@ -113,6 +113,8 @@ Result<WriteResult> KeystoreService::WriteS3Credentials(const S3Credentials& cre
 
   auto lock = storage::FileLock::Acquire(path.string() + ".lock");
   if (!lock.ok()) return lock.error();
+  // A write killed half-way leaves its temporary file; under the lock none is live.
+  if (auto stale = storage::RemoveStaleTemporaries(path); !stale.ok()) return stale.error();
   auto existing = storage::ReadFileIfExists(path);
   if (!existing.ok()) return existing.error();
 
@@ -159,6 +161,15 @@ Result<keystore::Keystore> KeystoreService::LoadOrCreate(const std::optional<std
   auto ks = keystore::CreateEmpty(product, format.value(), password, std::move(salt.value()));
   if (ks.ok()) ks.value().Set("keystore.seed", seed.value());  // as the engines' create does
   return ks;
+}
+
+Result<int> KeystoreService::RemoveStaleTemporaries() {
+  std::optional<Product> product = DetectProductLocally();
+  if (!product) return 0;  // no keystore and no engine config yet: nothing can be stale
+  const fs::path path = KeystorePath(options_.config_dir, *product);
+  auto lock = storage::FileLock::Acquire(path.string() + ".lock");
+  if (!lock.ok()) return lock.error();
+  return storage::RemoveStaleTemporaries(path);
 }
 
 KeystoreHealth KeystoreService::Health() {

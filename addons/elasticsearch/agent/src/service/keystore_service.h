@@ -54,6 +54,8 @@ class KeystoreService {
 
   Result<WriteResult> WriteS3Credentials(const S3Credentials& credentials);
   KeystoreHealth Health();
+  // Removes, under the lock, temporary files that a killed write left; for start-up.
+  Result<int> RemoveStaleTemporaries();
 
  private:
   // flag > which keystore file exists > which engine config file exists > the node's GET /.

@@ -54,10 +54,14 @@ Status CheckOwner(const fs::path& path) {
   return Ok{};
 }
 
+// Temporary files are ".<name>.agent-XXXXXX": hidden, and recognisable as ours alone.
+std::string TemporaryPrefix(const fs::path& path) {
+  return "." + path.filename().string() + ".agent-";
+}
+
 // Writes the bytes to a new temporary file beside `path` and returns its name.
 Result<fs::path> WriteTemporary(const fs::path& path, const std::string& bytes) {
-  std::string tmpl =
-      (path.parent_path() / ("." + path.filename().string() + ".agent-XXXXXX")).string();
+  std::string tmpl = (path.parent_path() / (TemporaryPrefix(path) + "XXXXXX")).string();
   UniqueFd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
   if (!fd.valid()) {
     return MakeError(kWriteFailed, Describe(path.parent_path(), "cannot create a file in"));
@@ -138,6 +142,22 @@ Status ReplaceAtomically(const fs::path& path, const std::string& bytes) {
     return e;
   }
   return FsyncDirectory(path.parent_path());
+}
+
+Result<int> RemoveStaleTemporaries(const fs::path& path) {
+  const std::string prefix = TemporaryPrefix(path);
+  std::error_code ec;
+  fs::directory_iterator it(path.parent_path(), ec);
+  if (ec)
+    return MakeError(kReadFailed,
+                     "cannot list " + path.parent_path().string() + ": " + ec.message());
+  int removed = 0;
+  for (const fs::directory_entry& entry : it) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() != prefix.size() + 6 || name.compare(0, prefix.size(), prefix) != 0) continue;
+    if (::unlink(entry.path().c_str()) == 0) ++removed;
+  }
+  return removed;
 }
 
 }  // namespace agent::storage

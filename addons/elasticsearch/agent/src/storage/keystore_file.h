@@ -56,4 +56,9 @@ Result<std::optional<std::string>> ReadFileIfExists(const std::filesystem::path&
 // another user, since replacing it would change its owner.
 Status ReplaceAtomically(const std::filesystem::path& path, const std::string& bytes);
 
+// Deletes the temporary files that an interrupted ReplaceAtomically of `path` left behind
+// (a killed process cannot clean up). Call it holding the lock, so no live write is hit.
+// Returns how many it removed.
+Result<int> RemoveStaleTemporaries(const std::filesystem::path& path);
+
 }  // namespace agent::storage
