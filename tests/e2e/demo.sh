@@ -70,12 +70,13 @@ write_curl_auth() {
   )
 }
 
-# es METHOD PATH [CURL ARGS...]: a request to the cluster; fails on HTTP errors.
+# es METHOD PATH [CURL ARGS...]: a request to the cluster; fails on HTTP errors. The body's
+# type is JSON unless CONTENT_TYPE says otherwise.
 es() {
   local method=$1 path=$2
   shift 2
   curl --silent --show-error --fail-with-body --connect-timeout 5 --max-time 120 \
-    --config "$CURL_AUTH" --request "$method" --header 'Content-Type: application/json' \
+    --config "$CURL_AUTH" --request "$method" --header "Content-Type: ${CONTENT_TYPE:-application/json}" \
     "$@" --url "${E2E_ES_URL}${path}"
 }
 
@@ -110,7 +111,7 @@ load_data() {
     split -l 4000 "${DEMO_DIR}/${index}.ndjson" "${DEMO_DIR}/${index}.part."
     local part
     for part in "${DEMO_DIR}/${index}".part.*; do
-      errors=$(es POST /_bulk --header 'Content-Type: application/x-ndjson' --data-binary "@${part}" | jq -r '.errors')
+      errors=$(CONTENT_TYPE=application/x-ndjson es POST /_bulk --data-binary "@${part}" | jq -r '.errors')
       [[ $errors == false ]] || die "bulk load into ${index} reported errors"
     done
     rm -f "${DEMO_DIR}/${index}".part.* "${DEMO_DIR}/${index}.ndjson"

@@ -408,6 +408,13 @@ http_call() {
   curl "${CURL_ARGS[@]}" --url "$3" 2>"$1.err"
 }
 
+# Standard input on one line, without trailing blanks.
+one_line() {
+  local text
+  text=$(tr '\n' ' ')
+  printf '%s' "${text%"${text##*[![:space:]]}"}"
+}
+
 # es_call METHOD PATH [BODY_FILE] [MAX_TIME]: a request to the engine. Sets HTTP_STATUS
 # and ES_REPLY (the answer's file). Returns 0 when an answer came (any status), 1 when none
 # did (HTTP_ERROR then holds curl's message).
@@ -418,7 +425,7 @@ es_call() {
   if HTTP_STATUS=$(http_call "$ES_REPLY" "$method" "${ES_URL}${path}" "$body" "$ES_CONNECT_TIMEOUT" "$max"); then
     return 0
   fi
-  HTTP_ERROR=$(tr '\n' ' ' <"$ES_REPLY.err")
+  HTTP_ERROR=$(one_line <"$ES_REPLY.err")
   return 1
 }
 
@@ -478,7 +485,7 @@ list_nodes() {
   if [[ $failed != 0 ]]; then
     die "node listing: ${failed} node(s) did not answer: $(jq -r '[._nodes.failures[]? | (.node_id // "") + " " + (.reason // (.caused_by.reason // "unknown"))] | join("; ")' "$ES_REPLY")"
   fi
-  jq -r '.nodes | to_entries[] |
+  jq -r '.nodes | to_entries | sort_by(.value.name // .key)[] |
       [.key, (.value.name // .key),
        (.value.ip // ((.value.http.publish_address // "") | sub("^[^/]*/"; "") | sub(":[0-9]+$"; "")))]
       | @tsv' "$ES_REPLY" >"$WORK_DIR/nodes.tsv"
@@ -513,7 +520,7 @@ agent_result() {
   rc=$(cat "$out.rc")
   status=$(cat "$out.status")
   if [[ $rc != 0 ]]; then
-    printf 'agent unreachable: %s' "$(tr '\n' ' ' <"$out.out.err")"
+    printf 'no answer from the agent: %s' "$(one_line <"$out.out.err")"
     return 1
   fi
   code=$(jq -r '.error.code // empty' "$out.out" 2>/dev/null) || code=''

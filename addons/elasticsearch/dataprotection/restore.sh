@@ -95,7 +95,7 @@ run_restore() {
   if [[ $rc == 28 ]]; then
     die "restore of ${SNAPSHOT_NAME} still running after the deadline of ${RESTORE_TIMEOUT}s (RESTORE_TIMEOUT)"
   elif [[ $rc != 0 ]]; then
-    die "restore of ${SNAPSHOT_NAME}: no answer from ${ES_URL}: $(tr '\n' ' ' <"$WORK_DIR/restore.out.err")"
+    die "restore of ${SNAPSHOT_NAME}: no answer from ${ES_URL}: $(one_line <"$WORK_DIR/restore.out.err")"
   elif [[ $status != 200 ]]; then
     die "restore of ${SNAPSHOT_NAME}: engine answered HTTP ${status}: $(engine_error "$WORK_DIR/restore.out")"
   fi
