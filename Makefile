@@ -4,12 +4,13 @@
 SHELL := /bin/bash
 AGENT_BIN := build/agent/es-agent
 SCRIPTS := $(wildcard addons/elasticsearch/dataprotection/*.sh tests/e2e/*.sh tests/e2e/lib/*.sh \
-             tests/scripts/*.sh tools/*.sh addons/elasticsearch/agent/build.sh) .ci/run
+             tests/scripts/*.sh tools/*.sh addons/elasticsearch/agent/build.sh \
+             addons/elasticsearch/agent/fuzz/run.sh) .ci/run
 CXX_SOURCES := $(wildcard addons/elasticsearch/agent/src/*.cc addons/elasticsearch/agent/src/*/*.h \
                  addons/elasticsearch/agent/src/*/*.cc addons/elasticsearch/agent/tests/*.cc \
-                 addons/elasticsearch/agent/tests/*.h)
+                 addons/elasticsearch/agent/tests/*.h addons/elasticsearch/agent/fuzz/*.cc)
 
-.PHONY: all deps build-deps e2e-deps agent unit lint script-tests e2e compat demo test clean
+.PHONY: all deps build-deps e2e-deps agent unit lint script-tests e2e compat fuzz demo test clean
 
 all: agent
 
@@ -32,6 +33,11 @@ lint: build-deps
 	shellcheck -x $(SCRIPTS)
 	clang-format --dry-run -Werror $(CXX_SOURCES)
 
+# libFuzzer (clang, ASan + UBSan) on the keystore decoders, FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 60
+fuzz: build-deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash addons/elasticsearch/agent/fuzz/run.sh
+
 # Tests of the jobs' shell functions that need no cluster.
 script-tests: build-deps
 	bash tests/scripts/test_config.sh
@@ -48,7 +54,7 @@ compat: agent build-deps
 demo: agent e2e-deps
 	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/e2e/demo.sh
 
-test: lint unit script-tests e2e demo
+test: lint unit fuzz script-tests e2e demo
 
 clean:
 	rm -rf build

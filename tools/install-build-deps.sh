@@ -6,7 +6,7 @@ set -euo pipefail
 readonly PACKAGES=(
   cmake ninja-build g++ make pkg-config file
   libboost-dev libssl-dev zlib1g-dev nlohmann-json3-dev libgtest-dev
-  clang-format shellcheck jq curl ca-certificates unzip procps util-linux
+  clang-format clang-14 libclang-rt-14-dev shellcheck jq curl ca-certificates unzip procps util-linux
 )
 
 missing_packages() {

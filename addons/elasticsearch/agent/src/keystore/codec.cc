@@ -219,25 +219,38 @@ Keystore::~Keystore() {
 Result<Keystore> Open(std::string_view file, Product product, std::string_view password) {
   auto envelope = DecodeEnvelope(file, product);
   if (!envelope.ok()) return envelope.error();
-  Envelope& env = envelope.value();
-  auto keystore = CreateEmpty(product, env.version, password, env.salt);
-  if (!keystore.ok()) return keystore.error();
-  Keystore& ks = keystore.value();
-  auto plaintext = crypto::AesGcmDecrypt(ks.key, env.iv, env.salt, env.ciphertext);
+  const Envelope& env = envelope.value();
+  const FormatTraits traits = TraitsFor(product, env.version);
+  auto key = crypto::Pbkdf2Sha512(password, env.salt, traits.kdf_iterations, traits.key_len);
+  if (!key.ok()) return key.error();
+  auto ks = Decrypt(env, product, std::move(key.value()));
+  if (!ks.ok() && ks.error().code == kPasswordIncorrect && env.has_password && password.empty()) {
+    return MakeError(kPasswordIncorrect,
+                     "keystore is password-protected and no keystore password is configured");
+  }
+  if (ks.ok()) ks.value().has_password = !password.empty();
+  return ks;
+}
+
+Result<Keystore> Decrypt(const Envelope& envelope, Product product, std::string key) {
+  Keystore ks;
+  ks.product = product;
+  ks.version = envelope.version;
+  ks.has_password = envelope.has_password;
+  ks.salt = envelope.salt;
+  ks.key = std::move(key);
+  auto plaintext = crypto::AesGcmDecrypt(ks.key, envelope.iv, envelope.salt, envelope.ciphertext);
   if (!plaintext.ok()) {
     if (plaintext.error().code != "GCM_TAG_MISMATCH") return plaintext.error();
-    if (env.has_password && password.empty()) {
-      return MakeError(kPasswordIncorrect,
-                       "keystore is password-protected and no keystore password is configured");
-    }
     return MakeError(kPasswordIncorrect,
                      "keystore password is incorrect (or the keystore was tampered with)");
   }
-  auto entries = DecodeEntries(plaintext.value(), TraitsFor(product, env.version).has_entry_types);
+  auto entries =
+      DecodeEntries(plaintext.value(), TraitsFor(product, envelope.version).has_entry_types);
   crypto::Cleanse(plaintext.value());
   if (!entries.ok()) return entries.error();
   ks.entries = std::move(entries.value());
-  return keystore;
+  return ks;
 }
 
 Result<Keystore> CreateEmpty(Product product, int version, std::string_view password,

@@ -67,6 +67,10 @@ struct Keystore {
 // that is not password-protected.
 Result<Keystore> Open(std::string_view file, Product product, std::string_view password);
 
+// Decrypts an envelope with a key derived beforehand (Open derives it from the password).
+// For callers that already hold the key: fuzzing and benchmarks skip the key derivation.
+Result<Keystore> Decrypt(const Envelope& envelope, Product product, std::string key);
+
 // A keystore with no entries, in the given format, keyed from the password and salt.
 Result<Keystore> CreateEmpty(Product product, int version, std::string_view password,
                              std::string salt);
