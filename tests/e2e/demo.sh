@@ -181,24 +181,29 @@ run_backup() {
 
 show_bucket() {
   local prefix="${NAMESPACE}/${POLICY_PREFIX}/${BACKUP_NAME}/" listing="${DEMO_DIR}/listing.xml"
-  if e2e_s3_curl --output "$listing" \
-    "${E2E_S3_ENDPOINT}/${E2E_BUCKET}?list-type=2&max-keys=1000&prefix=${prefix//\//%2F}"; then
-    local keys sizes count total
-    keys=$(grep -o '<Key>[^<]*</Key>' "$listing" | sed -e 's/<Key>//' -e 's/<\/Key>//')
-    sizes=$(grep -o '<Size>[0-9]*</Size>' "$listing" | tr -dc '0-9\n')
-    count=$(grep -c . <<<"$keys")
-    total=$(awk '{s += $1} END {print s + 0}' <<<"$sizes")
-    say "bucket ${E2E_BUCKET}, prefix ${prefix} (signed ListObjectsV2): ${count} objects, ${total} bytes"
-    local key shown=0
-    while IFS= read -r key && ((shown < 12)); do
-      printf '    %s\n' "${key#"$prefix"}"
-      shown=$((shown + 1))
-    done <<<"$keys"
-    [[ $count -le 12 ]] || say "  ... and $((count - 12)) more"
-    [[ $count -gt 0 ]] || die "no object under ${prefix} in the bucket"
-  else
+  e2e_s3_curl --output "$listing" \
+    "${E2E_S3_ENDPOINT}/${E2E_BUCKET}?list-type=2&max-keys=1000&prefix=${prefix//\//%2F}" ||
     die "listing the bucket failed"
-  fi
+  grep -q '<IsTruncated>false</IsTruncated>' "$listing" || say "(listing truncated at 1000 objects)"
+  # One Key and one Size per object, in the same order: pair them.
+  paste <(grep -o '<Key>[^<]*</Key>' "$listing" | sed -e 's/<Key>//' -e 's/<\/Key>//') \
+    <(grep -o '<Size>[0-9]*</Size>' "$listing" | tr -dc '0-9\n') >"${DEMO_DIR}/objects.tsv"
+  local count total shards
+  count=$(wc -l <"${DEMO_DIR}/objects.tsv")
+  total=$(awk -F'\t' '{s += $2} END {print s + 0}' "${DEMO_DIR}/objects.tsv")
+  say "bucket ${E2E_BUCKET}, prefix ${prefix} (signed ListObjectsV2): ${count} objects, ${total} bytes"
+  # Per folder: how many objects and bytes.
+  awk -F'\t' -v prefix="$prefix" '{
+      key = substr($1, length(prefix) + 1)
+      dir = key; sub(/[^\/]*$/, "", dir)
+      if (dir == "") dir = "./"
+      n[dir]++; b[dir] += $2
+    } END { for (d in n) printf "    %-58s %4d objects %9d bytes\n", d, n[d], b[d] }' \
+    "${DEMO_DIR}/objects.tsv" | sort
+  shards=$(grep -c '/indices/[^/]*/[0-9]*/__' "${DEMO_DIR}/objects.tsv" || true)
+  [[ $count -gt 0 ]] || die "no object under ${prefix} in the bucket"
+  [[ $shards -gt 0 ]] ||
+    die "no shard data under ${prefix}: the snapshot's files are not all under the Backup's path"
 }
 
 delete_indices() {

@@ -219,10 +219,13 @@ backup_info_valid() {
       and (.extras[0].version | test("^[0-9]+\\.[0-9]+"))' "${OUT}/$1.info" >/dev/null
 }
 
-# bucket_has_snapshot BACKUP: the repository's files are under the Backup's own path.
+# bucket_has_snapshot BACKUP: every file of the repository, shard data included, is under
+# the Backup's own path (nothing elsewhere in the bucket names the Backup).
 bucket_has_snapshot() {
-  local dir="${E2E_S3_DATA_DIR}/${E2E_BUCKET}/e2e/${POLICY_PREFIX}/$1"
-  compgen -G "${dir}/index-*" >/dev/null && [[ -d ${dir}/indices ]]
+  local root="${E2E_S3_DATA_DIR}/${E2E_BUCKET}" dir="e2e/${POLICY_PREFIX}/$1"
+  compgen -G "${root}/${dir}/index-*" >/dev/null || return 1
+  [[ $(find "${root}/${dir}/indices" -mindepth 3 -type f -name '__*' | wc -l) -gt 0 ]] || return 1
+  [[ -z $(find "$root" -path "*/$1/*" -type f ! -path "${root}/${dir}/*" -print -quit) ]]
 }
 
 # agent_pid N: the pid cluster.sh recorded for agent N, if that process still runs.
@@ -254,7 +257,7 @@ test_backup_then_restore() {
   check "backup info has totalSize, timeRange and string extras" backup_info_valid happy-backup "$name"
   check "no .exit marker" test ! -e "${OUT}/happy-backup.info.exit"
   check "repository unregistered after the job" repo_absent "$name"
-  check "snapshot files in the bucket under the Backup's path" bucket_has_snapshot "$name"
+  check "all snapshot files, shard data included, under the Backup's path" bucket_has_snapshot "$name"
 
   es DELETE /t-alpha,t-beta >/dev/null
   run_job happy-restore restore.sh "DP_BACKUP_NAME=${name}"

@@ -618,19 +618,26 @@ reload_secure_settings() {
 # register_repository READONLY(true|false): PUT _snapshot/<repo> (verified). Stops with
 # the engine's root cause when verification fails.
 register_repository() {
-  local readonly=$1 body="$WORK_DIR/repository.json" protocol=''
-  # OpenSearch 2.x takes the scheme from 'protocol'; Elasticsearch from the endpoint
-  # (its 'protocol' is deprecated from 8.19/9.1).
-  [[ $ENGINE_DISTRIBUTION == opensearch ]] && protocol=$S3_PROTOCOL
+  local readonly=$1 body="$WORK_DIR/repository.json" protocol='' shard_path_type=''
+  if [[ $ENGINE_DISTRIBUTION == opensearch ]]; then
+    # OpenSearch takes the scheme from 'protocol' (Elasticsearch from the endpoint; its
+    # 'protocol' is deprecated from 8.19/9.1). OpenSearch 3.x writes shard data under
+    # hashed prefixes at the bucket's root unless shard_path_type is 'fixed': keep every
+    # file under the Backup's own path, so that deleting the Backup frees it all.
+    protocol=$S3_PROTOCOL
+    shard_path_type=fixed
+  fi
   jq -n \
     --arg bucket "$S3_BUCKET" --arg base_path "$REPO_BASE_PATH" --arg client "$S3_CLIENT" \
     --arg endpoint "$S3_ENDPOINT" --arg region "$S3_REGION" --arg protocol "$protocol" \
+    --arg shard_path_type "$shard_path_type" \
     --argjson path_style "$S3_PATH_STYLE" --argjson readonly "$readonly" \
     --arg max_snapshot "${MAX_SNAPSHOT_BYTES_PER_SEC:-}" --arg max_restore "${MAX_RESTORE_BYTES_PER_SEC:-}" \
     '{type: "s3", settings: ({bucket: $bucket, base_path: $base_path, client: $client,
         region: $region, path_style_access: $path_style, readonly: $readonly}
       + (if $endpoint != "" then {endpoint: $endpoint} else {} end)
       + (if $protocol != "" then {protocol: $protocol} else {} end)
+      + (if $shard_path_type != "" then {shard_path_type: $shard_path_type} else {} end)
       + (if $max_snapshot != "" then {max_snapshot_bytes_per_sec: $max_snapshot} else {} end)
       + (if $max_restore != "" then {max_restore_bytes_per_sec: $max_restore} else {} end))}' >"$body"
   REPOSITORY_REGISTERED=true
