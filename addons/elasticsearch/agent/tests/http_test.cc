@@ -4,6 +4,7 @@
 
 #include <utility>  // before Asio: Boost 1.74 under C++20 with GCC 12 needs it
 
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -13,6 +14,7 @@
 
 #include "crypto/crypto.h"
 #include "http/server.h"
+#include "keystore/codec.h"
 #include "node/node_client.h"
 #include "test_util.h"
 
@@ -57,7 +59,7 @@ class HttpTest : public ::testing::Test {
  protected:
   void SetUp() override {
     service_ = std::make_unique<service::KeystoreService>(service::ServiceOptions{
-        dir_.path(), keystore::Product::kElasticsearch, "8.18.0", std::nullopt, nullptr});
+        dir_.path(), keystore::Product::kElasticsearch, "8.10.0", std::nullopt, nullptr});
     router_ = std::make_unique<Router>(*service_, auth_);
     ServerOptions options;
     options.address = "127.0.0.1";
@@ -103,9 +105,9 @@ TEST_F(HttpTest, PostKeystoreWritesAndAnswersWithTheDigest) {
   EXPECT_EQ(r.body["settings"],
             json::array({"s3.client.kb.access_key", "s3.client.kb.secret_key"}));
   EXPECT_EQ(r.body["sha256"], crypto::Sha256Hex(keystore_bytes()));
-  EXPECT_EQ(r.body["format_version"], 7);
+  EXPECT_EQ(r.body["format_version"], 5);
   Reply h = Send(port(), bhttp::verb::get, "/health", "");
-  EXPECT_EQ(h.body["keystore"]["format_version"], 7);
+  EXPECT_EQ(h.body["keystore"]["format_version"], 5);
 }
 
 TEST_F(HttpTest, RefusedRequestsGetTheirStatusAndLeaveTheKeystoreAlone) {
@@ -143,6 +145,31 @@ TEST_F(HttpTest, RefusedRequestsGetTheirStatusAndLeaveTheKeystoreAlone) {
     EXPECT_TRUE(r.body["error"]["message"].is_string());
   }
   EXPECT_EQ(keystore_bytes(), before);
+}
+
+TEST_F(HttpTest, ConcurrentWritesEndWithOneMatchingPair) {
+  // 200 callers at once, each with its own key pair for the same client: the writes are
+  // serialised, so the keystore ends with the access and secret key of one and the same call.
+  constexpr int kCallers = 200;
+  std::vector<std::thread> callers;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < kCallers; ++i) {
+    callers.emplace_back([&, i] {
+      const std::string n = std::to_string(i);
+      json body = {{"access_key_id", "AK" + n}, {"secret_access_key", "SK" + n}};
+      if (Send(port(), bhttp::verb::post, "/keystore", body.dump(), good_auth_).status == 200) {
+        ++ok;
+      }
+    });
+  }
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(ok.load(), kCallers);
+  auto ks = keystore::Open(keystore_bytes(), keystore::Product::kElasticsearch, "");
+  ASSERT_TRUE(ks.ok()) << ks.error().message;
+  const std::string access = ks.value().Find("s3.client.default.access_key")->value;
+  const std::string secret = ks.value().Find("s3.client.default.secret_key")->value;
+  EXPECT_EQ(access.substr(2), secret.substr(2));
+  EXPECT_EQ(ks.value().entries.size(), 3u);
 }
 
 TEST_F(HttpTest, OversizedHeadersAreRefused) {
