@@ -411,11 +411,61 @@ EOF
   expect_false "parse_bool: junk" parse_bool maybe
 }
 
+# shellcheck disable=SC2034,SC2317 # globals read by common.sh; stubs called by it
+test_request_bodies() {
+  # The bodies the jobs send, built without a cluster: es_ok is replaced by a stub that
+  # keeps the body.
+  local f out
+  f=$(conf bodies <<'EOF'
+[storage]
+type = s3
+provider = Minio
+access_key_id = body-access-key
+secret_access_key = body"secret\key
+session_token = body-token
+endpoint = minio.local:9000
+root = bkt/pre
+region =
+EOF
+)
+  out=$(
+    WORK_DIR="$TMP" S3_CLIENT=kb_x_12345678 REPOSITORY=kb-x REPO_BASE_PATH=pre/ns/p/x ES_VERIFY_TIMEOUT=1
+    load_s3_config "$f"
+    es_ok() { cp "$4" "$TMP/sent.json"; }
+    log() { :; }
+    ENGINE_DISTRIBUTION=opensearch
+    register_repository false
+    jq -c . "$TMP/sent.json"
+    ENGINE_DISTRIBUTION=elasticsearch
+    register_repository true
+    jq -c . "$TMP/sent.json"
+    write_agent_body
+    jq -c . "$AGENT_BODY"
+    stat -c %a "$AGENT_BODY"
+    S3_SESSION_TOKEN=''
+    write_agent_body
+    jq -c 'keys' "$AGENT_BODY"
+  )
+  local -a lines
+  mapfile -t lines <<<"$out"
+  expect_eq "repository body, OpenSearch" \
+    '{"type":"s3","settings":{"bucket":"bkt","base_path":"pre/ns/p/x","client":"kb_x_12345678","region":"us-east-1","path_style_access":true,"readonly":false,"endpoint":"https://minio.local:9000","protocol":"https","shard_path_type":"fixed"}}' \
+    "${lines[0]:-}"
+  expect_eq "repository body, Elasticsearch, read-only" \
+    '{"type":"s3","settings":{"bucket":"bkt","base_path":"pre/ns/p/x","client":"kb_x_12345678","region":"us-east-1","path_style_access":true,"readonly":true,"endpoint":"https://minio.local:9000"}}' \
+    "${lines[1]:-}"
+  expect_eq "agent body with session token (quotes and backslashes intact)" \
+    '{"access_key_id":"body-access-key","secret_access_key":"body\"secret\\key","client":"kb_x_12345678","session_token":"body-token"}' \
+    "${lines[2]:-}"
+  expect_eq "agent body file is private" "600" "${lines[3]:-}"
+  expect_eq "agent body without session token" '["access_key_id","client","secret_access_key"]' "${lines[4]:-}"
+}
+
 main() {
   local t
   for t in test_ini_reader test_provider_aws test_provider_minio test_provider_s3_compatible \
     test_provider_oss_cos_obs_gcs test_config_errors test_secrets_registered test_paths test_names \
-    test_job_env test_engine_error; do
+    test_job_env test_engine_error test_request_bodies; do
     "$t"
   done
   printf '%d passed, %d failed\n' "$PASSED" "$FAILED"

@@ -365,11 +365,17 @@ on_exit() {
   exit "$rc"
 }
 
+# private_file FILE: an empty file only its owner can read, whatever the umask.
+private_file() {
+  (umask 077 && : >"$1")
+  chmod 0600 "$1"
+}
+
 # Writes the curl config that carries the cluster credentials (Basic auth as a header,
 # so that no character of the password needs escaping). Empty user: no auth.
 write_auth_config() {
   AUTH_CONFIG="$WORK_DIR/auth.curlrc"
-  : >"$AUTH_CONFIG"
+  private_file "$AUTH_CONFIG"
   if [[ -n $DB_USER ]]; then
     local token
     token=$(printf '%s:%s' "$DB_USER" "$DB_PASSWORD" | base64 -w0)
@@ -498,6 +504,7 @@ list_nodes() {
 # environment of jq only.
 write_agent_body() {
   AGENT_BODY="$WORK_DIR/agent-body.json"
+  private_file "$AGENT_BODY"
   KB_S3_AK=$S3_ACCESS_KEY KB_S3_SK=$S3_SECRET_KEY KB_S3_ST=$S3_SESSION_TOKEN \
     jq -n --arg client "$S3_CLIENT" \
     '{access_key_id: env.KB_S3_AK, secret_access_key: env.KB_S3_SK, client: $client}
