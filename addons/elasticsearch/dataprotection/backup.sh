@@ -1,13 +1,27 @@
 #!/usr/bin/env bash
 # KubeBlocks DataProtection backup job (ActionSet backupData) of the Elasticsearch/OpenSearch
-# addon. Writes the BackupRepo's S3 credentials into every node's keystore through the
-# nodes' agents, reloads secure settings, registers an S3 repository at the Backup's own
-# path in the bucket, takes the snapshot DP_BACKUP_NAME, follows it to its end and writes
-# the Backup status fragment to DP_BACKUP_INFO_FILE (or touches ${DP_BACKUP_INFO_FILE}.exit
-# on any failure).
+# addon: one consistent S3 snapshot of the whole cluster, with no manual keystore step.
 #
-# Environment: see the README of the addon; the BackupRepo's rclone config is read from
-# DATASAFED_CONF (default /etc/datasafed/datasafed.conf).
+# Steps, one log line each (and one line per node where nodes are concerned):
+#   1. GET /_nodes/http; every node's agent (at the node's ip, port AGENT_PORT) gets, all in
+#      parallel, POST /keystore with the BackupRepo's keys under this Backup's own S3 client
+#      (kb_<backup>_<hash>); any failed node stops the job, named with its reason.
+#   2. POST /_nodes/reload_secure_settings; every node's entry is checked.
+#   3. PUT _snapshot/kb-<backup>: an S3 repository at the Backup's own path (BackupRepo prefix
+#      + DP_BACKUP_BASE_PATH), verified; a failed verification stops with the engine's cause.
+#   4. PUT _snapshot/kb-<backup>/<DP_BACKUP_NAME>, followed until SUCCESS (PARTIAL, FAILED,
+#      INCOMPATIBLE, a missing snapshot or BACKUP_TIMEOUT fail; the deadline aborts it).
+#   5. DP_BACKUP_INFO_FILE gets {totalSize, timeRange, extras}; any failure touches
+#      ${DP_BACKUP_INFO_FILE}.exit instead. The repository is unregistered on exit (its data
+#      stays in the bucket, where deleting the Backup removes it).
+#
+# Environment: DP_DB_HOST, DP_DB_PORT (9200), DP_DB_USER, DP_DB_PASSWORD (empty: no auth),
+# DP_BACKUP_NAME, DP_BACKUP_BASE_PATH, DP_BACKUP_INFO_FILE, KB_NAMESPACE, KB_CLUSTER_NAME;
+# DATASAFED_CONF (/etc/datasafed/datasafed.conf); ES_SCHEME (http), ES_CACERT; AGENT_SCHEME
+# (http), AGENT_PORT (8080); timeouts in seconds: AGENT_CONNECT_TIMEOUT (5), AGENT_TIMEOUT (30),
+# ES_CONNECT_TIMEOUT (10), ES_TIMEOUT (60), ES_VERIFY_TIMEOUT (120), BACKUP_TIMEOUT (21600);
+# POLL_INTERVAL (5), PROGRESS_INTERVAL (30), MAX_POLL_ERRORS (5); MAX_SNAPSHOT_BYTES_PER_SEC
+# (the repository's throttle, engine default when unset).
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# KubeBlocks DataProtection restore job of the Elasticsearch/OpenSearch addon. Writes the
-# BackupRepo's S3 credentials into every node's keystore through the nodes' agents, reloads
-# secure settings, registers the Backup's path as a read-only S3 repository, checks that the
-# snapshot DP_BACKUP_NAME exists and is SUCCESS before it changes anything in the cluster,
-# restores it and waits, within RESTORE_TIMEOUT, until every restored primary shard has
-# recovered.
+# KubeBlocks DataProtection restore job of the Elasticsearch/OpenSearch addon.
 #
-# Environment: see the README of the addon; the BackupRepo's rclone config is read from
-# DATASAFED_CONF (default /etc/datasafed/datasafed.conf).
+# Steps, one log line each (and one line per node where nodes are concerned):
+#   1.-2. as backup.sh: the BackupRepo's keys into every node's keystore through the agents,
+#      all in parallel, then POST /_nodes/reload_secure_settings, every node checked.
+#   3. PUT _snapshot/kb-<backup>: the Backup's own path as a read-only S3 repository.
+#   4. GET _snapshot/kb-<backup>/<DP_BACKUP_NAME>: the snapshot must exist and be SUCCESS,
+#      before anything in the cluster changes.
+#   5. POST .../_restore of RESTORE_INDICES (default '*,-.*': the dot-prefixed internal indices
+#      a new cluster makes itself are left out), waiting for completion within RESTORE_TIMEOUT,
+#      then until every restored index has all its primaries active.
+#   The repository is unregistered on exit.
+#
+# Environment: DP_DB_HOST, DP_DB_PORT (9200), DP_DB_USER, DP_DB_PASSWORD (empty: no auth),
+# DP_BACKUP_NAME, DP_BACKUP_BASE_PATH, KB_NAMESPACE; DATASAFED_CONF
+# (/etc/datasafed/datasafed.conf); ES_SCHEME (http), ES_CACERT; AGENT_SCHEME (http),
+# AGENT_PORT (8080); timeouts in seconds: AGENT_CONNECT_TIMEOUT (5), AGENT_TIMEOUT (30),
+# ES_CONNECT_TIMEOUT (10), ES_TIMEOUT (60), ES_VERIFY_TIMEOUT (120), RESTORE_TIMEOUT (21600);
+# POLL_INTERVAL (5), PROGRESS_INTERVAL (30); RESTORE_INDICES, RESTORE_INCLUDE_GLOBAL_STATE
+# (false), RESTORE_INCLUDE_ALIASES (true), MAX_RESTORE_BYTES_PER_SEC.
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
