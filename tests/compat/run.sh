@@ -1,0 +1,835 @@
+#!/usr/bin/env bash
+# Keystore compatibility suite: the agent against each engine version's own keystore code.
+#
+# For every Elasticsearch / OpenSearch release in VERSIONS it resolves that release's server jar
+# (KeyStoreWrapper) and the few jars it needs from Maven Central, starts ONE checker JVM
+# (tests/compat/Checker.java; commands in on stdin, verdicts out) and checks, without and with
+# a keystore password:
+#   agent → engine   the agent creates a keystore (format of --engine-version) and writes 50
+#                    entries; the engine's code lists exactly those names and returns every
+#                    value byte for byte (ASCII, non-ASCII, a 4 KiB value).
+#   engine → agent   the engine's code creates a keystore (keystore.seed, bootstrap.password, a
+#                    file entry, others); the agent updates S3 settings; the engine's code reads
+#                    every old entry unchanged and the new ones; the agent kept the file's format
+#                    version and hasPassword flag.
+#   format           the format version the engine writes for a new keystore equals the one the
+#                    agent writes for that --engine-version (and what docs/keystore-format.md says).
+# Prints the matrix, writes it into docs/compatibility.md (full runs only) and exits non-zero if
+# any cell fails. Last line: "compat: N passed, M failed".
+#
+# Environment: COMPAT_CACHE (default <repo>/.cache/compat), COMPAT_M2 (Maven local repository,
+# default $COMPAT_CACHE/m2), AGENT_BIN, COMPAT_JDK17, COMPAT_JDK21 (a JDK >= 21 for ES 9.x and
+# OpenSearch 3.x), COMPAT_ONLY="elasticsearch-8.19.21 opensearch-3.9.0" (a subset; the doc is
+# then not rewritten), COMPAT_DOC (where to write the doc; "" = do not write).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+readonly ROOT
+readonly COMPAT_DIR="$ROOT/tests/compat"
+readonly CACHE="${COMPAT_CACHE:-$ROOT/.cache/compat}"
+readonly M2="${COMPAT_M2:-$CACHE/m2}"
+readonly MVN_DIR="$CACHE/maven"
+readonly CLASSES="$CACHE/classes"
+readonly AGENT_BIN="${AGENT_BIN:-$ROOT/build/agent/es-agent}"
+readonly DEPENDENCY_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+COMPAT_DOC="${COMPAT_DOC-$ROOT/docs/compatibility.md}"
+
+# engine version format-per-docs/keystore-format.md
+# Each line of a release family, plus the releases on both sides of every format boundary:
+# 6.7|6.8 (3|4), 7.0|7.1 (3|4), 7.17|8.0 (4|5), 8.13|8.14 (5|6), 8.17|8.18 (6|7).
+readonly VERSIONS=(
+  "elasticsearch 6.7.2 3"
+  "elasticsearch 6.8.0 4"
+  "elasticsearch 6.8.23 4"
+  "elasticsearch 7.0.1 3"
+  "elasticsearch 7.1.0 4"
+  "elasticsearch 7.6.2 4"
+  "elasticsearch 7.7.0 4"
+  "elasticsearch 7.10.2 4"
+  "elasticsearch 7.17.29 4"
+  "elasticsearch 8.0.0 5"
+  "elasticsearch 8.13.4 5"
+  "elasticsearch 8.14.0 6"
+  "elasticsearch 8.17.10 6"
+  "elasticsearch 8.18.0 7"
+  "elasticsearch 8.19.21 7"
+  "elasticsearch 9.0.0 7"
+  "elasticsearch 9.5.3 7"
+  "opensearch 1.3.20 4"
+  "opensearch 2.19.7 4"
+  "opensearch 3.9.0 4"
+)
+
+# Artifacts the server POMs name that KeyStoreWrapper never touches (kept out of the download),
+# and artifacts they name that were never published (elasticsearch-preallocate, -lz4,
+# -plugin-classloader, ...). Excluding an artifact a release does not have is harmless.
+readonly EXCLUDE=(
+  "org.apache.lucene:lucene-analyzers-common" "org.apache.lucene:lucene-analysis-common"
+  "org.apache.lucene:lucene-facet" "org.apache.lucene:lucene-grouping"
+  "org.apache.lucene:lucene-highlighter" "org.apache.lucene:lucene-join"
+  "org.apache.lucene:lucene-memory" "org.apache.lucene:lucene-misc"
+  "org.apache.lucene:lucene-queries" "org.apache.lucene:lucene-queryparser"
+  "org.apache.lucene:lucene-sandbox" "org.apache.lucene:lucene-spatial"
+  "org.apache.lucene:lucene-spatial-extras" "org.apache.lucene:lucene-spatial3d"
+  "org.apache.lucene:lucene-suggest"
+  "org.elasticsearch:elasticsearch-preallocate" "org.elasticsearch:elasticsearch-plugin-classloader"
+  "org.elasticsearch:elasticsearch-lz4" "org.elasticsearch:elasticsearch-geo"
+  "org.elasticsearch:elasticsearch-grok" "org.elasticsearch:elasticsearch-tdigest"
+  "org.elasticsearch:elasticsearch-simdvec" "org.elasticsearch:elasticsearch-entitlement"
+  "org.elasticsearch:elasticsearch-native" "org.elasticsearch:elasticsearch-secure-sm"
+  "org.elasticsearch:elasticsearch-user-agent-api" "org.elasticsearch:elasticsearch-ip-location-api"
+  "org.elasticsearch:elasticsearch-exponential-histogram" "org.elasticsearch:jna"
+  "org.elasticsearch.plugin:*"
+  "org.opensearch:opensearch-geo" "org.opensearch:opensearch-secure-sm"
+  "org.opensearch:opensearch-task-commons" "org.opensearch:opensearch-arrow-spi"
+  "org.opensearch:opensearch-compress" "org.opensearch:opensearch-concurrent-queue"
+  "org.opensearch:opensearch-telemetry" "org.opensearch:opensearch-plugin-classloader"
+  "org.opensearch:opensearch-preallocate"
+  "org.apache.logging.log4j:log4j-core" "org.apache.logging.log4j:log4j-1.2-api"
+  "org.apache.logging.log4j:log4j-jul"
+  "com.carrotsearch:*" "joda-time:*" "com.tdunning:*" "org.hdrhistogram:*"
+  "org.locationtech.spatial4j:*" "org.locationtech.jts:*" "co.elastic.logging:*"
+  "net.java.dev.jna:*" "com.jcraft:*" "io.projectreactor:*" "org.reactivestreams:*"
+  "com.google.protobuf:*" "jakarta.annotation:*" "org.roaringbitmap:*" "org.jspecify:*"
+  "com.google.errorprone:*" "org.jruby.joni:*" "org.jruby.jcodings:*"
+)
+
+PASSED=0
+FAILED=0
+WORK=""
+AGENT_PID=""
+JVM_PID=""
+AGENT_ADDR=""
+AGENT_PORT=0
+declare -A CELL=() NOTE=() QUIRK=() JDK_USED=() TOOL=() ENGINE_FORMAT=() AGENT_FORMAT=()
+REASONS=()
+
+log() { printf '[compat] %s\n' "$*" >&2; }
+die() {
+  printf '[compat] ERROR: %s\n' "$*" >&2
+  exit 1
+}
+
+cleanup() {
+  stop_agent
+  stop_checker
+  if [[ -n "$WORK" ]]; then rm -rf "$WORK"; fi
+}
+
+# --- what the suite needs ------------------------------------------------------------------
+
+install_packages() {
+  local -A pkg_for=([curl]=curl [jq]=jq [mvn]=maven [base64]=coreutils [od]=coreutils)
+  local cmd missing=()
+  for cmd in "${!pkg_for[@]}"; do
+    command -v "$cmd" >/dev/null || missing+=("${pkg_for[$cmd]}")
+  done
+  [[ -x "$JDK17/bin/javac" ]] || missing+=(openjdk-17-jdk-headless)
+  if ((${#missing[@]} > 0)); then
+    [[ "$(id -u)" -eq 0 ]] || die "missing ${missing[*]}; run as root to install them"
+    log "apt-get install ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+# java_major HOME: the feature version of the JDK in HOME, from its release file.
+java_major() {
+  sed -n 's/^JAVA_VERSION="\{0,1\}\([0-9]*\).*/\1/p' "$1/release" 2>/dev/null
+}
+
+# find_jdk MIN: a JDK home whose Java is at least MIN (Temurin 25 first, then any).
+find_jdk() {
+  local home ver
+  for home in /usr/lib/jvm/temurin-25-jdk-amd64 /usr/lib/jvm/*; do
+    [[ -x "$home/bin/java" && -f "$home/release" ]] || continue
+    ver="$(java_major "$home")"
+    if [[ "$ver" =~ ^[0-9]+$ ]] && ((ver >= $1)); then
+      printf '%s\n' "$home"
+      return 0
+    fi
+  done
+  return 1
+}
+
+jdk_label() { # "Temurin 25.0.3" / "Debian 17.0.15"
+  local impl ver
+  impl="$(sed -n 's/^IMPLEMENTOR="\(.*\)"/\1/p' "$1/release")"
+  ver="$(sed -n 's/^JAVA_VERSION="\(.*\)"/\1/p' "$1/release")"
+  case "$impl" in "Eclipse Adoptium") impl=Temurin ;; esac
+  printf '%s %s\n' "$impl" "$ver"
+}
+
+needs_java21() { # ENGINE VERSION: ES 9.x and OpenSearch 3.x are compiled for Java 21
+  local major="${2%%.*}"
+  if [[ "$1" == elasticsearch ]]; then ((major >= 9)); else ((major >= 3)); fi
+}
+
+has_passwords() { # ENGINE VERSION: password-protected keystores exist from ES 7.7 and in OpenSearch
+  local major="${2%%.*}" rest minor
+  rest="${2#*.}"
+  minor="${rest%%.*}"
+  [[ "$1" == opensearch ]] || ((major > 7 || (major == 7 && minor >= 7)))
+}
+
+wait_for_agent_binary() {
+  local _
+  for _ in $(seq 24); do
+    [[ -x "$AGENT_BIN" ]] && return 0
+    log "waiting for $AGENT_BIN (being rebuilt?)"
+    sleep 5
+  done
+  die "no agent binary at $AGENT_BIN (make agent)"
+}
+
+compile_checker() {
+  if [[ ! -f "$CLASSES/Checker.class" || "$COMPAT_DIR/Checker.java" -nt "$CLASSES/Checker.class" ]]; then
+    mkdir -p "$CLASSES"
+    "$JDK17/bin/javac" --release 17 -Xlint:all -Werror -d "$CLASSES" "$COMPAT_DIR/Checker.java"
+  fi
+}
+
+# --- Maven: one module per release, all resolved by one `mvn` run --------------------------
+
+module_of() { printf '%s-%s\n' "$1" "$2"; }
+
+write_if_changed() { # FILE: stdin into FILE unless FILE already holds exactly that
+  local tmp
+  tmp="$(mktemp "$1.XXXXXX")"
+  cat >"$tmp"
+  if [[ -f "$1" ]] && cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv -f "$tmp" "$1"; fi
+}
+
+module_pom() { # ENGINE VERSION
+  local group ex
+  group="org.$1"
+  printf '<?xml version="1.0" encoding="UTF-8"?>\n'
+  printf '<project xmlns="http://maven.apache.org/POM/4.0.0">\n  <modelVersion>4.0.0</modelVersion>\n'
+  printf '  <groupId>compat</groupId><artifactId>%s</artifactId><version>1</version><packaging>pom</packaging>\n' \
+    "$(module_of "$1" "$2")"
+  printf '  <dependencies><dependency>\n    <groupId>%s</groupId><artifactId>%s</artifactId><version>%s</version>\n' \
+    "$group" "$1" "$2"
+  printf '    <exclusions>\n'
+  for ex in "${EXCLUDE[@]}"; do
+    printf '      <exclusion><groupId>%s</groupId><artifactId>%s</artifactId></exclusion>\n' "${ex%%:*}" "${ex#*:}"
+  done
+  printf '    </exclusions>\n  </dependency></dependencies>\n</project>\n'
+}
+
+classpath_ready() { # MODULE: its classpath file is newer than its pom and every jar exists
+  local dir="$MVN_DIR/$1" jar
+  [[ -s "$dir/classpath.txt" && "$dir/classpath.txt" -nt "$dir/pom.xml" ]] || return 1
+  while IFS= read -r -d: jar; do
+    [[ -f "$jar" ]] || return 1
+  done < <(cat "$dir/classpath.txt" && printf ':')
+}
+
+resolve_classpaths() {
+  local spec engine version _ module modules=() stale=false
+  mkdir -p "$MVN_DIR"
+  for spec in "${SELECTED[@]}"; do
+    read -r engine version _ <<<"$spec"
+    module="$(module_of "$engine" "$version")"
+    modules+=("$module")
+    mkdir -p "$MVN_DIR/$module"
+    module_pom "$engine" "$version" | write_if_changed "$MVN_DIR/$module/pom.xml"
+    classpath_ready "$module" || stale=true
+  done
+  [[ "$stale" == true ]] || return 0
+  {
+    printf '<?xml version="1.0" encoding="UTF-8"?>\n'
+    printf '<project xmlns="http://maven.apache.org/POM/4.0.0">\n  <modelVersion>4.0.0</modelVersion>\n'
+    printf '  <groupId>compat</groupId><artifactId>all</artifactId><version>1</version><packaging>pom</packaging>\n'
+    printf '  <modules>\n'
+    printf '    <module>%s</module>\n' "${modules[@]}"
+    printf '  </modules>\n</project>\n'
+  } | write_if_changed "$MVN_DIR/pom.xml"
+  log "resolving ${#modules[@]} releases' jars from Maven Central (into $M2)"
+  if ! mvn -B -q -T 4 -f "$MVN_DIR/pom.xml" -Dmaven.repo.local="$M2" \
+    "$DEPENDENCY_PLUGIN:build-classpath" -Dmdep.outputFile=classpath.txt -Dmdep.includeScope=runtime \
+    >"$MVN_DIR/mvn.log" 2>&1; then
+    tail -n 30 "$MVN_DIR/mvn.log" >&2
+    die "Maven could not resolve the jars (log: $MVN_DIR/mvn.log)"
+  fi
+}
+
+# --- the checker JVM -------------------------------------------------------------------------
+
+start_checker() { # ENGINE VERSION JDK_HOME: fails (with CHECKER_ERROR set) if it does not start
+  local module cp line
+  module="$(module_of "$1" "$2")"
+  cp="$CLASSES:$(cat "$MVN_DIR/$module/classpath.txt")"
+  coproc CHECKER {
+    exec "$3/bin/java" -Xms32m -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+      -cp "$cp" Checker 2>>"$WORK/$module/checker.log"
+  }
+  JVM_PID="$CHECKER_PID" # bash unsets CHECKER_PID when the coprocess ends
+  if IFS= read -r -t 120 line <&"${CHECKER[0]}" && [[ "$line" == ready$'\t'* ]]; then
+    log "$module: ${line#ready$'\t'}"
+    return 0
+  fi
+  CHECKER_ERROR="checker did not start: ${line:-$(tail -n 1 "$WORK/$module/checker.log" 2>/dev/null)}"
+  stop_checker
+  return 1
+}
+
+stop_checker() {
+  if [[ -n "$JVM_PID" ]]; then
+    { printf 'quit\n' >&"${CHECKER[1]}"; } 2>/dev/null || true
+    local _
+    for _ in $(seq 20); do
+      kill -0 "$JVM_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill "$JVM_PID" 2>/dev/null || true
+    wait "$JVM_PID" 2>/dev/null || true
+    JVM_PID=""
+  fi
+}
+
+# checker CMD ARGS...: one command; VERDICT holds the detail. Succeeds iff the verdict is ok.
+checker() {
+  local IFS=$'\t' line
+  VERDICT="checker is not running"
+  if [[ -z "$JVM_PID" ]] || ! kill -0 "$JVM_PID" 2>/dev/null; then return 1; fi
+  printf '%s\n' "$*" >&"${CHECKER[1]}"
+  if ! IFS= read -r -t 600 line <&"${CHECKER[0]}"; then
+    VERDICT="no verdict from the checker"
+    return 1
+  fi
+  VERDICT="${line#*$'\t'}"
+  [[ "$line" == ok$'\t'* ]]
+}
+
+# --- the agent -------------------------------------------------------------------------------
+
+start_agent() { # ENGINE VERSION CONFIG_DIR [PASSWORD_FILE]
+  AGENT_PORT=$((AGENT_PORT + 1))
+  local args=(serve --listen-address "$AGENT_ADDR" --port "$AGENT_PORT" --config-dir "$3"
+    --engine "$1" --engine-version "$2" --node-address 127.0.0.1:1)
+  if [[ -n "${4:-}" ]]; then args+=(--keystore-password-file "$4"); fi
+  ELASTIC_USERNAME=compat ELASTIC_PASSWORD="$AUTH_PASSWORD" "$AGENT_BIN" "${args[@]}" \
+    >>"$WORK/agent.log" 2>&1 &
+  AGENT_PID=$!
+  local _
+  for _ in $(seq 100); do
+    if curl --silent --fail --connect-timeout 1 --max-time 2 "http://$AGENT_ADDR:$AGENT_PORT/health" \
+      >/dev/null 2>&1; then
+      return 0
+    fi
+    kill -0 "$AGENT_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  stop_agent
+  return 1
+}
+
+stop_agent() {
+  if [[ -n "$AGENT_PID" ]]; then
+    kill "$AGENT_PID" 2>/dev/null || true
+    wait "$AGENT_PID" 2>/dev/null || true
+    AGENT_PID=""
+  fi
+}
+
+# post BODY_FILE: POST /keystore; the reply is in REPLY_JSON. Body and credentials travel in
+# files, never on a command line.
+post() {
+  REPLY_JSON="$(curl --silent --show-error --fail-with-body --connect-timeout 2 --max-time 60 \
+    --config "$WORK/curl-auth.conf" -H 'Content-Type: application/json' --data-binary "@$1" \
+    "http://$AGENT_ADDR:$AGENT_PORT/keystore" 2>>"$WORK/curl.log")"
+}
+
+reply_error() { jq -r '.error.code + ": " + .error.message' <<<"$REPLY_JSON" 2>/dev/null || printf 'no JSON reply'; }
+
+# --- keystore files --------------------------------------------------------------------------
+
+keystore_file() { printf '%s/%s.keystore\n' "$2" "$1"; } # ENGINE DIR
+
+header_int() { # FILE OFFSET: big-endian int32
+  od -An -tu1 -j"$2" -N4 "$1" | awk '{print $1*16777216 + $2*65536 + $3*256 + $4}'
+}
+
+# header FILE: HDR_FORMAT and HDR_PASSWORD from the codec header (name length at byte 4).
+header() {
+  local n
+  n="$(od -An -tu1 -j4 -N1 "$1" | tr -d ' ')"
+  HDR_FORMAT="$(header_int "$1" $((5 + n)))"
+  HDR_PASSWORD="$(od -An -tu1 -j$((9 + n)) -N1 "$1" | tr -d ' ')"
+}
+
+# --- test values (generated per run, kept in 0600 files) -------------------------------------
+
+random_ascii() { # N: N printable ASCII characters (space, quotes and backslash included)
+  local s=""
+  while ((${#s} < $1)); do
+    s+="$(head -c $(($1 * 3)) /dev/urandom | LC_ALL=C tr -dc '[:print:]')"
+  done
+  printf '%s' "${s:0:$1}"
+}
+
+value() { printf '%s/values/%s\n' "$WORK" "$1"; }
+
+new_value() { # NAME GENERATOR...: writes the value file
+  "${@:2}" >"$(value "$1")"
+}
+
+entry_line() { # TYPE NAME VALUE_NAME
+  printf '%s\t%s\t%s\n' "$1" "$2" "$(base64 -w0 <"$(value "$3")")"
+}
+
+# body FILE CLIENT ACCESS SECRET [TOKEN]: a POST /keystore body built from value files.
+body() {
+  if [[ -n "${5:-}" ]]; then
+    jq -n --arg client "$2" --rawfile a "$(value "$3")" --rawfile s "$(value "$4")" \
+      --rawfile t "$(value "$5")" \
+      '{client: $client, access_key_id: $a, secret_access_key: $s, session_token: $t}' >"$1"
+  else
+    jq -n --arg client "$2" --rawfile a "$(value "$3")" --rawfile s "$(value "$4")" \
+      '{client: $client, access_key_id: $a, secret_access_key: $s}' >"$1"
+  fi
+}
+
+make_test_data() {
+  local i c
+  mkdir -m 0700 "$WORK/values" "$WORK/bodies"
+  umask 077
+  AUTH_PASSWORD="$(random_ascii 24 | tr -dc 'A-Za-z0-9')x"
+  printf 'user = "compat:%s"\n' "$AUTH_PASSWORD" >"$WORK/curl-auth.conf"
+  # The keystore password, non-ASCII, with the one trailing newline the agent and checker strip.
+  { random_ascii 16 | tr -dc 'A-Za-z0-9'; printf 'pässwörd€𝄞\n'; } >"$WORK/password"
+  printf 'wrong-password\n' >"$WORK/wrong-password"
+  : >"$WORK/no-password"
+  new_value nonascii printf 'Zürich-€-𝄞-ключ-%s' "$(random_ascii 8 | tr -dc 'A-Za-z0-9')"
+  new_value big random_ascii 4096
+
+  # agent → engine: clients c00..c16. c00 carries the non-ASCII secret and the 4 KiB token;
+  # c15 and c16 have no token (c16 is first written with one, which the agent must remove).
+  # 15 x 3 + 2 x 2 settings + keystore.seed = 50 entries.
+  : >"$WORK/agent.expected"
+  for i in $(seq 0 16); do
+    c="$(printf 'c%02d' "$i")"
+    new_value "$c.a" random_ascii 20
+    new_value "$c.s" random_ascii 40
+    if ((i == 0)); then
+      cp "$(value nonascii)" "$(value "$c.s")"
+      cp "$(value big)" "$(value "$c.t")"
+    elif ((i < 15 || i == 16)); then
+      new_value "$c.t" random_ascii 300
+    fi
+    if ((i < 15)); then
+      body "$WORK/bodies/agent-$c.json" "$c" "$c.a" "$c.s" "$c.t"
+    else
+      [[ "$i" -eq 16 ]] && body "$WORK/bodies/agent-$c-token.json" "$c" "$c.a" "$c.s" "$c.t"
+      body "$WORK/bodies/agent-$c.json" "$c" "$c.a" "$c.s"
+    fi
+    entry_line string "s3.client.$c.access_key" "$c.a" >>"$WORK/agent.expected"
+    entry_line string "s3.client.$c.secret_key" "$c.s" >>"$WORK/agent.expected"
+    if ((i < 15)); then
+      entry_line string "s3.client.$c.session_token" "$c.t" >>"$WORK/agent.expected"
+    fi
+  done
+  printf 'seed\tkeystore.seed\t\n' >>"$WORK/agent.expected"
+  printf '%s\n' "$WORK"/bodies/agent-c*.json | LC_ALL=C sort >"$WORK/agent.bodies" # c16-token, then c16
+
+  # engine → agent: what the engine's code writes first (keystore.seed comes from create()).
+  new_value bootstrap random_ascii 20
+  new_value file head -c 4096 /dev/urandom
+  new_value old.a random_ascii 20
+  new_value old.s random_ascii 40
+  new_value old.t random_ascii 300
+  new_value keep.a random_ascii 20
+  new_value keep.s random_ascii 40
+  {
+    entry_line string bootstrap.password bootstrap
+    entry_line file engine.file file
+    entry_line string engine.nonascii nonascii
+    entry_line string s3.client.default.access_key old.a
+    entry_line string s3.client.default.secret_key old.s
+    entry_line string s3.client.default.session_token old.t
+    entry_line string s3.client.keep.access_key keep.a
+    entry_line string s3.client.keep.secret_key keep.s
+  } >"$WORK/engine.entries"
+  # ... then the agent writes: client default again without a token (the stale one must go),
+  # and client kb with a non-ASCII secret and a 4 KiB token.
+  new_value new.a random_ascii 20
+  new_value new.s random_ascii 40
+  new_value kb.a random_ascii 20
+  body "$WORK/bodies/engine-default.json" default new.a new.s
+  body "$WORK/bodies/engine-kb.json" kb kb.a nonascii big
+  {
+    entry_line string s3.client.default.access_key new.a
+    entry_line string s3.client.default.secret_key new.s
+    entry_line string s3.client.kb.access_key kb.a
+    entry_line string s3.client.kb.secret_key nonascii
+    entry_line string s3.client.kb.session_token big
+  } >"$WORK/engine.added"
+  umask 022
+}
+
+# --- the cells -------------------------------------------------------------------------------
+
+# fail_cell REASON: records why the cell failed, stops the agent; always fails, so that
+# `check || fail_cell "why" || return 1` reads as one line.
+fail_cell() {
+  CELL_REASON="$1"
+  stop_agent
+  return 1
+}
+
+# agent_writes ENGINE VERSION PW(0|1): agent creates and fills a keystore, the engine reads it.
+agent_writes() {
+  local engine="$1" version="$2" pw="$3" dir file pwfile="" body first=true n=0
+  dir="$WORK/$(module_of "$1" "$2")/agent-$pw"
+  mkdir -p "$dir"
+  file="$(keystore_file "$engine" "$dir")"
+  if [[ "$pw" == 1 ]]; then pwfile="$WORK/password"; fi
+  start_agent "$engine" "$version" "$dir" "$pwfile" || fail_cell "agent did not start" || return 1
+  while IFS= read -r body; do
+    if ! post "$body"; then
+      fail_cell "POST $(basename "$body" .json) refused: $(reply_error)" || return 1
+    fi
+    n=$((n + 1))
+    if [[ "$first" == true ]]; then
+      [[ "$(jq -r .created <<<"$REPLY_JSON")" == true ]] ||
+        fail_cell "first POST did not report created=true" || return 1
+      AGENT_FORMAT["$engine $version $pw"]="$(jq -r .format_version <<<"$REPLY_JSON")"
+      first=false
+    fi
+  done <"$WORK/agent.bodies"
+  stop_agent
+  [[ -f "$file" ]] || fail_cell "no $file after $n POSTs" || return 1
+  header "$file"
+  [[ "$HDR_FORMAT" == "${AGENT_FORMAT["$engine $version $pw"]}" ]] ||
+    fail_cell "header says format $HDR_FORMAT, the agent's reply ${AGENT_FORMAT["$engine $version $pw"]}" || return 1
+  [[ "$HDR_PASSWORD" == "$pw" ]] || fail_cell "hasPassword byte is $HDR_PASSWORD" || return 1
+  checker check "$dir" "${pwfile:-$WORK/no-password}" "$WORK/agent.expected" ||
+    fail_cell "engine: $VERDICT" || return 1
+  CELL_DETAIL="$VERDICT"
+  if [[ "$pw" == 1 ]]; then
+    checker refuses "$dir" "$WORK/no-password" || fail_cell "engine: without the password: $VERDICT" || return 1
+  fi
+}
+
+# engine_writes ENGINE VERSION PW(0|1): the engine creates a keystore, the agent updates it,
+# the engine reads it again.
+engine_writes() {
+  local engine="$1" version="$2" pw="$3" dir file pwfile agent_pwfile="" sum format_before b
+  dir="$WORK/$(module_of "$1" "$2")/engine-$pw"
+  mkdir -p "$dir"
+  file="$(keystore_file "$engine" "$dir")"
+  pwfile="$WORK/no-password"
+  if [[ "$pw" == 1 ]]; then
+    pwfile="$WORK/password"
+    agent_pwfile="$pwfile"
+  fi
+  checker create "$dir" "$pwfile" "$WORK/engine.entries" || fail_cell "engine create: $VERDICT" || return 1
+  header "$file"
+  ENGINE_FORMAT["$engine $version $pw"]="$HDR_FORMAT"
+  format_before="$HDR_FORMAT"
+  [[ "$HDR_PASSWORD" == "$pw" ]] || fail_cell "the engine wrote hasPassword=$HDR_PASSWORD" || return 1
+  checker export "$dir" "$pwfile" "$dir.before" || fail_cell "engine export: $VERDICT" || return 1
+
+  if [[ "$pw" == 1 ]]; then # a wrong password: refused, file untouched
+    sum="$(sha256sum "$file")"
+    start_agent "$engine" "$version" "$dir" "$WORK/wrong-password" || fail_cell "agent did not start" || return 1
+    if post "$WORK/bodies/engine-default.json"; then
+      fail_cell "agent accepted a wrong keystore password" || return 1
+    fi
+    stop_agent
+    [[ "$(jq -r .error.code <<<"$REPLY_JSON")" == KEYSTORE_PASSWORD_INCORRECT ]] ||
+      fail_cell "wrong password: $(reply_error)" || return 1
+    [[ "$(sha256sum "$file")" == "$sum" ]] || fail_cell "wrong password: the file changed" || return 1
+  fi
+
+  start_agent "$engine" "$version" "$dir" "$agent_pwfile" || fail_cell "agent did not start" || return 1
+  for b in engine-default engine-kb; do
+    post "$WORK/bodies/$b.json" || fail_cell "POST $b refused: $(reply_error)" || return 1
+    [[ "$(jq -r '"\(.created) \(.format_version)"' <<<"$REPLY_JSON")" == "false $format_before" ]] ||
+      fail_cell "POST $b: created/format_version $(jq -r '"\(.created)/\(.format_version)"' <<<"$REPLY_JSON")" ||
+      return 1
+  done
+  stop_agent
+  header "$file"
+  [[ "$HDR_FORMAT" == "$format_before" ]] ||
+    fail_cell "the agent changed the format from $format_before to $HDR_FORMAT" || return 1
+  [[ "$HDR_PASSWORD" == "$pw" ]] || fail_cell "the agent changed hasPassword to $HDR_PASSWORD" || return 1
+  { grep -v $'\ts3\\.client\\.default\\.' "$dir.before" || true; cat "$WORK/engine.added"; } >"$dir.expected"
+  checker check "$dir" "$pwfile" "$dir.expected" || fail_cell "engine: $VERDICT" || return 1
+  CELL_DETAIL="$VERDICT"
+}
+
+record() { # KEY RESULT(pass|fail|n/a) [REASON]
+  CELL["$1"]="$2"
+  case "$2" in
+    pass) PASSED=$((PASSED + 1)) ;;
+    fail)
+      FAILED=$((FAILED + 1))
+      REASONS+=("$1: $3")
+      ;;
+  esac
+}
+
+run_version() { # ENGINE VERSION DOC_FORMAT
+  local engine="$1" version="$2" doc="$3" module jdk key pw cell
+  module="$(module_of "$engine" "$version")"
+  mkdir -p "$WORK/$module"
+  jdk="$JDK17"
+  if needs_java21 "$engine" "$version"; then jdk="$JDK21"; fi
+  JDK_USED["$engine $version"]="$(jdk_label "$jdk")"
+  TOOL["$engine $version"]="KeyStoreWrapper"
+  AGENT_ADDR="127.0.0.$((40 + VERSION_INDEX))"
+  log "$engine $version (JDK $(jdk_label "$jdk"))"
+  if ! start_checker "$engine" "$version" "$jdk"; then
+    for cell in format agent-0 agent-1 engine-0 engine-1; do
+      if [[ "$cell" == *-1 ]] && ! has_passwords "$engine" "$version"; then
+        record "$engine $version $cell" n/a
+      else
+        record "$engine $version $cell" fail "$CHECKER_ERROR"
+      fi
+    done
+    return 0
+  fi
+  for pw in 0 1; do
+    if [[ "$pw" == 1 ]] && ! has_passwords "$engine" "$version"; then
+      record "$engine $version agent-1" n/a
+      record "$engine $version engine-1" n/a
+      continue
+    fi
+    for cell in agent engine; do
+      key="$engine $version $cell-$pw"
+      CELL_REASON=""
+      if "${cell}_writes" "$engine" "$version" "$pw"; then
+        record "$key" pass
+        log "  ok   $cell-$pw: $CELL_DETAIL"
+        if [[ "$CELL_DETAIL" == *"quirk: "* ]]; then QUIRK["$engine $version"]="${CELL_DETAIL#*quirk: }"; fi
+      else
+        record "$key" fail "$CELL_REASON"
+        log "  FAIL $cell-$pw: $CELL_REASON"
+      fi
+    done
+  done
+  stop_checker
+  format_cell "$engine" "$version" "$doc"
+}
+
+# format_cell: the engine's new keystore and the agent's new keystore have the same format.
+format_cell() {
+  local engine="$1" version="$2" doc="$3" e a pw seen_e="" seen_a="" reason=""
+  for pw in 0 1; do
+    e="${ENGINE_FORMAT["$engine $version $pw"]:-}"
+    a="${AGENT_FORMAT["$engine $version $pw"]:-}"
+    if [[ -n "$e" ]]; then
+      [[ -z "$seen_e" || "$seen_e" == "$e" ]] || reason="the engine wrote $seen_e and $e"
+      seen_e="$e"
+    fi
+    if [[ -n "$a" ]]; then
+      [[ -z "$seen_a" || "$seen_a" == "$a" ]] || reason="the agent wrote $seen_a and $a"
+      seen_a="$a"
+    fi
+  done
+  ENGINE_FORMAT["$engine $version"]="${seen_e:-?}"
+  AGENT_FORMAT["$engine $version"]="${seen_a:-?}"
+  if [[ -z "$seen_e" || -z "$seen_a" ]]; then
+    reason="${reason:-no new keystore from the ${seen_e:+agent}${seen_e:-engine}}"
+  elif [[ "$seen_e" != "$seen_a" ]]; then
+    reason="the engine writes format $seen_e, the agent $seen_a"
+  fi
+  if [[ -n "$seen_e" && "$seen_e" != "$doc" ]]; then
+    NOTE["$engine $version"]="docs/keystore-format.md says $doc, the engine writes $seen_e"
+  fi
+  if [[ -z "$reason" ]]; then record "$engine $version format" pass; else record "$engine $version format" fail "$reason"; fi
+  log "  ${CELL["$engine $version format"]} format: engine $seen_e, agent $seen_a, doc $doc"
+}
+
+# --- the matrix ------------------------------------------------------------------------------
+
+mark() { # KEY
+  case "${CELL["$1"]:-}" in
+    pass) printf 'pass' ;;
+    fail) printf '**FAIL**' ;;
+    n/a) printf 'n/a' ;;
+    *) printf '?' ;;
+  esac
+}
+
+matrix() {
+  local spec engine version doc k f
+  printf '| engine | version | JDK | engine code used | new keystore format: engine / agent (doc) | agent → engine, no password | agent → engine, password | engine → agent → engine, no password | engine → agent → engine, password |\n'
+  printf '|---|---|---|---|---|---|---|---|---|\n'
+  for spec in "${SELECTED[@]}"; do
+    read -r engine version doc <<<"$spec"
+    k="$engine $version"
+    f="${ENGINE_FORMAT["$k"]:-?} / ${AGENT_FORMAT["$k"]:-?} ($doc)"
+    printf '| %s | %s | %s | %s | %s %s | %s | %s | %s | %s |\n' "$engine" "$version" "${JDK_USED["$k"]:-?}" \
+      "${TOOL["$k"]:-?}" "$(mark "$k format")" "$f" "$(mark "$k agent-0")" "$(mark "$k agent-1")" \
+      "$(mark "$k engine-0")" "$(mark "$k engine-1")"
+  done
+}
+
+write_doc() {
+  local spec engine version doc k findings=() quirks=()
+  for spec in "${SELECTED[@]}"; do
+    read -r engine version doc <<<"$spec"
+    k="$engine $version"
+    if [[ -n "${NOTE["$k"]:-}" ]]; then findings+=("- $engine $version: ${NOTE["$k"]}."); fi
+    if [[ -n "${QUIRK["$k"]:-}" ]]; then quirks+=("- $engine $version: ${QUIRK["$k"]}."); fi
+  done
+  {
+    cat <<'EOF'
+# Keystore compatibility
+
+<!-- Generated by tests/compat/run.sh (`make compat`); edit the script, not this file. -->
+
+The agent writes the engines' secure-settings keystore (`elasticsearch.keystore`,
+`opensearch.keystore`) natively. This matrix is the evidence that what it writes is what each
+engine release's own keystore code reads, and that it leaves what the engine wrote intact. It is
+produced by `tests/compat/run.sh` from the engines' own code, fetched from Maven Central during
+the run; every keystore file it checks is made during the run, by the agent or by the engine.
+
+## What each cell checks
+
+For every release below, one checker JVM (`tests/compat/Checker.java`) runs that release's own
+`KeyStoreWrapper` (`org.elasticsearch.common.settings` / `org.opensearch.common.settings`, from
+the `org.elasticsearch:elasticsearch` / `org.opensearch:opensearch` server jar, called through
+reflection) with the JDK shown; test values are generated per run and compared byte for byte.
+
+- **new keystore format**: the format version in the header of a keystore the engine's code
+  creates equals the one in the header of a keystore the agent creates for
+  `--engine-version <release>` (and in its reply). In brackets: what
+  `docs/keystore-format.md` predicts for that release.
+- **agent → engine**: the agent creates a keystore and writes 17 S3 clients (50 entries with
+  `keystore.seed`: random printable ASCII including quotes and backslash, a non-ASCII UTF-8
+  value `Zürich-€-𝄞-ключ-…`, a 4096-byte session token; one client first written with a token
+  and then without, so the stale token must be gone). The engine's code loads and decrypts the
+  file, lists exactly the expected names and returns every value byte for byte (`getString`);
+  `keystore.seed` must be 20 characters of the engines' seed alphabet. The header's format
+  version and hasPassword byte are checked too.
+- **engine → agent → engine**: the engine's code creates a keystore (`keystore.seed` from
+  `create()`, `bootstrap.password`, a 4 KiB binary file entry via `setFile`, a non-ASCII string,
+  an S3 client with a session token, another S3 client) and saves it. The agent then writes
+  client `default` again without a session token and a new client `kb` (non-ASCII secret, 4 KiB
+  token). The engine's code reads every entry it wrote unchanged (seed included, raw bytes via
+  `getFile` where the format allows), the stale token gone, and the new values; the agent kept
+  the file's format version and hasPassword byte and reported `created: false` and that format.
+- **password** columns: the same with a non-ASCII keystore password (`--keystore-password-file`
+  for the agent, `decrypt`/`save` with the password for the engine); in addition the engine's
+  code must refuse the agent's file without the password, and the agent must refuse the
+  engine's file with a wrong password (409 `KEYSTORE_PASSWORD_INCORRECT`, file unchanged).
+  Password-protected keystores exist from Elasticsearch 7.7 and in every OpenSearch release;
+  for earlier releases the cells are "n/a".
+
+The agent and the checker run as the same user (the agent refuses to touch a keystore owned by
+another user).
+
+## Matrix
+
+EOF
+    matrix
+    printf '\n%s cells passed, %s failed (n/a cells not counted).\n\n' "$PASSED" "$FAILED"
+    cat <<'EOF'
+## The release → format mapping
+
+`docs/keystore-format.md` derives part of its release → format table from changelog comments and
+merge dates. The "new keystore format" column confirms or corrects it with each release's own
+code:
+
+EOF
+    if ((${#findings[@]} == 0)); then
+      # shellcheck disable=SC2016 # backquotes are Markdown
+      echo 'Every release tested writes the format that `docs/keystore-format.md` predicts; no deviation was found.'
+    else
+      printf 'Where the prediction proved wrong:\n\n'
+      printf '%s\n' "${findings[@]}"
+    fi
+    if ((${#quirks[@]} > 0)); then
+      cat <<'EOF'
+
+## Engine behaviour found on the way
+
+In these releases `KeyStoreWrapper.getString` returns the UTF-8 decoder's whole buffer
+(`new SecureString(charBuffer.array())`), so a value with non-ASCII characters comes back with
+trailing U+0000 characters. The stored bytes are right (`getFile` returns them exactly) and the
+engine does the same to values it set itself, so the cells pass (the checker accepts a
+difference only if it equals the engine's own round trip of that value). S3 credentials are
+ASCII in practice; a non-ASCII secure setting is unusable on these releases whoever writes it.
+
+EOF
+      printf '%s\n' "${quirks[@]}"
+    fi
+    cat <<'EOF'
+
+## Releases and tooling
+
+The releases are one representative (latest) patch release of each line, plus the releases on
+both sides of every format boundary. Elasticsearch 9.x and OpenSearch 3.x are compiled for Java
+21 and run on the Temurin JDK; every other release runs on the Debian JDK 17. The engines' CLI
+tools (`elasticsearch-keystore`, `opensearch-keystore`) are thin wrappers over the same
+`KeyStoreWrapper`; the suite calls `KeyStoreWrapper` directly, which runs every release on the
+available JDKs, and needs only the server jar and the few jars its classes link to (Lucene core
+and backward codecs, the engine's core, CLI, x-content and logging jars).
+
+Run it with `make compat` or `bash tests/compat/run.sh`.
+EOF
+  } >"$COMPAT_DOC"
+}
+
+# --- main ------------------------------------------------------------------------------------
+
+main() {
+  local spec engine version doc start t0
+  start=$(date +%s)
+  JDK17="${COMPAT_JDK17:-/usr/lib/jvm/java-17-openjdk-amd64}"
+  install_packages
+  JDK21="${COMPAT_JDK21:-$(find_jdk 21 || true)}"
+  [[ -n "$JDK21" ]] || die "no JDK >= 21 for Elasticsearch 9.x / OpenSearch 3.x (set COMPAT_JDK21)"
+  unset AGENT_LISTEN_ADDRESS AGENT_PORT AGENT_CONFIG_DIR AGENT_ENGINE AGENT_ENGINE_VERSION \
+    AGENT_NODE_ADDRESS AGENT_KEYSTORE_PASSWORD_FILE AGENT_THREADS
+  AGENT_PORT=19400
+
+  SELECTED=()
+  for spec in "${VERSIONS[@]}"; do
+    read -r engine version doc <<<"$spec"
+    if [[ -z "${COMPAT_ONLY:-}" || " $COMPAT_ONLY " == *" $engine-$version "* ]]; then
+      SELECTED+=("$spec")
+    fi
+  done
+  ((${#SELECTED[@]} > 0)) || die "COMPAT_ONLY selects no release"
+
+  mkdir -p "$CACHE"
+  WORK="$(mktemp -d /tmp/compat.XXXXXX)"
+  trap cleanup EXIT
+  wait_for_agent_binary
+  compile_checker
+  t0=$(date +%s)
+  resolve_classpaths
+  log "jars ready in $(($(date +%s) - t0)) s"
+  make_test_data
+
+  VERSION_INDEX=0
+  for spec in "${SELECTED[@]}"; do
+    read -r engine version doc <<<"$spec"
+    VERSION_INDEX=$((VERSION_INDEX + 1))
+    run_version "$engine" "$version" "$doc"
+  done
+
+  echo
+  matrix
+  echo
+  if ((${#REASONS[@]} > 0)); then
+    echo "Failures:"
+    printf '  %s\n' "${REASONS[@]}"
+    echo
+  fi
+  local k
+  for k in "${!NOTE[@]}"; do echo "mapping: $k: ${NOTE["$k"]}"; done
+  if [[ -n "$COMPAT_DOC" && -z "${COMPAT_ONLY:-}" ]]; then
+    write_doc
+    log "wrote $COMPAT_DOC"
+  fi
+  log "done in $(($(date +%s) - start)) s"
+  echo "compat: $PASSED passed, $FAILED failed"
+  ((FAILED == 0))
+}
+
+main "$@"
