@@ -461,11 +461,95 @@ EOF
   expect_eq "agent body without session token" '["access_key_id","client","secret_access_key"]' "${lines[4]:-}"
 }
 
+# shellcheck disable=SC2034,SC2317 # globals read by common.sh; stubs called by it
+test_node_answers() {
+  # How the jobs read the engine's node listing and reload answers, and the agents'
+  # answers, from recorded bodies: es_ok is a stub that serves the next file.
+  local d="$TMP/answers" out
+  mkdir -p "$d"
+  cat >"$d/nodes.json" <<'EOF'
+{"_nodes":{"total":3,"successful":3,"failed":0},"cluster_name":"c","nodes":{
+ "idB":{"name":"es-1","ip":"10.0.0.5","http":{"publish_address":"10.0.0.5:9200"}},
+ "idA":{"name":"es-0","ip":"10.0.0.4"},
+ "idC":{"name":"es-2","http":{"publish_address":"[fd00::7]:9200"}}}}
+EOF
+  cat >"$d/nodes-failed.json" <<'EOF'
+{"_nodes":{"total":3,"successful":2,"failed":1,"failures":[{"type":"failed_node_exception","reason":"Failed node [idC]","node_id":"idC"}]},"nodes":{}}
+EOF
+  cat >"$d/reload.json" <<'EOF'
+{"_nodes":{"total":3,"successful":2,"failed":1},"cluster_name":"c","nodes":{
+ "idA":{"name":"es-0"},
+ "idB":{"name":"es-1","reload_exception":{"type":"illegal_state_exception","reason":"keystore is password-protected"}}}}
+EOF
+  cat >"$d/reload-digest.json" <<'EOF'
+{"_nodes":{"total":3,"successful":3,"failed":0},"nodes":{
+ "idA":{"name":"es-0","keystore_digest":"BBBB"},"idB":{"name":"es-1"},"idC":{"name":"es-2","keystore_digest":"cccc"}}}
+EOF
+  out=$(
+    WORK_DIR="$d" NODE_COUNT=3 ES_VERIFY_TIMEOUT=1
+    ANSWER=''
+    es_ok() { cp "$d/$ANSWER" "$d/reply.json"; ES_REPLY="$d/reply.json"; }
+    log() { printf '%s\n' "$*"; }
+    ANSWER=nodes.json list_nodes >/dev/null
+    cat "$d/nodes.tsv"
+    printf 'idA\taaaa\nidC\tcccc\n' >"$d/digests.tsv"
+    (ANSWER=reload.json reload_secure_settings) 2>&1 | grep -E '^(reload|ERROR)' || true
+    (ANSWER=reload-digest.json reload_secure_settings) 2>&1 | grep -E '^(ERROR)' || true
+    (ANSWER=nodes-failed.json list_nodes) 2>&1 | grep -o 'ERROR.*' || true
+  )
+  local -a l
+  mapfile -t l <<<"$out"
+  expect_eq "nodes: sorted by name, ip taken" "$(printf 'idA\tes-0\t10.0.0.4')" "${l[0]:-}"
+  expect_eq "nodes: second" "$(printf 'idB\tes-1\t10.0.0.5')" "${l[1]:-}"
+  expect_eq "nodes: no ip, IPv6 publish address" "$(printf 'idC\tes-2\tfd00::7')" "${l[2]:-}"
+  expect_eq "reload: ok node" "reload es-0: ok" "${l[3]:-}"
+  expect_eq "reload: reload_exception in a 200 answer" \
+    "reload es-1: FAILED: illegal_state_exception: keystore is password-protected" "${l[4]:-}"
+  expect_eq "reload: node missing from the answer" "reload es-2: FAILED: no answer from this node" "${l[5]:-}"
+  expect_eq "reload: the job stops naming both nodes" \
+    "ERROR: reload of secure settings failed on 2 node(s): es-1: illegal_state_exception: keystore is password-protected; es-2: no answer from this node" \
+    "${l[6]:-}"
+  expect_eq "reload: keystore digest differs from the agent's" \
+    "ERROR: reload of secure settings failed on 1 node(s): es-0: reloaded keystore digest BBBB differs from the one the agent wrote (aaaa)" \
+    "${l[7]:-}"
+  expect_eq "nodes: _nodes.failed stops the job" "ERROR: node listing: 1 node(s) did not answer: idC Failed node [idC]" "${l[8]:-}"
+
+  # Agents' answers.
+  out=$(
+    WORK_DIR="$d" S3_CLIENT=kb_x_1
+    printf '0' >"$d/agent.0.rc"
+    printf '200' >"$d/agent.0.status"
+    printf '{"keystore":"/k","settings":["s3.client.kb_x_1.access_key","s3.client.kb_x_1.secret_key"],"sha256":"abc"}' >"$d/agent.0.out"
+    printf '0' >"$d/agent.1.rc"
+    printf '401' >"$d/agent.1.status"
+    printf '{"error":{"code":"UNAUTHORIZED","message":"bad credentials"}}' >"$d/agent.1.out"
+    printf '0' >"$d/agent.2.rc"
+    printf '500' >"$d/agent.2.status"
+    printf '{"error":{"code":"KEYSTORE_LOCKED","message":"another write holds the lock"}}' >"$d/agent.2.out"
+    printf '7' >"$d/agent.3.rc"
+    printf '000' >"$d/agent.3.status"
+    : >"$d/agent.3.out"
+    printf 'curl: (7) Failed to connect\n' >"$d/agent.3.out.err"
+    printf '0' >"$d/agent.4.rc"
+    printf '200' >"$d/agent.4.status"
+    printf '{"settings":["s3.client.other.access_key"],"sha256":"x"}' >"$d/agent.4.out"
+    for i in 0 1 2 3 4; do
+      agent_result "$i" && printf ' [ok]\n' || printf ' [failed]\n'
+    done
+  )
+  mapfile -t l <<<"$out"
+  expect_eq "agent: 200 with the client's settings" "ok, keystore /k sha256 abc [ok]" "${l[0]:-}"
+  expect_eq "agent: 401" "agent answered 401 UNAUTHORIZED: wrong or missing cluster credentials (bad credentials) [failed]" "${l[1]:-}"
+  expect_eq "agent: error code and message" "agent answered 500 KEYSTORE_LOCKED: another write holds the lock [failed]" "${l[2]:-}"
+  expect_eq "agent: no answer" "no answer from the agent: curl: (7) Failed to connect [failed]" "${l[3]:-}"
+  expect_eq "agent: 200 without this client's settings" "agent answered 200 without the settings of client kb_x_1 [failed]" "${l[4]:-}"
+}
+
 main() {
   local t
   for t in test_ini_reader test_provider_aws test_provider_minio test_provider_s3_compatible \
     test_provider_oss_cos_obs_gcs test_config_errors test_secrets_registered test_paths test_names \
-    test_job_env test_engine_error test_request_bodies; do
+    test_job_env test_engine_error test_request_bodies test_node_answers; do
     "$t"
   done
   printf '%d passed, %d failed\n' "$PASSED" "$FAILED"

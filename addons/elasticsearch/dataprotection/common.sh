@@ -489,11 +489,15 @@ list_nodes() {
   local failed
   failed=$(jq -r '._nodes.failed // 0' "$ES_REPLY")
   if [[ $failed != 0 ]]; then
-    die "node listing: ${failed} node(s) did not answer: $(jq -r '[._nodes.failures[]? | (.node_id // "") + " " + (.reason // (.caused_by.reason // "unknown"))] | join("; ")' "$ES_REPLY")"
+    local detail
+    detail=$(jq -r '[(._nodes.failures // .failures // [])[]
+        | ((.node_id // "") + " " + (.reason // .caused_by.reason // "unknown") | ltrimstr(" "))] | join("; ")' "$ES_REPLY")
+    die "node listing: ${failed} node(s) did not answer${detail:+: $detail}"
   fi
   jq -r '.nodes | to_entries | sort_by(.value.name // .key)[] |
       [.key, (.value.name // .key),
-       (.value.ip // ((.value.http.publish_address // "") | sub("^[^/]*/"; "") | sub(":[0-9]+$"; "")))]
+       (.value.ip // ((.value.http.publish_address // "") | sub("^[^/]*/"; "") | sub(":[0-9]+$"; ""))
+        | ltrimstr("[") | rtrimstr("]"))]
       | @tsv' "$ES_REPLY" >"$WORK_DIR/nodes.tsv"
   NODE_COUNT=$(wc -l <"$WORK_DIR/nodes.tsv")
   [[ $NODE_COUNT -gt 0 ]] || die "node listing: the cluster reported no node"
