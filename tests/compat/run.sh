@@ -20,7 +20,8 @@
 # Environment: COMPAT_CACHE (default <repo>/.cache/compat), COMPAT_M2 (Maven local repository,
 # default $COMPAT_CACHE/m2), AGENT_BIN, COMPAT_JDK17, COMPAT_JDK21 (a JDK >= 21 for ES 9.x and
 # OpenSearch 3.x), COMPAT_ONLY="elasticsearch-8.19.21 opensearch-3.9.0" (a subset; the doc is
-# then not rewritten), COMPAT_DOC (where to write the doc; "" = do not write).
+# then not rewritten), COMPAT_DOC (where to write the doc; "" = do not write), COMPAT_CLI (see
+# below), COMPAT_KEEP=1 (keep the work directory with the logs and keystores).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -32,6 +33,11 @@ readonly MVN_DIR="$CACHE/maven"
 readonly CLASSES="$CACHE/classes"
 readonly AGENT_BIN="${AGENT_BIN:-$ROOT/build/agent/es-agent}"
 readonly DEPENDENCY_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+# Releases whose integ-test-zip (published for some releases only) supplies the engine's own
+# keystore CLI for the "engine writes" step and for listing names; "" = KeyStoreWrapper only.
+# Every release of VERSIONS with a published zip: 6.8.0 6.8.23 7.6.2 7.7.0 7.10.2 7.17.29 8.0.0
+# 8.13.4 8.18.0 8.19.21 (none of ES 9.x; of OpenSearch only 2.19.6 and 3.6.0, not the latest).
+readonly COMPAT_CLI="${COMPAT_CLI-elasticsearch-6.8.23 elasticsearch-7.17.29 elasticsearch-8.19.21}"
 COMPAT_DOC="${COMPAT_DOC-$ROOT/docs/compatibility.md}"
 
 # engine version format-per-docs/keystore-format.md
@@ -113,13 +119,13 @@ die() {
 cleanup() {
   stop_agent
   stop_checker
-  if [[ -n "$WORK" ]]; then rm -rf "$WORK"; fi
+  if [[ -n "$WORK" && -z "${COMPAT_KEEP:-}" ]]; then rm -rf "$WORK"; fi
 }
 
 # --- what the suite needs ------------------------------------------------------------------
 
 install_packages() {
-  local -A pkg_for=([curl]=curl [jq]=jq [mvn]=maven [base64]=coreutils [od]=coreutils)
+  local -A pkg_for=([curl]=curl [jq]=jq [mvn]=maven [unzip]=unzip [base64]=coreutils [od]=coreutils)
   local cmd missing=()
   for cmd in "${!pkg_for[@]}"; do
     command -v "$cmd" >/dev/null || missing+=("${pkg_for[$cmd]}")
@@ -158,6 +164,10 @@ jdk_label() { # "Temurin 25.0.3" / "Debian 17.0.15"
   ver="$(sed -n 's/^JAVA_VERSION="\(.*\)"/\1/p' "$1/release")"
   case "$impl" in "Eclipse Adoptium") impl=Temurin ;; esac
   printf '%s %s\n' "$impl" "$ver"
+}
+
+jdk_for() { # ENGINE VERSION
+  if needs_java21 "$1" "$2"; then printf '%s\n' "$JDK21"; else printf '%s\n' "$JDK17"; fi
 }
 
 needs_java21() { # ENGINE VERSION: ES 9.x and OpenSearch 3.x are compiled for Java 21
@@ -216,6 +226,18 @@ module_pom() { # ENGINE VERSION
   printf '    </exclusions>\n  </dependency></dependencies>\n</project>\n'
 }
 
+zip_pom() { # ENGINE VERSION: the integ-test-zip distribution, for its keystore CLI
+  printf '<?xml version="1.0" encoding="UTF-8"?>\n'
+  printf '<project xmlns="http://maven.apache.org/POM/4.0.0">\n  <modelVersion>4.0.0</modelVersion>\n'
+  printf '  <groupId>compat</groupId><artifactId>zip-%s</artifactId><version>1</version><packaging>pom</packaging>\n' \
+    "$(module_of "$1" "$2")"
+  printf '  <dependencies><dependency>\n    <groupId>org.%s.distribution.integ-test-zip</groupId>' "$1"
+  printf '<artifactId>%s</artifactId><version>%s</version><type>zip</type>\n' "$1" "$2"
+  printf '  </dependency></dependencies>\n</project>\n'
+}
+
+uses_cli() { [[ " $COMPAT_CLI " == *" $(module_of "$1" "$2") "* ]]; } # ENGINE VERSION
+
 classpath_ready() { # MODULE: its classpath file is newer than its pom and every jar exists
   local dir="$MVN_DIR/$1" jar
   [[ -s "$dir/classpath.txt" && "$dir/classpath.txt" -nt "$dir/pom.xml" ]] || return 1
@@ -234,6 +256,12 @@ resolve_classpaths() {
     mkdir -p "$MVN_DIR/$module"
     module_pom "$engine" "$version" | write_if_changed "$MVN_DIR/$module/pom.xml"
     classpath_ready "$module" || stale=true
+    if uses_cli "$engine" "$version"; then
+      modules+=("zip-$module")
+      mkdir -p "$MVN_DIR/zip-$module"
+      zip_pom "$engine" "$version" | write_if_changed "$MVN_DIR/zip-$module/pom.xml"
+      classpath_ready "zip-$module" || stale=true
+    fi
   done
   [[ "$stale" == true ]] || return 0
   {
@@ -253,6 +281,40 @@ resolve_classpaths() {
   fi
 }
 
+# unpack_distributions: each CLI release's integ-test-zip, unpacked once into $CACHE/dist.
+unpack_distributions() {
+  local spec engine version _ module zip
+  for spec in "${SELECTED[@]}"; do
+    read -r engine version _ <<<"$spec"
+    uses_cli "$engine" "$version" || continue
+    module="$(module_of "$engine" "$version")"
+    [[ -f "$CACHE/dist/$module/.unpacked" ]] && continue
+    zip="$(cat "$MVN_DIR/zip-$module/classpath.txt")"
+    log "unpacking $(basename "$zip")"
+    rm -rf "$CACHE/dist/$module"
+    mkdir -p "$CACHE/dist"
+    unzip -q -o "$zip" -d "$CACHE/dist"
+    [[ -x "$CACHE/dist/$module/bin/$engine-keystore" ]] || die "no bin/$engine-keystore in $zip"
+    touch "$CACHE/dist/$module/.unpacked"
+  done
+}
+
+# tool ENGINE VERSION CONFIG_DIR ARGS...: the release's own keystore CLI on CONFIG_DIR, stdin
+# passed through, output in TOOL_OUT (its log in the release's work dir). Elasticsearch before
+# 7.12 and the OpenSearch tools read JAVA_HOME, later Elasticsearch ES_JAVA_HOME; the C.UTF-8
+# locale makes the 8.x tools decode stdin (passwords, values) as UTF-8.
+tool() {
+  local engine="$1" version="$2" conf="$3" module jdk rc=0
+  shift 3
+  module="$(module_of "$engine" "$version")"
+  jdk="$(jdk_for "$engine" "$version")"
+  TOOL_OUT="$(LC_ALL=C.UTF-8 ES_PATH_CONF="$conf" OPENSEARCH_PATH_CONF="$conf" JAVA_HOME="$jdk" \
+    ES_JAVA_HOME="$jdk" OPENSEARCH_JAVA_HOME="$jdk" "$CACHE/dist/$module/bin/$engine-keystore" "$@" \
+    2>>"$WORK/$module/tool.log")" || rc=$?
+  printf '$ %s-keystore %s -> %s\n%s\n' "$engine" "$*" "$rc" "$TOOL_OUT" >>"$WORK/$module/tool.log"
+  return "$rc"
+}
+
 # --- the checker JVM -------------------------------------------------------------------------
 
 start_checker() { # ENGINE VERSION JDK_HOME: fails (with CHECKER_ERROR set) if it does not start
@@ -260,7 +322,7 @@ start_checker() { # ENGINE VERSION JDK_HOME: fails (with CHECKER_ERROR set) if i
   module="$(module_of "$1" "$2")"
   cp="$CLASSES:$(cat "$MVN_DIR/$module/classpath.txt")"
   coproc CHECKER {
-    exec "$3/bin/java" -Xms32m -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    exec "$3/bin/java" -Xms32m -Xmx256m -XX:+UseSerialGC \
       -cp "$cp" Checker 2>>"$WORK/$module/checker.log"
   }
   JVM_PID="$CHECKER_PID" # bash unsets CHECKER_PID when the coprocess ends
@@ -477,6 +539,70 @@ fail_cell() {
   return 1
 }
 
+# password_line PW: the keystore password as the first line of a CLI's stdin, if there is one.
+password_line() { if [[ "$1" == 1 ]]; then cat "$WORK/password"; fi; }
+
+entry_value() { # ENTRIES_FILE NAME: the raw value bytes
+  awk -F'\t' -v n="$2" '$2 == n {print $3}' "$1" | base64 -d
+}
+
+# cli_create ENGINE VERSION DIR PW: the release's CLI creates the keystore of engine.entries.
+cli_create() {
+  local engine="$1" version="$2" dir="$3" pw="$4" type name _ names=()
+  if [[ "$pw" == 1 ]]; then
+    cat "$WORK/password" "$WORK/password" | tool "$engine" "$version" "$dir" create -p >/dev/null ||
+      fail_cell "$engine-keystore create -p failed" || return 1
+  else
+    tool "$engine" "$version" "$dir" create </dev/null >/dev/null || fail_cell "$engine-keystore create failed" || return 1
+  fi
+  while IFS=$'\t' read -r type name _; do
+    if [[ "$type" == string ]]; then names+=("$name"); fi
+  done <"$WORK/engine.entries"
+  if [[ "$engine" == elasticsearch && "${version%%.*}" -lt 7 ]]; then # 6.x adds one setting per call
+    for name in "${names[@]}"; do
+      { password_line "$pw" && entry_value "$WORK/engine.entries" "$name" && printf '\n'; } |
+        tool "$engine" "$version" "$dir" add -x "$name" >/dev/null ||
+        fail_cell "$engine-keystore add $name failed" || return 1
+    done
+  else
+    {
+      password_line "$pw"
+      for name in "${names[@]}"; do
+        entry_value "$WORK/engine.entries" "$name"
+        printf '\n'
+      done
+    } | tool "$engine" "$version" "$dir" add -x "${names[@]}" >/dev/null ||
+      fail_cell "$engine-keystore add failed" || return 1
+  fi
+  entry_value "$WORK/engine.entries" engine.file >"$dir.file"
+  password_line "$pw" | tool "$engine" "$version" "$dir" add-file engine.file "$dir.file" >/dev/null ||
+    fail_cell "$engine-keystore add-file failed" || return 1
+}
+
+# cli_lists ENGINE VERSION DIR PW EXPECTED_FILE: `list` shows exactly the expected names.
+cli_lists() {
+  local want
+  # Not in a pipeline: tool sets TOOL_OUT, which a pipeline's subshell would lose.
+  tool "$1" "$2" "$3" list < <(password_line "$4") || fail_cell "$1-keystore list failed" || return 1
+  want="$(cut -f2 "$5" | LC_ALL=C sort | paste -sd' ')"
+  [[ "$(LC_ALL=C sort <<<"$TOOL_OUT" | paste -sd' ')" == "$want" ]] ||
+    fail_cell "$1-keystore list shows other names than expected" || return 1
+}
+
+# control ENGINE VERSION DIR: the checker must notice a changed value and a missing name.
+control() {
+  local dir="$3"
+  awk -F'\t' -v OFS='\t' '$2 == "s3.client.c01.access_key" {$3 = "Y2hhbmdlZA=="} {print}' \
+    "$WORK/agent.expected" >"$dir.changed"
+  grep -v $'\ts3\\.client\\.c01\\.secret_key\t' "$WORK/agent.expected" >"$dir.missing"
+  if checker check "$dir" "$WORK/no-password" "$dir.changed" || [[ "$VERDICT" != "values differ: "* ]]; then
+    fail_cell "control: the checker did not notice a changed value ($VERDICT)" || return 1
+  fi
+  if checker check "$dir" "$WORK/no-password" "$dir.missing" || [[ "$VERDICT" != "names differ: "* ]]; then
+    fail_cell "control: the checker did not notice an extra name ($VERDICT)" || return 1
+  fi
+}
+
 # agent_writes ENGINE VERSION PW(0|1): agent creates and fills a keystore, the engine reads it.
 agent_writes() {
   local engine="$1" version="$2" pw="$3" dir file pwfile="" body first=true n=0
@@ -508,6 +634,11 @@ agent_writes() {
   CELL_DETAIL="$VERDICT"
   if [[ "$pw" == 1 ]]; then
     checker refuses "$dir" "$WORK/no-password" || fail_cell "engine: without the password: $VERDICT" || return 1
+  else
+    control "$engine" "$version" "$dir" || return 1
+  fi
+  if uses_cli "$engine" "$version"; then
+    cli_lists "$engine" "$version" "$dir" "$pw" "$WORK/agent.expected" || return 1
   fi
 }
 
@@ -523,7 +654,11 @@ engine_writes() {
     pwfile="$WORK/password"
     agent_pwfile="$pwfile"
   fi
-  checker create "$dir" "$pwfile" "$WORK/engine.entries" || fail_cell "engine create: $VERDICT" || return 1
+  if uses_cli "$engine" "$version"; then
+    cli_create "$engine" "$version" "$dir" "$pw" || return 1
+  else
+    checker create "$dir" "$pwfile" "$WORK/engine.entries" || fail_cell "engine create: $VERDICT" || return 1
+  fi
   header "$file"
   ENGINE_FORMAT["$engine $version $pw"]="$HDR_FORMAT"
   format_before="$HDR_FORMAT"
@@ -557,6 +692,9 @@ engine_writes() {
   { grep -v $'\ts3\\.client\\.default\\.' "$dir.before" || true; cat "$WORK/engine.added"; } >"$dir.expected"
   checker check "$dir" "$pwfile" "$dir.expected" || fail_cell "engine: $VERDICT" || return 1
   CELL_DETAIL="$VERDICT"
+  if uses_cli "$engine" "$version"; then
+    cli_lists "$engine" "$version" "$dir" "$pw" "$dir.expected" || return 1
+  fi
 }
 
 record() { # KEY RESULT(pass|fail|n/a) [REASON]
@@ -571,13 +709,14 @@ record() { # KEY RESULT(pass|fail|n/a) [REASON]
 }
 
 run_version() { # ENGINE VERSION DOC_FORMAT
-  local engine="$1" version="$2" doc="$3" module jdk key pw cell
+  local engine="$1" version="$2" doc="$3" module jdk key pw cell t0
+  t0=$(date +%s)
   module="$(module_of "$engine" "$version")"
   mkdir -p "$WORK/$module"
-  jdk="$JDK17"
-  if needs_java21 "$engine" "$version"; then jdk="$JDK21"; fi
+  jdk="$(jdk_for "$engine" "$version")"
   JDK_USED["$engine $version"]="$(jdk_label "$jdk")"
   TOOL["$engine $version"]="KeyStoreWrapper"
+  if uses_cli "$engine" "$version"; then TOOL["$engine $version"]="CLI $engine-keystore + KeyStoreWrapper"; fi
   AGENT_ADDR="127.0.0.$((40 + VERSION_INDEX))"
   log "$engine $version (JDK $(jdk_label "$jdk"))"
   if ! start_checker "$engine" "$version" "$jdk"; then
@@ -611,6 +750,7 @@ run_version() { # ENGINE VERSION DOC_FORMAT
   done
   stop_checker
   format_cell "$engine" "$version" "$doc"
+  log "  $engine $version took $(($(date +%s) - t0)) s"
 }
 
 # format_cell: the engine's new keystore and the agent's new keystore have the same format.
@@ -803,6 +943,7 @@ main() {
   compile_checker
   t0=$(date +%s)
   resolve_classpaths
+  unpack_distributions
   log "jars ready in $(($(date +%s) - t0)) s"
   make_test_data
 
