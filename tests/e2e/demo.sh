@@ -47,6 +47,7 @@ step() {
 on_exit() {
   local rc=$?
   set +e
+  rm -f "${CURL_AUTH:-}"
   if [[ $CLUSTER_STARTED == true ]]; then
     say "stopping the local cluster"
     bash "${HERE}/cluster.sh" stop >/dev/null 2>&1

@@ -66,6 +66,7 @@ on_exit() {
   for pid in "${STOPPED_PIDS[@]}"; do
     kill -CONT "$pid" 2>/dev/null
   done
+  rm -rf "${PRIVATE:-}"
   if [[ $CLUSTER_STARTED == true ]]; then
     say "stopping the local cluster"
     bash "${HERE}/cluster.sh" stop >/dev/null 2>&1
