@@ -133,7 +133,13 @@ TEST_F(HttpTest, RefusedRequestsGetTheirStatusAndLeaveTheKeystoreAlone) {
        "CLIENT_NAME_INVALID"},
       {bhttp::verb::post, "/keystore", std::string(70 * 1024, ' '), good_auth_, 413,
        "BODY_TOO_LARGE"},
-      {bhttp::verb::get, "/keystore", "", good_auth_, 405, "METHOD_NOT_ALLOWED"},
+      {bhttp::verb::put, "/keystore", kBody, good_auth_, 405, "METHOD_NOT_ALLOWED"},
+      {bhttp::verb::get, "/keystore", "", "", 401, "UNAUTHORIZED"},
+      {bhttp::verb::delete_, "/keystore?client=kb", "", "", 401, "UNAUTHORIZED"},
+      {bhttp::verb::delete_, "/keystore", "", good_auth_, 400, "FIELD_MISSING"},
+      {bhttp::verb::delete_, "/keystore?client=Bad", "", good_auth_, 400, "CLIENT_NAME_INVALID"},
+      {bhttp::verb::delete_, "/keystore?client=a&client=b", "", good_auth_, 400, "FIELD_INVALID"},
+      {bhttp::verb::delete_, "/keystore?name=x", "", good_auth_, 400, "FIELD_UNKNOWN"},
       {bhttp::verb::post, "/health", "", "", 405, "METHOD_NOT_ALLOWED"},
       {bhttp::verb::get, "/nope", "", "", 404, "NOT_FOUND"},
   };
@@ -178,8 +184,65 @@ TEST_F(HttpTest, OversizedHeadersAreRefused) {
   EXPECT_EQ(r.body["error"]["code"], "HEADER_TOO_LARGE");
 }
 
-TEST_F(HttpTest, A405NamesTheAllowedMethod) {
-  EXPECT_EQ(Send(port(), bhttp::verb::get, "/keystore", "").allow, "POST");
+TEST_F(HttpTest, A405NamesTheAllowedMethods) {
+  EXPECT_EQ(Send(port(), bhttp::verb::put, "/keystore", "").allow, "GET, POST, DELETE");
+  EXPECT_EQ(Send(port(), bhttp::verb::post, "/ready", "").allow, "GET");
+}
+
+TEST_F(HttpTest, GetKeystoreListsNamesAndDigestButNoValue) {
+  EXPECT_EQ(Send(port(), bhttp::verb::get, "/keystore", "", good_auth_).body["exists"], false);
+  ASSERT_EQ(Send(port(), bhttp::verb::post, "/keystore", kBody, good_auth_).status, 200);
+  Reply r = Send(port(), bhttp::verb::get, "/keystore", "", good_auth_);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.body["settings"],
+            json::array({"keystore.seed", "s3.client.kb.access_key", "s3.client.kb.secret_key"}));
+  EXPECT_EQ(r.body["sha256"], crypto::Sha256Hex(keystore_bytes()));
+  EXPECT_EQ(r.body["format_version"], 5);
+  EXPECT_EQ(r.body["has_password"], false);
+  EXPECT_EQ(r.body.dump().find("\"SK\""), std::string::npos);
+}
+
+TEST_F(HttpTest, DeleteRemovesOneClientInOneSave) {
+  const std::string other = R"({"access_key_id":"AK2","secret_access_key":"SK2","client":"other"})";
+  ASSERT_EQ(Send(port(), bhttp::verb::post, "/keystore", kBody, good_auth_).status, 200);
+  ASSERT_EQ(Send(port(), bhttp::verb::post, "/keystore", other, good_auth_).status, 200);
+  Reply r = Send(port(), bhttp::verb::delete_, "/keystore?client=kb", "", good_auth_);
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["settings"],
+            json::array({"s3.client.kb.access_key", "s3.client.kb.secret_key"}));
+  EXPECT_EQ(r.body["changed"], true);
+  EXPECT_EQ(r.body["sha256"], crypto::Sha256Hex(keystore_bytes()));
+  auto ks = keystore::Open(keystore_bytes(), keystore::Product::kElasticsearch, "");
+  ASSERT_TRUE(ks.ok());
+  EXPECT_EQ(ks.value().Find("s3.client.kb.access_key"), nullptr);
+  EXPECT_EQ(ks.value().Find("s3.client.other.secret_key")->value, "SK2");
+
+  // Deleting again changes nothing and saves nothing.
+  const std::string before = keystore_bytes();
+  Reply again = Send(port(), bhttp::verb::delete_, "/keystore?client=kb", "", good_auth_);
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.body["changed"], false);
+  EXPECT_EQ(keystore_bytes(), before);
+}
+
+TEST_F(HttpTest, DeleteOnAMissingKeystoreCreatesNothing) {
+  Reply r = Send(port(), bhttp::verb::delete_, "/keystore?client=kb", "", good_auth_);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body["changed"], false);
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "elasticsearch.keystore"));
+}
+
+TEST_F(HttpTest, ReadyChecksTheKeystoreWithoutDecrypting) {
+  EXPECT_EQ(Send(port(), bhttp::verb::get, "/ready", "").status, 200);
+  ASSERT_EQ(Send(port(), bhttp::verb::post, "/keystore", kBody, good_auth_).status, 200);
+  EXPECT_EQ(Send(port(), bhttp::verb::get, "/ready", "").status, 200);
+  std::string damaged = keystore_bytes();
+  damaged[damaged.size() - 1] ^= 1;  // the CRC
+  agent::testing::WriteFile(dir_.path() / "elasticsearch.keystore", damaged);
+  Reply r = Send(port(), bhttp::verb::get, "/ready", "");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.body["error"]["code"], "KEYSTORE_CORRUPT");
+  EXPECT_EQ(Send(port(), bhttp::verb::get, "/health", "").status, 200);  // still alive
 }
 
 TEST_F(HttpTest, TheNodeClientReportsAnUnreachableNodeByAddress) {

@@ -1,5 +1,6 @@
 // The agent's HTTP API as plain functions from a request to a response, independent of the
-// server library: GET /health and POST /keystore. Handlers stay thin: parse, call, map.
+// server library: GET /health, GET /ready, and GET, POST and DELETE /keystore. Handlers stay
+// thin: parse, call, map.
 #pragma once
 
 #include <string>
@@ -35,7 +36,10 @@ class Router {
 
  private:
   Response Health();
+  Response Ready();
+  Response DescribeKeystore();
   Response WriteKeystore(const Request& request);
+  Response DeleteClient(const Request& request);
 
   service::KeystoreService& keystore_;
   const Authenticator& auth_;

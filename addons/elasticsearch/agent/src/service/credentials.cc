@@ -101,4 +101,24 @@ Result<S3Credentials> ParseS3Credentials(std::string_view text) {
   return creds;
 }
 
+Result<std::string> ParseClientQuery(std::string_view query) {
+  std::optional<std::string> client;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view param = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (param.rfind("client=", 0) != 0) {
+      return MakeError(kFieldUnknown, "DELETE /keystore takes one query parameter: client");
+    }
+    if (client) return MakeError(kFieldInvalid, "query parameter client is given twice");
+    client = std::string(param.substr(7));
+  }
+  if (!client) return MakeError(kFieldMissing, "DELETE /keystore needs ?client=NAME");
+  if (!IsValidClientName(*client)) {
+    return MakeError(kClientNameInvalid,
+                     "client must match [a-z0-9_-]+ and be at most 64 characters");
+  }
+  return *client;
+}
+
 }  // namespace agent::service

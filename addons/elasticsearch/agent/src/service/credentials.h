@@ -36,4 +36,7 @@ struct S3Credentials {
 // Anything else is refused, naming the field; a message never repeats a value.
 Result<S3Credentials> ParseS3Credentials(std::string_view body);
 
+// The client of DELETE /keystore?client=NAME: exactly one `client` parameter, a valid name.
+Result<std::string> ParseClientQuery(std::string_view query);
+
 }  // namespace agent::service

@@ -1,5 +1,10 @@
 #include "service/keystore_service.h"
 
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+
 #include "crypto/crypto.h"
 #include "keystore/codec.h"
 #include "storage/keystore_file.h"
@@ -104,7 +109,7 @@ Result<std::string> KeystoreService::ReadPassword() const {
   return password;
 }
 
-Result<WriteResult> KeystoreService::WriteS3Credentials(const S3Credentials& credentials) {
+Result<WriteResult> KeystoreService::Update(const Mutation& mutate, bool create_if_missing) {
   auto product = ResolveProduct();
   if (!product.ok()) return product.error();
   const fs::path path = KeystorePath(options_.config_dir, product.value());
@@ -120,22 +125,19 @@ Result<WriteResult> KeystoreService::WriteS3Credentials(const S3Credentials& cre
 
   WriteResult result;
   result.keystore = path;
+  if (!existing.value() && !create_if_missing) return result;  // nothing there to change
   result.created = !existing.value().has_value();
   auto ks = LoadOrCreate(existing.value(), product.value(), password.value());
   crypto::Cleanse(password.value());
   if (!ks.ok()) return InFile(path, ks.error());
+  result.format_version = ks.value().version;
 
-  result.settings = {credentials.SettingName("access_key"), credentials.SettingName("secret_key")};
-  ks.value().Set(result.settings[0], credentials.access_key);
-  ks.value().Set(result.settings[1], credentials.secret_key);
-  const std::string token_name = credentials.SettingName("session_token");
-  if (credentials.session_token) {
-    ks.value().Set(token_name, *credentials.session_token);
-    result.settings.push_back(token_name);
-  } else {
-    ks.value().Remove(token_name);  // a stale token would pair with the new keys
+  Change change = mutate(ks.value());
+  result.settings = std::move(change.names);
+  if (!change.changed && existing.value()) {
+    result.sha256 = crypto::Sha256Hex(*existing.value());
+    return result;  // the file already says it: no save
   }
-
   // The salt (so the derived key) is kept; every save draws a fresh IV.
   auto iv = crypto::RandomBytes(keystore::kIvSize);
   if (!iv.ok()) return iv.error();
@@ -143,8 +145,91 @@ Result<WriteResult> KeystoreService::WriteS3Credentials(const S3Credentials& cre
   if (!bytes.ok()) return InFile(path, bytes.error());
   if (Status s = storage::ReplaceAtomically(path, bytes.value()); !s.ok()) return s.error();
   result.sha256 = crypto::Sha256Hex(bytes.value());
-  result.format_version = ks.value().version;
+  result.changed = true;
   return result;
+}
+
+Result<WriteResult> KeystoreService::WriteS3Credentials(const S3Credentials& credentials) {
+  return Update(
+      [&credentials](keystore::Keystore& ks) {
+        Change c;
+        c.changed = true;
+        c.names = {credentials.SettingName("access_key"), credentials.SettingName("secret_key")};
+        ks.Set(c.names[0], credentials.access_key);
+        ks.Set(c.names[1], credentials.secret_key);
+        const std::string token_name = credentials.SettingName("session_token");
+        if (credentials.session_token) {
+          ks.Set(token_name, *credentials.session_token);
+          c.names.push_back(token_name);
+        } else {
+          ks.Remove(token_name);  // a stale token would pair with the new keys
+        }
+        return c;
+      },
+      /*create_if_missing=*/true);
+}
+
+Result<WriteResult> KeystoreService::RemoveS3Client(const std::string& client) {
+  return Update(
+      [&client](keystore::Keystore& ks) {
+        Change c;
+        for (const char* suffix : {"access_key", "secret_key", "session_token"}) {
+          std::string name = "s3.client." + client + "." + suffix;
+          if (ks.Remove(name)) c.names.push_back(std::move(name));
+        }
+        c.changed = !c.names.empty();
+        return c;
+      },
+      /*create_if_missing=*/false);
+}
+
+Result<KeystoreDescription> KeystoreService::Describe() {
+  auto product = ResolveProduct();
+  if (!product.ok()) return product.error();
+  KeystoreDescription d;
+  d.path = KeystorePath(options_.config_dir, product.value());
+  auto bytes = storage::ReadFileIfExists(d.path);
+  if (!bytes.ok()) return bytes.error();
+  if (!bytes.value()) return d;
+  d.exists = true;
+  auto password = ReadPassword();
+  if (!password.ok()) return password.error();
+  auto ks = keystore::Open(*bytes.value(), product.value(), password.value());
+  crypto::Cleanse(password.value());
+  if (!ks.ok()) return InFile(d.path, ks.error());
+  d.format_version = ks.value().version;
+  d.has_password = ks.value().has_password;
+  for (const keystore::Entry& e : ks.value().entries) d.names.push_back(e.name);
+  std::sort(d.names.begin(), d.names.end());
+  d.sha256 = crypto::Sha256Hex(*bytes.value());
+  return d;
+}
+
+Status KeystoreService::CheckReady() {
+  auto product = ResolveProduct();
+  if (!product.ok()) return product.error();
+  const fs::path dir = options_.config_dir;
+  struct statvfs fs_info;
+  if (::statvfs(dir.c_str(), &fs_info) == 0 && (fs_info.f_flag & ST_RDONLY) != 0) {
+    return MakeError(kDirReadOnlyMount, dir.string() + " is on a read-only mount");
+  }
+  if (::access(dir.c_str(), W_OK) != 0) {
+    return MakeError(kDirNotWritable,
+                     dir.string() + " is not writable by uid " + std::to_string(::geteuid()));
+  }
+  const fs::path path = KeystorePath(dir, product.value());
+  auto bytes = storage::ReadFileIfExists(path);
+  if (!bytes.ok()) return bytes.error();
+  if (bytes.value()) {
+    // Structure and checksum only: no key derivation, so a probe stays cheap.
+    auto envelope = keystore::DecodeEnvelope(*bytes.value(), product.value());
+    if (!envelope.ok()) return InFile(path, envelope.error());
+  }
+  if (options_.fetch_engine_info) {
+    auto info = options_.fetch_engine_info();
+    if (!info.ok()) return info.error();
+  }
+  return Ok{};
 }
 
 Result<keystore::Keystore> KeystoreService::LoadOrCreate(const std::optional<std::string>& file,

@@ -18,6 +18,8 @@ namespace agent::service {
 
 inline constexpr char kEngineUnknown[] = "ENGINE_UNKNOWN";
 inline constexpr char kPasswordFileUnreadable[] = "KEYSTORE_PASSWORD_FILE_UNREADABLE";
+inline constexpr char kDirNotWritable[] = "KEYSTORE_DIR_NOT_WRITABLE";
+inline constexpr char kDirReadOnlyMount[] = "KEYSTORE_DIR_READ_ONLY";
 
 // What the local node says about itself (GET /).
 struct EngineInfo {
@@ -36,10 +38,21 @@ struct ServiceOptions {
 
 struct WriteResult {
   std::filesystem::path keystore;
-  std::vector<std::string> settings;  // names written, in order
-  std::string sha256;                 // of the new file
-  int format_version = 0;
+  std::vector<std::string> settings;  // names written (or removed), in order
+  std::string sha256;                 // of the file as it is now; empty when there is none
+  int format_version = 0;             // 0 when there is no file
   bool created = false;
+  bool changed = false;  // false when the file already said it (or there was none to change)
+};
+
+// What GET /keystore shows: names and a digest, never a value.
+struct KeystoreDescription {
+  std::filesystem::path path;
+  bool exists = false;
+  int format_version = 0;
+  bool has_password = false;
+  std::vector<std::string> names;  // sorted
+  std::string sha256;
 };
 
 struct KeystoreHealth {
@@ -53,6 +66,13 @@ class KeystoreService {
   explicit KeystoreService(ServiceOptions options);
 
   Result<WriteResult> WriteS3Credentials(const S3Credentials& credentials);
+  // Removes s3.client.<client>.* in one save; a missing keystore or client changes nothing.
+  Result<WriteResult> RemoveS3Client(const std::string& client);
+  Result<KeystoreDescription> Describe();
+  // Ok when a write could succeed now: the engine is known, the config directory is
+  // writable and not a read-only mount, the keystore (if any) passes its structure and
+  // checksum checks, and the node answers. Otherwise the reason, as an Error.
+  Status CheckReady();
   KeystoreHealth Health();
   // Removes, under the lock, temporary files that a killed write left; for start-up.
   Result<int> RemoveStaleTemporaries();
@@ -63,6 +83,15 @@ class KeystoreService {
   Result<keystore::Product> ResolveProduct();
   Result<int> FormatForNewKeystore(keystore::Product product);
   Result<std::string> ReadPassword() const;
+  // The change a write makes to the decrypted keystore: the names it touched, and whether
+  // the file must be saved.
+  struct Change {
+    std::vector<std::string> names;
+    bool changed = false;
+  };
+  using Mutation = std::function<Change(keystore::Keystore&)>;
+  // The one locked read-modify-write that every change goes through.
+  Result<WriteResult> Update(const Mutation& mutate, bool create_if_missing);
   Result<keystore::Keystore> LoadOrCreate(const std::optional<std::string>& file,
                                           keystore::Product product, const std::string& password);
 
