@@ -21,7 +21,7 @@
 # default $COMPAT_CACHE/m2), AGENT_BIN, COMPAT_JDK17, COMPAT_JDK21 (a JDK >= 21 for ES 9.x and
 # OpenSearch 3.x), COMPAT_ONLY="elasticsearch-8.19.21 opensearch-3.9.0" (a subset; the doc is
 # then not rewritten), COMPAT_DOC (where to write the doc; "" = do not write), COMPAT_CLI (see
-# below), COMPAT_KEEP=1 (keep the work directory with the logs and keystores).
+# below), COMPAT_JOBS (releases checked at a time, default 2), COMPAT_KEEP=1 (keep the work directory with the logs and keystores).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -37,7 +37,9 @@ readonly DEPENDENCY_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8
 # keystore CLI for the "engine writes" step and for listing names; "" = KeyStoreWrapper only.
 # Every release of VERSIONS with a published zip: 6.8.0 6.8.23 7.6.2 7.7.0 7.10.2 7.17.29 8.0.0
 # 8.13.4 8.18.0 8.19.21 (none of ES 9.x; of OpenSearch only 2.19.6 and 3.6.0, not the latest).
-readonly COMPAT_CLI="${COMPAT_CLI-elasticsearch-6.8.23 elasticsearch-7.17.29 elasticsearch-8.19.21}"
+# The default: the newest 6.x and 7.x, and 8.13.4 (format 5); tests/e2e/test_es_keystore.sh
+# already runs the 8.19.21 tool against the agent.
+readonly COMPAT_CLI="${COMPAT_CLI-elasticsearch-6.8.23 elasticsearch-7.17.29 elasticsearch-8.13.4}"
 COMPAT_DOC="${COMPAT_DOC-$ROOT/docs/compatibility.md}"
 
 # engine version format-per-docs/keystore-format.md
@@ -117,8 +119,7 @@ die() {
 }
 
 cleanup() {
-  stop_agent
-  stop_checker
+  stop_jobs
   if [[ -n "$WORK" && -z "${COMPAT_KEEP:-}" ]]; then rm -rf "$WORK"; fi
 }
 
@@ -375,8 +376,8 @@ start_agent() { # ENGINE VERSION CONFIG_DIR [PASSWORD_FILE]
   AGENT_PID=$!
   local _
   for _ in $(seq 100); do
-    if curl --silent --fail --connect-timeout 1 --max-time 2 "http://$AGENT_ADDR:$AGENT_PORT/health" \
-      >/dev/null 2>&1; then
+    if curl --silent --fail-with-body --connect-timeout 1 --max-time 2 \
+      "http://$AGENT_ADDR:$AGENT_PORT/health" >/dev/null 2>&1; then
       return 0
     fi
     kill -0 "$AGENT_PID" 2>/dev/null || break
@@ -453,7 +454,8 @@ body() {
 }
 
 make_test_data() {
-  local i c
+  local i c umask_before
+  umask_before="$(umask)"
   mkdir -m 0700 "$WORK/values" "$WORK/bodies"
   umask 077
   AUTH_PASSWORD="$(random_ascii 24 | tr -dc 'A-Za-z0-9')x"
@@ -526,7 +528,7 @@ make_test_data() {
     entry_line string s3.client.kb.secret_key nonascii
     entry_line string s3.client.kb.session_token big
   } >"$WORK/engine.added"
-  umask 022
+  umask "$umask_before"
 }
 
 # --- the cells -------------------------------------------------------------------------------
@@ -642,6 +644,18 @@ agent_writes() {
   fi
 }
 
+# other_release ENGINE FORMAT: a release whose new keystores do not have FORMAT (OpenSearch's
+# all have 4: another release).
+other_release() {
+  if [[ "$1" == opensearch ]]; then
+    printf '1.3.20\n'
+  elif [[ "$2" == 7 ]]; then
+    printf '7.17.29\n'
+  else
+    printf '9.5.3\n'
+  fi
+}
+
 # engine_writes ENGINE VERSION PW(0|1): the engine creates a keystore, the agent updates it,
 # the engine reads it again.
 engine_writes() {
@@ -677,14 +691,19 @@ engine_writes() {
     [[ "$(sha256sum "$file")" == "$sum" ]] || fail_cell "wrong password: the file changed" || return 1
   fi
 
-  start_agent "$engine" "$version" "$dir" "$agent_pwfile" || fail_cell "agent did not start" || return 1
+  # The first write by an agent told this release, the second by one told a release whose new
+  # keystores have another format: either way the file keeps the format the engine wrote.
+  local agent_version
   for b in engine-default engine-kb; do
-    post "$WORK/bodies/$b.json" || fail_cell "POST $b refused: $(reply_error)" || return 1
+    agent_version="$version"
+    if [[ "$b" == engine-kb ]]; then agent_version="$(other_release "$engine" "$format_before")"; fi
+    start_agent "$engine" "$agent_version" "$dir" "$agent_pwfile" || fail_cell "agent did not start" || return 1
+    post "$WORK/bodies/$b.json" || fail_cell "POST $b (agent for $agent_version) refused: $(reply_error)" || return 1
     [[ "$(jq -r '"\(.created) \(.format_version)"' <<<"$REPLY_JSON")" == "false $format_before" ]] ||
-      fail_cell "POST $b: created/format_version $(jq -r '"\(.created)/\(.format_version)"' <<<"$REPLY_JSON")" ||
+      fail_cell "POST $b (agent for $agent_version): created/format_version $(jq -r '"\(.created)/\(.format_version)"' <<<"$REPLY_JSON")" ||
       return 1
+    stop_agent
   done
-  stop_agent
   header "$file"
   [[ "$HDR_FORMAT" == "$format_before" ]] ||
     fail_cell "the agent changed the format from $format_before to $HDR_FORMAT" || return 1
@@ -697,15 +716,57 @@ engine_writes() {
   fi
 }
 
+# A release runs in a job of its own (a background subshell); it reports to the main shell
+# through its result file, one tab-separated line per fact: "cell KEY RESULT REASON" or
+# "set MAP KEY VALUE".
+emit() {
+  local IFS=$'\t' fields=("$@")
+  fields=("${fields[@]//$'\t'/ }")
+  printf '%s\n' "${fields[*]//$'\n'/ }" >>"$RESULT"
+}
+
 record() { # KEY RESULT(pass|fail|n/a) [REASON]
   CELL["$1"]="$2"
-  case "$2" in
-    pass) PASSED=$((PASSED + 1)) ;;
-    fail)
+  emit cell "$1" "$2" "${3:-}"
+}
+
+setv() { # MAP KEY VALUE
+  emit set "$@"
+}
+
+# collect MODULE ENGINE VERSION: the job's results into the main shell's tables; a cell the job
+# did not report (it died) fails.
+collect() {
+  local kind a b c key
+  while IFS=$'\t' read -r kind a b c; do
+    if [[ "$kind" == cell ]]; then
+      CELL["$a"]="$b"
+      case "$b" in
+        pass) PASSED=$((PASSED + 1)) ;;
+        fail)
+          FAILED=$((FAILED + 1))
+          REASONS+=("$a: $c")
+          ;;
+      esac
+    elif [[ "$kind" == set ]]; then
+      case "$a" in
+        JDK_USED) JDK_USED["$b"]="$c" ;;
+        TOOL) TOOL["$b"]="$c" ;;
+        NOTE) NOTE["$b"]="$c" ;;
+        QUIRK) QUIRK["$b"]="$c" ;;
+        ENGINE_FORMAT) ENGINE_FORMAT["$b"]="$c" ;;
+        AGENT_FORMAT) AGENT_FORMAT["$b"]="$c" ;;
+      esac
+    fi
+  done < <(cat "$WORK/$1/result" 2>/dev/null || true)
+  for c in format agent-0 agent-1 engine-0 engine-1; do
+    key="$2 $3 $c"
+    if [[ -z "${CELL["$key"]:-}" ]]; then
+      CELL["$key"]=fail
       FAILED=$((FAILED + 1))
-      REASONS+=("$1: $3")
-      ;;
-  esac
+      REASONS+=("$key: the job ended before this cell (log above)")
+    fi
+  done
 }
 
 run_version() { # ENGINE VERSION DOC_FORMAT
@@ -714,9 +775,12 @@ run_version() { # ENGINE VERSION DOC_FORMAT
   module="$(module_of "$engine" "$version")"
   mkdir -p "$WORK/$module"
   jdk="$(jdk_for "$engine" "$version")"
-  JDK_USED["$engine $version"]="$(jdk_label "$jdk")"
-  TOOL["$engine $version"]="KeyStoreWrapper"
-  if uses_cli "$engine" "$version"; then TOOL["$engine $version"]="CLI $engine-keystore + KeyStoreWrapper"; fi
+  setv JDK_USED "$engine $version" "$(jdk_label "$jdk")"
+  if uses_cli "$engine" "$version"; then
+    setv TOOL "$engine $version" "CLI $engine-keystore + KeyStoreWrapper"
+  else
+    setv TOOL "$engine $version" KeyStoreWrapper
+  fi
   AGENT_ADDR="127.0.0.$((40 + VERSION_INDEX))"
   log "$engine $version (JDK $(jdk_label "$jdk"))"
   if ! start_checker "$engine" "$version" "$jdk"; then
@@ -741,7 +805,7 @@ run_version() { # ENGINE VERSION DOC_FORMAT
       if "${cell}_writes" "$engine" "$version" "$pw"; then
         record "$key" pass
         log "  ok   $cell-$pw: $CELL_DETAIL"
-        if [[ "$CELL_DETAIL" == *"quirk: "* ]]; then QUIRK["$engine $version"]="${CELL_DETAIL#*quirk: }"; fi
+        if [[ "$CELL_DETAIL" == *"quirk: "* ]]; then setv QUIRK "$engine $version" "${CELL_DETAIL#*quirk: }"; fi
       else
         record "$key" fail "$CELL_REASON"
         log "  FAIL $cell-$pw: $CELL_REASON"
@@ -768,18 +832,57 @@ format_cell() {
       seen_a="$a"
     fi
   done
-  ENGINE_FORMAT["$engine $version"]="${seen_e:-?}"
-  AGENT_FORMAT["$engine $version"]="${seen_a:-?}"
+  setv ENGINE_FORMAT "$engine $version" "${seen_e:-?}"
+  setv AGENT_FORMAT "$engine $version" "${seen_a:-?}"
   if [[ -z "$seen_e" || -z "$seen_a" ]]; then
-    reason="${reason:-no new keystore from the ${seen_e:+agent}${seen_e:-engine}}"
+    local who=agent
+    if [[ -z "$seen_e" ]]; then who=engine; fi
+    reason="${reason:-no new keystore from the $who}"
   elif [[ "$seen_e" != "$seen_a" ]]; then
     reason="the engine writes format $seen_e, the agent $seen_a"
   fi
   if [[ -n "$seen_e" && "$seen_e" != "$doc" ]]; then
-    NOTE["$engine $version"]="docs/keystore-format.md says $doc, the engine writes $seen_e"
+    setv NOTE "$engine $version" "docs/keystore-format.md says $doc, the engine writes $seen_e"
   fi
   if [[ -z "$reason" ]]; then record "$engine $version format" pass; else record "$engine $version format" fail "$reason"; fi
   log "  ${CELL["$engine $version format"]} format: engine $seen_e, agent $seen_a, doc $doc"
+}
+
+# --- jobs: COMPAT_JOBS releases at a time ----------------------------------------------------
+
+declare -A JOB_MODULE=() JOB_SPEC=()
+
+start_job() { # ENGINE VERSION DOC INDEX
+  local module
+  module="$(module_of "$1" "$2")"
+  mkdir -p "$WORK/$module"
+  (
+    trap 'stop_agent; stop_checker' EXIT
+    trap 'exit 143' TERM INT
+    VERSION_INDEX="$4"
+    RESULT="$WORK/$module/result"
+    run_version "$1" "$2" "$3"
+  ) >"$WORK/$module/run.log" 2>&1 &
+  JOB_MODULE[$!]="$module"
+  JOB_SPEC[$!]="$1 $2"
+}
+
+wait_job() { # waits for any job, prints its log, collects its results
+  local pid="" rc=0 engine version
+  wait -n -p pid "${!JOB_MODULE[@]}" || rc=$?
+  [[ -n "$pid" ]] || return 0
+  cat "$WORK/${JOB_MODULE[$pid]}/run.log" >&2
+  if ((rc != 0)); then log "${JOB_SPEC[$pid]}: the job exited with $rc"; fi
+  read -r engine version <<<"${JOB_SPEC[$pid]}"
+  collect "${JOB_MODULE[$pid]}" "$engine" "$version"
+  unset "JOB_MODULE[$pid]" "JOB_SPEC[$pid]"
+}
+
+stop_jobs() {
+  local pid
+  for pid in "${!JOB_MODULE[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${!JOB_MODULE[@]}"; do wait "$pid" 2>/dev/null || true; done
+  JOB_MODULE=()
 }
 
 # --- the matrix ------------------------------------------------------------------------------
@@ -808,10 +911,12 @@ matrix() {
 }
 
 write_doc() {
-  local spec engine version doc k findings=() quirks=()
+  local spec engine version doc k findings=() quirks=() formats=() clis=()
   for spec in "${SELECTED[@]}"; do
     read -r engine version doc <<<"$spec"
     k="$engine $version"
+    formats+=("$engine $version → ${ENGINE_FORMAT["$k"]:-?}")
+    if uses_cli "$engine" "$version"; then clis+=("$engine $version"); fi
     if [[ -n "${NOTE["$k"]:-}" ]]; then findings+=("- $engine $version: ${NOTE["$k"]}."); fi
     if [[ -n "${QUIRK["$k"]:-}" ]]; then quirks+=("- $engine $version: ${QUIRK["$k"]}."); fi
   done
@@ -822,45 +927,55 @@ write_doc() {
 <!-- Generated by tests/compat/run.sh (`make compat`); edit the script, not this file. -->
 
 The agent writes the engines' secure-settings keystore (`elasticsearch.keystore`,
-`opensearch.keystore`) natively. This matrix is the evidence that what it writes is what each
-engine release's own keystore code reads, and that it leaves what the engine wrote intact. It is
-produced by `tests/compat/run.sh` from the engines' own code, fetched from Maven Central during
-the run; every keystore file it checks is made during the run, by the agent or by the engine.
+`opensearch.keystore`) natively, without a JVM. This page is the evidence that what it writes is
+what each engine release's own keystore code reads, and that it leaves what the engine wrote
+intact. `tests/compat/run.sh` produces it from the engines' own code, fetched from Maven Central
+during the run; every keystore file it checks is made during the run, by the agent or by the
+engine, from test values generated for that run.
 
 ## What each cell checks
 
-For every release below, one checker JVM (`tests/compat/Checker.java`) runs that release's own
+Per release, one long-lived checker JVM (`tests/compat/Checker.java`; commands in on standard
+input, one verdict per command out; values and passwords only in files) calls that release's own
 `KeyStoreWrapper` (`org.elasticsearch.common.settings` / `org.opensearch.common.settings`, from
-the `org.elasticsearch:elasticsearch` / `org.opensearch:opensearch` server jar, called through
-reflection) with the JDK shown; test values are generated per run and compared byte for byte.
+the `org.elasticsearch:elasticsearch` / `org.opensearch:opensearch` server jar) through
+reflection, with the JDK shown. The agent (`build/agent/es-agent serve`) runs as the same user,
+one process per step, with `--engine`, `--engine-version` and, for the password cells,
+`--keystore-password-file`.
 
-- **new keystore format**: the format version in the header of a keystore the engine's code
-  creates equals the one in the header of a keystore the agent creates for
-  `--engine-version <release>` (and in its reply). In brackets: what
-  `docs/keystore-format.md` predicts for that release.
-- **agent → engine**: the agent creates a keystore and writes 17 S3 clients (50 entries with
-  `keystore.seed`: random printable ASCII including quotes and backslash, a non-ASCII UTF-8
-  value `Zürich-€-𝄞-ключ-…`, a 4096-byte session token; one client first written with a token
-  and then without, so the stale token must be gone). The engine's code loads and decrypts the
-  file, lists exactly the expected names and returns every value byte for byte (`getString`);
-  `keystore.seed` must be 20 characters of the engines' seed alphabet. The header's format
-  version and hasPassword byte are checked too.
-- **engine → agent → engine**: the engine's code creates a keystore (`keystore.seed` from
-  `create()`, `bootstrap.password`, a 4 KiB binary file entry via `setFile`, a non-ASCII string,
-  an S3 client with a session token, another S3 client) and saves it. The agent then writes
-  client `default` again without a session token and a new client `kb` (non-ASCII secret, 4 KiB
-  token). The engine's code reads every entry it wrote unchanged (seed included, raw bytes via
-  `getFile` where the format allows), the stale token gone, and the new values; the agent kept
-  the file's format version and hasPassword byte and reported `created: false` and that format.
-- **password** columns: the same with a non-ASCII keystore password (`--keystore-password-file`
-  for the agent, `decrypt`/`save` with the password for the engine); in addition the engine's
-  code must refuse the agent's file without the password, and the agent must refuse the
-  engine's file with a wrong password (409 `KEYSTORE_PASSWORD_INCORRECT`, file unchanged).
+- **new keystore format**: the format version in the header of a keystore that the engine's code
+  creates (`create()` + `save()`, or the CLI's `create`) equals the one in the header of the
+  keystore the agent creates for `--engine-version <release>` (and in its reply), with and
+  without a password. In brackets: what `docs/keystore-format.md` predicts.
+- **agent → engine**: the agent creates a keystore and writes 17 S3 clients, 50 entries with
+  `keystore.seed`: random printable ASCII (quotes and backslash included), a non-ASCII value
+  (`Zürich-€-𝄞-ключ-…`), a 4096-byte session token, and one client first written with a session
+  token and then without (the stale token must be gone). The engine's code loads and decrypts
+  the file and lists exactly the expected names; every value is compared byte for byte both as
+  the stored bytes (`getFile`, where the format allows it for string entries) and as the string
+  the engine's settings get (`getString`); the agent's `keystore.seed` must be 20 characters of
+  the engines' seed alphabet; the header's format and hasPassword byte are checked. Controls: the
+  checker must report a changed value and an unexpected name as failures.
+- **engine → agent → engine**: the engine's code creates a keystore: `keystore.seed` (from
+  `create()`), `bootstrap.password`, a 4 KiB binary file entry (`setFile` / `add-file`), a
+  non-ASCII string, S3 client `default` with a session token and client `keep`. The agent then
+  writes client `default` again without a session token (agent told this release) and a new
+  client `kb` with a non-ASCII secret and a 4 KiB token (agent told a release whose new
+  keystores have another format: 9.5.3, or 7.17.29 for format 7). The engine's code then reads
+  every entry it wrote unchanged, byte for byte (seed included), client `default`'s new values
+  and no token, and client `kb`; the agent replied `created: false` with the file's format
+  both times, and kept the file's format version and hasPassword byte.
+- **password** columns: the same with a non-ASCII keystore password; in addition the engine's
+  code must refuse the agent's file without the password, and an agent given a wrong password
+  must answer 409 `KEYSTORE_PASSWORD_INCORRECT` and leave the engine's file unchanged.
   Password-protected keystores exist from Elasticsearch 7.7 and in every OpenSearch release;
-  for earlier releases the cells are "n/a".
+  for earlier releases these cells are "n/a".
 
-The agent and the checker run as the same user (the agent refuses to touch a keystore owned by
-another user).
+**engine code used**: "KeyStoreWrapper" means the checker did everything; "CLI … +
+KeyStoreWrapper" means the release's own keystore tool from its integ-test-zip created the
+engine's keystore (`create` / `create -p`, `add --stdin`, `add-file`) and listed the names
+(`list`) after each write, while the values were read through `KeyStoreWrapper` (`show` exists
+only from 7.16 and not in OpenSearch).
 
 ## Matrix
 
@@ -870,14 +985,17 @@ EOF
     cat <<'EOF'
 ## The release → format mapping
 
-`docs/keystore-format.md` derives part of its release → format table from changelog comments and
-merge dates. The "new keystore format" column confirms or corrects it with each release's own
-code:
-
+`docs/keystore-format.md` infers part of its release → format table from changelog comments and
+merge dates. The format each release's own code writes for a new keystore, as measured here:
 EOF
+    printf '%s.\n\n' "$(printf '%s, ' "${formats[@]}" | sed 's/, $//')"
     if ((${#findings[@]} == 0)); then
       # shellcheck disable=SC2016 # backquotes are Markdown
-      echo 'Every release tested writes the format that `docs/keystore-format.md` predicts; no deviation was found.'
+      echo 'Every release tested writes the format that `docs/keystore-format.md` predicts, so no place
+was found where its mapping is wrong. In particular 6.8 already writes 4 while 7.0 still writes 3;
+7.1.0 writes 4; 8.0.0 writes 5 (little-endian lengths) up to 8.13; 8.14.0 writes 6 up to 8.17;
+8.18.0, 8.19 and 9.x write 7; OpenSearch 1.x to 3.x write 4 (big-endian, as in Elasticsearch 7).
+Releases between those tested (e.g. 6.3–6.6) are covered by the table, not measured.'
     else
       printf 'Where the prediction proved wrong:\n\n'
       printf '%s\n' "${findings[@]}"
@@ -890,26 +1008,41 @@ EOF
 In these releases `KeyStoreWrapper.getString` returns the UTF-8 decoder's whole buffer
 (`new SecureString(charBuffer.array())`), so a value with non-ASCII characters comes back with
 trailing U+0000 characters. The stored bytes are right (`getFile` returns them exactly) and the
-engine does the same to values it set itself, so the cells pass (the checker accepts a
-difference only if it equals the engine's own round trip of that value). S3 credentials are
-ASCII in practice; a non-ASCII secure setting is unusable on these releases whoever writes it.
+engine does the same to values it set itself, so the cells pass: the checker accepts a
+`getString` difference only if it equals the engine's own `setString`/`getString` round trip of
+that value. S3 credentials are ASCII in practice; a non-ASCII secure setting is unusable on
+these releases whoever writes it.
 
 EOF
       printf '%s\n' "${quirks[@]}"
     fi
     cat <<'EOF'
 
-## Releases and tooling
+## Releases, JDKs and jars
 
-The releases are one representative (latest) patch release of each line, plus the releases on
-both sides of every format boundary. Elasticsearch 9.x and OpenSearch 3.x are compiled for Java
-21 and run on the Temurin JDK; every other release runs on the Debian JDK 17. The engines' CLI
-tools (`elasticsearch-keystore`, `opensearch-keystore`) are thin wrappers over the same
-`KeyStoreWrapper`; the suite calls `KeyStoreWrapper` directly, which runs every release on the
-available JDKs, and needs only the server jar and the few jars its classes link to (Lucene core
-and backward codecs, the engine's core, CLI, x-content and logging jars).
+One representative (latest) patch release of each line, plus the releases on both sides of
+every format boundary: 6.7 | 6.8 (3 | 4), 7.0 | 7.1 (3 | 4), 7.17 | 8.0 (4 | 5), 8.13 | 8.14
+(5 | 6), 8.17 | 8.18 (6 | 7). Elasticsearch 9.x and OpenSearch 3.x are compiled for Java 21 and
+run on the Temurin 25 JDK; every other release (6.7 and 6.8 included) runs on the Debian JDK 17,
+which needed no `--add-opens`. The checker needs only the server jar and what its keystore
+classes link to (Lucene core and backward codecs, the engine's core, CLI, x-content and logging
+jars, log4j-api); `tests/compat/run.sh` resolves them with one Maven run (one module per release,
+the rest of each server POM excluded, including artifacts that were never published such as
+`elasticsearch-preallocate`, `elasticsearch-plugin-classloader`, `elasticsearch-lz4`).
 
-Run it with `make compat` or `bash tests/compat/run.sh`.
+The CLI tools used: `bin/elasticsearch-keystore` of
+EOF
+    printf '%s' "$(printf '%s, ' "${clis[@]}" | sed 's/, $//')"
+    cat <<'EOF'
+ (integ-test-zip, Maven Central; all ran on JDK 17, which Elasticsearch before 7.12 finds
+in `JAVA_HOME` and later releases in `ES_JAVA_HOME`). The zip is published for some releases
+only: for none of 9.x, and for OpenSearch only 2.19.6 and 3.6.0 among those near the tested
+ones; `COMPAT_CLI` selects others (every tested release with a zip: 6.8.0, 6.8.23, 7.6.2, 7.7.0,
+7.10.2, 7.17.29, 8.0.0, 8.13.4, 8.18.0, 8.19.21). The 8.19.21 tool is also exercised against the
+agent by `tests/e2e/test_es_keystore.sh`.
+
+Run it with `make compat` or `bash tests/compat/run.sh` (as root or any user; the agent and
+the engine's code run as that user).
 EOF
   } >"$COMPAT_DOC"
 }
@@ -947,12 +1080,14 @@ main() {
   log "jars ready in $(($(date +%s) - t0)) s"
   make_test_data
 
-  VERSION_INDEX=0
+  local index=0 jobs="${COMPAT_JOBS:-2}"
   for spec in "${SELECTED[@]}"; do
     read -r engine version doc <<<"$spec"
-    VERSION_INDEX=$((VERSION_INDEX + 1))
-    run_version "$engine" "$version" "$doc"
+    index=$((index + 1))
+    while ((${#JOB_MODULE[@]} >= jobs)); do wait_job; done
+    start_job "$engine" "$version" "$doc" "$index"
   done
+  while ((${#JOB_MODULE[@]} > 0)); do wait_job; done
 
   echo
   matrix
@@ -965,6 +1100,7 @@ main() {
   local k
   for k in "${!NOTE[@]}"; do echo "mapping: $k: ${NOTE["$k"]}"; done
   if [[ -n "$COMPAT_DOC" && -z "${COMPAT_ONLY:-}" ]]; then
+    mkdir -p "$(dirname "$COMPAT_DOC")"
     write_doc
     log "wrote $COMPAT_DOC"
   fi
