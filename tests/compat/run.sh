@@ -21,7 +21,8 @@
 # default $COMPAT_CACHE/m2), AGENT_BIN, COMPAT_JDK17, COMPAT_JDK21 (a JDK >= 21 for ES 9.x and
 # OpenSearch 3.x), COMPAT_ONLY="elasticsearch-8.19.21 opensearch-3.9.0" (a subset; the doc is
 # then not rewritten), COMPAT_DOC (where to write the doc; "" = do not write), COMPAT_CLI (see
-# below), COMPAT_JOBS (releases checked at a time, default 2), COMPAT_KEEP=1 (keep the work directory with the logs and keystores).
+# below), COMPAT_JOBS (releases checked at a time, default 2), COMPAT_KEEP=1 (keep the work
+# directory, with the logs and keystores).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -366,24 +367,30 @@ checker() {
 
 # --- the agent -------------------------------------------------------------------------------
 
-start_agent() { # ENGINE VERSION CONFIG_DIR [PASSWORD_FILE]
-  AGENT_PORT=$((AGENT_PORT + 1))
-  local args=(serve --listen-address "$AGENT_ADDR" --port "$AGENT_PORT" --config-dir "$3"
-    --engine "$1" --engine-version "$2" --node-address 127.0.0.1:1)
-  if [[ -n "${4:-}" ]]; then args+=(--keystore-password-file "$4"); fi
-  ELASTIC_USERNAME=compat ELASTIC_PASSWORD="$AUTH_PASSWORD" "$AGENT_BIN" "${args[@]}" \
-    >>"$WORK/agent.log" 2>&1 &
-  AGENT_PID=$!
-  local _
-  for _ in $(seq 100); do
-    if curl --silent --fail-with-body --connect-timeout 1 --max-time 2 \
-      "http://$AGENT_ADDR:$AGENT_PORT/health" >/dev/null 2>&1; then
-      return 0
-    fi
-    kill -0 "$AGENT_PID" 2>/dev/null || break
-    sleep 0.1
+# start_agent ENGINE VERSION CONFIG_DIR [PASSWORD_FILE]: on the job's address and the next free
+# port (three tries); waits for /health.
+start_agent() {
+  local try _
+  for try in 1 2 3; do
+    AGENT_PORT=$((AGENT_PORT + 1))
+    local args=(serve --listen-address "$AGENT_ADDR" --port "$AGENT_PORT" --config-dir "$3"
+      --engine "$1" --engine-version "$2" --node-address 127.0.0.1:1)
+    if [[ -n "${4:-}" ]]; then args+=(--keystore-password-file "$4"); fi
+    [[ -x "$AGENT_BIN" ]] || sleep 30 # being rebuilt
+    ELASTIC_USERNAME=compat ELASTIC_PASSWORD="$AUTH_PASSWORD" "$AGENT_BIN" "${args[@]}" \
+      >>"$JOB_DIR/agent.log" 2>&1 &
+    AGENT_PID=$!
+    for _ in $(seq 100); do
+      if curl --silent --fail-with-body --connect-timeout 1 --max-time 2 \
+        "http://$AGENT_ADDR:$AGENT_PORT/health" >/dev/null 2>&1; then
+        return 0
+      fi
+      kill -0 "$AGENT_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    stop_agent
+    log "  agent did not start on $AGENT_ADDR:$AGENT_PORT (try $try): $(tail -n 1 "$JOB_DIR/agent.log")"
   done
-  stop_agent
   return 1
 }
 
@@ -400,7 +407,7 @@ stop_agent() {
 post() {
   REPLY_JSON="$(curl --silent --show-error --fail-with-body --connect-timeout 2 --max-time 60 \
     --config "$WORK/curl-auth.conf" -H 'Content-Type: application/json' --data-binary "@$1" \
-    "http://$AGENT_ADDR:$AGENT_PORT/keystore" 2>>"$WORK/curl.log")"
+    "http://$AGENT_ADDR:$AGENT_PORT/keystore" 2>>"$JOB_DIR/curl.log")"
 }
 
 reply_error() { jq -r '.error.code + ": " + .error.message' <<<"$REPLY_JSON" 2>/dev/null || printf 'no JSON reply'; }
@@ -860,7 +867,8 @@ start_job() { # ENGINE VERSION DOC INDEX
     trap 'stop_agent; stop_checker' EXIT
     trap 'exit 143' TERM INT
     VERSION_INDEX="$4"
-    RESULT="$WORK/$module/result"
+    JOB_DIR="$WORK/$module"
+    RESULT="$JOB_DIR/result"
     run_version "$1" "$2" "$3"
   ) >"$WORK/$module/run.log" 2>&1 &
   JOB_MODULE[$!]="$module"
