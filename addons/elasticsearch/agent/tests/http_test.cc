@@ -64,6 +64,7 @@ class HttpTest : public ::testing::Test {
     ServerOptions options;
     options.address = "127.0.0.1";
     options.port = 0;
+    options.max_connections = 8;
     auto server = Server::Listen(options, *router_, log_);
     ASSERT_TRUE(server.ok()) << server.error().message;
     server_ = std::move(server.value());
@@ -176,6 +177,22 @@ TEST_F(HttpTest, ConcurrentWritesEndWithOneMatchingPair) {
   const std::string secret = ks.value().Find("s3.client.default.secret_key")->value;
   EXPECT_EQ(access.substr(2), secret.substr(2));
   EXPECT_EQ(ks.value().entries.size(), 3u);
+}
+
+TEST_F(HttpTest, ConnectionsOverTheCapGet503AndTheAgentStaysHealthy) {
+  asio::io_context ioc;
+  std::vector<asio::ip::tcp::socket> idle;
+  for (int i = 0; i < 8; ++i) {  // fill the cap with connections that send nothing
+    idle.emplace_back(ioc);
+    idle.back().connect({asio::ip::make_address("127.0.0.1"), port()});
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the server count them
+  Reply refused = Send(port(), bhttp::verb::get, "/health", "");
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_EQ(refused.body["error"]["code"], "TOO_MANY_CONNECTIONS");
+  idle.clear();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(Send(port(), bhttp::verb::get, "/health", "").status, 200);
 }
 
 TEST_F(HttpTest, OversizedHeadersAreRefused) {

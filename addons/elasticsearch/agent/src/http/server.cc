@@ -2,12 +2,15 @@
 
 #include <utility>  // before Asio: Boost 1.74 under C++20 with GCC 12 needs it
 
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -27,12 +30,16 @@ struct Server::Impl {
   Logger& log;
   asio::io_context ioc;
   tcp::acceptor acceptor;
+  std::atomic<int> connections{0};  // sessions open now
+  std::atomic<int> in_flight{0};    // requests being handled now
 
   Impl(ServerOptions o, Router& r, Logger& l)
       : options(std::move(o)), router(r), log(l), ioc(options.threads), acceptor(ioc) {}
 
   asio::awaitable<void> Accept();
   asio::awaitable<void> Serve(tcp::socket socket);
+  asio::awaitable<void> Refuse(tcp::socket socket);
+  asio::awaitable<void> Drain();
   bhttp::response<bhttp::string_body> Dispatch(const bhttp::request<bhttp::string_body>& req,
                                                const std::string& peer);
 };
@@ -77,11 +84,47 @@ asio::awaitable<void> Server::Impl::Accept() {
       log.Warn("accept failed: " + ec.message());
       continue;
     }
-    asio::co_spawn(ioc, Serve(std::move(socket)), asio::detached);
+    if (connections.load() >= options.max_connections) {
+      asio::co_spawn(ioc, Refuse(std::move(socket)), asio::detached);
+    } else {
+      asio::co_spawn(ioc, Serve(std::move(socket)), asio::detached);
+    }
   }
 }
 
+asio::awaitable<void> Server::Impl::Refuse(tcp::socket socket) {
+  beast::tcp_stream stream(std::move(socket));
+  stream.expires_after(std::chrono::seconds(2));
+  auto res =
+      ToBeast(ErrorResponse(503, "TOO_MANY_CONNECTIONS",
+                            "the agent serves at most " + std::to_string(options.max_connections) +
+                                " connections at once; retry"),
+              11, false);
+  beast::error_code ec;
+  co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+}
+
+// After SIGTERM: no new connections; stop once no request is in flight, or at the deadline.
+asio::awaitable<void> Server::Impl::Drain() {
+  beast::error_code ec;
+  acceptor.close(ec);
+  const auto deadline = std::chrono::steady_clock::now() + options.grace_period;
+  asio::steady_timer timer(ioc);
+  while (in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    timer.expires_after(std::chrono::milliseconds(20));
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (in_flight.load() > 0) log.Warn("grace period over with a request in flight: stopping");
+  ioc.stop();
+}
+
 asio::awaitable<void> Server::Impl::Serve(tcp::socket socket) {
+  struct Count {  // this session, in `connections`, for as long as it lives
+    std::atomic<int>& n;
+    explicit Count(std::atomic<int>& c) : n(c) { ++n; }
+    ~Count() { --n; }
+  } count(connections);
   beast::error_code ec;
   const auto remote = socket.remote_endpoint(ec);
   const std::string peer = ec ? "?" : remote.address().to_string();
@@ -102,7 +145,9 @@ asio::awaitable<void> Server::Impl::Serve(tcp::socket socket) {
       }
       break;
     }
+    ++in_flight;
     auto res = Dispatch(parser.get(), peer);
+    --in_flight;
     stream.expires_after(options.io_timeout);
     co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
     if (ec || !res.keep_alive()) break;
@@ -122,9 +167,11 @@ bhttp::response<bhttp::string_body> Server::Impl::Dispatch(
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - started)
                       .count();
-  // The access log names the caller, the call and the outcome; never a header or a body.
-  log.Info(peer + " " + request.method + " " + request.target.substr(0, 200) + " " +
-           std::to_string(response.status) +
+  // The access log names the caller, the call and the outcome; never a header, a body or a
+  // query string (whatever a caller puts there).
+  const std::string path =
+      request.target.substr(0, std::min<size_t>(request.target.find('?'), 200));
+  log.Info(peer + " " + request.method + " " + path + " " + std::to_string(response.status) +
            (response.error_code.empty() ? "" : " " + response.error_code) + " " +
            std::to_string(ms) + "ms");
   return ToBeast(response, req.version(), req.keep_alive());
@@ -160,7 +207,7 @@ void Server::Run(bool handle_signals) {
     signals.async_wait([this](const beast::error_code& ec, int signo) {
       if (!ec) {
         impl_->log.Info("signal " + std::to_string(signo) + ": stopping");
-        Stop();
+        asio::co_spawn(impl_->ioc, impl_->Drain(), asio::detached);
       }
     });
   }

@@ -19,7 +19,9 @@ struct ServerOptions {
   int threads = 2;
   size_t body_limit = 64 * 1024;
   size_t header_limit = 16 * 1024;
-  std::chrono::seconds io_timeout{30};
+  std::chrono::seconds io_timeout{30};    // whole request read, and whole response write
+  int max_connections = 128;              // more at once get 503 and are closed
+  std::chrono::seconds grace_period{10};  // on SIGTERM: time for requests in flight to end
 };
 
 class Server {
@@ -30,9 +32,11 @@ class Server {
   ~Server();
 
   uint16_t port() const;
-  // Serves until Stop() is called or SIGINT/SIGTERM arrives (when handle_signals is set).
+  // Serves until Stop() is called or, when handle_signals is set, SIGINT/SIGTERM arrives:
+  // then it stops accepting, lets requests in flight finish (up to the grace period) and
+  // returns.
   void Run(bool handle_signals);
-  void Stop();
+  void Stop();  // at once: requests in flight are abandoned (a keystore write is atomic)
 
   struct Impl;
 
