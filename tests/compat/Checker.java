@@ -16,8 +16,9 @@
 //
 // Password file: UTF-8, one trailing newline stripped, empty means no password.
 // Entries file: one entry per line, "string|file|seed<TAB>name<TAB>base64(value bytes)". A
-// string entry is set with setString (its bytes are UTF-8) and read with getString; a file
-// entry is set with setFile and read with getFile; a seed entry (keystore.seed made by the agent,
+// string entry is set with setString (its bytes are UTF-8) and checked with getString, and with
+// getFile too where the engine allows it (formats 4 and up); a file entry is set with setFile and
+// read with getFile; a seed entry (keystore.seed made by the agent,
 // value unknown) must be a string of 20 characters from the engines' seed alphabet.
 import java.io.BufferedReader;
 import java.io.InputStream;
