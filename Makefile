@@ -4,6 +4,7 @@
 SHELL := /bin/bash
 AGENT_BIN := build/agent/es-agent
 SCRIPTS := $(wildcard addons/elasticsearch/dataprotection/*.sh tests/e2e/*.sh tests/e2e/lib/*.sh \
+             tests/compat/*.sh \
              tests/scripts/*.sh tools/*.sh addons/elasticsearch/agent/build.sh \
              addons/elasticsearch/agent/fuzz/run.sh) .ci/run
 CXX_SOURCES := $(wildcard addons/elasticsearch/agent/src/*.cc addons/elasticsearch/agent/src/*/*.h \
@@ -47,14 +48,16 @@ e2e: agent e2e-deps
 	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/e2e/test_es_keystore.sh
 	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/e2e/test_jobs.sh
 
-# Every supported engine version's own keystore code reads what the agent writes, and back.
+# Every supported engine version's own keystore code reads what the agent writes, and back;
+# then the agent is killed during 500 writes and an engine's code judges each keystore left.
 compat: agent build-deps
 	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/compat/run.sh
+	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/compat/crash_test.sh
 
 demo: agent e2e-deps
 	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/e2e/demo.sh
 
-test: lint unit fuzz script-tests e2e demo
+test: lint unit fuzz script-tests compat e2e demo
 
 clean:
 	rm -rf build
