@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Crash safety of the agent's keystore writes, judged by an engine's own code: a writer loop
+# Crash safety and concurrency of the agent's keystore writes, judged by an engine's own code.
+# Crash: a writer loop
 # sends POST /keystore calls with numbered key pairs (AK<i>, SK<i>) while the agent is killed
 # (SIGKILL) at random moments, until CRASH_WRITES writes were attempted. After each kill the
 # engine's KeyStoreWrapper (Elasticsearch CRASH_RELEASE, through the compat checker) loads the
 # keystore and must find the pair of the last acknowledged write or of the one in flight, never
 # a mix, with every other entry intact; a temporary file the kill left must be gone once the
-# agent has started again. Needs the classpath that tests/compat/run.sh resolves.
+# agent has started again. Concurrency: 200 simultaneous calls with distinct pairs end with a
+# keystore that the engine loads and that holds one call's pair. Needs the classpath that
+# tests/compat/run.sh resolves.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -67,7 +70,7 @@ checker() { # CMD ARGS...: succeeds iff the verdict is ok; VERDICT holds the det
 
 start_agent() {
   "$AGENT_BIN" serve --listen-address "$ADDR" --port "$PORT" --config-dir "$WORK/config" \
-    --engine elasticsearch --node-address 127.0.0.1:1 >>"$WORK/agent.log" 2>&1 &
+    --engine elasticsearch --node-address 127.0.0.1:1 --max-connections 512 >>"$WORK/agent.log" 2>&1 &
   AGENT_PID=$!
   local _
   for _ in $(seq 100); do
@@ -164,12 +167,39 @@ main() {
       fail "a temporary file survived the agent's restart"
     fi
   done
+  log "$CRASH_WRITES writes, $kills kills, $leftovers left a temporary file (each removed at restart)"
+  concurrent_writes
   kill -9 "$AGENT_PID"
   wait "$AGENT_PID" 2>/dev/null || true
   AGENT_PID=""
-  log "$CRASH_WRITES writes, $kills kills, $leftovers left a temporary file (each removed at restart)"
   echo "crash: $PASSED passed, $FAILED failed"
   ((FAILED == 0))
+}
+
+# 200 calls at once, each with its own pair: every one is answered 200 and the keystore
+# holds the access and secret key of one and the same call.
+concurrent_writes() {
+  local i pids=() failed=0 access secret
+  for i in $(seq 1001 1200); do
+    jq -n --arg i "$i" '{access_key_id: ("AK" + $i), secret_access_key: ("SK" + $i), client: "crash"}' |
+      curl --silent --fail --connect-timeout 5 --max-time 60 --data-binary @- \
+        "http://$ADDR:$PORT/keystore" >/dev/null 2>&1 &
+    pids+=($!)
+  done
+  for i in "${pids[@]}"; do wait "$i" || failed=$((failed + 1)); done
+  if ((failed > 0)); then fail "$failed of 200 concurrent calls were not answered 200"; else pass; fi
+  if ! checker export "$WORK/config" "$WORK/empty" "$WORK/export"; then
+    fail "the engine cannot load the keystore after 200 concurrent writes: $VERDICT"
+    return
+  fi
+  access="$(value_of s3.client.crash.access_key)"
+  secret="$(value_of s3.client.crash.secret_key)"
+  if [[ "$secret" == "SK${access#AK}" && "${access#AK}" -ge 1001 ]]; then
+    pass
+    log "200 concurrent writes: the keystore holds the pair of call ${access#AK}"
+  else
+    fail "after 200 concurrent writes the keystore holds a mixed or stale pair"
+  fi
 }
 
 main "$@"

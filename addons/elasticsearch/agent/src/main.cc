@@ -63,6 +63,7 @@ int Serve(const std::vector<std::string>& args) {
   server_options.address = options.listen_address;
   server_options.port = options.port;
   server_options.threads = options.threads;
+  server_options.max_connections = options.max_connections;
   auto server = agent::http::Server::Listen(server_options, router, log);
   if (!server.ok()) {
     std::fprintf(stderr, "es-agent: error: %s\n", server.error().message.c_str());

@@ -64,7 +64,7 @@ class HttpTest : public ::testing::Test {
     ServerOptions options;
     options.address = "127.0.0.1";
     options.port = 0;
-    options.max_connections = 8;
+    options.max_connections = max_connections_;
     auto server = Server::Listen(options, *router_, log_);
     ASSERT_TRUE(server.ok()) << server.error().message;
     server_ = std::move(server.value());
@@ -80,6 +80,7 @@ class HttpTest : public ::testing::Test {
   }
 
   const std::string good_auth_ = BasicAuthorization({"elastic", "s3cr3t"});
+  int max_connections_ = 256;
   agent::testing::TempDir dir_;
   Logger log_;
   Authenticator auth_{BasicCredentials{"elastic", "s3cr3t"}};
@@ -179,7 +180,15 @@ TEST_F(HttpTest, ConcurrentWritesEndWithOneMatchingPair) {
   EXPECT_EQ(ks.value().entries.size(), 3u);
 }
 
-TEST_F(HttpTest, ConnectionsOverTheCapGet503AndTheAgentStaysHealthy) {
+class HttpCapTest : public HttpTest {
+ protected:
+  void SetUp() override {
+    max_connections_ = 8;
+    HttpTest::SetUp();
+  }
+};
+
+TEST_F(HttpCapTest, ConnectionsOverTheCapGet503AndTheAgentStaysHealthy) {
   asio::io_context ioc;
   std::vector<asio::ip::tcp::socket> idle;
   for (int i = 0; i < 8; ++i) {  // fill the cap with connections that send nothing

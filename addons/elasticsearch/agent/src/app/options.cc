@@ -42,6 +42,10 @@ Status Apply(Options& o, const std::string& name, const std::string& value) {
     auto threads = ParseInt<int>("--threads", value, 1, 64);
     if (!threads.ok()) return threads.error();
     o.threads = threads.value();
+  } else if (name == "max-connections") {
+    auto max = ParseInt<int>("--max-connections", value, 1, 65536);
+    if (!max.ok()) return max.error();
+    o.max_connections = max.value();
   } else {
     return Invalid("unknown option --" + name + " (see es-agent serve --help)");
   }
@@ -61,6 +65,7 @@ constexpr EnvBinding kEnvBindings[] = {
     {"AGENT_NODE_ADDRESS", "node-address"},
     {"AGENT_KEYSTORE_PASSWORD_FILE", "keystore-password-file"},
     {"AGENT_THREADS", "threads"},
+    {"AGENT_MAX_CONNECTIONS", "max-connections"},
 };
 
 }  // namespace
@@ -125,6 +130,8 @@ Every option can also be set by the environment variable in brackets; a flag win
   --keystore-password-file F   file holding the keystore password; empty or absent means
                                none [AGENT_KEYSTORE_PASSWORD_FILE]
   --threads N                  worker threads [AGENT_THREADS] (2)
+  --max-connections N          connections served at once; more get 503
+                               [AGENT_MAX_CONNECTIONS] (128)
 
 Credentials, from the environment only: ELASTIC_USERNAME and ELASTIC_PASSWORD. Callers of
 POST /keystore must present them (HTTP Basic); the agent uses them on its node. With neither

@@ -24,6 +24,7 @@ struct Options {
   std::string node_address = "127.0.0.1:9200";                           // AGENT_NODE_ADDRESS
   std::optional<std::filesystem::path> keystore_password_file;  // AGENT_KEYSTORE_PASSWORD_FILE
   int threads = 2;                                              // AGENT_THREADS
+  int max_connections = 128;                                    // AGENT_MAX_CONNECTIONS
   std::optional<http::BasicCredentials> credentials;  // ELASTIC_USERNAME / ELASTIC_PASSWORD
   bool help = false;
 };
