@@ -652,7 +652,23 @@ register_repository() {
       + (if $max_snapshot != "" then {max_snapshot_bytes_per_sec: $max_snapshot} else {} end)
       + (if $max_restore != "" then {max_restore_bytes_per_sec: $max_restore} else {} end))}' >"$body"
   REPOSITORY_REGISTERED=true
-  es_ok "registration of repository ${REPOSITORY} (bucket ${S3_BUCKET}, base_path ${REPO_BASE_PATH})" PUT "/_snapshot/${REPOSITORY}?verify=true" "$body" "$ES_VERIFY_TIMEOUT"
+  local step="registration of repository ${REPOSITORY} (bucket ${S3_BUCKET}, base_path ${REPO_BASE_PATH})"
+  local attempt cause
+  for attempt in 1 2 3; do
+    es_call PUT "/_snapshot/${REPOSITORY}?verify=true" "$body" "$ES_VERIFY_TIMEOUT" ||
+      die "${step}: no answer from ${ES_URL}: ${HTTP_ERROR}"
+    [[ $HTTP_STATUS == 2* ]] && break
+    cause=$(engine_error "$ES_REPLY")
+    # Another job's reload_secure_settings can close the S3 client that this verification
+    # is using (the engine rebuilds its clients): that failure is worth another try.
+    if ((attempt < 3)) && [[ $cause == *"Shutting down"* || $cause == *"rejected from"* ||
+      $cause == *RejectedExecution* || $cause == *"pool shut down"* ]]; then
+      warn "${step}: the engine's S3 client was closed under the verification (another job reloaded secure settings?): retrying"
+      sleep $((attempt * 2))
+      continue
+    fi
+    die "${step}: engine answered HTTP ${HTTP_STATUS}: ${cause}"
+  done
   log "repository ${REPOSITORY} registered and verified ($([[ $readonly == true ]] && echo read-only || echo read-write))"
 }
 

@@ -36,6 +36,10 @@ int Serve(const std::vector<std::string>& args) {
     std::fputs(agent::app::ServeUsage().c_str(), stdout);
     return 0;
   }
+  if (auto valid = agent::app::ValidateServeOptions(options); !valid.ok()) {
+    std::fprintf(stderr, "es-agent: error: %s\n", valid.error().message.c_str());
+    return 2;
+  }
   auto node_address = agent::node::ParseNodeAddress(options.node_address);
   if (!node_address.ok()) {
     std::fprintf(stderr, "es-agent: error: %s\n", node_address.error().message.c_str());

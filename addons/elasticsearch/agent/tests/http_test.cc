@@ -30,6 +30,7 @@ struct Reply {
   int status = 0;
   json body;
   std::string allow;
+  std::string www_authenticate;
 };
 
 // One request on a fresh connection, as a job's curl would send it.
@@ -52,6 +53,7 @@ Reply Send(uint16_t port, bhttp::verb verb, const std::string& target, const std
   r.status = res.result_int();
   r.body = json::parse(res.body(), nullptr, false);
   r.allow = std::string(res[bhttp::field::allow]);
+  r.www_authenticate = std::string(res[bhttp::field::www_authenticate]);
   return r;
 }
 
@@ -136,6 +138,8 @@ TEST_F(HttpTest, RefusedRequestsGetTheirStatusAndLeaveTheKeystoreAlone) {
       {bhttp::verb::post, "/keystore", std::string(70 * 1024, ' '), good_auth_, 413,
        "BODY_TOO_LARGE"},
       {bhttp::verb::put, "/keystore", kBody, good_auth_, 405, "METHOD_NOT_ALLOWED"},
+      {bhttp::verb::post, "/keystore?x=1", kBody, good_auth_, 400, "FIELD_UNKNOWN"},
+      {bhttp::verb::get, "/keystore?x=1", "", good_auth_, 400, "FIELD_UNKNOWN"},
       {bhttp::verb::get, "/keystore", "", "", 401, "UNAUTHORIZED"},
       {bhttp::verb::delete_, "/keystore?client=kb", "", "", 401, "UNAUTHORIZED"},
       {bhttp::verb::delete_, "/keystore", "", good_auth_, 400, "FIELD_MISSING"},
@@ -213,6 +217,12 @@ TEST_F(HttpTest, OversizedHeadersAreRefused) {
 TEST_F(HttpTest, A405NamesTheAllowedMethods) {
   EXPECT_EQ(Send(port(), bhttp::verb::put, "/keystore", "").allow, "GET, POST, DELETE");
   EXPECT_EQ(Send(port(), bhttp::verb::post, "/ready", "").allow, "GET");
+}
+
+TEST_F(HttpTest, A401ChallengesForBasicCredentials) {
+  Reply r = Send(port(), bhttp::verb::post, "/keystore", kBody);
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(r.www_authenticate, "Basic realm=\"es-agent\"");
 }
 
 TEST_F(HttpTest, GetKeystoreListsNamesAndDigestButNoValue) {

@@ -1,6 +1,7 @@
 // Options of `es-agent serve`: defaults, environment, flags over environment, errors.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 
 #include "app/options.h"
@@ -62,6 +63,36 @@ TEST(Options, BadValuesAreNamed) {
     ASSERT_FALSE(o.ok()) << c.phrase;
     EXPECT_NE(o.error().message.find(c.phrase), std::string::npos) << o.error().message;
   }
+}
+
+TEST(Options, ValidationCatchesWhatWouldFailAtTheFirstRequest) {
+  Options o;
+  o.config_dir = "/";
+  EXPECT_TRUE(ValidateServeOptions(o).ok());
+  struct Case {
+    std::function<void(Options&)> change;
+    const char* phrase;
+  };
+  const Case cases[] = {
+      {[](Options& x) { x.listen_address = "localhost"; }, "--listen-address"},
+      {[](Options& x) { x.config_dir = "/no/such/dir"; }, "--config-dir"},
+      {[](Options& x) { x.keystore_password_file = "/no/such/file"; }, "--keystore-password-file"},
+      {[](Options& x) { x.engine_version = "2.x"; }, "--engine-version"},
+      {[](Options& x) { x.engine_version = "6.2.4"; }, "--engine-version"},
+  };
+  for (const Case& c : cases) {
+    Options bad;
+    bad.config_dir = "/";
+    c.change(bad);
+    Status s = ValidateServeOptions(bad);
+    ASSERT_FALSE(s.ok()) << c.phrase;
+    EXPECT_NE(s.error().message.find(c.phrase), std::string::npos) << s.error().message;
+  }
+  Options os;
+  os.config_dir = "/";
+  os.engine = keystore::Product::kOpenSearch;
+  os.engine_version = "2.19.1";
+  EXPECT_TRUE(ValidateServeOptions(os).ok());
 }
 
 TEST(Options, HelpStopsParsing) {

@@ -48,6 +48,9 @@ int WaitFor(pid_t pid, std::chrono::milliseconds timeout) {
 TEST(Process, BadOptionsExitWith2) {
   EXPECT_EQ(WaitFor(Spawn({AGENT_BINARY, "serve", "--port", "0"}), std::chrono::seconds(5)), 2);
   EXPECT_EQ(WaitFor(Spawn({AGENT_BINARY, "frobnicate"}), std::chrono::seconds(5)), 2);
+  EXPECT_EQ(WaitFor(Spawn({AGENT_BINARY, "serve", "--config-dir", "/no/such/dir"}),
+                    std::chrono::seconds(5)),
+            2);
   EXPECT_EQ(WaitFor(Spawn({AGENT_BINARY, "--version"}), std::chrono::seconds(5)), 0);
 }
 

@@ -1,6 +1,10 @@
 #include "app/options.h"
 
+#include <arpa/inet.h>
+#include <unistd.h>
+
 #include <charconv>
+#include <filesystem>
 
 namespace agent::app {
 namespace {
@@ -110,10 +114,37 @@ Result<Options> ParseServeOptions(const std::vector<std::string>& args, const En
   return o;
 }
 
+Status ValidateServeOptions(const Options& o) {
+  unsigned char buf[sizeof(struct in6_addr)];
+  if (inet_pton(AF_INET, o.listen_address.c_str(), buf) != 1 &&
+      inet_pton(AF_INET6, o.listen_address.c_str(), buf) != 1) {
+    return Invalid("--listen-address must be a numeric IPv4 or IPv6 address, got \"" +
+                   o.listen_address + "\"");
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_directory(o.config_dir, ec)) {
+    return Invalid("--config-dir " + o.config_dir.string() + " is not a directory");
+  }
+  if (o.keystore_password_file && ::access(o.keystore_password_file->c_str(), R_OK) != 0) {
+    return Invalid("--keystore-password-file " + o.keystore_password_file->string() +
+                   " cannot be read");
+  }
+  if (o.engine_version) {
+    auto product = o.engine.value_or(keystore::Product::kElasticsearch);
+    if (!keystore::FormatWrittenBy(product, *o.engine_version)) {
+      return Invalid("--engine-version \"" + *o.engine_version + "\" is not a release whose " +
+                     std::string(keystore::ProductName(product)) +
+                     " keystore format the agent knows (6.3 or newer; X.Y.Z)");
+    }
+  }
+  return Ok{};
+}
+
 std::string ServeUsage() {
   return R"(usage: es-agent serve [options]
 
-Serves GET /health and POST /keystore for the node whose config directory it is given.
+Serves the keystore API of the node whose config directory it is given: GET /health,
+GET /ready, and GET, POST and DELETE /keystore.
 Every option can also be set by the environment variable in brackets; a flag wins.
 
   --listen-address ADDR        numeric address to listen on [AGENT_LISTEN_ADDRESS] (0.0.0.0)
@@ -134,8 +165,8 @@ Every option can also be set by the environment variable in brackets; a flag win
                                [AGENT_MAX_CONNECTIONS] (128)
 
 Credentials, from the environment only: ELASTIC_USERNAME and ELASTIC_PASSWORD. Callers of
-POST /keystore must present them (HTTP Basic); the agent uses them on its node. With neither
-set, POST /keystore accepts any caller and the agent warns at start.
+/keystore must present them (HTTP Basic); the agent uses them on its node. With neither set,
+/keystore accepts any caller and the agent warns at start.
 )";
 }
 

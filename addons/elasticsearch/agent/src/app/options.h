@@ -34,6 +34,11 @@ using EnvLookup = std::function<std::optional<std::string>(const char* name)>;
 // Parses the arguments after "serve". Unknown flags and bad values are named in the error.
 Result<Options> ParseServeOptions(const std::vector<std::string>& args, const EnvLookup& env);
 
+// Checks what can be checked before serving, so that a wrong value fails at start, not at
+// the first request: a numeric listen address, an existing config directory, a readable
+// password file, an engine version whose keystore format is known.
+Status ValidateServeOptions(const Options& options);
+
 std::string ServeUsage();
 
 }  // namespace agent::app

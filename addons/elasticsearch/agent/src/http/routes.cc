@@ -70,13 +70,19 @@ Response Router::Handle(const Request& request) {
   if (!known_method) {
     Response r = ErrorResponse(405, "METHOD_NOT_ALLOWED",
                                path + " accepts " + allowed + ", not " + request.method);
-    r.allow = allowed;
+    r.headers.emplace_back("Allow", allowed);
     return r;
   }
   if (path == "/health") return Health();
   if (path == "/ready") return Ready();
   if (!auth_.Allows(request.authorization)) {
-    return ErrorResponse(401, "UNAUTHORIZED", "missing or wrong Basic credentials");
+    Response r = ErrorResponse(401, "UNAUTHORIZED", "missing or wrong Basic credentials");
+    r.headers.emplace_back("WWW-Authenticate", "Basic realm=\"es-agent\"");
+    return r;
+  }
+  if (request.method != "DELETE" && !QueryOf(request.target).empty()) {
+    return ErrorResponse(400, "FIELD_UNKNOWN",
+                         request.method + " /keystore takes no query parameters");
   }
   if (request.method == "GET") return DescribeKeystore();
   if (request.method == "DELETE") return DeleteClient(request);

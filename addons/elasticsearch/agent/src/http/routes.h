@@ -4,6 +4,8 @@
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "http/auth.h"
 #include "service/keystore_service.h"
@@ -19,9 +21,9 @@ struct Request {
 
 struct Response {
   int status = 200;
-  std::string body;        // JSON
-  std::string error_code;  // for the access log; empty on success
-  std::string allow;       // the Allow header of a 405
+  std::string body;                                          // JSON
+  std::string error_code;                                    // for the access log; empty on success
+  std::vector<std::pair<std::string, std::string>> headers;  // Allow, WWW-Authenticate
 };
 
 // A JSON error response: {"error": {"code": ..., "message": ...}}.

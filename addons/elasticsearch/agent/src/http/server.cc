@@ -50,7 +50,7 @@ bhttp::response<bhttp::string_body> ToBeast(const Response& r, unsigned version,
   bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), version};
   res.set(bhttp::field::server, "es-agent");
   res.set(bhttp::field::content_type, "application/json");
-  if (!r.allow.empty()) res.set(bhttp::field::allow, r.allow);
+  for (const auto& [name, value] : r.headers) res.set(name, value);
   res.keep_alive(keep_alive);
   res.body() = r.body;
   res.prepare_payload();
