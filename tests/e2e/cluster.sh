@@ -444,6 +444,8 @@ cmd_stop() {
   stop_all "${agents[@]}"
   stop_all "${nodes[@]}"
   stop_all versitygw
+  # The credentials were made for this run alone; the logs stay for reading.
+  rm -f "$E2E_S3_CREDENTIALS" "$E2E_DATASAFED_CONF" "$E2E_AGENT_CREDENTIALS"
 }
 
 # on_start_failure: a failed start stops whatever it started; logs stay.
