@@ -13,7 +13,7 @@
 #                    every old entry unchanged and the new ones; the agent kept the file's format
 #                    version and hasPassword flag.
 #   format           the format version the engine writes for a new keystore equals the one the
-#                    agent writes for that --engine-version (and what docs/keystore-format.md says).
+#                    agent writes for that --engine-version (and what shared/docs/keystore-format.md says).
 # Prints the matrix, writes it into docs/compatibility.md (full runs only) and exits non-zero if
 # any cell fails. Last line: "compat: N passed, M failed".
 #
@@ -43,7 +43,7 @@ readonly DEPENDENCY_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8
 readonly COMPAT_CLI="${COMPAT_CLI-elasticsearch-6.8.23 elasticsearch-7.17.29 elasticsearch-8.13.4}"
 COMPAT_DOC="${COMPAT_DOC-$ROOT/docs/compatibility.md}"
 
-# engine version format-per-docs/keystore-format.md
+# engine version format-per-shared/docs/keystore-format.md
 # Each line of a release family, plus the releases on both sides of every format boundary:
 # 6.7|6.8 (3|4), 7.0|7.1 (3|4), 7.17|8.0 (4|5), 8.13|8.14 (5|6), 8.17|8.18 (6|7).
 readonly VERSIONS=(
@@ -849,7 +849,7 @@ format_cell() {
     reason="the engine writes format $seen_e, the agent $seen_a"
   fi
   if [[ -n "$seen_e" && "$seen_e" != "$doc" ]]; then
-    setv NOTE "$engine $version" "docs/keystore-format.md says $doc, the engine writes $seen_e"
+    setv NOTE "$engine $version" "shared/docs/keystore-format.md says $doc, the engine writes $seen_e"
   fi
   if [[ -z "$reason" ]]; then record "$engine $version format" pass; else record "$engine $version format" fail "$reason"; fi
   log "  ${CELL["$engine $version format"]} format: engine $seen_e, agent $seen_a, doc $doc"
@@ -954,7 +954,7 @@ one process per step, with `--engine`, `--engine-version` and, for the password 
 - **new keystore format**: the format version in the header of a keystore that the engine's code
   creates (`create()` + `save()`, or the CLI's `create`) equals the one in the header of the
   keystore the agent creates for `--engine-version <release>` (and in its reply), with and
-  without a password. In brackets: what `docs/keystore-format.md` predicts.
+  without a password. In brackets: what `shared/docs/keystore-format.md` predicts.
 - **agent → engine**: the agent creates a keystore and writes 17 S3 clients, 50 entries with
   `keystore.seed`: random printable ASCII (quotes and backslash included), a non-ASCII value
   (`Zürich-€-𝄞-ключ-…`), a 4096-byte session token, and one client first written with a session
@@ -993,13 +993,13 @@ EOF
     cat <<'EOF'
 ## The release → format mapping
 
-`docs/keystore-format.md` infers part of its release → format table from changelog comments and
+`shared/docs/keystore-format.md` infers part of its release → format table from changelog comments and
 merge dates. The format each release's own code writes for a new keystore, as measured here:
 EOF
     printf '%s.\n\n' "$(printf '%s, ' "${formats[@]}" | sed 's/, $//')"
     if ((${#findings[@]} == 0)); then
       # shellcheck disable=SC2016 # backquotes are Markdown
-      echo 'Every release tested writes the format that `docs/keystore-format.md` predicts, so no place
+      echo 'Every release tested writes the format that `shared/docs/keystore-format.md` predicts, so no place
 was found where its mapping is wrong. In particular 6.8 already writes 4 while 7.0 still writes 3;
 7.1.0 writes 4; 8.0.0 writes 5 (little-endian lengths) up to 8.13; 8.14.0 writes 6 up to 8.17;
 8.18.0, 8.19 and 9.x write 7; OpenSearch 1.x to 3.x write 4 (big-endian, as in Elasticsearch 7).
