@@ -46,6 +46,11 @@ TEST(Credentials, RefusesBadInputNamingTheProblem) {
       {R"({"access_key_id":"AK","secret_access_key":"SECRETVALUE","client":"../etc"})",
        kClientNameInvalid, "client"},
       {"{\"access_key_id\":\"AK\",\"secret_access_key\":\"\xff\xfe\"}", kNotJson, "JSON"},
+      {R"({"access_key_id":"AK","access_key_id":"AK2","secret_access_key":"SECRETVALUE"})",
+       kFieldInvalid, "twice"},
+      {R"({"access_key_id":" ","secret_access_key":"SECRETVALUE"})", kFieldInvalid, "space"},
+      {R"({"access_key_id":"AK","secret_access_key":"SECRETVALUE","Xq7/SECRETLIKE+abc":1})",
+       kFieldUnknown, "unknown field;"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.body);

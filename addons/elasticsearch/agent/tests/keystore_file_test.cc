@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fcntl.h>
@@ -73,7 +74,7 @@ TEST(KeystoreFile, RefusesToReplaceAFileOfAnotherOwner) {
 TEST(KeystoreFile, TheLockExcludesOtherDescriptors) {
   TempDir dir;
   const fs::path lock_path = dir.path() / "k.lock";
-  auto held = FileLock::Acquire(lock_path);
+  auto held = FileLock::Acquire(lock_path, std::chrono::seconds(10));
   ASSERT_TRUE(held.ok());
   // Another process's descriptor (here: another open of the same file) cannot take it.
   UniqueFd other(::open(lock_path.c_str(), O_RDWR | O_CLOEXEC));
@@ -89,7 +90,7 @@ TEST(KeystoreFile, ASecondThreadWaitsForTheLock) {
   std::atomic<bool> first_released{false};
   std::atomic<bool> second_saw_release{false};
   std::thread first([&] {
-    auto lock = FileLock::Acquire(lock_path);
+    auto lock = FileLock::Acquire(lock_path, std::chrono::seconds(10));
     ASSERT_TRUE(lock.ok());
     first_holds = true;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -97,13 +98,57 @@ TEST(KeystoreFile, ASecondThreadWaitsForTheLock) {
   });  // the lock is released when `lock` goes out of scope, after first_released is set
   while (!first_holds) std::this_thread::yield();
   std::thread second([&] {
-    auto lock = FileLock::Acquire(lock_path);
+    auto lock = FileLock::Acquire(lock_path, std::chrono::seconds(10));
     ASSERT_TRUE(lock.ok());
     second_saw_release = first_released.load();
   });
   first.join();
   second.join();
   EXPECT_TRUE(second_saw_release);
+}
+
+TEST(KeystoreFile, TheLockWaitEndsAtItsTimeout) {
+  TempDir dir;
+  const fs::path lock_path = dir.path() / "k.lock";
+  auto held = FileLock::Acquire(lock_path, std::chrono::seconds(1));
+  ASSERT_TRUE(held.ok());
+  auto second = FileLock::Acquire(lock_path, std::chrono::milliseconds(100));
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().code, kLockTimeout);
+}
+
+TEST(KeystoreFile, ALockFileOfAnotherUserIsOpenedReadOnly) {
+  if (::geteuid() != 0) GTEST_SKIP() << "skipped: needs root to act as two users";
+  TempDir dir;
+  const fs::path lock_path = dir.path() / "k.lock";
+  WriteFile(lock_path, "");
+  ASSERT_EQ(::chown(lock_path.c_str(), 0, 0), 0);
+  ASSERT_EQ(::chmod(lock_path.c_str(), 0644), 0);  // readable, not writable, by the other user
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0777), 0);
+  pid_t pid = fork();
+  if (pid == 0) {  // as another user, who may read but not write the lock file
+    if (::setgid(4321) != 0 || ::setuid(4321) != 0) _exit(3);
+    auto lock = FileLock::Acquire(lock_path, std::chrono::seconds(1));
+    _exit(lock.ok() ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(KeystoreFile, AnythingButARegularFileIsRefusedWithoutBlocking) {
+  TempDir dir;
+  const fs::path fifo = dir.path() / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto r = ReadFileIfExists(fifo);  // would block forever without O_NONBLOCK
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, kNotAFile);
+  fs::create_directory(dir.path() / "d");
+  EXPECT_EQ(ReadFileIfExists(dir.path() / "d").error().code, kNotAFile);
+  WriteFile(dir.path() / "target", "x");
+  fs::create_symlink(dir.path() / "target", dir.path() / "link");
+  EXPECT_EQ(ReadFileIfExists(dir.path() / "link").error().code, kNotAFile);
 }
 
 }  // namespace

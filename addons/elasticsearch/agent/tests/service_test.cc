@@ -2,6 +2,8 @@
 // the file's format kept, and nothing written when anything is wrong.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <thread>
 
 #include "keystore/codec.h"
@@ -154,6 +156,19 @@ TEST_F(ServiceOnEngineFiles, UsesThePasswordFileAndRefusesAWrongPasswordWritingN
   EXPECT_NE(before, after);
 }
 
+TEST_F(ServiceOnEngineFiles, AnUnprotectedKeystoreIsOpenedWithoutThePasswordAsTheEnginesDo) {
+  TempDir dir;
+  const fs::path path = dir.path() / "elasticsearch.keystore";
+  fs::copy_file(kTestdata / "synthetic/synthetic-v7-nopassword.keystore", path);
+  WriteFile(dir.path() / "pw", "configured-but-unused");
+  KeystoreService svc({dir.path(), std::nullopt, std::nullopt, dir.path() / "pw", nullptr});
+  auto w = svc.WriteS3Credentials(Creds("c", "AK", "SK"));
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  auto ks = Load(path, Product::kElasticsearch, "");
+  EXPECT_FALSE(ks.has_password);
+  EXPECT_EQ(ks.Find("keystore.seed")->value, "Synth3tic_Seed-0007n");
+}
+
 TEST_F(ServiceOnEngineFiles, RefusesCorruptTooOldAndTooNewFilesWritingNothing) {
   const std::pair<const char*, const char*> cases[] = {
       {"synthetic/negative/neg-bad-crc.keystore", keystore::kCorrupt},
@@ -172,6 +187,19 @@ TEST_F(ServiceOnEngineFiles, RefusesCorruptTooOldAndTooNewFilesWritingNothing) {
     EXPECT_EQ(w.error().code, code);
     EXPECT_EQ(ReadFileOrEmpty(path), before);
   }
+}
+
+TEST(Service, AKeystoreOfAnotherUserIsRefusedBeforeAnythingIsCreated) {
+  if (::geteuid() != 0) GTEST_SKIP() << "skipped: needs root to give a file to another user";
+  TempDir dir;
+  const fs::path path = dir.path() / "elasticsearch.keystore";
+  WriteFile(path, "theirs");
+  ASSERT_EQ(::chown(path.c_str(), 4321, 4321), 0);
+  KeystoreService svc({dir.path(), Product::kElasticsearch, "8.1.0", std::nullopt, nullptr});
+  auto w = svc.WriteS3Credentials(Creds("c", "AK", "SK"));
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.error().code, "KEYSTORE_OWNER_MISMATCH");
+  EXPECT_FALSE(fs::exists(dir.path() / "elasticsearch.keystore.lock"));
 }
 
 TEST(Service, ConcurrentWritersAllLand) {

@@ -18,7 +18,11 @@ int StatusFor(const std::string& code) {
       code == "KEYSTORE_OWNER_MISMATCH") {
     return 409;
   }
-  if (code == "ENGINE_UNKNOWN" || code == "NODE_UNREACHABLE" || code == "NODE_ERROR") return 503;
+  if (code == "ENGINE_UNKNOWN" || code == "NODE_UNREACHABLE" || code == "NODE_ERROR" ||
+      code == "KEYSTORE_LOCK_TIMEOUT") {
+    return 503;
+  }
+  if (code == "KEYSTORE_NOT_A_FILE") return 409;
   return 500;
 }
 
@@ -56,7 +60,9 @@ Response ErrorResponse(int status, const std::string& code, const std::string& m
   Response r;
   r.status = status;
   r.error_code = code;
-  r.body = json{{"error", {{"code", code}, {"message", message}}}}.dump();
+  // A message may quote a path the caller sent: replace invalid UTF-8 rather than throw.
+  r.body = json{{"error", {{"code", code}, {"message", message}}}}.dump(
+      -1, ' ', false, json::error_handler_t::replace);
   return r;
 }
 

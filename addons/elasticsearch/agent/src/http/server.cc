@@ -11,6 +11,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -28,13 +29,22 @@ struct Server::Impl {
   ServerOptions options;
   Router& router;
   Logger& log;
-  asio::io_context ioc;
+  asio::io_context ioc;  // the network: accepting, reading, writing; never blocks
   tcp::acceptor acceptor;
+  // Handlers that touch files, locks, keys or the node run here, so that a blocked file or a
+  // slow node cannot stall the network threads (and /health with them).
+  asio::thread_pool workers;
   std::atomic<int> connections{0};  // sessions open now
   std::atomic<int> in_flight{0};    // requests being handled now
+  std::chrono::steady_clock::time_point last_accept_warning{};
 
   Impl(ServerOptions o, Router& r, Logger& l)
-      : options(std::move(o)), router(r), log(l), ioc(options.threads), acceptor(ioc) {}
+      : options(std::move(o)),
+        router(r),
+        log(l),
+        ioc(1),
+        acceptor(ioc),
+        workers(static_cast<size_t>(options.threads)) {}
 
   asio::awaitable<void> Accept();
   asio::awaitable<void> Serve(tcp::socket socket);
@@ -81,7 +91,15 @@ asio::awaitable<void> Server::Impl::Accept() {
         co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::operation_aborted) co_return;
     if (ec) {
-      log.Warn("accept failed: " + ec.message());
+      // Out of descriptors (EMFILE) and the like: wait before trying again, and say so once
+      // a second at most, rather than spinning and flooding the log.
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_accept_warning > std::chrono::seconds(1)) {
+        log.Warn("accept failed: " + ec.message() + " (retrying)");
+        last_accept_warning = now;
+      }
+      asio::steady_timer pause(ioc, std::chrono::milliseconds(100));
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
     if (connections.load() >= options.max_connections) {
@@ -146,7 +164,20 @@ asio::awaitable<void> Server::Impl::Serve(tcp::socket socket) {
       break;
     }
     ++in_flight;
-    auto res = Dispatch(parser.get(), peer);
+    // /health answers on the network thread, so it stays live whatever the workers wait for;
+    // every other handler runs on a worker, and this coroutine resumes here after it.
+    // (An if, not ?: : GCC 12 miscompiles co_await inside a conditional expression.)
+    bhttp::response<bhttp::string_body> res;
+    if (parser.get().target() == "/health") {
+      res = Dispatch(parser.get(), peer);
+    } else {
+      res = co_await asio::co_spawn(
+          workers.get_executor(),
+          [this, &parser, &peer]() -> asio::awaitable<bhttp::response<bhttp::string_body>> {
+            co_return Dispatch(parser.get(), peer);
+          },
+          asio::use_awaitable);
+    }
     --in_flight;
     stream.expires_after(options.io_timeout);
     co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
@@ -163,7 +194,14 @@ bhttp::response<bhttp::string_body> Server::Impl::Dispatch(
   request.target = std::string(req.target());
   request.authorization = std::string(req[bhttp::field::authorization]);
   request.body = req.body();
-  Response response = router.Handle(request);
+  Response response;
+  try {
+    response = router.Handle(request);
+  } catch (const std::exception& e) {
+    // A bug must cost one request, not the process; the log says what was thrown.
+    log.Error(std::string("unhandled exception in a request handler: ") + e.what());
+    response = ErrorResponse(500, "INTERNAL_ERROR", "the agent failed unexpectedly; see its log");
+  }
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - started)
                       .count();
@@ -212,10 +250,7 @@ void Server::Run(bool handle_signals) {
     });
   }
   asio::co_spawn(impl_->ioc, impl_->Accept(), asio::detached);
-  std::vector<std::thread> extra;
-  for (int i = 1; i < impl_->options.threads; ++i) extra.emplace_back([this] { impl_->ioc.run(); });
   impl_->ioc.run();
-  for (std::thread& t : extra) t.join();
 }
 
 void Server::Stop() { impl_->ioc.stop(); }

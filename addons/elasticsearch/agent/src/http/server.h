@@ -1,5 +1,6 @@
-// The HTTP server: Boost.Beast on Asio coroutines, a few threads, one coroutine per
-// connection, with limits on body and header size and a deadline on every read and write.
+// The HTTP server: Boost.Beast on Asio coroutines; one network thread, one coroutine per
+// connection, handlers on a pool of workers; limits on body and header size and on
+// connections, and a deadline on every read and write.
 #pragma once
 
 #include <chrono>
@@ -16,7 +17,7 @@ namespace agent::http {
 struct ServerOptions {
   std::string address = "0.0.0.0";  // numeric IPv4 or IPv6
   uint16_t port = 8080;             // 0 picks a free port (tests)
-  int threads = 2;
+  int threads = 2;  // workers for the handlers (the network has a thread of its own)
   size_t body_limit = 64 * 1024;
   size_t header_limit = 16 * 1024;
   std::chrono::seconds io_timeout{30};    // whole request read, and whole response write

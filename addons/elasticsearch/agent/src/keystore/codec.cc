@@ -220,6 +220,9 @@ Result<Keystore> Open(std::string_view file, Product product, std::string_view p
   auto envelope = DecodeEnvelope(file, product);
   if (!envelope.ok()) return envelope.error();
   const Envelope& env = envelope.value();
+  // As the engines do: a keystore whose header says "no password" is opened with the empty
+  // password, whatever password is configured.
+  if (!env.has_password) password = "";
   const FormatTraits traits = TraitsFor(product, env.version);
   auto key = crypto::Pbkdf2Sha512(password, env.salt, traits.kdf_iterations, traits.key_len);
   if (!key.ok()) return key.error();

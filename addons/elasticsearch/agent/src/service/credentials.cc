@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "crypto/crypto.h"
 
@@ -45,6 +46,10 @@ Result<std::optional<std::string>> StringField(const json& body, const char* nam
     return MakeError(kFieldInvalid,
                      std::string("field \"") + name + "\" contains a control character");
   }
+  if (value.front() == ' ' || value.back() == ' ') {  // no S3 key or token has them
+    return MakeError(kFieldInvalid,
+                     std::string("field \"") + name + "\" starts or ends with a space");
+  }
   return std::optional<std::string>(value);
 }
 
@@ -61,17 +66,32 @@ S3Credentials::~S3Credentials() {
 }
 
 Result<S3Credentials> ParseS3Credentials(std::string_view text) {
-  // Parse without exceptions; invalid UTF-8 in a string is a parse error too.
-  json body = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  // Parse without exceptions; invalid UTF-8 in a string is a parse error too. A key given
+  // twice in the top-level object would silently win: it is noticed and refused.
+  bool duplicate = false;
+  std::vector<std::string> seen;
+  auto watch = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (depth == 1 && event == json::parse_event_t::key) {
+      const std::string& key = parsed.get_ref<const std::string&>();
+      duplicate = duplicate || std::find(seen.begin(), seen.end(), key) != seen.end();
+      seen.push_back(key);
+    }
+    return true;
+  };
+  json body = json::parse(text, watch, /*allow_exceptions=*/false);
   if (body.is_discarded()) return MakeError(kNotJson, "request body is not valid JSON");
+  if (duplicate) return MakeError(kFieldInvalid, "a field is given twice in the request body");
   if (!body.is_object()) return MakeError(kNotJson, "request body must be a JSON object");
 
   static const char* const kKnown[] = {"access_key_id", "secret_access_key", "session_token",
                                        "client"};
   for (const auto& [key, unused] : body.items()) {
     if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown)) {
-      // The name is shown only when it is short and printable, so a stray secret is not echoed.
-      bool printable = key.size() <= 40 && !HasControlCharacter(key);
+      // The name is shown only when it looks like a field name (lower case and '_', at most
+      // 32), so that a secret pasted in the wrong place is not echoed.
+      bool printable = key.size() <= 32 && std::all_of(key.begin(), key.end(), [](char c) {
+                         return (c >= 'a' && c <= 'z') || c == '_';
+                       });
       return MakeError(kFieldUnknown, "unknown field" + (printable ? " \"" + key + "\"" : "") +
                                           "; allowed: access_key_id, secret_access_key, "
                                           "session_token, client");

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "crypto/crypto.h"
 #include "keystore/codec.h"
@@ -35,6 +36,14 @@ Result<std::string> NewSeed() {
   return seed;
 }
 
+// Well under the jobs' 30 s per agent call: a write that cannot start by then fails in time.
+constexpr auto kLockTimeout = std::chrono::seconds(10);
+
+bool Exists(const fs::path& path) {
+  std::error_code ec;  // an unreadable directory is "not there", not an exception
+  return fs::exists(path, ec);
+}
+
 fs::path KeystorePath(const fs::path& dir, Product product) {
   return dir / std::string(keystore::FileName(product));
 }
@@ -50,10 +59,10 @@ KeystoreService::KeystoreService(ServiceOptions options) : options_(std::move(op
 std::optional<Product> KeystoreService::DetectProductLocally() const {
   if (options_.product) return options_.product;
   for (Product p : {Product::kElasticsearch, Product::kOpenSearch}) {
-    if (fs::exists(KeystorePath(options_.config_dir, p))) return p;
+    if (Exists(KeystorePath(options_.config_dir, p))) return p;
   }
-  if (fs::exists(options_.config_dir / "elasticsearch.yml")) return Product::kElasticsearch;
-  if (fs::exists(options_.config_dir / "opensearch.yml")) return Product::kOpenSearch;
+  if (Exists(options_.config_dir / "elasticsearch.yml")) return Product::kElasticsearch;
+  if (Exists(options_.config_dir / "opensearch.yml")) return Product::kOpenSearch;
   return std::nullopt;
 }
 
@@ -98,9 +107,11 @@ Result<int> KeystoreService::FormatForNewKeystore(Product product) {
 Result<std::string> KeystoreService::ReadPassword() const {
   if (!options_.password_file) return std::string();
   auto bytes = storage::ReadFileIfExists(*options_.password_file);
-  if (!bytes.ok() || !bytes.value()) {
-    return MakeError(kPasswordFileUnreadable,
-                     "cannot read the keystore password file " + options_.password_file->string());
+  if (!bytes.ok()) return MakeError(kPasswordFileUnreadable, bytes.error().message);
+  if (!bytes.value()) {
+    return MakeError(
+        kPasswordFileUnreadable,
+        "the keystore password file " + options_.password_file->string() + " does not exist");
   }
   std::string password = std::move(*bytes.value());
   // A Secret written by hand often ends with one newline; the engines' tool strips one too.
@@ -116,7 +127,9 @@ Result<WriteResult> KeystoreService::Update(const Mutation& mutate, bool create_
   auto password = ReadPassword();
   if (!password.ok()) return password.error();
 
-  auto lock = storage::FileLock::Acquire(path.string() + ".lock");
+  // Before creating anything (the lock file), so that a wrong user leaves no trace.
+  if (Status owner = storage::CheckOwner(path); !owner.ok()) return owner.error();
+  auto lock = storage::FileLock::Acquire(path.string() + ".lock", kLockTimeout);
   if (!lock.ok()) return lock.error();
   // A write killed half-way leaves its temporary file; under the lock none is live.
   if (auto stale = storage::RemoveStaleTemporaries(path); !stale.ok()) return stale.error();
@@ -252,7 +265,8 @@ Result<int> KeystoreService::RemoveStaleTemporaries() {
   std::optional<Product> product = DetectProductLocally();
   if (!product) return 0;  // no keystore and no engine config yet: nothing can be stale
   const fs::path path = KeystorePath(options_.config_dir, *product);
-  auto lock = storage::FileLock::Acquire(path.string() + ".lock");
+  if (Status owner = storage::CheckOwner(path); !owner.ok()) return owner.error();
+  auto lock = storage::FileLock::Acquire(path.string() + ".lock", kLockTimeout);
   if (!lock.ok()) return lock.error();
   return storage::RemoveStaleTemporaries(path);
 }

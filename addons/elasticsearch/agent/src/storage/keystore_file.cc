@@ -25,7 +25,8 @@ Status WriteAll(int fd, const std::string& bytes) {
   while (done < bytes.size()) {
     ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return MakeError(kWriteFailed, std::string("write: ") + std::strerror(errno));
+    if (n <= 0)
+      return MakeError(kWriteFailed, std::string("cannot write: ") + std::strerror(errno));
     done += static_cast<size_t>(n);
   }
   return Ok{};
@@ -39,9 +40,11 @@ Status FsyncDirectory(const fs::path& dir) {
   return Ok{};
 }
 
+}  // namespace
+
 Status CheckOwner(const fs::path& path) {
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
+  if (::lstat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return Ok{};
     return MakeError(kReadFailed, Describe(path, "cannot stat"));
   }
@@ -53,6 +56,8 @@ Status CheckOwner(const fs::path& path) {
   }
   return Ok{};
 }
+
+namespace {
 
 // Temporary files are ".<name>.agent-XXXXXX": hidden, and recognisable as ours alone.
 std::string TemporaryPrefix(const fs::path& path) {
@@ -68,6 +73,7 @@ Result<fs::path> WriteTemporary(const fs::path& path, const std::string& bytes) 
   }
   const fs::path tmp = tmpl;
   Status s = WriteAll(fd.get(), bytes);
+  if (!s.ok()) s = MakeError(kWriteFailed, tmp.string() + ": " + s.error().message);
   if (s.ok() && ::fchmod(fd.get(), kKeystoreMode) != 0) {
     s = MakeError(kWriteFailed, Describe(tmp, "cannot chmod"));
   }
@@ -102,20 +108,48 @@ int UniqueFd::Release() {
   return fd;
 }
 
-Result<FileLock> FileLock::Acquire(const fs::path& lock_path) {
-  UniqueFd fd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, kKeystoreMode));
+Result<FileLock> FileLock::Acquire(const fs::path& lock_path, std::chrono::milliseconds timeout) {
+  UniqueFd fd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, kKeystoreMode));
+  if (fd.valid()) {
+    struct stat st;
+    // Whoever creates it, the engine's group can use it (the umask would take g+w away).
+    if (::fstat(fd.get(), &st) == 0 && st.st_uid == ::geteuid()) ::fchmod(fd.get(), kKeystoreMode);
+  } else if (errno == EACCES) {
+    fd = UniqueFd(::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  }
   if (!fd.valid()) return MakeError(kLockFailed, Describe(lock_path, "cannot open lock file"));
-  while (::flock(fd.get(), LOCK_EX) != 0) {
-    if (errno != EINTR) return MakeError(kLockFailed, Describe(lock_path, "cannot lock"));
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK && errno != EINTR) {
+      return MakeError(kLockFailed, Describe(lock_path, "cannot lock"));
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return MakeError(kLockTimeout, "another writer has held " + lock_path.string() + " for " +
+                                         std::to_string(timeout.count()) + " ms; try again");
+    }
+    ::usleep(10000);  // 10 ms: a write takes milliseconds, except its key derivation
   }
   return FileLock(std::move(fd));
 }
 
 Result<std::optional<std::string>> ReadFileIfExists(const fs::path& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; O_NOFOLLOW: a link is refused.
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW));
   if (!fd.valid()) {
     if (errno == ENOENT) return std::optional<std::string>();
+    if (errno == ELOOP) {
+      return MakeError(kNotAFile, path.string() + " is a symbolic link; the agent replaces " +
+                                      "files, not links");
+    }
     return MakeError(kReadFailed, Describe(path, "cannot open"));
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return MakeError(kReadFailed, Describe(path, "cannot stat"));
+  if (!S_ISREG(st.st_mode)) {
+    return MakeError(kNotAFile, path.string() + " is not a regular file");
+  }
+  if (static_cast<size_t>(st.st_size) > kMaxKeystoreSize) {
+    return MakeError(kReadFailed, path.string() + " is larger than 64 MiB: not a keystore");
   }
   std::string bytes;
   char buf[64 * 1024];

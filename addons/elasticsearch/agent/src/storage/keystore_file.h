@@ -3,6 +3,7 @@
 // Knows nothing of the format: it moves bytes.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -15,6 +16,8 @@ inline constexpr char kReadFailed[] = "KEYSTORE_READ_FAILED";
 inline constexpr char kWriteFailed[] = "KEYSTORE_WRITE_FAILED";
 inline constexpr char kOwnerMismatch[] = "KEYSTORE_OWNER_MISMATCH";
 inline constexpr char kLockFailed[] = "KEYSTORE_LOCK_FAILED";
+inline constexpr char kLockTimeout[] = "KEYSTORE_LOCK_TIMEOUT";
+inline constexpr char kNotAFile[] = "KEYSTORE_NOT_A_FILE";
 
 // Owns a file descriptor; closes it when destroyed.
 class UniqueFd {
@@ -40,14 +43,19 @@ class UniqueFd {
 // other processes. The engines' own keystore tool does not take this lock.
 class FileLock {
  public:
-  static Result<FileLock> Acquire(const std::filesystem::path& lock_path);
+  // Waits at most `timeout` for the lock (KEYSTORE_LOCK_TIMEOUT after that). The lock file
+  // is created with mode 0660; one that another user created is opened read-only, which
+  // flock(2) accepts.
+  static Result<FileLock> Acquire(const std::filesystem::path& lock_path,
+                                  std::chrono::milliseconds timeout);
 
  private:
   explicit FileLock(UniqueFd fd) : fd_(std::move(fd)) {}
   UniqueFd fd_;  // closing the descriptor releases the lock
 };
 
-// The file's bytes, or nullopt when it does not exist.
+// The file's bytes, or nullopt when it does not exist. Anything but a regular file (a link, a
+// directory, a FIFO, a device) is refused as KEYSTORE_NOT_A_FILE, without blocking on it.
 Result<std::optional<std::string>> ReadFileIfExists(const std::filesystem::path& path);
 
 // Replaces `path` with `bytes` so that readers see either the old or the new file, never a
@@ -55,6 +63,9 @@ Result<std::optional<std::string>> ReadFileIfExists(const std::filesystem::path&
 // `path`, fsync the directory. Refuses (writing nothing) when the existing file belongs to
 // another user, since replacing it would change its owner.
 Status ReplaceAtomically(const std::filesystem::path& path, const std::string& bytes);
+
+// Ok when `path` does not exist or belongs to the process's user (KEYSTORE_OWNER_MISMATCH).
+Status CheckOwner(const std::filesystem::path& path);
 
 // Deletes the temporary files that an interrupted ReplaceAtomically of `path` left behind
 // (a killed process cannot clean up). Call it holding the lock, so no live write is hit.
