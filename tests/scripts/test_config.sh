@@ -431,7 +431,7 @@ EOF
   out=$(
     WORK_DIR="$TMP" S3_CLIENT=kb_x_12345678 REPOSITORY=kb-x REPO_BASE_PATH=pre/ns/p/x ES_VERIFY_TIMEOUT=1
     load_s3_config "$f"
-    es_ok() { cp "$4" "$TMP/sent.json"; }
+    es_call() { cp "$3" "$TMP/sent.json"; HTTP_STATUS=200; HTTP_ERROR=''; }
     log() { :; }
     ENGINE_DISTRIBUTION=opensearch
     register_repository false
@@ -459,6 +459,53 @@ EOF
     "${lines[2]:-}"
   expect_eq "agent body file is private" "600" "${lines[3]:-}"
   expect_eq "agent body without session token" '["access_key_id","client","secret_access_key"]' "${lines[4]:-}"
+}
+
+# shellcheck disable=SC2034,SC2317 # globals read by common.sh; stubs called by it
+test_registration_retries_only_a_closed_client() {
+  # The engine's answers are recorded bodies served by an es_call stub: the cause that a
+  # concurrent reload produces is retried, any other cause fails at once.
+  local out
+  out=$(
+    WORK_DIR="$TMP" S3_CLIENT=kb_x REPOSITORY=kb-x REPO_BASE_PATH=p ES_VERIFY_TIMEOUT=1
+    S3_BUCKET=b S3_ENDPOINT=http://e S3_REGION=r S3_PROTOCOL=http S3_PATH_STYLE=true
+    ENGINE_DISTRIBUTION=opensearch
+    CALLS=0
+    es_call() {
+      CALLS=$((CALLS + 1))
+      ES_REPLY="$TMP/verify-reply.json"
+      HTTP_ERROR=''
+      if ((CALLS == 1)); then
+        HTTP_STATUS=500
+        printf '%s' '{"error":{"type":"repository_verification_exception","reason":"[kb-x] cannot delete test data","caused_by":{"type":"sdk_client_exception","reason":"Task rejected from java.util.concurrent.ScheduledThreadPoolExecutor[Shutting down, pool size = 1]"}},"status":500}' >"$ES_REPLY"
+      else
+        HTTP_STATUS=200
+        printf '{"acknowledged":true}' >"$ES_REPLY"
+      fi
+    }
+    sleep() { :; }
+    log() { :; }
+    warn() { :; }
+    register_repository false
+    echo "calls=$CALLS"
+  )
+  expect_eq "a verification hit by another job's reload is retried, then passes" "calls=2" "$out"
+  out=$( (
+    WORK_DIR="$TMP" S3_CLIENT=kb_x REPOSITORY=kb-x REPO_BASE_PATH=p ES_VERIFY_TIMEOUT=1
+    S3_BUCKET=b S3_ENDPOINT=http://e S3_REGION=r S3_PROTOCOL=http S3_PATH_STYLE=true
+    ENGINE_DISTRIBUTION=opensearch
+    es_call() {
+      ES_REPLY="$TMP/verify-reply.json"
+      HTTP_ERROR=''
+      HTTP_STATUS=500
+      printf '%s' '{"error":{"type":"repository_verification_exception","reason":"[kb-x] path is not accessible on master node","caused_by":{"type":"s3_exception","reason":"SignatureDoesNotMatch"}},"status":500}' >"$ES_REPLY"
+    }
+    warn() { echo "retried"; }
+    register_repository false
+  ) 2>&1 || true)
+  expect_true "any other verification failure stops the job with the engine's cause" \
+    grep -q "HTTP 500: .*SignatureDoesNotMatch" <<<"$out"
+  expect_false "and is not retried" grep -q retried <<<"$out"
 }
 
 # shellcheck disable=SC2034,SC2317 # globals read by common.sh; stubs called by it
@@ -545,11 +592,30 @@ EOF
   expect_eq "agent: 200 without this client's settings" "agent answered 200 without the settings of client kb_x_1 [failed]" "${l[4]:-}"
 }
 
+# shellcheck disable=SC2034 # SECRET_VALUES is read by redact
+test_hostile_configs() {
+  local f="$TMP/hostile.conf" out
+  printf '\xef\xbb\xbf[storage]\r\ntype = s3\r\n' >"$f"
+  expect_eq "a byte order mark and CRLF do not hide the section" "s3" "$(ini_get "$f" storage type)"
+  out=$( (split_root "bucket/../x") 2>&1 || true)
+  expect_true "a root with '..' is refused" grep -q "holds '..'" <<<"$out"
+  out=$(SECRET_VALUES=(AKIA1 AKIA1SECRETPART) && redact "x AKIA1SECRETPART y AKIA1")
+  expect_eq "a secret that holds another is hidden whole" "x *** y ***" "$out"
+  printf '[storage]\ntype = s3\naccess_key_id = TRACEDKEY\nsecret_access_key = TRACEDSECRET\nroot = b\n' \
+    >"$TMP/traced.conf"
+  out=$(DP_DB_HOST=127.0.0.1 DP_DB_PORT=1 DP_DB_USER=u DP_DB_PASSWORD=TRACEDPASSWORD \
+    DP_BACKUP_NAME=traced DP_BACKUP_BASE_PATH=/ns/traced DP_BACKUP_INFO_FILE="$TMP/traced.info" \
+    DATASAFED_CONF="$TMP/traced.conf" ES_CONNECT_TIMEOUT=1 \
+    bash -x "$ROOT/addons/elasticsearch/dataprotection/backup.sh" 2>&1 </dev/null || true)
+  expect_false "bash -x prints no secret of the job" grep -q -E "TRACED(KEY|SECRET|PASSWORD)" <<<"$out"
+}
+
 main() {
   local t
   for t in test_ini_reader test_provider_aws test_provider_minio test_provider_s3_compatible \
     test_provider_oss_cos_obs_gcs test_config_errors test_secrets_registered test_paths test_names \
-    test_job_env test_engine_error test_request_bodies test_node_answers; do
+    test_job_env test_engine_error test_request_bodies test_registration_retries_only_a_closed_client \
+    test_node_answers test_hostile_configs; do
     "$t"
   done
   printf '%d passed, %d failed\n' "$PASSED" "$FAILED"

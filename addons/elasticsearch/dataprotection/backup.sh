@@ -23,6 +23,9 @@
 # POLL_INTERVAL (5), PROGRESS_INTERVAL (30), MAX_POLL_ERRORS (5); MAX_SNAPSHOT_BYTES_PER_SEC
 # (the repository's throttle, engine default when unset).
 set -euo pipefail
+# Never traced, even under `bash -x` or an exported SHELLOPTS: a trace would print the secrets
+# the job handles.
+{ set +x; } 2>/dev/null
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=common.sh disable=SC1091

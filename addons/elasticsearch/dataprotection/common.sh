@@ -20,12 +20,13 @@
 # Values that must never be printed; filled by load_s3_config and load_job_env.
 SECRET_VALUES=()
 
-# Replaces every known secret value in $1 with '***'.
+# Replaces every known secret value in $1 with '***', longest first, so that a secret that
+# contains another is hidden whole.
 redact() {
   local text=$1 secret
-  for secret in "${SECRET_VALUES[@]}"; do
+  while IFS= read -r secret; do
     [[ -n $secret ]] && text=${text//"$secret"/***}
-  done
+  done < <(printf '%s\n' "${SECRET_VALUES[@]}" | awk '{ print length($0) "\t" $0 }' | sort -rn | cut -f2-)
   printf '%s' "$text"
 }
 
@@ -60,6 +61,7 @@ ini_get() {
   local file=$1 section=$2 key=$3
   local line current='' found=1 value='' k prefix
   while IFS= read -r line || [[ -n $line ]]; do
+    line=${line#$'\xef\xbb\xbf'}  # a UTF-8 byte order mark, as some editors write
     _ini_trim "${line%$'\r'}"
     line=$_INI
     [[ -z $line || $line == '#'* || $line == ';'* ]] && continue
@@ -87,6 +89,7 @@ ini_get() {
 ini_has_section() {
   local line
   while IFS= read -r line || [[ -n $line ]]; do
+    line=${line#$'\xef\xbb\xbf'}
     _ini_trim "${line%$'\r'}"
     line=$_INI
     [[ $line == '['*']' ]] || continue
@@ -192,6 +195,7 @@ load_s3_config() {
 # split_root ROOT: 'bucket/some/prefix' -> S3_BUCKET=bucket, S3_PREFIX=some/prefix.
 split_root() {
   local root
+  [[ /$1/ != */../* ]] || die "BackupRepo root '$1' holds '..'"
   root=$(normalize_path "$1")
   S3_BUCKET=${root%%/*}
   if [[ $root == */* ]]; then

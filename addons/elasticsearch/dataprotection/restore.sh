@@ -20,6 +20,9 @@
 # POLL_INTERVAL (5), PROGRESS_INTERVAL (30); RESTORE_INDICES, RESTORE_INCLUDE_GLOBAL_STATE
 # (false), RESTORE_INCLUDE_ALIASES (true), MAX_RESTORE_BYTES_PER_SEC.
 set -euo pipefail
+# Never traced, even under `bash -x` or an exported SHELLOPTS: a trace would print the secrets
+# the job handles.
+{ set +x; } 2>/dev/null
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=common.sh disable=SC1091
