@@ -158,9 +158,9 @@ Every option can also be set by the environment variable in brackets; a flag win
                                [AGENT_ENGINE_VERSION] (default: from the node's GET /)
   --node-address IP:PORT       the local node's HTTP address, numeric [AGENT_NODE_ADDRESS]
                                (127.0.0.1:9200)
-  --keystore-password-file F   file holding the keystore password; empty or absent means
-                               none [AGENT_KEYSTORE_PASSWORD_FILE]
-  --threads N                  worker threads [AGENT_THREADS] (2)
+  --keystore-password-file F   file holding the keystore password (it must exist; an empty
+                               file means none) [AGENT_KEYSTORE_PASSWORD_FILE]
+  --threads N                  worker threads for the handlers [AGENT_THREADS] (2)
   --max-connections N          connections served at once; more get 503
                                [AGENT_MAX_CONNECTIONS] (128)
 
