@@ -48,7 +48,7 @@ TEST(Credentials, RefusesBadInputNamingTheProblem) {
       {"{\"access_key_id\":\"AK\",\"secret_access_key\":\"\xff\xfe\"}", kNotJson, "JSON"},
       {R"({"access_key_id":"AK","access_key_id":"AK2","secret_access_key":"SECRETVALUE"})",
        kFieldInvalid, "twice"},
-      {R"({"access_key_id":" ","secret_access_key":"SECRETVALUE"})", kFieldInvalid, "space"},
+      {R"({"access_key_id":"   ","secret_access_key":"SECRETVALUE"})", kFieldInvalid, "blank"},
       {R"({"access_key_id":"AK","secret_access_key":"SECRETVALUE","Xq7/SECRETLIKE+abc":1})",
        kFieldUnknown, "unknown field;"},
   };

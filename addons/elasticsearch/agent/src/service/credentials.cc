@@ -46,9 +46,8 @@ Result<std::optional<std::string>> StringField(const json& body, const char* nam
     return MakeError(kFieldInvalid,
                      std::string("field \"") + name + "\" contains a control character");
   }
-  if (value.front() == ' ' || value.back() == ' ') {  // no S3 key or token has them
-    return MakeError(kFieldInvalid,
-                     std::string("field \"") + name + "\" starts or ends with a space");
+  if (value.find_first_not_of(' ') == std::string::npos) {  // a key of spaces is a mistake
+    return MakeError(kFieldInvalid, std::string("field \"") + name + "\" is blank");
   }
   return std::optional<std::string>(value);
 }
