@@ -4,9 +4,11 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <iostream>
 #include <string>
 #include <vector>
 
+#include "app/keystore_cli.h"
 #include "app/options.h"
 #include "common/log.h"
 #include "http/auth.h"
@@ -87,6 +89,8 @@ int Serve(const std::vector<std::string>& args) {
 void PrintUsage(FILE* out) {
   std::fputs(
       "usage: es-agent serve [options]   serve the keystore API (es-agent serve --help)\n"
+      "       es-agent keystore COMMAND   list|add|remove|create|passwd (es-agent keystore "
+      "--help)\n"
       "       es-agent --version\n",
       out);
 }
@@ -100,6 +104,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (args[0] == "serve") return Serve({args.begin() + 1, args.end()});
+  if (args[0] == "keystore") {
+    return agent::app::RunKeystoreCommand({args.begin() + 1, args.end()}, GetEnv, std::cin,
+                                          std::cout, std::cerr);
+  }
   if (args[0] == "--version" || args[0] == "version") {
     std::puts("es-agent " AGENT_VERSION);
     return 0;

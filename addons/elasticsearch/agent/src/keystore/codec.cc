@@ -274,6 +274,17 @@ Result<Keystore> CreateEmpty(Product product, int version, std::string_view pass
   return ks;
 }
 
+Status Rekey(Keystore& keystore, std::string_view password, std::string salt) {
+  const FormatTraits traits = TraitsFor(keystore.product, keystore.version);
+  auto key = crypto::Pbkdf2Sha512(password, salt, traits.kdf_iterations, traits.key_len);
+  if (!key.ok()) return key.error();
+  crypto::Cleanse(keystore.key);
+  keystore.key = std::move(key.value());
+  keystore.salt = std::move(salt);
+  keystore.has_password = !password.empty();
+  return Ok{};
+}
+
 Result<std::string> Seal(const Keystore& keystore, std::string_view iv) {
   const FormatTraits traits = TraitsFor(keystore.product, keystore.version);
   auto plaintext = EncodeEntries(keystore.entries, traits.has_entry_types);

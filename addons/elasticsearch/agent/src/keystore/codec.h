@@ -75,6 +75,9 @@ Result<Keystore> Decrypt(const Envelope& envelope, Product product, std::string 
 Result<Keystore> CreateEmpty(Product product, int version, std::string_view password,
                              std::string salt);
 
+// Gives the keystore a new password: a new salt and the key derived from both, for its format.
+Status Rekey(Keystore& keystore, std::string_view password, std::string salt);
+
 // Encrypts the entries with the keystore's key and the given IV and frames the file.
 Result<std::string> Seal(const Keystore& keystore, std::string_view iv);
 

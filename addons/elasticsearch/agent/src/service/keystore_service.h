@@ -73,6 +73,17 @@ class KeystoreService {
   // writable and not a read-only mount, the keystore (if any) passes its structure and
   // checksum checks, and the node answers. Otherwise the reason, as an Error.
   Status CheckReady();
+
+  // The change a write makes to the decrypted keystore: the names it touched, and whether
+  // the file must be saved.
+  struct Change {
+    std::vector<std::string> names;
+    bool changed = false;
+  };
+  using Mutation = std::function<Change(keystore::Keystore&)>;
+  // The one locked read-modify-write that every change goes through: the API's, and the
+  // operator commands' (`es-agent keystore ...`).
+  Result<WriteResult> Update(const Mutation& mutate, bool create_if_missing);
   KeystoreHealth Health();
   // Removes, under the lock, temporary files that a killed write left; for start-up.
   Result<int> RemoveStaleTemporaries();
@@ -83,15 +94,6 @@ class KeystoreService {
   Result<keystore::Product> ResolveProduct();
   Result<int> FormatForNewKeystore(keystore::Product product);
   Result<std::string> ReadPassword() const;
-  // The change a write makes to the decrypted keystore: the names it touched, and whether
-  // the file must be saved.
-  struct Change {
-    std::vector<std::string> names;
-    bool changed = false;
-  };
-  using Mutation = std::function<Change(keystore::Keystore&)>;
-  // The one locked read-modify-write that every change goes through.
-  Result<WriteResult> Update(const Mutation& mutate, bool create_if_missing);
   Result<keystore::Keystore> LoadOrCreate(const std::optional<std::string>& file,
                                           keystore::Product product, const std::string& password);
 
