@@ -27,13 +27,13 @@ std::optional<std::string> GetEnv(const char* name) {
 }
 
 int Serve(const std::vector<std::string>& args) {
-  agent::Logger log;
   auto parsed = agent::app::ParseServeOptions(args, GetEnv);
   if (!parsed.ok()) {
     std::fprintf(stderr, "es-agent: error: %s\n", parsed.error().message.c_str());
     return 2;
   }
   const agent::app::Options& options = parsed.value();
+  agent::Logger log(options.log_level);
   if (options.help) {
     std::fputs(agent::app::ServeUsage().c_str(), stdout);
     return 0;
@@ -57,10 +57,11 @@ int Serve(const std::vector<std::string>& args) {
   service_options.fetch_engine_info = [&node] { return node.FetchEngineInfo(); };
   agent::service::KeystoreService keystore(service_options);
   if (auto stale = keystore.RemoveStaleTemporaries(); !stale.ok()) {
-    log.Warn("cannot clean up stale temporary keystore files: " + stale.error().message);
+    log.Warn("cannot clean up stale temporary keystore files",
+             {{"code", stale.error().code}, {"error", stale.error().message}});
   } else if (stale.value() > 0) {
-    log.Info("removed " + std::to_string(stale.value()) +
-             " temporary keystore file(s) left by an interrupted write");
+    log.Info("removed temporary keystore files left by an interrupted write",
+             {{"count", stale.value()}});
   }
 
   agent::http::Authenticator auth(options.credentials);
@@ -79,9 +80,12 @@ int Serve(const std::vector<std::string>& args) {
   if (!auth.required()) {
     log.Warn("ELASTIC_USERNAME/ELASTIC_PASSWORD are not set: POST /keystore accepts any caller");
   }
-  log.Info("es-agent " AGENT_VERSION " listening on " + options.listen_address + ":" +
-           std::to_string(server.value()->port()) + ", config dir " + options.config_dir.string() +
-           ", node " + node_address.value().ToString() + ", uid " + std::to_string(::geteuid()));
+  log.Info("listening", {{"version", AGENT_VERSION},
+                         {"address", options.listen_address},
+                         {"port", server.value()->port()},
+                         {"config_dir", options.config_dir.string()},
+                         {"node", node_address.value().ToString()},
+                         {"uid", ::geteuid()}});
   server.value()->Run(/*handle_signals=*/true);
   return 0;
 }

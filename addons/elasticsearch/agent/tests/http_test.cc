@@ -84,7 +84,7 @@ class HttpTest : public ::testing::Test {
   const std::string good_auth_ = BasicAuthorization({"elastic", "s3cr3t"});
   int max_connections_ = 256;
   agent::testing::TempDir dir_;
-  Logger log_;
+  Logger log_{LogLevel::kWarn};  // requests are not logged in the tests' output
   Authenticator auth_{BasicCredentials{"elastic", "s3cr3t"}};
   std::unique_ptr<service::KeystoreService> service_;
   std::unique_ptr<Router> router_;

@@ -1,6 +1,7 @@
 // Options of `es-agent serve`: defaults, environment, flags over environment, errors.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <functional>
 #include <map>
 
@@ -103,3 +104,33 @@ TEST(Options, HelpStopsParsing) {
 
 }  // namespace
 }  // namespace agent::app
+
+namespace agent {
+namespace {
+
+TEST(Logger, WritesOneJsonObjectPerLineAboveItsLevel) {
+  std::FILE* f = std::tmpfile();
+  ASSERT_NE(f, nullptr);
+  {
+    Logger log(LogLevel::kInfo, f);
+    log.Debug("hidden");
+    log.Info("request", {{"route", "/keystore"}, {"status", 200}});
+    log.Warn("bad \xff path");
+  }
+  std::rewind(f);
+  char line[512];
+  std::vector<nlohmann::json> lines;
+  while (std::fgets(line, sizeof line, f)) lines.push_back(nlohmann::json::parse(line));
+  std::fclose(f);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0]["level"], "info");
+  EXPECT_EQ(lines[0]["msg"], "request");
+  EXPECT_EQ(lines[0]["route"], "/keystore");
+  EXPECT_EQ(lines[0]["status"], 200);
+  EXPECT_TRUE(lines[0]["time"].is_string());
+  EXPECT_EQ(lines[1]["level"], "warn");  // the invalid byte was replaced, not thrown on
+  EXPECT_EQ(ParseLogLevel("verbose"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace agent

@@ -46,6 +46,11 @@ Status Apply(Options& o, const std::string& name, const std::string& value) {
     auto threads = ParseInt<int>("--threads", value, 1, 64);
     if (!threads.ok()) return threads.error();
     o.threads = threads.value();
+  } else if (name == "log-level") {
+    auto level = ParseLogLevel(value);
+    if (!level)
+      return Invalid("--log-level must be debug, info, warn or error, got \"" + value + "\"");
+    o.log_level = *level;
   } else if (name == "max-connections") {
     auto max = ParseInt<int>("--max-connections", value, 1, 65536);
     if (!max.ok()) return max.error();
@@ -70,6 +75,7 @@ constexpr EnvBinding kEnvBindings[] = {
     {"AGENT_KEYSTORE_PASSWORD_FILE", "keystore-password-file"},
     {"AGENT_THREADS", "threads"},
     {"AGENT_MAX_CONNECTIONS", "max-connections"},
+    {"AGENT_LOG_LEVEL", "log-level"},
 };
 
 }  // namespace
@@ -163,6 +169,8 @@ Every option can also be set by the environment variable in brackets; a flag win
   --threads N                  worker threads for the handlers [AGENT_THREADS] (2)
   --max-connections N          connections served at once; more get 503
                                [AGENT_MAX_CONNECTIONS] (128)
+  --log-level LEVEL            debug, info, warn or error [AGENT_LOG_LEVEL] (info); one
+                               JSON object per line on standard output
 
 Credentials, from the environment only: ELASTIC_USERNAME and ELASTIC_PASSWORD. Callers of
 /keystore must present them (HTTP Basic); the agent uses them on its node. With neither set,

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/log.h"
 #include "common/result.h"
 #include "http/auth.h"
 #include "keystore/format.h"
@@ -25,6 +26,7 @@ struct Options {
   std::optional<std::filesystem::path> keystore_password_file;  // AGENT_KEYSTORE_PASSWORD_FILE
   int threads = 2;                                              // AGENT_THREADS
   int max_connections = 128;                                    // AGENT_MAX_CONNECTIONS
+  LogLevel log_level = LogLevel::kInfo;                         // AGENT_LOG_LEVEL
   std::optional<http::BasicCredentials> credentials;  // ELASTIC_USERNAME / ELASTIC_PASSWORD
   bool help = false;
 };

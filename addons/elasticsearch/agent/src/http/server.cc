@@ -15,6 +15,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cstdio>
 #include <thread>
 #include <vector>
 
@@ -37,6 +38,14 @@ struct Server::Impl {
   std::atomic<int> connections{0};  // sessions open now
   std::atomic<int> in_flight{0};    // requests being handled now
   std::chrono::steady_clock::time_point last_accept_warning{};
+  std::atomic<uint64_t> request_count{0};
+
+  // "r-000001f4": unique within the process, to find one request's lines in the log.
+  std::string NextRequestId() {
+    char id[24];
+    std::snprintf(id, sizeof id, "r-%08llx", static_cast<unsigned long long>(++request_count));
+    return id;
+  }
 
   Impl(ServerOptions o, Router& r, Logger& l)
       : options(std::move(o)),
@@ -95,7 +104,7 @@ asio::awaitable<void> Server::Impl::Accept() {
       // a second at most, rather than spinning and flooding the log.
       const auto now = std::chrono::steady_clock::now();
       if (now - last_accept_warning > std::chrono::seconds(1)) {
-        log.Warn("accept failed: " + ec.message() + " (retrying)");
+        log.Warn("accept failed; retrying", {{"error", ec.message()}});
         last_accept_warning = now;
       }
       asio::steady_timer pause(ioc, std::chrono::milliseconds(100));
@@ -157,7 +166,10 @@ asio::awaitable<void> Server::Impl::Serve(tcp::socket socket) {
                                asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (auto answer = ReadErrorResponse(ec)) {
-        log.Info(peer + " - - " + std::to_string(answer->status) + " " + answer->error_code);
+        log.Info("request", {{"request_id", NextRequestId()},
+                             {"peer", peer},
+                             {"status", answer->status},
+                             {"code", answer->error_code}});
         auto res = ToBeast(*answer, 11, false);
         co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
       }
@@ -199,7 +211,7 @@ bhttp::response<bhttp::string_body> Server::Impl::Dispatch(
     response = router.Handle(request);
   } catch (const std::exception& e) {
     // A bug must cost one request, not the process; the log says what was thrown.
-    log.Error(std::string("unhandled exception in a request handler: ") + e.what());
+    log.Error("unhandled exception in a request handler", {{"error", e.what()}});
     response = ErrorResponse(500, "INTERNAL_ERROR", "the agent failed unexpectedly; see its log");
   }
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -209,9 +221,13 @@ bhttp::response<bhttp::string_body> Server::Impl::Dispatch(
   // query string (whatever a caller puts there).
   const std::string path =
       request.target.substr(0, std::min<size_t>(request.target.find('?'), 200));
-  log.Info(peer + " " + request.method + " " + path + " " + std::to_string(response.status) +
-           (response.error_code.empty() ? "" : " " + response.error_code) + " " +
-           std::to_string(ms) + "ms");
+  const std::string id = NextRequestId();
+  nlohmann::json fields = {{"request_id", id},          {"peer", peer},
+                           {"method", request.method},  {"route", path},
+                           {"status", response.status}, {"duration_ms", ms}};
+  if (!response.error_code.empty()) fields["code"] = response.error_code;
+  log.Info("request", std::move(fields));
+  response.headers.emplace_back("X-Request-Id", id);
   return ToBeast(response, req.version(), req.keep_alive());
 }
 
@@ -244,7 +260,7 @@ void Server::Run(bool handle_signals) {
     signals.add(SIGTERM);
     signals.async_wait([this](const beast::error_code& ec, int signo) {
       if (!ec) {
-        impl_->log.Info("signal " + std::to_string(signo) + ": stopping");
+        impl_->log.Info("stopping: finishing requests in flight", {{"signal", signo}});
         asio::co_spawn(impl_->ioc, impl_->Drain(), asio::detached);
       }
     });
