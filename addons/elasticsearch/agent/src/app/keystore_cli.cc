@@ -80,22 +80,6 @@ std::string ReadLine(std::istream& in) {
   return line;
 }
 
-Result<service::KeystoreService::Change> NewSeed(keystore::Keystore& ks) {
-  const std::string_view alphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789~!@#$%^&*-_=+?";
-  std::string seed;
-  while (seed.size() < 20) {
-    auto bytes = crypto::RandomBytes(32);
-    if (!bytes.ok()) return bytes.error();
-    for (unsigned char u : bytes.value()) {
-      if (u < 256 - 256 % alphabet.size() && seed.size() < 20)
-        seed += alphabet[u % alphabet.size()];
-    }
-  }
-  ks.Set(kSeedName, seed);
-  return KeystoreService::Change{{kSeedName}, true};
-}
-
 Result<service::WriteResult> Execute(const Command& c, KeystoreService& svc, std::istream& in,
                                      std::ostream& out) {
   if (c.name == "list") {
@@ -143,11 +127,10 @@ Result<service::WriteResult> Execute(const Command& c, KeystoreService& svc, std
     // Never over an existing keystore: its entries would be lost. Remove it first, knowingly.
     service::KeystoreHealth h = svc.Health();
     if (h.exists) return MakeError("KEYSTORE_EXISTS", h.path->string() + " exists already");
+    // A new keystore gets its fresh keystore.seed from the service, as the API's writes do.
     return svc.Update(
-        [](keystore::Keystore& ks) {
-          ks.entries.clear();
-          auto seeded = NewSeed(ks);
-          return seeded.ok() ? seeded.value() : KeystoreService::Change{};
+        [](keystore::Keystore&) {
+          return KeystoreService::Change{{kSeedName}, true};
         },
         /*create_if_missing=*/true);
   }

@@ -72,13 +72,19 @@ Result<Product> KeystoreService::ResolveProduct() {
     return MakeError(kEngineUnknown, "cannot tell the engine: no keystore or engine config in " +
                                          options_.config_dir.string() + " and no --engine");
   }
+  auto info = NodeEngine();
+  if (!info.ok()) return info.error();
+  return info.value().product;
+}
+
+Result<EngineInfo> KeystoreService::NodeEngine() {
   std::lock_guard lock(engine_mutex_);
   if (!node_engine_) {
     auto info = options_.fetch_engine_info();
     if (!info.ok()) return info.error();
     node_engine_ = info.value();
   }
-  return node_engine_->product;
+  return *node_engine_;
 }
 
 Result<int> KeystoreService::FormatForNewKeystore(Product product) {
@@ -86,13 +92,9 @@ Result<int> KeystoreService::FormatForNewKeystore(Product product) {
   if (options_.engine_version) {
     version = *options_.engine_version;
   } else if (options_.fetch_engine_info) {
-    std::lock_guard lock(engine_mutex_);
-    if (!node_engine_) {
-      auto info = options_.fetch_engine_info();
-      if (!info.ok()) return info.error();
-      node_engine_ = info.value();
-    }
-    version = node_engine_->version;
+    auto info = NodeEngine();
+    if (!info.ok()) return info.error();
+    version = info.value().version;
   } else {
     return MakeError(kEngineUnknown, "no keystore yet and no engine version to choose its format");
   }

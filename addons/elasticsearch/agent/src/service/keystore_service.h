@@ -92,6 +92,8 @@ class KeystoreService {
   // flag > which keystore file exists > which engine config file exists > the node's GET /.
   std::optional<keystore::Product> DetectProductLocally() const;
   Result<keystore::Product> ResolveProduct();
+  // The node's answer to GET /, asked once and kept (the engine does not change under us).
+  Result<EngineInfo> NodeEngine();
   Result<int> FormatForNewKeystore(keystore::Product product);
   Result<std::string> ReadPassword() const;
   Result<keystore::Keystore> LoadOrCreate(const std::optional<std::string>& file,
