@@ -70,7 +70,8 @@ checker() { # CMD ARGS...: succeeds iff the verdict is ok; VERDICT holds the det
 
 start_agent() {
   "$AGENT_BIN" serve --listen-address "$ADDR" --port "$PORT" --config-dir "$WORK/config" \
-    --engine elasticsearch --node-address 127.0.0.1:1 --max-connections 512 >>"$WORK/agent.log" 2>&1 &
+    --engine elasticsearch --node-address 127.0.0.1:1 --max-connections 512 \
+    --auth-mode none --allow-without-s3-repository >>"$WORK/agent.log" 2>&1 &
   AGENT_PID=$!
   local _
   for _ in $(seq 100); do

@@ -374,7 +374,8 @@ start_agent() {
   for try in 1 2 3; do
     AGENT_PORT=$((AGENT_PORT + 1))
     local args=(serve --listen-address "$AGENT_ADDR" --port "$AGENT_PORT" --config-dir "$3"
-      --engine "$1" --engine-version "$2" --node-address 127.0.0.1:1)
+      --engine "$1" --engine-version "$2" --node-address 127.0.0.1:1
+      --allow-without-s3-repository) # no node here to ask for its S3 module
     if [[ -n "${4:-}" ]]; then args+=(--keystore-password-file "$4"); fi
     [[ -x "$AGENT_BIN" ]] || sleep 30 # being rebuilt
     ELASTIC_USERNAME=compat ELASTIC_PASSWORD="$AUTH_PASSWORD" "$AGENT_BIN" "${args[@]}" \

@@ -47,7 +47,7 @@ start_agent() { # start_agent CONFIG_DIR [EXTRA FLAGS...]
   # name the subshell, not the agent.
   ELASTIC_USERNAME=elastic ELASTIC_PASSWORD="$AGENT_PASSWORD" "${E2E_AS_ESNODE[@]}" "$AGENT_BIN" serve \
     --listen-address "$AGENT_ADDR" --port "$AGENT_PORT" --config-dir "$conf" \
-    --node-address 127.0.0.1:1 "$@" >>"$WORK/agent.log" 2>&1 &
+    --node-address 127.0.0.1:1 --allow-without-s3-repository "$@" >>"$WORK/agent.log" 2>&1 &
   AGENT_PID=$!
   local _
   for _ in $(seq 50); do

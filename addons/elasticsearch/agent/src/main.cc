@@ -2,59 +2,106 @@
 // keystore. main reads like a table of contents: parse options, build the parts, serve.
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "app/keystore_cli.h"
 #include "app/options.h"
 #include "common/log.h"
 #include "http/auth.h"
+#include "http/metrics.h"
 #include "http/routes.h"
 #include "http/server.h"
+#include "node/node_api.h"
 #include "node/node_client.h"
 #include "service/keystore_service.h"
 
 namespace {
 
 constexpr auto kNodeTimeout = std::chrono::seconds(5);
+// How long passthrough waits at start for its node to answer (the node starts beside it).
+constexpr auto kPassthroughNodeWait = std::chrono::seconds(120);
 
 std::optional<std::string> GetEnv(const char* name) {
   const char* v = std::getenv(name);
   return v ? std::optional<std::string>(v) : std::nullopt;
 }
 
+int Fail(int exit_code, const std::string& message) {
+  std::fprintf(stderr, "es-agent: error: %s\n", message.c_str());
+  return exit_code;
+}
+
+agent::node::NodeEndpoint NodeEndpointFrom(const agent::app::Options& o,
+                                           agent::node::NodeAddress address) {
+  agent::node::NodeEndpoint e;
+  e.address = std::move(address);
+  e.https = o.node_https;
+  e.server_name = o.node_server_name;
+  if (o.node_https) e.ca_file = o.node_ca_file ? *o.node_ca_file : *o.tls_ca_file;
+  e.timeout = kNodeTimeout;
+  return e;
+}
+
+// Passthrough is only as good as the node's own checks: wait for the node (it starts beside
+// the agent) and refuse to serve when it lets anyone in.
+agent::Status WaitForSecureNode(const agent::node::NodeApi& api, agent::Logger& log) {
+  const auto deadline = std::chrono::steady_clock::now() + kPassthroughNodeWait;
+  for (;;) {
+    agent::Status on = api.CheckSecurityOn();
+    if (on.ok() || on.error().code != agent::node::kNodeUnreachable ||
+        std::chrono::steady_clock::now() > deadline) {
+      return on;
+    }
+    log.Info("passthrough: waiting for the node to answer", {{"error", on.error().message}});
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+  }
+}
+
 int Serve(const std::vector<std::string>& args) {
   auto parsed = agent::app::ParseServeOptions(args, GetEnv);
-  if (!parsed.ok()) {
-    std::fprintf(stderr, "es-agent: error: %s\n", parsed.error().message.c_str());
-    return 2;
-  }
-  const agent::app::Options& options = parsed.value();
+  if (!parsed.ok()) return Fail(2, parsed.error().message);
+  agent::app::Options& options = parsed.value();
   agent::Logger log(options.log_level);
   if (options.help) {
     std::fputs(agent::app::ServeUsage().c_str(), stdout);
     return 0;
   }
-  if (auto valid = agent::app::ValidateServeOptions(options); !valid.ok()) {
-    std::fprintf(stderr, "es-agent: error: %s\n", valid.error().message.c_str());
-    return 2;
+  if (auto loaded = agent::app::LoadCredentialFiles(options); !loaded.ok()) {
+    return Fail(2, loaded.error().message);
   }
+  if (auto valid = agent::app::ValidateServeOptions(options); !valid.ok()) {
+    return Fail(2, valid.error().message);
+  }
+  auto mode = agent::app::ResolveAuthMode(options);
+  if (!mode.ok()) return Fail(2, mode.error().message);
   auto node_address = agent::node::ParseNodeAddress(options.node_address);
-  if (!node_address.ok()) {
-    std::fprintf(stderr, "es-agent: error: %s\n", node_address.error().message.c_str());
-    return 2;
+  if (!node_address.ok()) return Fail(2, node_address.error().message);
+  if (options.tls_cert_file || options.cli_backend) {
+    return Fail(2, "HTTPS serving and the cli backend are not in this build yet");
   }
 
-  agent::node::NodeClient node(node_address.value(), options.credentials, kNodeTimeout);
+  const bool own_credentials = options.credentials.has_value();
+  agent::node::NodeClient node(
+      NodeEndpointFrom(options, node_address.value()),
+      own_credentials ? agent::http::BasicAuthorization(*options.credentials) : "");
+  agent::node::NodeApi node_api(node);
   agent::service::ServiceOptions service_options;
   service_options.config_dir = options.config_dir;
   service_options.product = options.engine;
   service_options.engine_version = options.engine_version;
   service_options.password_file = options.keystore_password_file;
-  service_options.fetch_engine_info = [&node] { return node.FetchEngineInfo(); };
+  service_options.fetch_engine_info = [&node_api] { return node_api.FetchEngineInfo(); };
+  // Without credentials of its own, an answer (even a 401) is all the agent can ask for.
+  service_options.check_node = [&node_api, own_credentials] {
+    return node_api.CheckAnswers(/*need_ok=*/own_credentials);
+  };
   agent::service::KeystoreService keystore(service_options);
   if (auto stale = keystore.RemoveStaleTemporaries(); !stale.ok()) {
     log.Warn("cannot clean up stale temporary keystore files",
@@ -64,27 +111,64 @@ int Serve(const std::vector<std::string>& args) {
              {{"count", stale.value()}});
   }
 
-  agent::http::Authenticator auth(options.credentials);
-  agent::http::Router router(keystore, auth);
+  std::optional<agent::http::Authenticator> auth;
+  switch (mode.value()) {
+    case agent::http::AuthMode::kStatic:
+      auth = agent::http::Authenticator::Static(*options.credentials);
+      break;
+    case agent::http::AuthMode::kNone:
+      auth = agent::http::Authenticator::None();
+      log.Warn("--auth-mode none: any caller that reaches the port may write the keystore");
+      break;
+    case agent::http::AuthMode::kPassthrough: {
+      auto product = keystore.KnownProduct();
+      if (!product) {
+        return Fail(2,
+                    "--auth-mode passthrough needs to know the engine: give --engine, or a "
+                    "config directory holding its keystore or config file");
+      }
+      if (auto secure = WaitForSecureNode(node_api, log); !secure.ok()) {
+        return Fail(2, "--auth-mode passthrough: " + secure.error().message);
+      }
+      auth = agent::http::Authenticator::Passthrough(
+          [&node_api, p = *product](const std::string& header) {
+            return node_api.AuthorizeCaller(p, header);
+          });
+      break;
+    }
+  }
+
+  agent::http::NodeHooks hooks;
+  // A yes is kept: a module or plugin cannot go away without the node restarting, and a
+  // node restarted without it fails at its own start, whatever the agent does.
+  auto has_s3 = std::make_shared<std::atomic<bool>>(false);
+  if (!options.allow_without_s3_repository) {
+    hooks.has_s3_repository = [&node_api, has_s3](const std::string& authorization) {
+      if (has_s3->load()) return agent::Result<bool>(true);
+      auto has = node_api.HasS3Repository(authorization);
+      if (has.ok() && has.value()) has_s3->store(true);
+      return has;
+    };
+  }
+  hooks.reload = [&node_api](const std::string& authorization, const std::string& password) {
+    return node_api.ReloadSecureSettings(authorization, password);
+  };
+  agent::http::Metrics metrics;
+  agent::http::Router router(keystore, *auth, std::move(hooks), metrics);
   agent::http::ServerOptions server_options;
   server_options.address = options.listen_address;
   server_options.port = options.port;
   server_options.threads = options.threads;
   server_options.max_connections = options.max_connections;
   auto server = agent::http::Server::Listen(server_options, router, log);
-  if (!server.ok()) {
-    std::fprintf(stderr, "es-agent: error: %s\n", server.error().message.c_str());
-    return 1;
-  }
+  if (!server.ok()) return Fail(1, server.error().message);
 
-  if (!auth.required()) {
-    log.Warn("ELASTIC_USERNAME/ELASTIC_PASSWORD are not set: POST /keystore accepts any caller");
-  }
   log.Info("listening", {{"version", AGENT_VERSION},
                          {"address", options.listen_address},
                          {"port", server.value()->port()},
+                         {"auth_mode", agent::http::AuthModeName(mode.value())},
                          {"config_dir", options.config_dir.string()},
-                         {"node", node_address.value().ToString()},
+                         {"node", node.Describe()},
                          {"uid", ::geteuid()}});
   server.value()->Run(/*handle_signals=*/true);
   return 0;

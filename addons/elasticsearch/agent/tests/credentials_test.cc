@@ -76,5 +76,31 @@ TEST(Credentials, ClientNameIsBounded) {
   EXPECT_EQ(ParseS3Credentials(body).error().code, kClientNameInvalid);
 }
 
+TEST(Credentials, ReloadIsAnOptionalBoolean) {
+  const std::string keys = R"("access_key_id":"AK","secret_access_key":"SK")";
+  EXPECT_FALSE(ParseS3Credentials("{" + keys + "}").value().reload);
+  EXPECT_TRUE(ParseS3Credentials("{" + keys + R"(,"reload":true})").value().reload);
+  EXPECT_FALSE(ParseS3Credentials("{" + keys + R"(,"reload":false})").value().reload);
+  EXPECT_EQ(ParseS3Credentials("{" + keys + R"(,"reload":"yes"})").error().code, kFieldInvalid);
+}
+
+TEST(Credentials, DeleteQueryTakesAClientAndAnOptionalReload) {
+  auto plain = ParseClientQuery("client=kb");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain.value().client, "kb");
+  EXPECT_FALSE(plain.value().reload);
+  auto reload = ParseClientQuery("reload=true&client=kb-1");
+  ASSERT_TRUE(reload.ok());
+  EXPECT_EQ(reload.value().client, "kb-1");
+  EXPECT_TRUE(reload.value().reload);
+  EXPECT_EQ(ParseClientQuery("").error().code, kFieldMissing);
+  EXPECT_EQ(ParseClientQuery("reload=true").error().code, kFieldMissing);
+  EXPECT_EQ(ParseClientQuery("client=a&client=b").error().code, kFieldInvalid);
+  EXPECT_EQ(ParseClientQuery("client=a&reload=1").error().code, kFieldInvalid);
+  EXPECT_EQ(ParseClientQuery("client=a&reload=true&reload=false").error().code, kFieldInvalid);
+  EXPECT_EQ(ParseClientQuery("client=a&force=true").error().code, kFieldUnknown);
+  EXPECT_EQ(ParseClientQuery("client=A").error().code, kClientNameInvalid);
+}
+
 }  // namespace
 }  // namespace agent::service

@@ -15,7 +15,6 @@
 #include "crypto/crypto.h"
 #include "http/server.h"
 #include "keystore/codec.h"
-#include "node/node_client.h"
 #include "test_util.h"
 
 namespace agent::http {
@@ -61,8 +60,8 @@ class HttpTest : public ::testing::Test {
  protected:
   void SetUp() override {
     service_ = std::make_unique<service::KeystoreService>(service::ServiceOptions{
-        dir_.path(), keystore::Product::kElasticsearch, "8.10.0", std::nullopt, nullptr});
-    router_ = std::make_unique<Router>(*service_, auth_);
+        dir_.path(), keystore::Product::kElasticsearch, "8.10.0", std::nullopt, nullptr, nullptr});
+    router_ = std::make_unique<Router>(*service_, auth_, NodeHooks{}, metrics_);
     ServerOptions options;
     options.address = "127.0.0.1";
     options.port = 0;
@@ -85,7 +84,8 @@ class HttpTest : public ::testing::Test {
   int max_connections_ = 256;
   agent::testing::TempDir dir_;
   Logger log_{LogLevel::kWarn};  // requests are not logged in the tests' output
-  Authenticator auth_{BasicCredentials{"elastic", "s3cr3t"}};
+  Authenticator auth_ = Authenticator::Static({"elastic", "s3cr3t"});
+  Metrics metrics_;
   std::unique_ptr<service::KeystoreService> service_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<Server> server_;
@@ -279,38 +279,6 @@ TEST_F(HttpTest, ReadyChecksTheKeystoreWithoutDecrypting) {
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(r.body["error"]["code"], "KEYSTORE_CORRUPT");
   EXPECT_EQ(Send(port(), bhttp::verb::get, "/health", "").status, 200);  // still alive
-}
-
-TEST_F(HttpTest, TheNodeClientReportsAnUnreachableNodeByAddress) {
-  // Port 1 on loopback: nothing listens there, so the connection is refused.
-  node::NodeClient client({"127.0.0.1", 1}, std::nullopt, std::chrono::milliseconds(2000));
-  auto info = client.FetchEngineInfo();
-  ASSERT_FALSE(info.ok());
-  EXPECT_EQ(info.error().code, node::kNodeUnreachable);
-  EXPECT_NE(info.error().message.find("127.0.0.1:1"), std::string::npos);
-}
-
-TEST(NodeClient, ParsesTheEnginesAnswers) {
-  auto es = node::ParseEngineInfo(
-      R"({"name":"n","version":{"number":"8.15.2","build_flavor":"default"},"tagline":"You Know, for Search"})");
-  ASSERT_TRUE(es.ok());
-  EXPECT_EQ(es.value().product, keystore::Product::kElasticsearch);
-  EXPECT_EQ(es.value().version, "8.15.2");
-  auto os = node::ParseEngineInfo(R"({"version":{"distribution":"opensearch","number":"2.19.1"}})");
-  ASSERT_TRUE(os.ok());
-  EXPECT_EQ(os.value().product, keystore::Product::kOpenSearch);
-  EXPECT_FALSE(node::ParseEngineInfo("{}").ok());
-  EXPECT_FALSE(node::ParseEngineInfo("<html>").ok());
-}
-
-TEST(NodeClient, ParsesAddresses) {
-  EXPECT_EQ(node::ParseNodeAddress("127.0.0.1:9200").value().port, 9200);
-  EXPECT_EQ(node::ParseNodeAddress("[::1]:9201").value().host, "::1");
-  EXPECT_EQ(node::ParseNodeAddress("[::1]:9201").value().ToString(), "[::1]:9201");
-  EXPECT_FALSE(node::ParseNodeAddress("localhost:9200").ok());  // no name lookup
-  EXPECT_FALSE(node::ParseNodeAddress("127.0.0.1").ok());
-  EXPECT_FALSE(node::ParseNodeAddress("127.0.0.1:0").ok());
-  EXPECT_FALSE(node::ParseNodeAddress("[::1]9200").ok());
 }
 
 }  // namespace

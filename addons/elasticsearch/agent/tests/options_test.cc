@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <map>
 
@@ -58,6 +59,12 @@ TEST(Options, BadValuesAreNamed) {
       {{}, {{"AGENT_PORT", "99999"}}, "AGENT_PORT"},
       {{}, {{"ELASTIC_USERNAME", "elastic"}}, "ELASTIC_PASSWORD"},
       {{}, {{"ELASTIC_PASSWORD", "pw"}}, "ELASTIC_USERNAME"},
+      {{"--auth-mode", "open"}, {}, "--auth-mode"},
+      {{"--tls-client-auth", "optional"}, {}, "--tls-client-auth"},
+      {{"--node-scheme", "ftp"}, {}, "--node-scheme"},
+      {{"--keystore-backend", "jvm"}, {}, "--keystore-backend"},
+      {{"--allow-without-s3-repository=yes"}, {}, "true or false"},
+      {{}, {{"AGENT_ALLOW_WITHOUT_S3_REPOSITORY", "1"}}, "AGENT_ALLOW_WITHOUT_S3_REPOSITORY"},
   };
   for (const Case& c : cases) {
     auto o = ParseServeOptions(c.args, Env(c.env));
@@ -80,6 +87,29 @@ TEST(Options, ValidationCatchesWhatWouldFailAtTheFirstRequest) {
       {[](Options& x) { x.keystore_password_file = "/no/such/file"; }, "--keystore-password-file"},
       {[](Options& x) { x.engine_version = "2.x"; }, "--engine-version"},
       {[](Options& x) { x.engine_version = "6.2.4"; }, "--engine-version"},
+      {[](Options& x) { x.tls_cert_file = "/etc/hostname"; }, "--tls-key-file go together"},
+      {[](Options& x) { x.tls_ca_file = "/etc/hostname"; }, "--tls-ca-file is for HTTPS"},
+      {[](Options& x) {
+         x.tls_cert_file = x.tls_key_file = "/etc/hostname";
+         x.tls_require_client_cert = true;
+       },
+       "--tls-client-auth require needs --tls-ca-file"},
+      {[](Options& x) {
+         x.tls_cert_file = "/no/cert.pem";
+         x.tls_key_file = "/etc/hostname";
+       },
+       "--tls-cert-file /no/cert.pem cannot be read"},
+      {[](Options& x) {
+         x.node_https = true;
+         x.node_ca_file = "/etc/hostname";
+       },
+       "--node-server-name"},
+      {[](Options& x) {
+         x.node_https = true;
+         x.node_server_name = "es-0";
+       },
+       "--node-ca-file or --tls-ca-file"},
+      {[](Options& x) { x.cli_backend = true; }, "--engine-home"},
   };
   for (const Case& c : cases) {
     Options bad;
@@ -94,6 +124,60 @@ TEST(Options, ValidationCatchesWhatWouldFailAtTheFirstRequest) {
   os.engine = keystore::Product::kOpenSearch;
   os.engine_version = "2.19.1";
   EXPECT_TRUE(ValidateServeOptions(os).ok());
+}
+
+TEST(Options, SwitchesTakeNoValue) {
+  auto o = ParseServeOptions({"--allow-without-s3-repository", "--port", "81"}, Env({}));
+  ASSERT_TRUE(o.ok()) << o.error().message;
+  EXPECT_TRUE(o.value().allow_without_s3_repository);
+  EXPECT_EQ(o.value().port, 81);
+  auto env = ParseServeOptions({}, Env({{"AGENT_ALLOW_WITHOUT_S3_REPOSITORY", "true"}}));
+  EXPECT_TRUE(env.value().allow_without_s3_repository);
+  auto off = ParseServeOptions({"--allow-without-s3-repository=false"}, Env({}));
+  EXPECT_FALSE(off.value().allow_without_s3_repository);
+}
+
+TEST(Options, TheAuthModeDefaultsToStaticOnlyWithCredentials) {
+  Options o;
+  auto refused = ResolveAuthMode(o);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("--auth-mode none"), std::string::npos);
+  o.auth_mode = http::AuthMode::kStatic;
+  EXPECT_FALSE(ResolveAuthMode(o).ok());  // static without credentials
+  o.auth_mode = http::AuthMode::kNone;
+  EXPECT_EQ(ResolveAuthMode(o).value(), http::AuthMode::kNone);
+  o.auth_mode = http::AuthMode::kPassthrough;
+  EXPECT_EQ(ResolveAuthMode(o).value(), http::AuthMode::kPassthrough);
+  o.auth_mode.reset();
+  o.credentials = http::BasicCredentials{"u", "p"};
+  EXPECT_EQ(ResolveAuthMode(o).value(), http::AuthMode::kStatic);
+}
+
+TEST(Options, CredentialsComeFromAMountedSecretDirectory) {
+  char tmpl[] = "/tmp/agent-creds-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  auto write = [&](const char* name, const std::string& text) {
+    FILE* f = std::fopen((dir + "/" + name).c_str(), "w");
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+  };
+  Options o;
+  o.credentials_dir = dir;
+  EXPECT_NE(LoadCredentialFiles(o).error().message.find("username does not exist"),
+            std::string::npos);
+  write("username", "agent\n");
+  write("password", "");
+  EXPECT_NE(LoadCredentialFiles(o).error().message.find("password is empty"), std::string::npos);
+  write("password", "pa:ss\n");
+  ASSERT_TRUE(LoadCredentialFiles(o).ok());
+  EXPECT_EQ(o.credentials->user, "agent");
+  EXPECT_EQ(o.credentials->password, "pa:ss");
+  // The environment and the directory exclude each other.
+  Options both;
+  both.credentials_dir = dir;
+  both.credentials = http::BasicCredentials{"elastic", "pw"};
+  EXPECT_NE(LoadCredentialFiles(both).error().message.find("not both"), std::string::npos);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Options, HelpStopsParsing) {

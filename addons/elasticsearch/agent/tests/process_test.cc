@@ -54,10 +54,24 @@ TEST(Process, BadOptionsExitWith2) {
   EXPECT_EQ(WaitFor(Spawn({AGENT_BINARY, "--version"}), std::chrono::seconds(5)), 0);
 }
 
+TEST(Process, WithoutCredentialsOrAnExplicitModeTheAgentRefusesToStart) {
+  agent::testing::TempDir dir;
+  const std::string config = dir.path().string();
+  EXPECT_EQ(WaitFor(Spawn({AGENT_BINARY, "serve", "--listen-address", "127.0.0.62", "--port",
+                           "18432", "--config-dir", config}),
+                    std::chrono::seconds(5)),
+            2);
+  EXPECT_EQ(WaitFor(Spawn({AGENT_BINARY, "serve", "--listen-address", "127.0.0.62", "--port",
+                           "18432", "--config-dir", config, "--auth-mode", "static"}),
+                    std::chrono::seconds(5)),
+            2);
+}
+
 TEST(Process, SigtermStopsTheAgentWithExitCode0) {
   agent::testing::TempDir dir;
-  pid_t pid = Spawn({AGENT_BINARY, "serve", "--listen-address", "127.0.0.62", "--port", "18431",
-                     "--config-dir", dir.path().string(), "--engine", "opensearch"});
+  pid_t pid =
+      Spawn({AGENT_BINARY, "serve", "--listen-address", "127.0.0.62", "--port", "18431",
+             "--config-dir", dir.path().string(), "--engine", "opensearch", "--auth-mode", "none"});
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ASSERT_EQ(kill(pid, SIGTERM), 0);
   EXPECT_EQ(WaitFor(pid, std::chrono::seconds(5)), 0);

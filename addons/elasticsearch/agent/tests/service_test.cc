@@ -39,7 +39,8 @@ keystore::Keystore Load(const fs::path& path, Product product, const std::string
 
 TEST(Service, CreatesAKeystoreInTheFormatOfTheEngineVersionWithASeed) {
   TempDir dir;
-  KeystoreService svc({dir.path(), Product::kElasticsearch, "8.15.0", std::nullopt, nullptr});
+  KeystoreService svc(
+      {dir.path(), Product::kElasticsearch, "8.15.0", std::nullopt, nullptr, nullptr});
   auto w = svc.WriteS3Credentials(Creds("default", "AK", "SK"));
   ASSERT_TRUE(w.ok()) << w.error().message;
   EXPECT_TRUE(w.value().created);
@@ -58,7 +59,7 @@ TEST(Service, CreatesAKeystoreInTheFormatOfTheEngineVersionWithASeed) {
 TEST(Service, DetectsOpenSearchFromItsConfigFile) {
   TempDir dir;
   WriteFile(dir.path() / "opensearch.yml", "cluster.name: x\n");
-  KeystoreService svc({dir.path(), std::nullopt, "2.19.1", std::nullopt, nullptr});
+  KeystoreService svc({dir.path(), std::nullopt, "2.19.1", std::nullopt, nullptr, nullptr});
   auto w = svc.WriteS3Credentials(Creds("c", "AK", "SK"));
   ASSERT_TRUE(w.ok()) << w.error().message;
   EXPECT_EQ(w.value().keystore, dir.path() / "opensearch.keystore");
@@ -73,7 +74,7 @@ TEST(Service, AsksTheNodeWhenNothingLocalTells) {
     ++calls;
     return EngineInfo{Product::kOpenSearch, "2.19.1"};
   };
-  KeystoreService svc({dir.path(), std::nullopt, std::nullopt, std::nullopt, node});
+  KeystoreService svc({dir.path(), std::nullopt, std::nullopt, std::nullopt, node, nullptr});
   ASSERT_TRUE(svc.WriteS3Credentials(Creds("c", "AK", "SK")).ok());
   ASSERT_TRUE(svc.WriteS3Credentials(Creds("c", "AK2", "SK2")).ok());
   EXPECT_EQ(calls, 1);
@@ -82,7 +83,7 @@ TEST(Service, AsksTheNodeWhenNothingLocalTells) {
 
 TEST(Service, WithoutAnyWayToTellTheEngineItRefusesAndWritesNothing) {
   TempDir dir;
-  KeystoreService svc({dir.path(), std::nullopt, std::nullopt, std::nullopt, nullptr});
+  KeystoreService svc({dir.path(), std::nullopt, std::nullopt, std::nullopt, nullptr, nullptr});
   auto w = svc.WriteS3Credentials(Creds("c", "AK", "SK"));
   ASSERT_FALSE(w.ok());
   EXPECT_EQ(w.error().code, kEngineUnknown);
@@ -91,7 +92,7 @@ TEST(Service, WithoutAnyWayToTellTheEngineItRefusesAndWritesNothing) {
 
 TEST(Service, ReplacesTheClientAsOneSetAndRemovesAStaleSessionToken) {
   TempDir dir;
-  KeystoreService svc({dir.path(), Product::kOpenSearch, "2.19.1", std::nullopt, nullptr});
+  KeystoreService svc({dir.path(), Product::kOpenSearch, "2.19.1", std::nullopt, nullptr, nullptr});
   ASSERT_TRUE(svc.WriteS3Credentials(Creds("a", "AK1", "SK1", "TOKEN")).ok());
   ASSERT_TRUE(svc.WriteS3Credentials(Creds("b", "BK", "BS")).ok());
   auto w = svc.WriteS3Credentials(Creds("a", "AK2", "SK2"));
@@ -118,7 +119,7 @@ TEST_F(ServiceOnEngineFiles, KeepsEveryEntryAndTheFormatOfAnEngineWrittenFile) {
   const fs::path path = dir.path() / "elasticsearch.keystore";
   fs::copy_file(kTestdata / "real/es-v5-nopassword-s3example.keystore", path);
   // The engine version says 9.x (format 7), but the file is format 5: it stays 5.
-  KeystoreService svc({dir.path(), std::nullopt, "9.1.0", std::nullopt, nullptr});
+  KeystoreService svc({dir.path(), std::nullopt, "9.1.0", std::nullopt, nullptr, nullptr});
   auto w = svc.WriteS3Credentials(Creds("kb_job", "AK", "SK"));
   ASSERT_TRUE(w.ok()) << w.error().message;
   EXPECT_FALSE(w.value().created);
@@ -137,7 +138,8 @@ TEST_F(ServiceOnEngineFiles, UsesThePasswordFileAndRefusesAWrongPasswordWritingN
   const std::string before = ReadFileOrEmpty(path);
 
   WriteFile(dir.path() / "pw", "keystorepassword\n");  // one trailing newline is stripped
-  KeystoreService good({dir.path(), std::nullopt, std::nullopt, dir.path() / "pw", nullptr});
+  KeystoreService good(
+      {dir.path(), std::nullopt, std::nullopt, dir.path() / "pw", nullptr, nullptr});
   auto w = good.WriteS3Credentials(Creds("c", "AK", "SK"));
   ASSERT_TRUE(w.ok()) << w.error().message;
   auto ks = Load(path, Product::kElasticsearch, "keystorepassword");
@@ -147,7 +149,8 @@ TEST_F(ServiceOnEngineFiles, UsesThePasswordFileAndRefusesAWrongPasswordWritingN
 
   const std::string after = ReadFileOrEmpty(path);
   WriteFile(dir.path() / "bad", "wrong");
-  KeystoreService bad({dir.path(), std::nullopt, std::nullopt, dir.path() / "bad", nullptr});
+  KeystoreService bad(
+      {dir.path(), std::nullopt, std::nullopt, dir.path() / "bad", nullptr, nullptr});
   auto refused = bad.WriteS3Credentials(Creds("c", "AK3", "SK3"));
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, keystore::kPasswordIncorrect);
@@ -161,7 +164,8 @@ TEST_F(ServiceOnEngineFiles, AnUnprotectedKeystoreIsOpenedWithoutThePasswordAsTh
   const fs::path path = dir.path() / "elasticsearch.keystore";
   fs::copy_file(kTestdata / "synthetic/synthetic-v7-nopassword.keystore", path);
   WriteFile(dir.path() / "pw", "configured-but-unused");
-  KeystoreService svc({dir.path(), std::nullopt, std::nullopt, dir.path() / "pw", nullptr});
+  KeystoreService svc(
+      {dir.path(), std::nullopt, std::nullopt, dir.path() / "pw", nullptr, nullptr});
   auto w = svc.WriteS3Credentials(Creds("c", "AK", "SK"));
   ASSERT_TRUE(w.ok()) << w.error().message;
   auto ks = Load(path, Product::kElasticsearch, "");
@@ -181,7 +185,7 @@ TEST_F(ServiceOnEngineFiles, RefusesCorruptTooOldAndTooNewFilesWritingNothing) {
     const fs::path path = dir.path() / "elasticsearch.keystore";
     fs::copy_file(kTestdata / file, path);
     const std::string before = ReadFileOrEmpty(path);
-    KeystoreService svc({dir.path(), std::nullopt, "8.15.0", std::nullopt, nullptr});
+    KeystoreService svc({dir.path(), std::nullopt, "8.15.0", std::nullopt, nullptr, nullptr});
     auto w = svc.WriteS3Credentials(Creds("c", "AK", "SK"));
     ASSERT_FALSE(w.ok());
     EXPECT_EQ(w.error().code, code);
@@ -195,7 +199,8 @@ TEST(Service, AKeystoreOfAnotherUserIsRefusedBeforeAnythingIsCreated) {
   const fs::path path = dir.path() / "elasticsearch.keystore";
   WriteFile(path, "theirs");
   ASSERT_EQ(::chown(path.c_str(), 4321, 4321), 0);
-  KeystoreService svc({dir.path(), Product::kElasticsearch, "8.1.0", std::nullopt, nullptr});
+  KeystoreService svc(
+      {dir.path(), Product::kElasticsearch, "8.1.0", std::nullopt, nullptr, nullptr});
   auto w = svc.WriteS3Credentials(Creds("c", "AK", "SK"));
   ASSERT_FALSE(w.ok());
   EXPECT_EQ(w.error().code, "KEYSTORE_OWNER_MISMATCH");
@@ -204,7 +209,8 @@ TEST(Service, AKeystoreOfAnotherUserIsRefusedBeforeAnythingIsCreated) {
 
 TEST(Service, ConcurrentWritersAllLand) {
   TempDir dir;
-  KeystoreService svc({dir.path(), Product::kElasticsearch, "8.10.0", std::nullopt, nullptr});
+  KeystoreService svc(
+      {dir.path(), Product::kElasticsearch, "8.10.0", std::nullopt, nullptr, nullptr});
   std::vector<std::thread> threads;
   for (int i = 0; i < 8; ++i) {
     threads.emplace_back([&svc, i] {
@@ -219,7 +225,8 @@ TEST(Service, ConcurrentWritersAllLand) {
 
 TEST(Service, HealthReportsTheKeystore) {
   TempDir dir;
-  KeystoreService svc({dir.path(), Product::kElasticsearch, "7.17.0", std::nullopt, nullptr});
+  KeystoreService svc(
+      {dir.path(), Product::kElasticsearch, "7.17.0", std::nullopt, nullptr, nullptr});
   EXPECT_FALSE(svc.Health().exists);
   ASSERT_TRUE(svc.WriteS3Credentials(Creds("c", "AK", "SK")).ok());
   KeystoreHealth h = svc.Health();
@@ -241,7 +248,7 @@ TEST(Service, TemporaryFilesOfAnInterruptedWriteAreRemovedByTheNextWriteAndAtSta
   agent::testing::WriteFile(stale, "half");
   agent::testing::WriteFile(other, "engine");
   KeystoreService svc(
-      {dir.path(), keystore::Product::kElasticsearch, "8.1.0", std::nullopt, nullptr});
+      {dir.path(), keystore::Product::kElasticsearch, "8.1.0", std::nullopt, nullptr, nullptr});
   ASSERT_TRUE(svc.WriteS3Credentials(Creds("c", "AK", "SK")).ok());
   EXPECT_FALSE(std::filesystem::exists(stale));
   EXPECT_TRUE(std::filesystem::exists(other));

@@ -64,8 +64,40 @@ std::string BasicAuthorization(const BasicCredentials& credentials) {
   return header;
 }
 
-bool Authenticator::Allows(std::string_view authorization_header) const {
-  if (!expected_) return true;
+std::optional<AuthMode> ParseAuthMode(std::string_view name) {
+  if (name == "static") return AuthMode::kStatic;
+  if (name == "passthrough") return AuthMode::kPassthrough;
+  if (name == "none") return AuthMode::kNone;
+  return std::nullopt;
+}
+
+const char* AuthModeName(AuthMode mode) {
+  switch (mode) {
+    case AuthMode::kStatic:
+      return "static";
+    case AuthMode::kPassthrough:
+      return "passthrough";
+    case AuthMode::kNone:
+      return "none";
+  }
+  return "?";
+}
+
+Authenticator Authenticator::Static(BasicCredentials expected) {
+  Authenticator a(AuthMode::kStatic);
+  a.expected_ = std::move(expected);
+  return a;
+}
+
+Authenticator Authenticator::Passthrough(CallerCheck check) {
+  Authenticator a(AuthMode::kPassthrough);
+  a.check_ = std::move(check);
+  return a;
+}
+
+Authenticator Authenticator::None() { return Authenticator(AuthMode::kNone); }
+
+bool Authenticator::MatchesExpected(std::string_view authorization_header) const {
   auto presented = ParseBasicAuthorization(authorization_header);
   BasicCredentials empty;
   const BasicCredentials& got = presented ? *presented : empty;
@@ -75,6 +107,29 @@ bool Authenticator::Allows(std::string_view authorization_header) const {
   bool ok = presented.has_value() && user_ok && password_ok;
   if (presented) crypto::Cleanse(presented->password);
   return ok;
+}
+
+Result<Caller> Authenticator::Authenticate(const std::string& authorization) const {
+  switch (mode_) {
+    case AuthMode::kNone:
+      return Caller{};
+    case AuthMode::kStatic:
+      if (!MatchesExpected(authorization)) {
+        return MakeError(kUnauthorized, "missing or wrong Basic credentials");
+      }
+      return Caller{expected_->user, ""};
+    case AuthMode::kPassthrough:
+      break;
+  }
+  if (authorization.size() > kMaxHeader || !(StartsWithIgnoreCase(authorization, "basic ") ||
+                                             StartsWithIgnoreCase(authorization, "apikey ") ||
+                                             StartsWithIgnoreCase(authorization, "bearer "))) {
+    return MakeError(kUnauthorized, "an Authorization header (Basic, ApiKey or Bearer) is needed");
+  }
+  auto user = check_(authorization);
+  if (!user.ok()) return user.error();
+  // The node's calls for this caller carry the caller's own header, so the node decides.
+  return Caller{user.value(), authorization};
 }
 
 }  // namespace agent::http

@@ -1,10 +1,13 @@
-// HTTP Basic authentication of callers: the expected user and password come from the
-// environment; a presented header is compared in constant time.
+// Who may call the agent: static Basic credentials compared in constant time, the caller's
+// own header checked by the node (passthrough), or, chosen explicitly, anyone (none).
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "common/result.h"
 
 namespace agent::http {
 
@@ -19,18 +22,40 @@ std::optional<BasicCredentials> ParseBasicAuthorization(std::string_view header)
 // "Basic <base64(user:password)>", for the agent's own calls to its node.
 std::string BasicAuthorization(const BasicCredentials& credentials);
 
+enum class AuthMode { kStatic, kPassthrough, kNone };
+std::optional<AuthMode> ParseAuthMode(std::string_view name);  // "static", "passthrough", "none"
+const char* AuthModeName(AuthMode mode);
+
+inline constexpr char kUnauthorized[] = "UNAUTHORIZED";
+inline constexpr char kForbidden[] = "FORBIDDEN";
+
+// Who a caller is, and what the agent sends its node when it acts for that caller.
+struct Caller {
+  std::string user;                // for the log; empty in mode none
+  std::string node_authorization;  // empty: the agent's own credentials
+};
+
+// Passthrough: asks the node whether an Authorization header belongs to a user who may
+// reload secure settings. The user name, or UNAUTHORIZED, FORBIDDEN or the node's error.
+using CallerCheck = std::function<Result<std::string>(const std::string& authorization)>;
+
 class Authenticator {
  public:
-  // With no expected credentials every caller is accepted (the agent warns at start).
-  explicit Authenticator(std::optional<BasicCredentials> expected)
-      : expected_(std::move(expected)) {}
+  static Authenticator Static(BasicCredentials expected);
+  static Authenticator Passthrough(CallerCheck check);
+  static Authenticator None();
 
-  bool required() const { return expected_.has_value(); }
-  // True when no credentials are required or the header carries the expected ones.
-  bool Allows(std::string_view authorization_header) const;
+  AuthMode mode() const { return mode_; }
+  // The caller, or why not: UNAUTHORIZED (401), FORBIDDEN (403), or the node's error.
+  Result<Caller> Authenticate(const std::string& authorization) const;
 
  private:
-  std::optional<BasicCredentials> expected_;
+  explicit Authenticator(AuthMode mode) : mode_(mode) {}
+  bool MatchesExpected(std::string_view authorization) const;  // constant time
+
+  AuthMode mode_;
+  std::optional<BasicCredentials> expected_;  // static
+  CallerCheck check_;                         // passthrough
 };
 
 }  // namespace agent::http

@@ -1,6 +1,9 @@
 #include "http/routes.h"
 
+#include <chrono>
 #include <nlohmann/json.hpp>
+
+#include "crypto/crypto.h"
 
 namespace agent::http {
 namespace {
@@ -10,6 +13,10 @@ using nlohmann::json;
 // Bad input is the caller's to fix (4xx); the keystore's own state blocks the write (409);
 // the node is not there to ask (503); anything else is the agent's failure (500).
 int StatusFor(const std::string& code) {
+  if (code == kUnauthorized) return 401;
+  if (code == kForbidden) return 403;
+  if (code == "NODE_RELOAD_FAILED") return 502;
+  if (code == "NODE_HAS_NO_S3_REPOSITORY") return 409;
   if (code == "REQUEST_NOT_JSON" || code.rfind("FIELD_", 0) == 0 || code == "CLIENT_NAME_INVALID") {
     return 400;
   }
@@ -19,7 +26,7 @@ int StatusFor(const std::string& code) {
     return 409;
   }
   if (code == "ENGINE_UNKNOWN" || code == "NODE_UNREACHABLE" || code == "NODE_ERROR" ||
-      code == "KEYSTORE_LOCK_TIMEOUT") {
+      code == "NODE_TLS_FAILED" || code == "KEYSTORE_LOCK_TIMEOUT") {
     return 503;
   }
   if (code == "KEYSTORE_NOT_A_FILE") return 409;
@@ -45,13 +52,31 @@ std::string QueryOf(const std::string& target) {
   return q == std::string::npos ? "" : target.substr(q + 1);
 }
 
-Response WriteAnswer(const service::WriteResult& w) {
-  Response r;
-  r.body =
-      json{{"keystore", w.keystore.string()},    {"settings", w.settings}, {"sha256", w.sha256},
-           {"format_version", w.format_version}, {"created", w.created},   {"changed", w.changed}}
-          .dump();
-  return r;
+json WriteAnswer(const service::WriteResult& w) {
+  return json{
+      {"keystore", w.keystore.string()},    {"settings", w.settings}, {"sha256", w.sha256},
+      {"format_version", w.format_version}, {"created", w.created},   {"changed", w.changed}};
+}
+
+Response Failure(const Error& e) { return ErrorResponse(StatusFor(e.code), e.code, e.message); }
+
+// The fixed set of route labels for the metrics: a caller cannot invent new ones.
+std::string RouteLabel(const std::string& path) {
+  for (const char* known : {"/health", "/ready", "/metrics", "/keystore"}) {
+    if (path == known) return path;
+  }
+  return "other";
+}
+
+std::string MethodLabel(const std::string& method) {
+  for (const char* known : {"GET", "POST", "DELETE", "PUT", "HEAD"}) {
+    if (method == known) return method;
+  }
+  return "other";
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 }  // namespace
@@ -67,10 +92,16 @@ Response ErrorResponse(int status, const std::string& code, const std::string& m
 }
 
 Response Router::Handle(const Request& request) {
+  Response r = Route(request);
+  metrics_.CountRequest(RouteLabel(PathOf(request.target)), MethodLabel(request.method), r.status);
+  return r;
+}
+
+Response Router::Route(const Request& request) {
   const std::string path = PathOf(request.target);
-  const char* allowed = path == "/health" || path == "/ready" ? "GET"
-                        : path == "/keystore"                 ? "GET, POST, DELETE"
-                                                              : nullptr;
+  const char* allowed = path == "/health" || path == "/ready" || path == "/metrics" ? "GET"
+                        : path == "/keystore" ? "GET, POST, DELETE"
+                                              : nullptr;
   if (allowed == nullptr) return ErrorResponse(404, "NOT_FOUND", "no such endpoint: " + path);
   const bool known_method = ListsMethod(allowed, request.method);
   if (!known_method) {
@@ -81,9 +112,13 @@ Response Router::Handle(const Request& request) {
   }
   if (path == "/health") return Health();
   if (path == "/ready") return Ready();
-  if (!auth_.Allows(request.authorization)) {
-    Response r = ErrorResponse(401, "UNAUTHORIZED", "missing or wrong Basic credentials");
-    r.headers.emplace_back("WWW-Authenticate", "Basic realm=\"es-agent\"");
+  if (path == "/metrics") return RenderMetrics();
+  auto caller = auth_.Authenticate(request.authorization);
+  if (!caller.ok()) {
+    Response r = Failure(caller.error());
+    if (caller.error().code == kUnauthorized) {
+      r.headers.emplace_back("WWW-Authenticate", "Basic realm=\"es-agent\"");
+    }
     return r;
   }
   if (request.method != "DELETE" && !QueryOf(request.target).empty()) {
@@ -91,8 +126,8 @@ Response Router::Handle(const Request& request) {
                          request.method + " /keystore takes no query parameters");
   }
   if (request.method == "GET") return DescribeKeystore();
-  if (request.method == "DELETE") return DeleteClient(request);
-  return WriteKeystore(request);
+  if (request.method == "DELETE") return DeleteClient(request, caller.value());
+  return WriteKeystore(request, caller.value());
 }
 
 Response Router::Health() {
@@ -113,9 +148,16 @@ Response Router::Ready() {
   return r;
 }
 
+Response Router::RenderMetrics() {
+  Response r;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  r.body = metrics_.Render();
+  return r;
+}
+
 Response Router::DescribeKeystore() {
   auto d = keystore_.Describe();
-  if (!d.ok()) return ErrorResponse(StatusFor(d.error().code), d.error().code, d.error().message);
+  if (!d.ok()) return Failure(d.error());
   const service::KeystoreDescription& k = d.value();
   json body = {{"keystore", k.path.string()}, {"exists", k.exists}};
   if (k.exists) {
@@ -129,31 +171,77 @@ Response Router::DescribeKeystore() {
   return r;
 }
 
-Response Router::DeleteClient(const Request& request) {
-  auto client = service::ParseClientQuery(QueryOf(request.target));
-  if (!client.ok()) {
-    return ErrorResponse(400, client.error().code, client.error().message);
+Status Router::CheckNodeHasS3Repository(const Caller& caller) {
+  if (!node_.has_s3_repository) return Ok{};
+  auto has = node_.has_s3_repository(caller.node_authorization);
+  if (!has.ok()) return has.error();
+  if (!has.value()) {
+    return MakeError("NODE_HAS_NO_S3_REPOSITORY",
+                     "the node has no repository-s3 module or plugin: it would refuse to start "
+                     "with s3.client.* settings in its keystore, so nothing was written (install "
+                     "the plugin, or start the agent with --allow-without-s3-repository)");
   }
-  auto removed = keystore_.RemoveS3Client(client.value());
-  if (!removed.ok()) {
-    return ErrorResponse(StatusFor(removed.error().code), removed.error().code,
-                         removed.error().message);
-  }
-  return WriteAnswer(removed.value());
+  return Ok{};
 }
 
-Response Router::WriteKeystore(const Request& request) {
+Response Router::Change(const char* operation,
+                        const std::function<Result<service::WriteResult>()>& save, bool reload,
+                        const Caller& caller) {
+  const auto started = std::chrono::steady_clock::now();
+  auto saved = save();
+  metrics_.ObserveKeystoreChange(operation, saved.ok(), SecondsSince(started));
+  if (!saved.ok()) return Failure(saved.error());
+  json body = WriteAnswer(saved.value());
+  Response r;
+  if (reload) {
+    // The save stands whatever the reload does; the answer says both.
+    auto password = keystore_.KeystorePassword();
+    Result<node::ReloadOutcome> outcome =
+        password.ok() ? node_.reload(caller.node_authorization, password.value())
+                      : Result<node::ReloadOutcome>(password.error());
+    if (password.ok()) crypto::Cleanse(password.value());
+    std::optional<Error> failure;
+    if (!outcome.ok()) {
+      failure = outcome.error();
+      body["reload"] = {{"reloaded", false}};
+    } else {
+      const node::ReloadOutcome& o = outcome.value();
+      body["reload"] = {{"node", o.node_name}, {"reloaded", o.reloaded}};
+      if (!o.reloaded) {
+        body["reload"]["failure"] = o.failure;
+        failure =
+            MakeError("NODE_RELOAD_FAILED",
+                      "node " + o.node_name + " did not reload its secure settings: " + o.failure);
+      }
+    }
+    metrics_.CountReload(!failure);
+    if (failure) {
+      r.status = StatusFor(failure->code);
+      r.error_code = failure->code;
+      body["error"] = {
+          {"code", failure->code},
+          {"message", "the keystore was saved, but the reload failed: " + failure->message}};
+    }
+  }
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+
+Response Router::DeleteClient(const Request& request, const Caller& caller) {
+  auto query = service::ParseClientQuery(QueryOf(request.target));
+  if (!query.ok()) return Failure(query.error());
+  const std::string client = query.value().client;
+  return Change(
+      "delete", [&] { return keystore_.RemoveS3Client(client); }, query.value().reload, caller);
+}
+
+Response Router::WriteKeystore(const Request& request, const Caller& caller) {
   auto credentials = service::ParseS3Credentials(request.body);
-  if (!credentials.ok()) {
-    return ErrorResponse(StatusFor(credentials.error().code), credentials.error().code,
-                         credentials.error().message);
-  }
-  auto written = keystore_.WriteS3Credentials(credentials.value());
-  if (!written.ok()) {
-    return ErrorResponse(StatusFor(written.error().code), written.error().code,
-                         written.error().message);
-  }
-  return WriteAnswer(written.value());
+  if (!credentials.ok()) return Failure(credentials.error());
+  if (Status s = CheckNodeHasS3Repository(caller); !s.ok()) return Failure(s.error());
+  return Change(
+      "write", [&] { return keystore_.WriteS3Credentials(credentials.value()); },
+      credentials.value().reload, caller);
 }
 
 }  // namespace agent::http

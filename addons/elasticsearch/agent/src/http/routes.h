@@ -1,6 +1,6 @@
 // The agent's HTTP API as plain functions from a request to a response, independent of the
-// server library: GET /health, GET /ready, and GET, POST and DELETE /keystore. Handlers stay
-// thin: parse, call, map.
+// server library: GET /health, /ready, /metrics, and GET, POST and DELETE /keystore.
+// Handlers stay thin: authenticate, parse, call, map.
 #pragma once
 
 #include <string>
@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "http/auth.h"
+#include "http/metrics.h"
+#include "node/node_api.h"
 #include "service/keystore_service.h"
 
 namespace agent::http {
@@ -21,7 +23,8 @@ struct Request {
 
 struct Response {
   int status = 200;
-  std::string body;                                          // JSON
+  std::string body;  // JSON, unless content_type
+  std::string content_type = "application/json";
   std::string error_code;                                    // for the access log; empty on success
   std::vector<std::pair<std::string, std::string>> headers;  // Allow, WWW-Authenticate
 };
@@ -29,22 +32,42 @@ struct Response {
 // A JSON error response: {"error": {"code": ..., "message": ...}}.
 Response ErrorResponse(int status, const std::string& code, const std::string& message);
 
+// What the router asks of the local node on a caller's behalf (`authorization` is the
+// caller's node_authorization). main wires node::NodeApi in; a test can wire its own.
+struct NodeHooks {
+  // Whether the node has the S3 repository; unset: not checked (--allow-without-s3-repository).
+  std::function<Result<bool>(const std::string& authorization)> has_s3_repository;
+  std::function<Result<node::ReloadOutcome>(const std::string& authorization,
+                                            const std::string& keystore_password)>
+      reload;
+};
+
 class Router {
  public:
-  Router(service::KeystoreService& keystore, const Authenticator& auth)
-      : keystore_(keystore), auth_(auth) {}
+  Router(service::KeystoreService& keystore, const Authenticator& auth, NodeHooks node,
+         Metrics& metrics)
+      : keystore_(keystore), auth_(auth), node_(std::move(node)), metrics_(metrics) {}
 
   Response Handle(const Request& request);
 
  private:
+  Response Route(const Request& request);
   Response Health();
   Response Ready();
+  Response RenderMetrics();
   Response DescribeKeystore();
-  Response WriteKeystore(const Request& request);
-  Response DeleteClient(const Request& request);
+  Response WriteKeystore(const Request& request, const Caller& caller);
+  Response DeleteClient(const Request& request, const Caller& caller);
+  Status CheckNodeHasS3Repository(const Caller& caller);
+  // Times a keystore change for the metrics and turns it into the answer, with the node's
+  // reload after it when asked for.
+  Response Change(const char* operation, const std::function<Result<service::WriteResult>()>& save,
+                  bool reload, const Caller& caller);
 
   service::KeystoreService& keystore_;
   const Authenticator& auth_;
+  NodeHooks node_;
+  Metrics& metrics_;
 };
 
 }  // namespace agent::http

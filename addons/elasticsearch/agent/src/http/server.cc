@@ -68,7 +68,7 @@ namespace {
 bhttp::response<bhttp::string_body> ToBeast(const Response& r, unsigned version, bool keep_alive) {
   bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), version};
   res.set(bhttp::field::server, "es-agent");
-  res.set(bhttp::field::content_type, "application/json");
+  res.set(bhttp::field::content_type, r.content_type);
   for (const auto& [name, value] : r.headers) res.set(name, value);
   res.keep_alive(keep_alive);
   res.body() = r.body;

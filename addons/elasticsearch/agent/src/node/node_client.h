@@ -1,19 +1,19 @@
-// NodeClient: the agent's calls to its own search-engine node over HTTP. Today one call:
-// GET / for the engine (Elasticsearch or OpenSearch) and its version.
+// NodeClient: one HTTP or HTTPS request from the agent to its own search-engine node. It
+// connects by number and, over HTTPS, verifies the node's certificate against a DNS name.
 #pragma once
 
 #include <chrono>
+#include <filesystem>
 #include <optional>
 #include <string>
 
 #include "common/result.h"
-#include "http/auth.h"
-#include "service/keystore_service.h"
 
 namespace agent::node {
 
 inline constexpr char kNodeUnreachable[] = "NODE_UNREACHABLE";
 inline constexpr char kNodeError[] = "NODE_ERROR";
+inline constexpr char kNodeTlsFailed[] = "NODE_TLS_FAILED";
 
 struct NodeAddress {
   std::string host;  // numeric: "127.0.0.1" or "::1" (no name lookup)
@@ -24,21 +24,38 @@ struct NodeAddress {
 // Parses "127.0.0.1:9200" or "[::1]:9200"; the host must be a numeric address.
 Result<NodeAddress> ParseNodeAddress(const std::string& text);
 
-// Parses the body of GET / into the engine and its version.
-Result<service::EngineInfo> ParseEngineInfo(const std::string& body);
+struct NodeEndpoint {
+  NodeAddress address;
+  bool https = false;
+  // HTTPS: the name the node's certificate must carry (the pod's DNS name), sent as SNI.
+  std::string server_name;
+  // HTTPS: the CA that signed the node's certificate; read at each call, so a renewed file
+  // is used without a restart.
+  std::filesystem::path ca_file;
+  std::chrono::milliseconds timeout{5000};  // connect, handshake, write and read together
+};
+
+struct NodeReply {
+  int status = 0;
+  std::string body;
+};
 
 class NodeClient {
  public:
-  NodeClient(NodeAddress address, std::optional<http::BasicCredentials> credentials,
-             std::chrono::milliseconds timeout)
-      : address_(std::move(address)), credentials_(std::move(credentials)), timeout_(timeout) {}
+  // `authorization` is the agent's own Authorization header for its node (empty: none).
+  NodeClient(NodeEndpoint endpoint, std::string authorization)
+      : endpoint_(std::move(endpoint)), authorization_(std::move(authorization)) {}
 
-  Result<service::EngineInfo> FetchEngineInfo() const;
+  // Sends one request and returns whatever HTTP status the node answered with. A non-empty
+  // `authorization` is sent instead of the agent's own; "-" sends none at all.
+  Result<NodeReply> Send(const std::string& method, const std::string& target,
+                         const std::string& json_body, const std::string& authorization) const;
+
+  std::string Describe() const;  // "node https://127.0.0.1:9200", for messages
 
  private:
-  NodeAddress address_;
-  std::optional<http::BasicCredentials> credentials_;
-  std::chrono::milliseconds timeout_;
+  NodeEndpoint endpoint_;
+  std::string authorization_;
 };
 
 }  // namespace agent::node

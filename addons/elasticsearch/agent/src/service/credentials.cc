@@ -83,7 +83,7 @@ Result<S3Credentials> ParseS3Credentials(std::string_view text) {
   if (!body.is_object()) return MakeError(kNotJson, "request body must be a JSON object");
 
   static const char* const kKnown[] = {"access_key_id", "secret_access_key", "session_token",
-                                       "client"};
+                                       "client", "reload"};
   for (const auto& [key, unused] : body.items()) {
     if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown)) {
       // The name is shown only when it looks like a field name (lower case and '_', at most
@@ -93,7 +93,7 @@ Result<S3Credentials> ParseS3Credentials(std::string_view text) {
                        });
       return MakeError(kFieldUnknown, "unknown field" + (printable ? " \"" + key + "\"" : "") +
                                           "; allowed: access_key_id, secret_access_key, "
-                                          "session_token, client");
+                                          "session_token, client, reload");
     }
   }
 
@@ -107,6 +107,12 @@ Result<S3Credentials> ParseS3Credentials(std::string_view text) {
   auto client = StringField(body, "client", false);
   if (!client.ok()) return client.error();
 
+  if (body.contains("reload")) {
+    if (!body["reload"].is_boolean()) {
+      return MakeError(kFieldInvalid, "field \"reload\" must be true or false");
+    }
+    creds.reload = body["reload"].get<bool>();
+  }
   creds.access_key = std::move(*access.value());
   creds.secret_key = std::move(*secret.value());
   creds.session_token = std::move(token.value());
@@ -120,24 +126,34 @@ Result<S3Credentials> ParseS3Credentials(std::string_view text) {
   return creds;
 }
 
-Result<std::string> ParseClientQuery(std::string_view query) {
+Result<ClientQuery> ParseClientQuery(std::string_view query) {
   std::optional<std::string> client;
+  std::optional<bool> reload;
   while (!query.empty()) {
     size_t amp = query.find('&');
     std::string_view param = query.substr(0, amp);
     query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (param.rfind("client=", 0) != 0) {
-      return MakeError(kFieldUnknown, "DELETE /keystore takes one query parameter: client");
+    if (param.rfind("client=", 0) == 0) {
+      if (client) return MakeError(kFieldInvalid, "query parameter client is given twice");
+      client = std::string(param.substr(7));
+    } else if (param.rfind("reload=", 0) == 0) {
+      if (reload) return MakeError(kFieldInvalid, "query parameter reload is given twice");
+      std::string_view value = param.substr(7);
+      if (value != "true" && value != "false") {
+        return MakeError(kFieldInvalid, "query parameter reload must be true or false");
+      }
+      reload = value == "true";
+    } else {
+      return MakeError(kFieldUnknown,
+                       "DELETE /keystore takes the query parameters client and reload only");
     }
-    if (client) return MakeError(kFieldInvalid, "query parameter client is given twice");
-    client = std::string(param.substr(7));
   }
   if (!client) return MakeError(kFieldMissing, "DELETE /keystore needs ?client=NAME");
   if (!IsValidClientName(*client)) {
     return MakeError(kClientNameInvalid,
                      "client must match [a-z0-9_-]+ and be at most 64 characters");
   }
-  return *client;
+  return ClientQuery{*client, reload.value_or(false)};
 }
 
 }  // namespace agent::service

@@ -22,6 +22,7 @@ struct S3Credentials {
   std::string access_key;
   std::string secret_key;
   std::optional<std::string> session_token;
+  bool reload = false;  // "reload": true asks for the node's reload after the save
 
   // "s3.client.<client>.access_key" and so on.
   std::string SettingName(std::string_view suffix) const;
@@ -32,11 +33,18 @@ struct S3Credentials {
 };
 
 // Accepts {"access_key_id", "secret_access_key"} (required, non-empty strings without control
-// characters), "session_token" (optional) and "client" (optional, [a-z0-9_-]+, at most 64).
+// characters), "session_token" (optional), "client" (optional, [a-z0-9_-]+, at most 64) and
+// "reload" (optional boolean).
 // Anything else is refused, naming the field; a message never repeats a value.
 Result<S3Credentials> ParseS3Credentials(std::string_view body);
 
-// The client of DELETE /keystore?client=NAME: exactly one `client` parameter, a valid name.
-Result<std::string> ParseClientQuery(std::string_view query);
+struct ClientQuery {
+  std::string client;
+  bool reload = false;
+};
+
+// The query of DELETE /keystore?client=NAME[&reload=true|false]: exactly one `client`, a
+// valid name; `reload` at most once.
+Result<ClientQuery> ParseClientQuery(std::string_view query);
 
 }  // namespace agent::service

@@ -240,10 +240,7 @@ Status KeystoreService::CheckReady() {
     auto envelope = keystore::DecodeEnvelope(*bytes.value(), product.value());
     if (!envelope.ok()) return InFile(path, envelope.error());
   }
-  if (options_.fetch_engine_info) {
-    auto info = options_.fetch_engine_info();
-    if (!info.ok()) return info.error();
-  }
+  if (options_.check_node) return options_.check_node();
   return Ok{};
 }
 

@@ -34,6 +34,9 @@ struct ServiceOptions {
   std::optional<std::filesystem::path> password_file;  // keystore password; empty means none
   // Asks the local node for its engine and version; used only when nothing else tells.
   std::function<Result<EngineInfo>()> fetch_engine_info;
+  // For /ready: whether the local node answers (and, where the agent has credentials of its
+  // own, accepts them). Unset: not checked.
+  std::function<Status()> check_node;
 };
 
 struct WriteResult {
@@ -85,6 +88,10 @@ class KeystoreService {
   // operator commands' (`es-agent keystore ...`).
   Result<WriteResult> Update(const Mutation& mutate, bool create_if_missing);
   KeystoreHealth Health();
+  // The keystore password from its file ("" when there is none), for a reload.
+  Result<std::string> KeystorePassword() const { return ReadPassword(); }
+  // The engine, when the flags or the config directory tell it without asking the node.
+  std::optional<keystore::Product> KnownProduct() const { return DetectProductLocally(); }
   // Removes, under the lock, temporary files that a killed write left; for start-up.
   Result<int> RemoveStaleTemporaries();
 

@@ -1,0 +1,212 @@
+// The agent's calls to its node: the parsers of the engines' answers (recorded bodies), and
+// the requests NodeApi sends, seen by a recording test double of a node over real HTTP. The
+// real engines' behaviour is tested end to end in tests/e2e/test_agent_security.sh.
+#include <gtest/gtest.h>
+
+#include <utility>  // before Asio: Boost 1.74 under C++20 with GCC 12 needs it
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <vector>
+
+#include "http/auth.h"
+#include "node/node_api.h"
+#include "node/node_client.h"
+
+namespace agent::node {
+namespace {
+
+namespace asio = boost::asio;
+namespace bhttp = boost::beast::http;
+using nlohmann::json;
+
+// Test double of a node: answers each "METHOD /path" from a table and records what it got.
+class RecordingNode {
+ public:
+  struct Seen {
+    std::string method, target, authorization, body;
+  };
+  explicit RecordingNode(std::map<std::string, std::pair<int, std::string>> answers)
+      : answers_(std::move(answers)), acceptor_(ioc_, {asio::ip::make_address("127.0.0.1"), 0}) {
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~RecordingNode() {
+    stopping_ = true;
+    boost::system::error_code ec;
+    asio::ip::tcp::socket poke(ioc_);
+    poke.connect(acceptor_.local_endpoint(), ec);  // wakes the accept
+    thread_.join();
+  }
+  NodeEndpoint endpoint() const {
+    NodeEndpoint e;
+    e.address = {"127.0.0.1", acceptor_.local_endpoint().port()};
+    e.timeout = std::chrono::milliseconds(3000);
+    return e;
+  }
+  std::vector<Seen> seen() {
+    std::lock_guard lock(mutex_);
+    return seen_;
+  }
+
+ private:
+  void Serve() {
+    while (!stopping_) {
+      asio::ip::tcp::socket socket(ioc_);
+      boost::system::error_code ec;
+      acceptor_.accept(socket, ec);
+      if (ec || stopping_) return;
+      boost::beast::flat_buffer buffer;
+      bhttp::request<bhttp::string_body> req;
+      bhttp::read(socket, buffer, req, ec);
+      if (ec) continue;
+      const std::string target(req.target());
+      const std::string key =
+          std::string(req.method_string()) + " " + target.substr(0, target.find('?'));
+      {
+        std::lock_guard lock(mutex_);
+        seen_.push_back({std::string(req.method_string()), target,
+                         std::string(req[bhttp::field::authorization]), req.body()});
+      }
+      auto it = answers_.find(key);
+      bhttp::response<bhttp::string_body> res{
+          static_cast<bhttp::status>(it == answers_.end() ? 404 : it->second.first), 11};
+      res.body() = it == answers_.end() ? "{}" : it->second.second;
+      res.prepare_payload();
+      bhttp::write(socket, res, ec);
+    }
+  }
+
+  std::map<std::string, std::pair<int, std::string>> answers_;
+  asio::io_context ioc_;
+  asio::ip::tcp::acceptor acceptor_;
+  std::atomic<bool> stopping_{false};
+  std::mutex mutex_;
+  std::vector<Seen> seen_;
+  std::thread thread_;
+};
+
+TEST(NodeParsers, EngineInfo) {
+  auto es = ParseEngineInfo(
+      R"({"name":"n","version":{"number":"8.15.2","build_flavor":"default"},"tagline":"You Know, for Search"})");
+  ASSERT_TRUE(es.ok());
+  EXPECT_EQ(es.value().product, keystore::Product::kElasticsearch);
+  EXPECT_EQ(es.value().version, "8.15.2");
+  auto os = ParseEngineInfo(R"({"version":{"distribution":"opensearch","number":"2.19.1"}})");
+  ASSERT_TRUE(os.ok());
+  EXPECT_EQ(os.value().product, keystore::Product::kOpenSearch);
+  EXPECT_FALSE(ParseEngineInfo("{}").ok());
+  EXPECT_FALSE(ParseEngineInfo("<html>").ok());
+}
+
+TEST(NodeParsers, S3RepositoryAsModuleOrPlugin) {
+  EXPECT_TRUE(
+      ParseHasS3Repository(
+          R"({"nodes":{"a":{"modules":[{"name":"x-pack-core"},{"name":"repository-s3"}]}}})")
+          .value());
+  EXPECT_TRUE(
+      ParseHasS3Repository(R"({"nodes":{"a":{"plugins":[{"name":"repository-s3"}]}}})").value());
+  // filter_path drops an empty list altogether.
+  EXPECT_FALSE(ParseHasS3Repository(R"({"nodes":{"a":{"modules":[{"name":"apm"}]}}})").value());
+  EXPECT_FALSE(ParseHasS3Repository(R"({"nodes":{"a":{}}})").value());
+  EXPECT_FALSE(ParseHasS3Repository(R"({"nodes":{}})").ok());
+  EXPECT_FALSE(ParseHasS3Repository("not json").ok());
+}
+
+TEST(NodeParsers, ReloadAnswer) {
+  auto ok = ParseReloadAnswer(
+      R"({"_nodes":{"total":1,"successful":1,"failed":0},"cluster_name":"c","nodes":{"id1":{"name":"node-1"}}})");
+  ASSERT_TRUE(ok.ok());
+  EXPECT_TRUE(ok.value().reloaded);
+  EXPECT_EQ(ok.value().node_name, "node-1");
+  auto failed = ParseReloadAnswer(
+      R"({"nodes":{"id1":{"name":"node-1","reload_exception":{"type":"security_exception","reason":"Provided keystore password was incorrect"}}}})");
+  ASSERT_TRUE(failed.ok());
+  EXPECT_FALSE(failed.value().reloaded);
+  EXPECT_EQ(failed.value().failure, "Provided keystore password was incorrect");
+  EXPECT_FALSE(ParseReloadAnswer(R"({"nodes":{}})").ok());  // the local node did not answer
+}
+
+TEST(NodeClient, AnUnreachableNodeIsNamedByAddress) {
+  // Port 1 on loopback: nothing listens there, so the connection is refused.
+  NodeEndpoint e;
+  e.address = {"127.0.0.1", 1};
+  NodeClient client(e, "");
+  auto info = NodeApi(client).FetchEngineInfo();
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.error().code, kNodeUnreachable);
+  EXPECT_NE(info.error().message.find("127.0.0.1:1"), std::string::npos);
+}
+
+TEST(NodeClient, AMissingCaFileIsATlsFailureNamingTheFile) {
+  NodeEndpoint e;
+  e.address = {"127.0.0.1", 1};
+  e.https = true;
+  e.server_name = "es-0.es-headless";
+  e.ca_file = "/nonexistent/ca.pem";
+  NodeClient client(e, "");
+  auto info = NodeApi(client).FetchEngineInfo();
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.error().code, kNodeTlsFailed);
+  EXPECT_NE(info.error().message.find("/nonexistent/ca.pem"), std::string::npos);
+}
+
+TEST(NodeApi, ReloadTargetsTheLocalNodeAndSendsThePasswordInTheBody) {
+  RecordingNode node(
+      {{"POST /_nodes/_local/reload_secure_settings", {200, R"({"nodes":{"x":{"name":"n1"}}})"}}});
+  NodeClient client(node.endpoint(), "Basic b3duOmNyZWQ=");
+  NodeApi api(client);
+  auto outcome = api.ReloadSecureSettings("", "keystore-pw");
+  ASSERT_TRUE(outcome.ok()) << outcome.error().message;
+  EXPECT_TRUE(outcome.value().reloaded);
+  auto again = api.ReloadSecureSettings("Bearer caller-token", "");
+  ASSERT_TRUE(again.ok());
+  auto seen = node.seen();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].authorization, "Basic b3duOmNyZWQ=");  // the agent's own
+  EXPECT_EQ(json::parse(seen[0].body), json({{"secure_settings_password", "keystore-pw"}}));
+  EXPECT_EQ(seen[1].authorization, "Bearer caller-token");  // the caller's, in passthrough
+  EXPECT_EQ(seen[1].body, "");                              // no password: no body
+}
+
+TEST(NodeApi, ElasticsearchPassthroughAsksForManage) {
+  RecordingNode node(
+      {{"POST /_security/user/_has_privileges",
+        {200, R"({"username":"ops","has_all_requested":false,"cluster":{"manage":false}})"}}});
+  NodeClient client(node.endpoint(), "");
+  auto user = NodeApi(client).AuthorizeCaller(keystore::Product::kElasticsearch, "ApiKey k");
+  ASSERT_FALSE(user.ok());
+  EXPECT_EQ(user.error().code, kForbidden);
+  EXPECT_NE(user.error().message.find("\"ops\""), std::string::npos);
+  auto seen = node.seen();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(json::parse(seen[0].body), json({{"cluster", {"manage"}}}));
+  EXPECT_EQ(seen[0].authorization, "ApiKey k");
+}
+
+TEST(NodeApi, OpenSearchPassthroughProbesTheReloadPermissionOnNoNode) {
+  RecordingNode node({{"GET /_plugins/_security/authinfo", {200, R"({"user_name":"ops"})"}},
+                      {"POST /_nodes/es-agent-permission-check/reload_secure_settings",
+                       {403, R"({"error":"no permissions"})"}}});
+  NodeClient client(node.endpoint(), "");
+  auto user = NodeApi(client).AuthorizeCaller(keystore::Product::kOpenSearch, "Basic x");
+  ASSERT_FALSE(user.ok());
+  EXPECT_EQ(user.error().code, kForbidden);
+  EXPECT_EQ(node.seen().size(), 2u);
+}
+
+TEST(NodeApi, SecurityOffIsNamed) {
+  RecordingNode open({{"GET /", {200, R"({"version":{"number":"8.19.0"}})"}}});
+  NodeClient client(open.endpoint(), "Basic b3duOmNyZWQ=");
+  auto status = NodeApi(client).CheckSecurityOn();
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error().code, kNodeSecurityOff);
+  EXPECT_EQ(open.seen().at(0).authorization, "");  // asked without any credentials
+}
+
+}  // namespace
+}  // namespace agent::node
