@@ -1,0 +1,537 @@
+#!/usr/bin/env python3
+"""Assertions on the chart's rendered objects (helm template output), one check per line of
+output, ending with 'N passed, M failed'; exit status 1 when a check failed.
+
+  check_rendered.py CHART_DIR DEFAULT.yaml FULL.yaml NO_POLICY.yaml WORK_DIR
+
+DEFAULT is rendered with the chart's values; FULL with every optional part on (keystore
+password Secret, cli backend, agent TLS, plugin image, two policy namespaces, extra config and
+job env: tests/chart/values-full.yaml); NO_POLICY with networkPolicy.enabled=false. WORK_DIR is
+scratch space for the job-script runs.
+"""
+import os
+import re
+import subprocess
+import sys
+
+import yaml
+
+PASSED = 0
+FAILED = 0
+
+
+def check(what, ok, detail=""):
+    global PASSED, FAILED
+    if ok:
+        PASSED += 1
+        print(f"ok   {what}")
+    else:
+        FAILED += 1
+        print(f"FAIL {what}" + (f": {detail}" if detail else ""))
+
+
+def load(path):
+    with open(path, encoding="utf-8") as f:
+        return [d for d in yaml.safe_load_all(f) if d]
+
+
+def by_kind(docs, kind):
+    return [d for d in docs if d.get("kind") == kind]
+
+
+def container(spec, name, init=False):
+    pool = spec["runtime"].get("initContainers" if init else "containers") or []
+    found = [c for c in pool if c["name"] == name]
+    return found[0] if found else None
+
+
+def env_of(c):
+    return {e["name"]: e for e in c.get("env") or []}
+
+
+def mounts_of(c):
+    return {m["name"]: m for m in c.get("volumeMounts") or []}
+
+
+def image_of(values, image, tag=None):
+    registry = image.get("registry") or values["image"]["registry"]
+    return f"{registry}/{image['repository']}:{tag or image['tag']}"
+
+
+def allowed_images(values):
+    """Every image reference values.yaml can produce."""
+    images = {image_of(values, values["image"][k]) for k in ("exporter", "agent", "dataprotection")}
+    for releases in values["versions"].values():
+        images |= {image_of(values, values["image"]["elasticsearch"], r) for r in releases}
+    if values["plugins"]["image"].get("repository"):
+        images.add(image_of(values, values["plugins"]["image"]))
+    return images
+
+
+def all_images(node):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "image" and isinstance(v, str):
+                yield v
+            elif k == "images" and isinstance(v, dict):
+                yield from v.values()
+            else:
+                yield from all_images(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from all_images(v)
+
+
+# --- values.yaml ------------------------------------------------------------------------------
+
+# Standard fields whose meaning their documented parent gives.
+SELF_EXPLAINED = {"registry", "repository", "tag", "requests", "limits", "cpu", "memory",
+                  "initialDelaySeconds", "periodSeconds", "timeoutSeconds", "failureThreshold"}
+
+
+def check_values_documented(chart):
+    """Every key in values.yaml has a comment line right above it, or is a standard field
+    (SELF_EXPLAINED, a major's release list) of a documented parent."""
+    lines = open(os.path.join(chart, "values.yaml"), encoding="utf-8").read().splitlines()
+    documented = {}  # indentation -> whether the latest key at that level is documented
+    undocumented = []
+    for i, line in enumerate(lines):
+        m = re.match(r'^( *)("?[A-Za-z0-9_.-]+"?):', line)
+        if not m:
+            continue
+        indent, key = len(m.group(1)), m.group(2).strip('"')
+        parent_ok = documented.get(indent - 2, True) if indent else True
+        commented = i > 0 and lines[i - 1].lstrip().startswith("#")
+        ok = commented or (parent_ok and (key in SELF_EXPLAINED or key.isdigit()))
+        documented[indent] = ok
+        if not ok:
+            undocumented.append(f"line {i + 1}: {key}")
+    check("values.yaml: every value is documented", not undocumented, "; ".join(undocumented))
+
+
+# --- ComponentDefinitions ---------------------------------------------------------------------
+
+def check_cmpds(docs, values, chart_version, variant):
+    cmpds = {d["metadata"]["name"]: d for d in by_kind(docs, "ComponentDefinition")}
+    expected = {f"elasticsearch-{m}-{chart_version}": m for m in ("7", "8", "9")}
+    check(f"[{variant}] one ComponentDefinition per major 7, 8, 9", set(cmpds) == set(expected),
+          str(sorted(cmpds)))
+    uid = values["elasticsearch"]["uid"]
+    agent_values = values["agent"]
+    password_secret = values["keystore"]["passwordSecret"]
+    for name, major in expected.items():
+        if name not in cmpds:
+            continue
+        spec = cmpds[name]["spec"]
+        tag = f"[{variant}] {name}"
+        check(f"{tag}: serviceVersion is the major's first release",
+              spec["serviceVersion"] == values["versions"][major][0], spec["serviceVersion"])
+        names = [c["name"] for c in spec["runtime"]["containers"]]
+        check(f"{tag}: containers elasticsearch, exporter, agent", names == ["elasticsearch", "exporter", "agent"],
+              str(names))
+        agent = container(spec, "agent")
+        engine = container(spec, "elasticsearch")
+        if not agent or not engine:
+            continue
+        check(f"{tag}: agent image from values", agent.get("image") == image_of(values, values["image"]["agent"]),
+              agent.get("image"))
+        check(f"{tag}: agent runs es-agent serve", agent.get("command") == ["/usr/local/bin/es-agent", "serve"])
+        ports = agent.get("ports") or []
+        check(f"{tag}: agent port named agent = {agent_values['port']}",
+              [(p["name"], p["containerPort"]) for p in ports] == [("agent", agent_values["port"])], str(ports))
+        check(f"{tag}: agent has no readiness probe", "readinessProbe" not in agent and "startupProbe" not in agent)
+        probe = (agent.get("livenessProbe") or {}).get("httpGet") or {}
+        scheme = "HTTPS" if agent_values["tls"]["enabled"] else "HTTP"
+        check(f"{tag}: agent liveness is GET /health on port agent over {scheme}",
+              probe.get("path") == "/health" and probe.get("port") == "agent" and probe.get("scheme") == scheme,
+              str(probe))
+        res = agent.get("resources") or {}
+        check(f"{tag}: agent has cpu and memory requests and limits",
+              all(set(res.get(k, {})) >= {"cpu", "memory"} for k in ("requests", "limits")), str(res))
+        sc = agent.get("securityContext") or {}
+        check(f"{tag}: agent runs as non-root uid {uid}, read-only root, no capabilities, no escalation",
+              sc.get("runAsNonRoot") is True and sc.get("runAsUser") == uid
+              and sc.get("readOnlyRootFilesystem") is True and sc.get("allowPrivilegeEscalation") is False
+              and (sc.get("capabilities") or {}).get("drop") == ["ALL"], str(sc))
+        env = env_of(agent)
+        mounts = mounts_of(agent)
+        engine_mounts = mounts_of(engine)
+        config_dir = env.get("AGENT_CONFIG_DIR", {}).get("value")
+        check(f"{tag}: agent's config volume is the engine's, writable, at AGENT_CONFIG_DIR",
+              "config" in mounts and not mounts["config"].get("readOnly")
+              and mounts["config"]["mountPath"] == config_dir == engine_mounts.get("config", {}).get("mountPath"),
+              f"{mounts.get('config')} {config_dir}")
+        check(f"{tag}: agent never mounts the data volume",
+              "data" not in mounts and "data" in engine_mounts)
+        expected_mounts = {"config"}
+        if password_secret:
+            expected_mounts.add("keystore-password")
+        if agent_values["keystoreBackend"] == "cli":
+            expected_mounts.add("engine-home")
+        check(f"{tag}: agent mounts exactly {sorted(expected_mounts)}", set(mounts) == expected_mounts,
+              str(sorted(mounts)))
+        check(f"{tag}: agent's read-only mounts are read-only",
+              all(mounts[m].get("readOnly") is True for m in expected_mounts - {"config"}))
+        want_env = {
+            "AGENT_PORT": str(agent_values["port"]), "AGENT_ENGINE": "elasticsearch",
+            "AGENT_ENGINE_VERSION": "$(ELASTICSEARCH_VERSION)", "AGENT_NODE_ADDRESS": "127.0.0.1:9200",
+            "AGENT_AUTH_MODE": agent_values["authMode"], "AGENT_KEYSTORE_BACKEND": agent_values["keystoreBackend"],
+            "AGENT_NODE_SCHEME": "$(ES_SCHEME)", "AGENT_NODE_CA_FILE": "$(TLS_CA_FILE)",
+            "AGENT_NODE_SERVER_NAME": "$(POD_FQDN)", "AGENT_LOG_LEVEL": agent_values["logLevel"],
+        }
+        if agent_values["tls"]["enabled"]:
+            want_env.update({"AGENT_TLS_CERT_FILE": "$(TLS_CERT_FILE)", "AGENT_TLS_KEY_FILE": "$(TLS_KEY_FILE)",
+                             "AGENT_TLS_CA_FILE": "$(TLS_CA_FILE)",
+                             "AGENT_TLS_CLIENT_AUTH": agent_values["tls"]["clientAuth"]})
+        wrong = {k: env.get(k, {}).get("value") for k, v in want_env.items() if env.get(k, {}).get("value") != v}
+        check(f"{tag}: agent env", not wrong, str(wrong))
+        check(f"{tag}: agent TLS env only with agent.tls.enabled",
+              agent_values["tls"]["enabled"] or not any(k.startswith("AGENT_TLS_") for k in env))
+        check(f"{tag}: AGENT_ENGINE_HOME only with the cli backend, on the read-only engine-home mount",
+              ("AGENT_ENGINE_HOME" in env) == (agent_values["keystoreBackend"] == "cli")
+              and ("AGENT_ENGINE_HOME" not in env
+                   or env["AGENT_ENGINE_HOME"]["value"] == mounts["engine-home"]["mountPath"]))
+        vars_ = {v["name"]: v for v in spec.get("vars") or []}
+        check(f"{tag}: ELASTIC_USERNAME/PASSWORD are the elastic account's credential vars",
+              all((vars_.get(n, {}).get("valueFrom") or {}).get("credentialVarRef", {}).get("name") == "elastic"
+                  for n in ("ELASTIC_USERNAME", "ELASTIC_PASSWORD")))
+        # One keystore-password Secret for both the node and the agent.
+        if password_secret:
+            vol = [v for v in spec["runtime"]["volumes"] if v["name"] == "keystore-password"]
+            engine_env = env_of(engine)
+            path = f"{engine_mounts.get('keystore-password', {}).get('mountPath')}/password"
+            check(f"{tag}: one Secret {password_secret} gives the keystore password to node and agent",
+                  len(vol) == 1 and vol[0]["secret"]["secretName"] == password_secret
+                  and vol[0]["secret"]["items"] == [{"key": values["keystore"]["passwordKey"], "path": "password"}]
+                  and env.get("AGENT_KEYSTORE_PASSWORD_FILE", {}).get("value") == path
+                  and engine_env.get("ES_KEYSTORE_PASSWORD_FILE", {}).get("value") == path
+                  and mounts["keystore-password"]["mountPath"] == engine_mounts["keystore-password"]["mountPath"])
+        else:
+            check(f"{tag}: no keystore password anywhere without keystore.passwordSecret",
+                  "AGENT_KEYSTORE_PASSWORD_FILE" not in env and "ES_KEYSTORE_PASSWORD_FILE" not in env_of(engine)
+                  and not [v for v in spec["runtime"]["volumes"] if v["name"] == "keystore-password"])
+        tls = spec.get("tls") or {}
+        check(f"{tag}: TLS files at /etc/pki/tls (cert.pem, key.pem, ca.pem), mode 0440, group = fsGroup {uid}",
+              tls.get("mountPath") == "/etc/pki/tls" and tls.get("defaultMode") == 0o440
+              and (tls.get("certFile"), tls.get("keyFile"), tls.get("caFile")) == ("cert.pem", "key.pem", "ca.pem")
+              and spec["runtime"].get("securityContext", {}).get("fsGroup") == uid, str(tls))
+        plugins_init = container(spec, "install-plugins", init=True)
+        if major == "7":
+            check(f"{tag}: 7.x installs repository-s3 in an init container into the plugins volume",
+                  plugins_init is not None
+                  and env_of(plugins_init).get("PLUGINS", {}).get("value") == values["plugins"]["repositoryS3"]["source"]
+                  and "repository-s3" in values["plugins"]["repositoryS3"]["source"]
+                  and mounts_of(plugins_init).get("plugins", {}).get("mountPath") == engine_mounts.get("plugins", {}).get("mountPath"))
+        else:
+            check(f"{tag}: {major}.x installs no plugin (repository-s3 is a bundled module)",
+                  plugins_init is None and "plugins" not in engine_mounts)
+        labels = spec.get("labels") or {}
+        check(f"{tag}: pods carry the addon's label", labels.get("elasticsearch.kubeblocks.io/addon") == "true")
+        for init in spec["runtime"].get("initContainers") or []:
+            sc = init.get("securityContext") or {}
+            check(f"{tag}: init container {init['name']} runs as uid {uid}, no capabilities",
+                  sc.get("runAsUser") == uid and sc.get("runAsNonRoot") is True
+                  and (sc.get("capabilities") or {}).get("drop") == ["ALL"])
+    return cmpds
+
+
+def check_no_inline_secrets(docs, variant):
+    """No env of any container or job holds a literal secret: a variable whose name says it is
+    a secret is a $(reference), a file path or empty, and its value comes from a Secret."""
+    suspicious = re.compile(r"PASSWORD|SECRET|TOKEN|ACCESS_KEY|CREDENTIAL", re.I)
+    bad = []
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            if "name" in node and ("value" in node or "valueFrom" in node) and isinstance(node.get("name"), str):
+                value = node.get("value")
+                if suspicious.search(node["name"]) and isinstance(value, str) and value:
+                    if not re.fullmatch(r"(\$\([A-Z_]+\))+|/[\w./-]+", value):
+                        bad.append(f"{where}: {node['name']}")
+            for k, v in node.items():
+                walk(v, f"{where}.{k}")
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{where}[{i}]")
+
+    for d in docs:
+        walk(d, f"{d['kind']}/{d['metadata']['name']}")
+    check(f"[{variant}] no secret value inline in any env", not bad, "; ".join(bad))
+
+
+def check_images(docs, values, variant):
+    allowed = allowed_images(values)
+    found = set()
+    for d in docs:
+        found |= set(all_images(d))
+    check(f"[{variant}] every image reference resolves to values.yaml", found and found <= allowed,
+          str(sorted(found - allowed)))
+
+
+def check_componentversion(docs, values, cmpds, variant):
+    cvs = by_kind(docs, "ComponentVersion")
+    check(f"[{variant}] one ComponentVersion", len(cvs) == 1)
+    if not cvs:
+        return
+    spec = cvs[0]["spec"]
+    releases = {r["name"]: r for r in spec["releases"]}
+    every = [r for rs in values["versions"].values() for r in rs]
+    check(f"[{variant}] ComponentVersion lists every release of values.versions", sorted(releases) == sorted(every))
+    for name, cmpd in cmpds.items():
+        rules = [r for r in spec["compatibilityRules"] if any(re.search(p, name) for p in r["compDefs"])]
+        major = name.split("-")[1]
+        check(f"[{variant}] {name}: one compatibility rule, with the major's releases",
+              len(rules) == 1 and rules[0]["releases"] == values["versions"][major])
+        rt = cmpd["spec"]["runtime"]
+        containers = [c["name"] for c in (rt.get("initContainers") or []) + rt["containers"]]
+        for release in values["versions"][major]:
+            images = releases.get(release, {}).get("images", {})
+            engine_ok = all(images.get(c, "").endswith(f":{release}")
+                            for c in containers if c not in ("exporter", "agent", "copy-plugin-zips"))
+            check(f"[{variant}] release {release}: an image for each container of {name}, the engine's tagged {release}",
+                  set(containers) - {"copy-plugin-zips"} <= set(images) and engine_ok, str(images))
+
+
+# --- DataProtection ---------------------------------------------------------------------------
+
+HEREDOC = re.compile(r"cat >\"\$dir/([\w.]+)\" <<'(\w+)'\n(.*?)\n\2\n", re.S)
+
+
+def job_commands(actionset):
+    backup = actionset["spec"]["backup"]["backupData"]
+    restores = [a["job"] for a in actionset["spec"]["restore"]["postReady"] if "job" in a]
+    return {"backup.sh": backup, "restore.sh": restores[0] if restores else None}
+
+
+def kubelet_expansion_is_identity(text):
+    """The kubelet replaces $(NAME) for names in the job's env and $$ by $: the command must
+    have neither an upper-case $(NAME) (every env name here is upper case) nor $$."""
+    return "$$" not in text and not re.search(r"\$\([A-Z_][A-Z0-9_]*\)", text)
+
+
+def run_job_command(command, script_dir, work):
+    """Runs the rendered command as the job would, without any DP_ input: it must write the
+    scripts, run the job's one, which fails on the missing DP_DB_HOST."""
+    os.makedirs(work, exist_ok=True)
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "TMPDIR": work}
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    written = [os.path.join(work, d) for d in os.listdir(work)]
+    return result, written
+
+
+def check_actionsets(docs, values, chart, work, variant):
+    sets = {d["metadata"]["name"]: d for d in by_kind(docs, "ActionSet")}
+    check(f"[{variant}] ActionSets elasticsearch-physical-backup and elasticsearch-physical-br",
+          set(sets) == {"elasticsearch-physical-backup", "elasticsearch-physical-br"}, str(sorted(sets)))
+    if len(sets) != 2:
+        return
+    a, b = sets["elasticsearch-physical-backup"], sets["elasticsearch-physical-br"]
+    check(f"[{variant}] both ActionSets have the same spec", a["spec"] == b["spec"])
+    spec = a["spec"]
+    env = {e["name"]: e.get("value") for e in spec.get("env") or []}
+    check(f"[{variant}] jobs are told the agents' port and scheme",
+          env.get("AGENT_PORT") == str(values["agent"]["port"])
+          and env.get("AGENT_SCHEME") == ("https" if values["agent"]["tls"]["enabled"] else "http"), str(env))
+    for extra in values["backup"]["extraEnv"]:
+        check(f"[{variant}] backup.extraEnv {extra['name']} reaches the jobs", env.get(extra["name"]) == extra["value"])
+    props = set(spec["parametersSchema"]["openAPIV3Schema"]["properties"])
+    declared = set(spec["backup"].get("withParameters") or []) | set(spec["restore"].get("withParameters") or [])
+    check(f"[{variant}] every parameter in withParameters has a schema, and every schema a use",
+          declared == props, f"{sorted(declared ^ props)}")
+    sources = {n: open(os.path.join(chart, "dataprotection", n), "rb").read()
+               for n in ("common.sh", "backup.sh", "restore.sh")}
+    for script, job in job_commands(a).items():
+        check(f"[{variant}] {script} job runs in the job image",
+              job is not None and job["image"] == image_of(values, values["image"]["dataprotection"]))
+        if job is None:
+            continue
+        command = job["command"]
+        text = command[-1]
+        heredocs = HEREDOC.findall(text)
+        bodies = {name: body + "\n" for name, _, body in heredocs}
+        check(f"[{variant}] {script} job embeds common.sh and {script} byte for byte",
+              set(bodies) == {"common.sh", script}
+              and all(bodies[n].encode() == sources[n] for n in bodies), str(sorted(bodies)))
+        for name, terminator, body in heredocs:
+            check(f"[{variant}] {script}: no line of {name} ends its here-document early",
+                  terminator not in sources[name].decode().splitlines())
+        check(f"[{variant}] {script} job's command is unchanged by the kubelet's $(VAR) expansion",
+              kubelet_expansion_is_identity(text))
+        result, written = run_job_command(command, chart, os.path.join(work, f"{variant}-{script}"))
+        files_ok = len(written) == 1 and all(
+            open(os.path.join(written[0], n), "rb").read() == sources[n] for n in ("common.sh", script))
+        check(f"[{variant}] {script} job, run by bash: scripts written byte for byte",
+              files_ok, f"{written} {result.stderr[-300:]}")
+        check(f"[{variant}] {script} job, run by bash: the job's script runs (and fails for lack of DP_DB_HOST)",
+              result.returncode == 1 and "DP_DB_HOST is not set" in result.stderr, result.stderr[-300:])
+    check(f"[{variant}] backup runs on the target's node (it mounts the target's TLS volume)",
+          spec["backup"]["backupData"].get("runOnTargetPodNode") is True)
+    names = " ".join(sets) + " " + " ".join(d["metadata"]["name"] for d in docs)
+    check(f"[{variant}] no setup-keystore or unified-backup object",
+          "setup-keystore" not in names and "unified" not in names)
+
+
+def check_bpt(docs, cmpds, variant):
+    bpts = by_kind(docs, "BackupPolicyTemplate")
+    check(f"[{variant}] one BackupPolicyTemplate", len(bpts) == 1)
+    if not bpts:
+        return
+    spec = bpts[0]["spec"]
+    check(f"[{variant}] BackupPolicyTemplate compDefs match every ComponentDefinition",
+          all(any(re.search(p, n) for p in spec.get("compDefs") or []) for n in cmpds) and cmpds)
+    methods = spec["backupMethods"]
+    check(f"[{variant}] the only backup method is full-backup, with elasticsearch-physical-backup",
+          [(m["name"], m.get("actionSetName")) for m in methods] == [("full-backup", "elasticsearch-physical-backup")])
+    target = methods[0].get("target") or {}
+    port = target.get("containerPort") or {}
+    check(f"[{variant}] full-backup target: role set and empty, strategy Any, the elastic account",
+          "role" in target and target["role"] == "" and target.get("strategy") == "Any"
+          and target.get("account") == "elastic", str(target))
+    has_port = all(any(p["name"] == port.get("portName") for p in
+                       (container(c["spec"], port.get("containerName")) or {}).get("ports", []))
+                   for c in cmpds.values())
+    check(f"[{variant}] full-backup target port is the http port of the elasticsearch container",
+          port == {"containerName": "elasticsearch", "portName": "http"} and has_port, str(port))
+    schedules = spec.get("schedules") or []
+    check(f"[{variant}] one default schedule, of full-backup, disabled",
+          len(schedules) == 1 and schedules[0]["backupMethod"] == "full-backup" and schedules[0]["enabled"] is False)
+
+
+# --- NetworkPolicy ----------------------------------------------------------------------------
+
+def selector_matches(selector, labels):
+    for k, v in (selector.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for e in selector.get("matchExpressions") or []:
+        present = e["key"] in labels
+        if e["operator"] == "Exists" and not present:
+            return False
+        if e["operator"] == "DoesNotExist" and present:
+            return False
+        if e["operator"] == "In" and labels.get(e["key"]) not in e["values"]:
+            return False
+        if e["operator"] == "NotIn" and labels.get(e["key"]) in e["values"]:
+            return False
+    return True
+
+
+def admits(policy, port, source):
+    """Whether the policy lets TCP traffic from source (a dict: namespace, labels, or ip for a
+    peer outside the cluster) reach port on a selected pod, as Kubernetes evaluates it."""
+    if "Ingress" not in policy["spec"].get("policyTypes", ["Ingress"]):
+        return True
+    for rule in policy["spec"].get("ingress") or []:
+        ports = rule.get("ports")
+        if ports and not any(p.get("protocol", "TCP") == "TCP" and p.get("port") == port for p in ports):
+            continue
+        peers = rule.get("from")
+        if not peers:
+            return True
+        for peer in peers:
+            if "ipBlock" in peer:
+                continue
+            if "ip" in source:
+                continue
+            same_namespace = source["namespace"] == policy["metadata"]["namespace"]
+            if "namespaceSelector" not in peer and not same_namespace:
+                continue
+            if "podSelector" in peer and not selector_matches(peer["podSelector"], source["labels"]):
+                continue
+            return True
+    return False
+
+
+def check_networkpolicy(docs, values, cmpds, variant, release_namespace="default"):
+    policies = by_kind(docs, "NetworkPolicy")
+    if not values["networkPolicy"]["enabled"]:
+        check(f"[{variant}] networkPolicy.enabled=false: no NetworkPolicy", not policies)
+        return
+    namespaces = values["networkPolicy"]["namespaces"] or [release_namespace]
+    check(f"[{variant}] one NetworkPolicy per namespace {namespaces}",
+          sorted(p["metadata"]["namespace"] for p in policies) == sorted(namespaces))
+    pod_labels = [c["spec"].get("labels") or {} for c in cmpds.values()]
+    agent_port = values["agent"]["port"]
+    for p in policies:
+        ns = p["metadata"]["namespace"]
+        tag = f"[{variant}] NetworkPolicy in {ns}"
+        check(f"{tag} selects the addon's pods",
+              pod_labels and all(selector_matches(p["spec"]["podSelector"], l) for l in pod_labels))
+        backup_job = {"namespace": ns, "labels": {"dataprotection.kubeblocks.io/backup-name": "b1",
+                                                  "app.kubernetes.io/managed-by": "kubeblocks-dataprotection"}}
+        restore_job = {"namespace": ns, "labels": {"dataprotection.kubeblocks.io/restore": "r1"}}
+        other_pod = {"namespace": ns, "labels": {"app": "client"}}
+        peer_node = {"namespace": ns, "labels": pod_labels[0] if pod_labels else {}}
+        foreign_job = {"namespace": ns + "-other", "labels": {"dataprotection.kubeblocks.io/backup-name": "b1"}}
+        outside = {"ip": "203.0.113.7"}
+        check(f"{tag}: agent port {agent_port} admits backup and restore job pods",
+              admits(p, agent_port, backup_job) and admits(p, agent_port, restore_job))
+        check(f"{tag}: agent port {agent_port} refuses other pods, peer nodes, other namespaces, outside",
+              not any(admits(p, agent_port, s) for s in (other_pod, peer_node, foreign_job, outside)))
+        for port in (9200, 9300, values["exporter"]["port"]):
+            check(f"{tag}: port {port} stays open to every source",
+                  all(admits(p, port, s) for s in (backup_job, other_pod, peer_node, foreign_job, outside)))
+
+
+def check_configmaps(docs, chart, values, variant):
+    maps = {d["metadata"]["name"]: d for d in by_kind(docs, "ConfigMap")}
+    scripts = [m for n, m in maps.items() if n.startswith("elasticsearch-scripts-tpl-")]
+    config = [m for n, m in maps.items() if n.startswith("elasticsearch-config-tpl-")]
+    check(f"[{variant}] one scripts and one config template ConfigMap", len(scripts) == 1 and len(config) == 1)
+    if scripts:
+        want = {n: open(os.path.join(chart, "config", n), encoding="utf-8").read()
+                for n in ("prepare-config.sh", "entrypoint.sh", "install-plugins.sh")}
+        check(f"[{variant}] scripts ConfigMap holds config/*.sh byte for byte", scripts[0]["data"] == want)
+    if config:
+        text = config[0]["data"]["elasticsearch.yml"]
+        template = open(os.path.join(chart, "config", "elasticsearch.yml.tpl"), encoding="utf-8").read()
+        check(f"[{variant}] config ConfigMap starts with config/elasticsearch.yml.tpl", text.startswith(template))
+        extra = values["elasticsearch"]["extraConfig"]
+        if extra:
+            tail = yaml.safe_load(text[len(template):])
+            check(f"[{variant}] elasticsearch.extraConfig appended to elasticsearch.yml", tail == extra, str(tail))
+
+
+def merged_values(chart, overrides):
+    values = yaml.safe_load(open(os.path.join(chart, "values.yaml"), encoding="utf-8"))
+
+    def merge(a, b):
+        for k, v in b.items():
+            if isinstance(v, dict) and isinstance(a.get(k), dict):
+                merge(a[k], v)
+            else:
+                a[k] = v
+
+    for o in overrides:
+        merge(values, o)
+    return values
+
+
+def main(argv):
+    if len(argv) != 6:
+        sys.exit(__doc__)
+    chart, default_file, full_file, no_policy_file, work = argv[1:]
+    chart_version = yaml.safe_load(open(os.path.join(chart, "Chart.yaml")))["version"]
+    full_overrides = yaml.safe_load(open(os.path.join(os.path.dirname(__file__), "values-full.yaml")))
+    variants = [
+        ("default", default_file, merged_values(chart, [])),
+        ("full", full_file, merged_values(chart, [full_overrides])),
+        ("no-policy", no_policy_file, merged_values(chart, [{"networkPolicy": {"enabled": False}}])),
+    ]
+    check_values_documented(chart)
+    for variant, path, values in variants:
+        docs = load(path)
+        cmpds = check_cmpds(docs, values, chart_version, variant)
+        check_no_inline_secrets(docs, variant)
+        check_images(docs, values, variant)
+        check_componentversion(docs, values, cmpds, variant)
+        check_actionsets(docs, values, chart, work, variant)
+        check_bpt(docs, cmpds, variant)
+        check_networkpolicy(docs, values, cmpds, variant)
+        check_configmaps(docs, chart, values, variant)
+    print(f"{PASSED} passed, {FAILED} failed")
+    sys.exit(1 if FAILED else 0)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

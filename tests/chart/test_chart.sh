@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# The addon chart, validated without a cluster: helm lint; helm template of the whole chart and
+# of each Elasticsearch major's ComponentDefinition; every rendered object checked by
+# kubeconform in strict mode against JSON Schemas made from the KubeBlocks CRDs at v1.0.2 (from
+# the Go module) and at a recent main (../shared/schemas/kubeblocks/main, skipped when absent),
+# core kinds against Kubernetes' own definitions; a broken copy must fail the same checks; then
+# the assertions of check_rendered.py (which also runs the ActionSet's job commands with bash),
+# hadolint on the Dockerfiles and shellcheck on the chart's scripts.
+# Ends with 'N passed, M failed'; exits non-zero when a check failed.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CHART=$ROOT/addons/elasticsearch
+HERE=$ROOT/tests/chart
+CACHE=${CHART_CACHE:-$ROOT/.cache/chart}
+BIN=$CACHE/bin
+SHARED_MAIN=$ROOT/../shared/schemas/kubeblocks/main
+PYTHON=/usr/bin/python3
+PASSED=0
+FAILED=0
+TMP=$(mktemp -d)
+trap 'rm -rf -- "$TMP"' EXIT
+
+pass() {
+  PASSED=$((PASSED + 1))
+  printf 'ok   %s\n' "$1"
+}
+fail() {
+  FAILED=$((FAILED + 1))
+  printf 'FAIL %s\n' "$1"
+  [[ -z ${2:-} ]] || sed 's/^/     /' "$2" | tail -n 20
+}
+
+# expect WHAT COMMAND...: the command succeeds; its output is shown when it does not.
+expect() {
+  local what=$1
+  shift
+  if "$@" >"$TMP/out" 2>&1; then pass "$what"; else fail "$what" "$TMP/out"; fi
+}
+
+# expect_failure WHAT COMMAND...: the command fails (a negative control).
+expect_failure() {
+  local what=$1
+  shift
+  if "$@" >"$TMP/out" 2>&1; then fail "$what (it passed)" "$TMP/out"; else pass "$what"; fi
+}
+
+helm() { "$BIN/helm" "$@"; }
+
+render() {
+  local out=$1
+  shift
+  helm template es "$CHART" --namespace default "$@" >"$out"
+}
+
+make_schemas() {
+  "$PYTHON" "$HERE/crd2schema.py" crds "$TMP/schemas/v1.0.2" "$CACHE"/crds/v1.0.2/*.yaml >/dev/null
+  "$PYTHON" "$HERE/crd2schema.py" core "$TMP/schemas/core" "$CACHE"/k8s/swagger-*.json \
+    io.k8s.api.core.v1.ConfigMap io.k8s.api.core.v1.Secret io.k8s.api.networking.v1.NetworkPolicy >/dev/null
+  SCHEMA_SETS=(v1.0.2)
+  if [[ -d $SHARED_MAIN ]]; then
+    "$PYTHON" "$HERE/crd2schema.py" crds "$TMP/schemas/main" "$SHARED_MAIN"/*.yaml >/dev/null
+    SCHEMA_SETS+=(main)
+  else
+    echo "note: $SHARED_MAIN is absent (../shared is not part of a clone): validation against KubeBlocks main skipped"
+  fi
+}
+
+# kubeconform_strict SET FILE...: every object validated, none skipped (an object without a
+# schema is an error, not a skip).
+kubeconform_strict() {
+  local set=$1
+  shift
+  "$BIN/kubeconform" -strict -summary \
+    -schema-location "$TMP/schemas/$set/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json" \
+    -schema-location "$TMP/schemas/core/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json" "$@"
+}
+
+# A copy of the default render with a misspelled field in the agent container, an unknown field
+# in the NetworkPolicy, and no compDefs in the BackupPolicyTemplate (required in main's schema).
+make_broken_copy() {
+  "$PYTHON" - "$TMP/default.yaml" "$TMP/broken-agent.yaml" "$TMP/broken-policy.yaml" "$TMP/broken-bpt.yaml" <<'EOF'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+cmpd = next(d for d in docs if d["kind"] == "ComponentDefinition")
+next(c for c in cmpd["spec"]["runtime"]["containers"] if c["name"] == "agent")["livenesProbe"] = {}
+policy = next(d for d in docs if d["kind"] == "NetworkPolicy")
+policy["spec"]["ingres"] = []
+bpt = next(d for d in docs if d["kind"] == "BackupPolicyTemplate")
+del bpt["spec"]["compDefs"]
+for path, doc in zip(sys.argv[2:], (cmpd, policy, bpt)):
+    yaml.safe_dump(doc, open(path, "w"))
+EOF
+}
+
+test_helm() {
+  expect "helm lint (default values)" helm lint --strict "$CHART"
+  expect "helm lint (every option on)" helm lint --strict "$CHART" -f "$HERE/values-full.yaml"
+  expect "helm template (default values)" render "$TMP/default.yaml"
+  expect "helm template (every option on)" render "$TMP/full.yaml" -f "$HERE/values-full.yaml"
+  expect "helm template (no NetworkPolicy)" render "$TMP/no-policy.yaml" --set networkPolicy.enabled=false
+  local major
+  for major in 7 8 9; do
+    expect "helm template of the Elasticsearch $major.x ComponentDefinition" \
+      render "$TMP/cmpd-$major.yaml" --show-only "templates/cmpd-$major.yaml"
+    expect "helm template of the Elasticsearch $major.x ComponentDefinition (every option on)" \
+      render "$TMP/cmpd-$major-full.yaml" --show-only "templates/cmpd-$major.yaml" -f "$HERE/values-full.yaml"
+  done
+  expect_failure "helm template refuses a release outside its major" \
+    render "$TMP/bad.yaml" --set 'versions.8={9.1.0}'
+  expect_failure "helm template refuses an image without a tag" \
+    render "$TMP/bad.yaml" --set image.agent.tag=
+}
+
+test_kubeconform() {
+  local set
+  make_broken_copy
+  for set in "${SCHEMA_SETS[@]}"; do
+    expect "kubeconform -strict, KubeBlocks $set: every rendered object" \
+      kubeconform_strict "$set" "$TMP/default.yaml" "$TMP/full.yaml" "$TMP/no-policy.yaml" \
+      "$TMP"/cmpd-[789].yaml "$TMP"/cmpd-[789]-full.yaml
+    expect "kubeconform -strict, KubeBlocks $set: the examples" kubeconform_strict "$set" "$CHART"/examples/*.yaml
+    expect_failure "kubeconform -strict, KubeBlocks $set, refuses a misspelled agent field" \
+      kubeconform_strict "$set" "$TMP/broken-agent.yaml"
+    expect_failure "kubeconform -strict, KubeBlocks $set, refuses an unknown NetworkPolicy field" \
+      kubeconform_strict "$set" "$TMP/broken-policy.yaml"
+  done
+  if [[ " ${SCHEMA_SETS[*]} " == *" main "* ]]; then
+    expect_failure "kubeconform -strict, KubeBlocks main, requires the BackupPolicyTemplate's compDefs" \
+      kubeconform_strict main "$TMP/broken-bpt.yaml"
+  fi
+}
+
+test_rendered() {
+  if "$PYTHON" "$HERE/check_rendered.py" "$CHART" "$TMP/default.yaml" "$TMP/full.yaml" \
+    "$TMP/no-policy.yaml" "$TMP/jobs" >"$TMP/checks" 2>&1; then
+    :
+  fi
+  grep -E '^(ok|FAIL) ' "$TMP/checks" || true
+  local summary
+  summary=$(tail -n 1 "$TMP/checks")
+  if [[ $summary =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    PASSED=$((PASSED + BASH_REMATCH[1]))
+    FAILED=$((FAILED + BASH_REMATCH[2]))
+  else
+    fail "check_rendered.py did not finish" "$TMP/checks"
+  fi
+}
+
+# DL3008 (pin apt package versions) is left out: Debian replaces a package's version in its
+# archive with each point release and security fix, so a pinned version stops installing; the
+# base image's tag pins the release instead.
+hadolint() { "$BIN/hadolint" --ignore DL3008 "$@"; }
+
+test_linters() {
+  expect "hadolint: the agent's Dockerfile" hadolint "$CHART/agent/Dockerfile"
+  expect "hadolint: the jobs' Dockerfile" hadolint "$CHART/dataprotection/Dockerfile"
+  expect "shellcheck -S warning: the chart's scripts" \
+    shellcheck -x -S warning "$CHART"/config/*.sh "$CHART"/dataprotection/*.sh "$HERE"/*.sh
+}
+
+main() {
+  bash "$HERE/install-tools.sh"
+  make_schemas
+  test_helm
+  test_kubeconform
+  test_rendered
+  test_linters
+  printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
+  ((FAILED == 0))
+}
+
+main "$@"
