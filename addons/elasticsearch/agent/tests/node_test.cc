@@ -180,7 +180,7 @@ TEST(NodeApi, ElasticsearchPassthroughAsksForManage) {
   NodeClient client(node.endpoint(), "");
   auto user = NodeApi(client).AuthorizeCaller(keystore::Product::kElasticsearch, "ApiKey k");
   ASSERT_FALSE(user.ok());
-  EXPECT_EQ(user.error().code, kForbidden);
+  EXPECT_EQ(user.error().code, http::kForbidden);
   EXPECT_NE(user.error().message.find("\"ops\""), std::string::npos);
   auto seen = node.seen();
   ASSERT_EQ(seen.size(), 1u);
@@ -195,7 +195,7 @@ TEST(NodeApi, OpenSearchPassthroughProbesTheReloadPermissionOnNoNode) {
   NodeClient client(node.endpoint(), "");
   auto user = NodeApi(client).AuthorizeCaller(keystore::Product::kOpenSearch, "Basic x");
   ASSERT_FALSE(user.ok());
-  EXPECT_EQ(user.error().code, kForbidden);
+  EXPECT_EQ(user.error().code, http::kForbidden);
   EXPECT_EQ(node.seen().size(), 2u);
 }
 

@@ -7,6 +7,9 @@
 namespace agent::node {
 namespace {
 
+using http::kForbidden;
+using http::kUnauthorized;
+
 using nlohmann::json;
 
 // The reload probe of OpenSearch's passthrough: a node id no node has, so the action is

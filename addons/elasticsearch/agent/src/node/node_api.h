@@ -5,14 +5,13 @@
 #include <string>
 
 #include "common/result.h"
+#include "http/auth.h"
 #include "keystore/format.h"
 #include "node/node_client.h"
 #include "service/keystore_service.h"
 
 namespace agent::node {
 
-inline constexpr char kUnauthorized[] = "UNAUTHORIZED";
-inline constexpr char kForbidden[] = "FORBIDDEN";
 inline constexpr char kNodeSecurityOff[] = "NODE_SECURITY_OFF";
 
 // The node's own answer to a reload of its secure settings.
