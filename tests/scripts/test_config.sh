@@ -580,7 +580,12 @@ EOF
     printf '0' >"$d/agent.4.rc"
     printf '200' >"$d/agent.4.status"
     printf '{"settings":["s3.client.other.access_key"],"sha256":"x"}' >"$d/agent.4.out"
-    for i in 0 1 2 3 4; do
+    printf '0' >"$d/agent.5.rc"
+    printf '503' >"$d/agent.5.status"
+    printf 'ready' >"$d/agent.5.stage"
+    printf '{"error":{"code":"KEYSTORE_CORRUPT","message":"checksum mismatch"}}' >"$d/agent.5.out"
+    for i in 0 1 2 3 4; do printf 'write' >"$d/agent.$i.stage"; done
+    for i in 0 1 2 3 4 5; do
       agent_result "$i" && printf ' [ok]\n' || printf ' [failed]\n'
     done
   )
@@ -590,6 +595,7 @@ EOF
   expect_eq "agent: error code and message" "agent answered 500 KEYSTORE_LOCKED: another write holds the lock [failed]" "${l[2]:-}"
   expect_eq "agent: no answer" "no answer from the agent: curl: (7) Failed to connect [failed]" "${l[3]:-}"
   expect_eq "agent: 200 without this client's settings" "agent answered 200 without the settings of client kb_x_1 [failed]" "${l[4]:-}"
+  expect_eq "agent: not ready, nothing written" "agent is not ready (GET /ready answered 503 KEYSTORE_CORRUPT): checksum mismatch [failed]" "${l[5]:-}"
 }
 
 # shellcheck disable=SC2034 # SECRET_VALUES is read by redact

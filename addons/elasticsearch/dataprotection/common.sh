@@ -519,27 +519,38 @@ write_agent_body() {
      + (if (env.KB_S3_ST // "") != "" then {session_token: env.KB_S3_ST} else {} end)' >"$AGENT_BODY"
 }
 
-# call_agent INDEX HOST: one POST /keystore, in the background; leaves
-# $WORK_DIR/agent.INDEX.{out,out.err,status,rc}.
+# call_agent INDEX HOST: GET /ready, then (when ready) one POST /keystore, in the
+# background; leaves $WORK_DIR/agent.INDEX.{out,out.err,status,rc,stage}.
 call_agent() {
-  local i=$1 host=$2 out="$WORK_DIR/agent.$1" status rc=0
-  status=$(http_call "$out.out" POST "${AGENT_SCHEME}://$(url_host "$host"):${AGENT_PORT}/keystore" \
-    "$AGENT_BODY" "$AGENT_CONNECT_TIMEOUT" "$AGENT_TIMEOUT") || rc=$?
+  local i=$1 host=$2 out="$WORK_DIR/agent.$1" status rc=0 base
+  base="${AGENT_SCHEME}://$(url_host "$host"):${AGENT_PORT}"
+  printf 'ready' >"$out.stage"
+  status=$(http_call "$out.out" GET "$base/ready" '' "$AGENT_CONNECT_TIMEOUT" "$AGENT_TIMEOUT") || rc=$?
+  if [[ $rc == 0 && $status == 200 ]]; then
+    printf 'write' >"$out.stage"
+    status=$(http_call "$out.out" POST "$base/keystore" "$AGENT_BODY" \
+      "$AGENT_CONNECT_TIMEOUT" "$AGENT_TIMEOUT") || rc=$?
+  fi
   printf '%s' "$status" >"$out.status"
   printf '%s' "$rc" >"$out.rc"
 }
 
 # agent_result INDEX: 'ok <sha256>' or a sentence saying why the node failed.
 agent_result() {
-  local out="$WORK_DIR/agent.$1" rc status code msg
+  local out="$WORK_DIR/agent.$1" rc status code msg stage
   rc=$(cat "$out.rc")
   status=$(cat "$out.status")
+  stage=$(cat "$out.stage")
   if [[ $rc != 0 ]]; then
     printf 'no answer from the agent: %s' "$(one_line <"$out.out.err")"
     return 1
   fi
   code=$(jq -r '.error.code // empty' "$out.out" 2>/dev/null) || code=''
   msg=$(jq -r '.error.message // empty' "$out.out" 2>/dev/null) || msg=''
+  if [[ $stage == ready ]]; then
+    printf 'agent is not ready (GET /ready answered %s %s): %s' "$status" "${code:-ERROR}" "${msg:-no message}"
+    return 1
+  fi
   if [[ $status == 401 ]]; then
     printf 'agent answered 401 %s: wrong or missing cluster credentials%s' "${code:-UNAUTHORIZED}" "${msg:+ ($msg)}"
     return 1
