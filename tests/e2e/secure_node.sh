@@ -154,6 +154,93 @@ make_certificates() {
   rm -f "$SECURE_TLS/node.key"
 }
 
+# --- a stand-in for three analysis components ------------------------------------------------
+# The .security index (native users, API keys) analyses e-mail addresses with three components
+# of the analysis-common module, pattern_capture, uax_url_email and unique, which this
+# distribution lacks and no reachable registry publishes. Without them the node cannot create
+# the index, so it has no API keys. A plugin compiled here from Lucene's own classes supplies
+# the three; the secure node runs from a hard-linked copy of ES_HOME that holds it. Only the
+# e-mail field of .security goes through it; nothing under test does. `unique` is Lucene's
+# RemoveDuplicatesTokenFilter (same-position duplicates), narrower than the module's.
+SECURE_HOME="$SECURE_WORK/home"
+ANALYSIS_PLUGIN=e2e-security-analysis
+
+write_analysis_plugin_source() {
+  cat >"$1/SecurityIndexAnalysis.java" <<'EOF'
+package e2e.securityanalysis;
+
+import java.util.Map;
+import java.util.regex.Pattern;
+import org.apache.lucene.analysis.TokenStream;
+import org.apache.lucene.analysis.Tokenizer;
+import org.apache.lucene.analysis.email.UAX29URLEmailTokenizer;
+import org.apache.lucene.analysis.miscellaneous.RemoveDuplicatesTokenFilter;
+import org.apache.lucene.analysis.pattern.PatternCaptureGroupTokenFilter;
+import org.elasticsearch.index.analysis.AbstractTokenFilterFactory;
+import org.elasticsearch.index.analysis.AbstractTokenizerFactory;
+import org.elasticsearch.index.analysis.TokenFilterFactory;
+import org.elasticsearch.index.analysis.TokenizerFactory;
+import org.elasticsearch.indices.analysis.AnalysisModule.AnalysisProvider;
+import org.elasticsearch.plugins.AnalysisPlugin;
+import org.elasticsearch.plugins.Plugin;
+
+/** Stand-in for the analysis-common components the .security index mapping names. */
+public final class SecurityIndexAnalysis extends Plugin implements AnalysisPlugin {
+  @Override
+  public Map<String, AnalysisProvider<TokenFilterFactory>> getTokenFilters() {
+    return Map.of("pattern_capture", (index, env, name, settings) -> {
+      boolean preserve = settings.getAsBoolean("preserve_original", true);
+      Pattern[] patterns =
+          settings.getAsList("patterns").stream().map(Pattern::compile).toArray(Pattern[]::new);
+      return new AbstractTokenFilterFactory(name, settings) {
+        @Override
+        public TokenStream create(TokenStream in) {
+          return new PatternCaptureGroupTokenFilter(in, preserve, patterns);
+        }
+      };
+    }, "unique", (index, env, name, settings) -> new AbstractTokenFilterFactory(name, settings) {
+      @Override
+      public TokenStream create(TokenStream in) {
+        return new RemoveDuplicatesTokenFilter(in);
+      }
+    });
+  }
+
+  @Override
+  public Map<String, AnalysisProvider<TokenizerFactory>> getTokenizers() {
+    return Map.of("uax_url_email", (index, env, name, settings) ->
+        new AbstractTokenizerFactory(index, settings, name) {
+          @Override
+          public Tokenizer create() {
+            return new UAX29URLEmailTokenizer();
+          }
+        });
+  }
+}
+EOF
+}
+
+# make_secure_home: the copy of ES_HOME (hard links, no space) with the plugin in plugins/.
+make_secure_home() {
+  local build="$SECURE_WORK/plugin-build" dir="$SECURE_HOME/plugins/$ANALYSIS_PLUGIN"
+  cp -al "$ES_HOME" "$SECURE_HOME"
+  install -d "$build/src" "$build/classes" "$dir"
+  write_analysis_plugin_source "$build/src"
+  "$ES_JAVA_HOME/bin/javac" -nowarn --release 17 -cp "$ES_HOME/lib/*" -d "$build/classes" \
+    "$build/src/SecurityIndexAnalysis.java" >"$build/javac.log" 2>&1 ||
+    die "the analysis stand-in did not compile (see $build/javac.log)"
+  "$ES_JAVA_HOME/bin/jar" --create --file "$dir/$ANALYSIS_PLUGIN.jar" -C "$build/classes" .
+  cat >"$dir/plugin-descriptor.properties" <<EOF
+description=stand-in for pattern_capture, uax_url_email and unique (tests/e2e/secure_node.sh)
+version=1.0.0
+name=$ANALYSIS_PLUGIN
+classname=e2e.securityanalysis.SecurityIndexAnalysis
+java.version=17
+elasticsearch.version=$E2E_ELASTICSEARCH_VERSION
+EOF
+  chmod -R go+rX "$dir"
+}
+
 # --- nodes -----------------------------------------------------------------------------
 
 # prepare_node DIR ADDR NAME: the node's own copy of the distribution's config.
@@ -208,18 +295,19 @@ make_keystore() {
     secure_es_keystore add --stdin bootstrap.password >/dev/null 2>>"$SECURE_WORK/keystore-tool.log"
 }
 
-# start_node NAME DIR [PASSWORD_FILE]: bin/elasticsearch as esnode in its own process group.
+# start_node NAME HOME DIR [PASSWORD_FILE]: HOME/bin/elasticsearch as esnode in its own
+# process group.
 # A protected keystore's password goes to the CLI on stdin, which is how 8.x reads it
 # (KeyStoreLoader prompts "Enter password for the elasticsearch keystore" on its terminal);
 # KEYSTORE_PASSWORD_FILE is only a feature of the Docker image's entrypoint.
 start_node() {
-  local name="$1" dir="$2" stdin="${3:-/dev/null}"
+  local name="$1" home="$2" dir="$3" stdin="${4:-/dev/null}"
   ES_PATH_CONF="$dir/config" ES_TMPDIR="$dir/tmp" ES_JAVA_HOME="$ES_JAVA_HOME" \
     ES_JAVA_OPTS="-Xms$E2E_HEAP -Xmx$E2E_HEAP $E2E_EXTRA_JAVA_OPTS" \
-    setsid "${E2E_AS_ESNODE[@]}" "$ES_HOME/bin/elasticsearch" <"$stdin" >"$dir/stdout.log" 2>&1 {SECURE_LOCK_FD}>&- &
+    setsid "${E2E_AS_ESNODE[@]}" "$home/bin/elasticsearch" <"$stdin" >"$dir/stdout.log" 2>&1 {SECURE_LOCK_FD}>&- &
   # setsid does not fork here and setpriv/env/the launcher script exec: $! is the CLI JVM,
-  # leader of a group that also holds the server JVM; both command lines name ES_HOME.
-  write_pid "$name" "$!" "$ES_HOME/"
+  # leader of a group that also holds the server JVM; both command lines name HOME.
+  write_pid "$name" "$!" "$home/"
 }
 
 node_log_tail() {
@@ -412,8 +500,9 @@ do_start() {
   make_keystore
   write_basic_config elastic
   write_file_realm
-  start_node secure "$SECURE_NODE_DIR" "$SECURE_KEYSTORE_PASSWORD_FILE"
-  start_node plain "$PLAIN_NODE_DIR"
+  make_secure_home
+  start_node secure "$SECURE_HOME" "$SECURE_NODE_DIR" "$SECURE_KEYSTORE_PASSWORD_FILE"
+  start_node plain "$ES_HOME" "$PLAIN_NODE_DIR"
   wait_until secure "$SECURE_NODE_DIR" secure_up
   wait_until plain "$PLAIN_NODE_DIR" plain_up
   log "nodes up in $((SECONDS - t0))s"

@@ -19,7 +19,7 @@ source "${HERE}/secure_node.sh"
 
 AGENT_BIN=${AGENT_BIN:-${E2E_ROOT}/build/agent/es-agent}
 AGENT_PORT=8080
-AGENT_START_TIMEOUT=${AGENT_START_TIMEOUT:-30}
+AGENT_START_TIMEOUT=${E2E_AGENT_START_TIMEOUT:-30}
 OUT="${SECURE_WORK}/test-agent-security"
 PRIVATE="${SECURE_WORK}/test-agent-security-private"
 NODE_TLS_FLAGS=(--node-scheme https --node-ca-file "$SECURE_CA" --node-server-name "$SECURE_SERVER_NAME")
@@ -173,7 +173,7 @@ expect() {
   if [[ $# -ge 2 ]]; then
     # shellcheck disable=SC2016 # $c is jq's
     check "step ${STEP}: error code $(jq -r '.error.code // "none"' "$BODY" 2>/dev/null), expected $2" \
-      jq -e --arg c "$2" '.error.code == $c' "$BODY"
+      jq -e --arg c "$2" '.error.code == $c' "$BODY" >/dev/null
   fi
   return 0
 }
@@ -524,7 +524,10 @@ main() {
   trap on_exit EXIT
   trap 'exit 143' TERM
   trap 'exit 130' INT
-  unset ELASTIC_USERNAME ELASTIC_PASSWORD "${!AGENT_@}"
+  # The agent under test must see only the settings each case gives it.
+  local var
+  unset ELASTIC_USERNAME ELASTIC_PASSWORD
+  for var in $(compgen -e | grep '^AGENT_' | grep -v -x AGENT_BIN); do unset "$var"; done
   start_nodes
   rm -rf "$OUT"
   install -d -m 0755 "$OUT"
