@@ -18,6 +18,7 @@ import yaml
 
 PASSED = 0
 FAILED = 0
+CHART_DIR = ""
 
 
 def check(what, ok, detail=""):
@@ -225,6 +226,17 @@ def check_cmpds(docs, values, chart_version, variant):
         else:
             check(f"{tag}: {major}.x installs no plugin (repository-s3 is a bundled module)",
                   plugins_init is None and "plugins" not in engine_mounts)
+        # The engine (and its keystore tool, wherever it runs) resolves elasticsearch.yml's
+        # ${NAME} placeholders from the environment: each must be there.
+        template = open(os.path.join(CHART_DIR, "config", "elasticsearch.yml.tpl"), encoding="utf-8").read()
+        template = re.sub(r"\{\{-? */\*.*?\*/ *-?\}\}", "", template, flags=re.S)
+        template = "\n".join(l for l in template.splitlines() if not l.lstrip().startswith("#"))
+        placeholders = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", template))
+        var_names = set(vars_)
+        users = [engine] + ([agent] if agent_values["keystoreBackend"] == "cli" else [])
+        missing = {c["name"]: sorted(placeholders - var_names - set(env_of(c))) for c in users}
+        check(f"{tag}: elasticsearch.yml's placeholders {sorted(placeholders)} are in the env of "
+              f"{[c['name'] for c in users]}", placeholders and not any(missing.values()), str(missing))
         labels = spec.get("labels") or {}
         check(f"{tag}: pods carry the addon's label", labels.get("elasticsearch.kubeblocks.io/addon") == "true")
         for init in spec["runtime"].get("initContainers") or []:
@@ -510,7 +522,9 @@ def merged_values(chart, overrides):
 def main(argv):
     if len(argv) != 6:
         sys.exit(__doc__)
+    global CHART_DIR
     chart, default_file, full_file, no_policy_file, work = argv[1:]
+    CHART_DIR = chart
     chart_version = yaml.safe_load(open(os.path.join(chart, "Chart.yaml")))["version"]
     full_overrides = yaml.safe_load(open(os.path.join(os.path.dirname(__file__), "values-full.yaml")))
     variants = [

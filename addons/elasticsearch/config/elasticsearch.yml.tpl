@@ -10,6 +10,8 @@ Elasticsearch, which replaces it from the container's environment when the node 
 cluster.name: {{ .CLUSTER_NAME | quote }}
 node.name: ${POD_NAME}
 
+# ES_NETWORK_HOST (a var: 0.0.0.0, every interface of the pod's own network namespace). A
+# ${NAME:default} placeholder would not do: the engine then takes the default, set or not.
 network.host: ${ES_NETWORK_HOST}
 # The pod's IP: what GET /_nodes/http reports as each node's ip, where the jobs reach its agent.
 network.publish_host: ${POD_IP}

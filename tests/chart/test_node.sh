@@ -1,0 +1,431 @@
+#!/usr/bin/env bash
+# A real Elasticsearch node started from the chart's own config and start-up: helm renders the
+# 8.x ComponentDefinition and its templates; kbrender stands in for KubeBlocks (the vars of one
+# pod, the config and script templates, the container's env) and for the kubelet ($(VAR)
+# expansion, the downward API); then prepare-config.sh and entrypoint.sh run as they would in
+# the pod, as the engine's user, and start Elasticsearch 8.19.21 (the integ-test distribution in
+# .cache/e2e) on 127.0.0.51. Two pods: without TLS; with TLS (certificates from a test CA, as
+# KubeBlocks' issuer would make them) and a keystore password, restarted once. The agent, when
+# built, runs from its container's env against that node's keystore.
+#
+# Stand-ins, each named where it is made: the node binds the pod's IP instead of 0.0.0.0 (a
+# pod has a network namespace of its own; this host is shared), the volumes are directories
+# (the config volume is reached through ES_PATH_CONF, the TLS and password mounts through their
+# scripts' path variables), the JVM is the host's (the image bundles one), the heap is fixed.
+# KEEP_WORK=1 keeps the pods' directories (their path is printed) for a look after a failure.
+# Ends with 'N passed, M failed'; exits non-zero when a check failed.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=tests/e2e/lib/env.sh
+source "$ROOT/tests/e2e/lib/env.sh"
+
+readonly CHART=$ROOT/addons/elasticsearch
+readonly BIN=${CHART_CACHE:-$ROOT/.cache/chart}/bin
+readonly TEST_IP=127.0.0.51
+readonly TEST_HTTP_PORT=9200
+readonly TEST_AGENT_PORT=8080
+readonly TEST_CLUSTER=es-test
+readonly TEST_POD=es-test-elasticsearch-0
+readonly TEST_FQDN=$TEST_POD.es-test-elasticsearch-headless.default.svc.cluster.local
+readonly AGENT_BIN=${AGENT_BIN:-$ROOT/build/agent/es-agent}
+# What GET /_nodes/_local must say (the integ-test distribution has no GET /: rest-root module).
+readonly NODE_IS_THE_POD='.cluster_name == "es-test" and ([.nodes[].name] == ["'$TEST_POD'"])
+  and ([.nodes[].version] == ["8.19.21"])'
+readonly BOUND_TO_POD_IP='[.nodes[] | .http.bound_address, .transport.bound_address] ==
+  [["'$TEST_IP:$TEST_HTTP_PORT'"], ["'$TEST_IP':9300"]]'
+PASSED=0
+FAILED=0
+WORK=""
+NODE_PID=""
+AGENT_PID=""
+
+pass() {
+  PASSED=$((PASSED + 1))
+  printf 'ok   %s\n' "$1"
+}
+fail() {
+  FAILED=$((FAILED + 1))
+  printf 'FAIL %s\n' "$1"
+}
+check() {
+  local what=$1
+  shift
+  if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+# stop_process PID: SIGTERM to the process group PID leads (run_container starts each one in a
+# session of its own: the node's launcher and its server JVM go together), SIGKILL after 30 s.
+stop_process() {
+  local pid=$1 i
+  [[ -n $pid ]] || return 0
+  kill -TERM -- "-$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 60; i++)); do
+    kill -0 -- "-$pid" 2>/dev/null || return 0
+    sleep 0.5
+  done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  stop_process "$AGENT_PID"
+  stop_process "$NODE_PID"
+  if [[ -n $WORK && -z ${KEEP_WORK:-} ]]; then rm -rf -- "$WORK"; fi
+}
+
+random_secret() { openssl rand -hex 16; }
+
+# --- the stand-in for KubeBlocks: render, then kbrender ------------------------------------
+
+# render_pod DIR TLS(true|false) HELM_ARGS...: DIR/files/<volume>/..., DIR/env/<container>.
+render_pod() {
+  local dir=$1 tls=$2
+  shift 2
+  mkdir -p "$dir"
+  "$BIN/helm" template es "$CHART" --namespace default --show-only templates/cmpd-8.yaml \
+    --show-only templates/configmaps.yaml "$@" >"$dir/rendered.yaml"
+  # What KubeBlocks knows of the pod: the Cluster, the component, the account's Secret.
+  jq -n --arg cluster "$TEST_CLUSTER" --arg pod "$TEST_POD" --arg ip "$TEST_IP" --argjson tls "$tls" \
+    --rawfile password "$dir/elastic-password" \
+    '{clusterName: $cluster, namespace: "default", component: "elasticsearch", replicas: 1,
+      serviceVersion: "8.19.21", clusterDomain: "cluster.local", tlsEnabled: $tls,
+      credentials: {elastic: {username: "elastic", password: ($password | rtrimstr("\n"))}},
+      podName: $pod, podIP: $ip}' >"$dir/facts.json"
+  chmod 0600 "$dir/facts.json"
+  "$BIN/kbrender" -rendered "$dir/rendered.yaml" -facts "$dir/facts.json" -out "$dir/pod" >/dev/null
+}
+
+# container_exec DIR CONTAINER OVERRIDES_FILE COMMAND...: becomes COMMAND, as the engine's user,
+# with exactly the container's environment (kbrender's), then the stand-ins' overrides
+# (NAME=value lines). Values are exported by the shell, never put on a command line. In a
+# session of its own, whose id is the process's. Run it in a subshell: `container_exec ... &`.
+container_exec() {
+  local dir=$1 name=$2 overrides=$3 v kv
+  shift 3
+  for v in $(compgen -e); do unset "$v"; done
+  while IFS= read -r -d '' kv; do export "${kv?}"; done <"$dir/pod/env/$name"
+  while IFS= read -r kv; do [[ -z $kv ]] || export "${kv?}"; done <"$overrides"
+  export PATH=/usr/local/bin:/usr/bin:/bin
+  exec setsid "${E2E_AS_ESNODE[@]}" "$@"
+}
+
+# run_container DIR CONTAINER OVERRIDES_FILE COMMAND...: the same, in the foreground.
+run_container() { (container_exec "$@"); }
+
+# --- the pod's directories -------------------------------------------------------------------
+
+# make_pod_dirs DIR: the image (a copy of the distribution: the tests write into its data
+# directory as the pod writes into its data volume) and the volumes.
+make_pod_dirs() {
+  local dir=$1
+  mkdir -p "$dir/image" "$dir/volumes/config"
+  cp -a "$ES_HOME/." "$dir/image/"
+  rm -f "$dir/image/.e2e-installed"
+  mkdir -p "$dir/image/data" "$dir/image/logs"
+  # The volumes the engine's user writes (fsGroup in the pod); the image stays root's.
+  chown -R "$E2E_USER:$E2E_USER" "$dir/image/data" "$dir/image/logs" "$dir/volumes"
+  chmod 0750 "$dir/volumes/config"
+}
+
+# make_tls DIR: what KubeBlocks' issuer puts in the TLS Secret: ca.pem, cert.pem (the pod's
+# DNS name; and its IP, which the local clients use), key.pem; mode 0440, the engine's group.
+make_tls() {
+  local dir=$1/tls
+  mkdir -p "$dir"
+  {
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/ca.key" -out "$dir/ca.pem" -days 2 \
+      -subj "/CN=kbrender test CA" &&
+      openssl req -newkey rsa:2048 -nodes -keyout "$dir/key.pem" -out "$dir/cert.csr" \
+        -subj "/CN=$TEST_POD" &&
+      printf 'subjectAltName=DNS:%s,IP:%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$TEST_FQDN" "$TEST_IP" >"$dir/ext" &&
+      openssl x509 -req -in "$dir/cert.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+        -out "$dir/cert.pem" -days 2 -extfile "$dir/ext"
+  } >"$dir/openssl.out" 2>&1 || {
+    cat "$dir/openssl.out" >&2
+    return 1
+  }
+  rm -f "$dir/ca.key" "$dir/cert.csr" "$dir/ext" "$dir/ca.srl" "$dir/openssl.out"
+  chgrp "$E2E_USER" "$dir"/*.pem
+  chmod 0440 "$dir"/*.pem
+}
+
+# --- talking to the node ---------------------------------------------------------------------
+
+# node_curl DIR SCHEME [USER:PASSWORD-FILE|-] PATH [CURL ARGS...]: the body on stdout; status in
+# DIR/status. Credentials go to curl in a config on stdin.
+node_curl() {
+  local dir=$1 scheme=$2 auth=$3 path=$4
+  shift 4
+  local tls=()
+  [[ $scheme == https ]] && tls=(--cacert "$dir/tls/ca.pem")
+  {
+    if [[ $auth != - ]]; then
+      printf 'user = "%s:%s"\n' "${auth%%:*}" "$(cat "${auth#*:}")"
+    fi
+  } | curl -sS -K - --connect-timeout 5 --max-time 30 "${tls[@]}" -o "$dir/body" -w '%{http_code}' \
+    "$@" "$scheme://$TEST_IP:$TEST_HTTP_PORT$path" >"$dir/status" 2>"$dir/curl.err" || true
+  cat "$dir/body" 2>/dev/null || true
+}
+
+status_is() { [[ $(cat "$1/status") == "$2" ]]; }
+
+wait_for_node() {
+  local dir=$1 scheme=$2 auth=$3 i
+  for ((i = 0; i < 180; i++)); do
+    if ! kill -0 "$NODE_PID" 2>/dev/null; then
+      echo "node exited; its output:" >&2
+      tail -n 30 "$dir/node.out" >&2
+      return 1
+    fi
+    node_curl "$dir" "$scheme" "$auth" "/_cluster/health?wait_for_status=green&timeout=1s" >/dev/null
+    status_is "$dir" 200 && return 0
+    sleep 1
+  done
+  tail -n 30 "$dir/node.out" >&2
+  return 1
+}
+
+# start_node DIR: prepare-config, then the entrypoint, in the background.
+start_node() {
+  local dir=$1
+  run_container "$dir" prepare-config "$dir/overrides" "$dir/pod/files/scripts/prepare-config.sh" \
+    >"$dir/prepare.out" 2>&1
+  container_exec "$dir" elasticsearch "$dir/overrides" "$dir/pod/files/scripts/entrypoint.sh" \
+    >"$dir/node.out" 2>&1 &
+  NODE_PID=$!
+}
+
+# keystore_tool DIR ARGS...: the engine's keystore tool as an operator runs it in the engine
+# container (its env: elasticsearch.yml's placeholders resolve), the password (if any) on stdin.
+keystore_tool() {
+  local dir=$1 input=/dev/null
+  shift
+  [[ ! -f $dir/keystore-password/password ]] || input=$dir/keystore-password/password
+  run_container "$dir" elasticsearch "$dir/overrides" "$dir/image/bin/elasticsearch-keystore" "$@" <"$input"
+}
+
+keystore_list() { keystore_tool "$1" list; }
+
+has_name() { grep -qx -- "$2" <<<"$1"; }
+
+# lacks_secrets FILE SECRET...: none of the secrets appears in the file.
+lacks_secrets() {
+  local file=$1 secret
+  shift
+  for secret in "$@"; do
+    if grep -qF -- "$secret" "$file"; then return 1; fi
+  done
+}
+
+json_is() { # json_is FILE JQ_FILTER: the file is one JSON value and the filter yields true
+  jq -e -s "length == 1 and (.[0] | $2)" "$1" >/dev/null 2>&1
+}
+
+# --- the agent, from its container's env ------------------------------------------------------
+
+# agent_overrides DIR: the agent's stand-ins (the pod's loopback is the node's address here).
+agent_overrides() {
+  local dir=$1
+  cat "$dir/overrides"
+  printf '%s\n' "AGENT_LISTEN_ADDRESS=$TEST_IP" "AGENT_NODE_ADDRESS=$TEST_IP:$TEST_HTTP_PORT" \
+    "AGENT_CONFIG_DIR=$dir/volumes/config" \
+    "AGENT_ALLOW_WITHOUT_S3_REPOSITORY=true"
+  if [[ -f $dir/keystore-password/password ]]; then
+    printf '%s\n' "AGENT_KEYSTORE_PASSWORD_FILE=$dir/keystore-password/password"
+  fi
+  if [[ -d $dir/tls ]]; then
+    printf '%s\n' "AGENT_NODE_CA_FILE=$dir/tls/ca.pem"
+  fi
+}
+
+agent_curl() { # agent_curl DIR METHOD PATH [BODY_FILE]: with the elastic account's credentials
+  local dir=$1 method=$2 path=$3 body=${4:-}
+  local data=()
+  [[ -z $body ]] || data=(--data-binary "@$body" -H 'Content-Type: application/json')
+  printf 'user = "elastic:%s"\n' "$(cat "$dir/elastic-password")" |
+    curl -sS -K - --connect-timeout 5 --max-time 30 -X "$method" "${data[@]}" -o "$dir/agent-body" \
+      -w '%{http_code}' "http://$TEST_IP:$TEST_AGENT_PORT$path" >"$dir/agent-status" 2>"$dir/agent-curl.err" || true
+}
+
+test_agent() {
+  local dir=$1 label=$2 i
+  if [[ ! -x $AGENT_BIN ]]; then
+    echo "note: $AGENT_BIN is not built (make agent): the agent part of $label skipped"
+    return 0
+  fi
+  agent_overrides "$dir" >"$dir/agent-overrides"
+  container_exec "$dir" agent "$dir/agent-overrides" "$AGENT_BIN" serve >"$dir/agent.out" 2>&1 &
+  AGENT_PID=$!
+  for ((i = 0; i < 50; i++)); do
+    curl -sf --max-time 2 "http://$TEST_IP:$TEST_AGENT_PORT/health" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  check "$label: the agent, started from its container's env, answers /health" \
+    curl -sf --max-time 2 "http://$TEST_IP:$TEST_AGENT_PORT/health" -o /dev/null
+  local key secret
+  key=$(random_secret)
+  secret=$(random_secret)
+  jq -n --arg k "$key" --arg s "$secret" '{access_key_id: $k, secret_access_key: $s, client: "kbtest"}' \
+    >"$dir/keystore-request.json"
+  chmod 0600 "$dir/keystore-request.json"
+  agent_curl "$dir" POST /keystore "$dir/keystore-request.json"
+  check "$label: POST /keystore with the elastic account's credentials writes the node's keystore" \
+    [ "$(cat "$dir/agent-status")" = 200 ]
+  local names ok=false
+  names=$(keystore_list "$dir" 2>/dev/null || true)
+  if has_name "$names" s3.client.kbtest.access_key && has_name "$names" s3.client.kbtest.secret_key &&
+    has_name "$names" keystore.seed; then ok=true; fi
+  check "$label: the engine's tool lists the agent's entries beside the entrypoint's" "$ok"
+  agent_curl "$dir" DELETE "/keystore?client=kbtest"
+  names=$(keystore_list "$dir" 2>/dev/null || true)
+  ok=false
+  if [[ $(cat "$dir/agent-status") == 200 ]] && ! has_name "$names" s3.client.kbtest.access_key &&
+    has_name "$names" keystore.seed; then ok=true; fi
+  check "$label: DELETE /keystore removes them again" "$ok"
+  check "$label: no secret in the agent's log" \
+    lacks_secrets "$dir/agent.out" "$key" "$secret" "$(cat "$dir/elastic-password")"
+  stop_process "$AGENT_PID"
+  AGENT_PID=""
+}
+
+# --- the two pods ------------------------------------------------------------------------------
+
+test_plain_pod() {
+  local dir=$WORK/plain label="8.x pod without TLS"
+  mkdir -p "$dir"
+  random_secret >"$dir/elastic-password"
+  render_pod "$dir" false
+  make_pod_dirs "$dir"
+  # Stand-ins: the image's home, the config volume's mount (ES_PATH_CONF), the pod's own
+  # network namespace (bind its IP), the container's memory (heap), the image's JDK.
+  printf '%s\n' "ES_HOME=$dir/image" "ES_PATH_CONF=$dir/volumes/config" "CONFIG_DIR=$dir/volumes/config" \
+    "TEMPLATE_DIR=$dir/pod/files/es-config" "ES_NETWORK_HOST=$TEST_IP" \
+    "ES_JAVA_OPTS=-Xms512m -Xmx512m $E2E_EXTRA_JAVA_OPTS" "ES_JAVA_HOME=$ES_JAVA_HOME" >"$dir/overrides"
+  start_node "$dir"
+  check "$label: the node starts from the rendered config and entrypoint and turns green" \
+    wait_for_node "$dir" http -
+  node_curl "$dir" http - /_nodes/_local >"$dir/root.json"
+  check "$label: without credentials (security off without TLS): cluster es-test, node $TEST_POD, 8.19.21" \
+    json_is "$dir/root.json" "$NODE_IS_THE_POD"
+  node_curl "$dir" http - /_nodes/_local/http,transport >"$dir/nodes.json"
+  check "$label: the node publishes the pod IP (where the jobs reach its agent)" \
+    json_is "$dir/nodes.json" '[.nodes[].ip] == ["'"$TEST_IP"'"]'
+  check "$label: the node binds only the pod IP (ES_NETWORK_HOST reaches elasticsearch.yml)" \
+    json_is "$dir/nodes.json" "$BOUND_TO_POD_IP"
+  node_curl "$dir" http - "/_nodes/_local/settings?flat_settings=true" >"$dir/settings.json"
+  check "$label: rendered settings in force (single-node discovery, no mmap, security off)" \
+    json_is "$dir/settings.json" '.nodes[].settings | .["discovery.type"] == "single-node" and
+      .["node.store.allow_mmap"] == "false" and .["xpack.security.enabled"] == "false"'
+  local names ok=false
+  names=$(keystore_list "$dir" 2>/dev/null || true)
+  if has_name "$names" keystore.seed && ! has_name "$names" bootstrap.password; then ok=true; fi
+  check "$label: the entrypoint created a keystore without a password, no bootstrap.password" "$ok"
+  test_agent "$dir" "$label"
+  stop_process "$NODE_PID"
+  NODE_PID=""
+}
+
+test_tls_pod() {
+  local dir=$WORK/tls label="8.x pod with TLS and a keystore password"
+  mkdir -p "$dir/keystore-password"
+  random_secret >"$dir/elastic-password"
+  # The one keystore-password Secret, as its volume would show it (0440, the engine's group).
+  random_secret >"$dir/keystore-password/password"
+  chgrp "$E2E_USER" "$dir/keystore-password/password"
+  chmod 0440 "$dir/keystore-password/password"
+  render_pod "$dir" true --set keystore.passwordSecret=es-keystore-password
+  make_pod_dirs "$dir"
+  make_tls "$dir"
+  printf '%s\n' "ES_HOME=$dir/image" "ES_PATH_CONF=$dir/volumes/config" "CONFIG_DIR=$dir/volumes/config" \
+    "TEMPLATE_DIR=$dir/pod/files/es-config" "ES_NETWORK_HOST=$TEST_IP" "TLS_DIR=$dir/tls" \
+    "ES_KEYSTORE_PASSWORD_FILE=$dir/keystore-password/password" \
+    "ES_JAVA_OPTS=-Xms512m -Xmx512m $E2E_EXTRA_JAVA_OPTS" "ES_JAVA_HOME=$ES_JAVA_HOME" >"$dir/overrides"
+  check "$label: the pod's env says where the keystore password is" \
+    grep -qz '^ES_KEYSTORE_PASSWORD_FILE=/etc/elasticsearch/keystore-password/password$' "$dir/pod/env/elasticsearch"
+  local auth="elastic:$dir/elastic-password"
+  start_node "$dir"
+  check "$label: the node starts (security and TLS on) and turns green" wait_for_node "$dir" https "$auth"
+  node_curl "$dir" https "$auth" /_nodes/_local >"$dir/root.json"
+  check "$label: over https with the elastic account (bootstrap.password from the entrypoint)" \
+    json_is "$dir/root.json" "$NODE_IS_THE_POD"
+  node_curl "$dir" https - /_nodes/_local >/dev/null
+  check "$label: without credentials: 401" status_is "$dir" 401
+  printf 'wrong\n' >"$dir/wrong-password"
+  node_curl "$dir" https "elastic:$dir/wrong-password" /_nodes/_local >/dev/null
+  check "$label: with a wrong password: 401" status_is "$dir" 401
+  node_curl "$dir" http - /_nodes/_local >/dev/null
+  check "$label: plain http is refused" [ "$(cat "$dir/status")" != 200 ]
+  node_curl "$dir" https "$auth" /_nodes/_local/http,transport >"$dir/nodes.json"
+  check "$label: the node binds only the pod IP" json_is "$dir/nodes.json" "$BOUND_TO_POD_IP"
+  node_curl "$dir" https "$auth" /_ssl/certificates >"$dir/certificates.json"
+  check "$label: the node's certificates are the copies in config/tls of the mounted ones" \
+    json_is "$dir/certificates.json" '([.[].path] | unique) == ["tls/ca.pem", "tls/cert.pem"] and
+      ([.[] | select(.path == "tls/cert.pem") | .subject_dn] | unique) == ["CN='"$TEST_POD"'"]'
+  check "$label: the keystore has the configured password (the engine's tool says so)" \
+    keystore_tool "$dir" has-passwd --silent
+  local names ok=false
+  names=$(keystore_list "$dir" 2>/dev/null || true)
+  if has_name "$names" keystore.seed && has_name "$names" bootstrap.password; then ok=true; fi
+  check "$label: keystore.seed and bootstrap.password in it" "$ok"
+  test_agent "$dir" "$label"
+  # A restart of the pod's containers: the keystore is kept, not created again.
+  stop_process "$NODE_PID"
+  local digest
+  digest=$(sha256sum "$dir/volumes/config/elasticsearch.keystore" | cut -d' ' -f1)
+  start_node "$dir"
+  check "$label: after a restart the node comes back" wait_for_node "$dir" https "$auth"
+  check "$label: the restart kept the keystore as it was" \
+    [ "$(sha256sum "$dir/volumes/config/elasticsearch.keystore" | cut -d' ' -f1)" = "$digest" ]
+  check "$label: no secret in the containers' output" lacks_secrets "$dir/prepare.out" \
+    "$(cat "$dir/elastic-password")" "$(cat "$dir/keystore-password/password")"
+  check "$label: no secret in the node's output" lacks_secrets "$dir/node.out" \
+    "$(cat "$dir/elastic-password")" "$(cat "$dir/keystore-password/password")"
+  stop_process "$NODE_PID"
+  NODE_PID=""
+}
+
+# The three-node render (not started: one host has one 127.0.0.51): seeds and first masters.
+test_three_node_render() {
+  local dir=$WORK/three
+  mkdir -p "$dir"
+  random_secret >"$dir/elastic-password"
+  render_pod "$dir" false
+  jq '.replicas = 3' "$dir/facts.json" >"$dir/facts3.json"
+  "$BIN/kbrender" -rendered "$dir/rendered.yaml" -facts "$dir/facts3.json" -out "$dir/pod3" >/dev/null
+  /usr/bin/python3 -c 'import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))' \
+    "$dir/pod3/files/es-config/elasticsearch.yml" >"$dir/three.json"
+  check "3 replicas: discovery seeds are the three pods' DNS names, first masters their names" \
+    json_is "$dir/three.json" '(.["discovery.seed_hosts"] | length) == 3 and
+      .["discovery.seed_hosts"][2] == "es-test-elasticsearch-2.es-test-elasticsearch-headless.default.svc.cluster.local" and
+      .["cluster.initial_master_nodes"] == ["es-test-elasticsearch-0","es-test-elasticsearch-1","es-test-elasticsearch-2"] and
+      (has("discovery.type") | not)'
+}
+
+main() {
+  [[ $(id -u) -eq 0 ]] || {
+    echo "run as root (the node runs as the $E2E_USER user)" >&2
+    exit 2
+  }
+  if [[ ! -x $ES_HOME/bin/elasticsearch ]]; then
+    echo "note: $ES_HOME is missing (make e2e-deps fetches it): the node test is skipped"
+    echo "0 passed, 0 failed"
+    return 0
+  fi
+  [[ -n $ES_JAVA_HOME ]] || {
+    echo "no JDK 17+ under /usr/lib/jvm" >&2
+    exit 2
+  }
+  bash "$ROOT/tests/chart/install-tools.sh"
+  e2e_ensure_user
+  WORK=$(mktemp -d /tmp/chart-node.XXXXXX)
+  chmod 0755 "$WORK"
+  [[ -z ${KEEP_WORK:-} ]] || echo "note: the pods' directories stay in $WORK"
+  trap cleanup EXIT
+  test_three_node_render
+  test_plain_pod
+  test_tls_pod
+  printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
+  ((FAILED == 0))
+}
+
+main "$@"
