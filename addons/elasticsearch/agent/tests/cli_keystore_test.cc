@@ -34,6 +34,8 @@ constexpr char kSecretKey[] = "s3.client.default.secret_key";
 constexpr char kAccessValue[] = "AKIAEXAMPLEACCESS123";
 constexpr char kSecretValue[] = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 constexpr char kPassword[] = "keystore-Pass-0rd";
+constexpr char kOldAccessKey[] = "s3.client.old.access_key";
+constexpr char kOldSecretKey[] = "s3.client.old.secret_key";
 
 std::string EnvOr(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
@@ -122,17 +124,18 @@ class RealTool : public ::testing::TestWithParam<Product> {
     return e != nullptr ? e->value : "<absent>";
   }
 
-  // A keystore as an operator would have made it: the tool's `create`, then a bootstrap
-  // password through the tool (without --stdin, which OpenSearch's tool gets wrong after a
+  // A keystore as an operator would have made it: the tool's `create`, then other entries
+  // through the tool, in one run (without --stdin, which OpenSearch's tool gets wrong after a
   // password line).
   void CreateWithTool(const std::string& password) {
+    const std::string pw_line = password.empty() ? "" : password + "\n";
     if (password.empty()) {
       Tool({"create"});
-      Tool({"add", "bootstrap.password"}, "bootstrap-Value-1\n");
     } else {
-      Tool({"create", "-p"}, password + "\n" + password + "\n");
-      Tool({"add", "bootstrap.password"}, password + "\nbootstrap-Value-1\n");
+      Tool({"create", "-p"}, pw_line + pw_line);
     }
+    Tool({"add", "bootstrap.password", kOldAccessKey, kOldSecretKey},
+         pw_line + "bootstrap-Value-1\nold-access-Value\nold-secret-Value\n");
   }
 
   // Puts a wrapper in front of the real tool that logs each run's arguments: a transparent
@@ -164,25 +167,32 @@ TEST_P(RealTool, CheckPassesForAnInstalledEngine) {
   EXPECT_TRUE(s.ok()) << s.error().message;
 }
 
-TEST_P(RealTool, AddsTwoSettingsInOneRunAndKeepsTheOtherEntries) {
+TEST_P(RealTool, AddsSettingsInOneRunAndKeepsTheOtherEntries) {
   CreateWithTool("");
   const std::string seed_before = ValueOf(Decrypt(""), "keystore.seed");
   const fs::path log = WrapToolWithRunLog();
 
-  auto s = CliAddSettings(options_, {{kAccessKey, kAccessValue}, {kSecretKey, kSecretValue}}, "");
+  // Two new settings, and one that exists (overwritten).
+  auto s = CliAddSettings(
+      options_,
+      {{kAccessKey, kAccessValue}, {kSecretKey, kSecretValue}, {kOldAccessKey, "new-access-Value"}},
+      "");
   ASSERT_TRUE(s.ok()) << s.error().message;
 
-  EXPECT_EQ(testing::ReadFileOrEmpty(log),
-            std::string("add --force -- ") + kAccessKey + " " + kSecretKey + "\n")
+  EXPECT_EQ(testing::ReadFileOrEmpty(log), std::string("add --force -- ") + kAccessKey + " " +
+                                               kSecretKey + " " + kOldAccessKey + "\n")
       << "one run of the tool, names only on its command line";
   auto names = CliListSettings(options_, "");
   ASSERT_TRUE(names.ok()) << names.error().message;
-  EXPECT_EQ(names.value(), (std::vector<std::string>{"bootstrap.password", "keystore.seed",
-                                                     kAccessKey, kSecretKey}));
+  EXPECT_EQ(names.value(),
+            (std::vector<std::string>{"bootstrap.password", "keystore.seed", kAccessKey, kSecretKey,
+                                      kOldAccessKey, kOldSecretKey}));
   keystore::Keystore ks = Decrypt("");
   EXPECT_FALSE(ks.has_password);
   EXPECT_EQ(ValueOf(ks, kAccessKey), kAccessValue);
   EXPECT_EQ(ValueOf(ks, kSecretKey), kSecretValue);
+  EXPECT_EQ(ValueOf(ks, kOldAccessKey), "new-access-Value");
+  EXPECT_EQ(ValueOf(ks, kOldSecretKey), "old-secret-Value");
   EXPECT_EQ(ValueOf(ks, "bootstrap.password"), "bootstrap-Value-1");
   EXPECT_EQ(ValueOf(ks, "keystore.seed"), seed_before);
   if (product_ == Product::kElasticsearch) {  // OpenSearch's tool has no `show`
@@ -190,17 +200,9 @@ TEST_P(RealTool, AddsTwoSettingsInOneRunAndKeepsTheOtherEntries) {
   }
 }
 
-TEST_P(RealTool, OverwritesExistingValues) {
-  CreateWithTool("");
-  ASSERT_TRUE(CliAddSettings(options_, {{kAccessKey, "old-access"}}, "").ok());
-  auto s = CliAddSettings(options_, {{kAccessKey, kAccessValue}}, "");
-  ASSERT_TRUE(s.ok()) << s.error().message;
-  EXPECT_EQ(ValueOf(Decrypt(""), kAccessKey), kAccessValue);
-}
-
 // OpenSearch's `add --stdin` stores empty values here (see cli_keystore.h): this test is the
 // one that would catch a return to it.
-TEST_P(RealTool, WritesIntoAPasswordProtectedKeystore) {
+TEST_P(RealTool, PasswordProtectedKeystore) {
   CreateWithTool(kPassword);
   auto s =
       CliAddSettings(options_, {{kAccessKey, kAccessValue}, {kSecretKey, kSecretValue}}, kPassword);
@@ -210,24 +212,26 @@ TEST_P(RealTool, WritesIntoAPasswordProtectedKeystore) {
   EXPECT_EQ(ValueOf(ks, kAccessKey), kAccessValue);
   EXPECT_EQ(ValueOf(ks, kSecretKey), kSecretValue);
   EXPECT_EQ(ValueOf(ks, "bootstrap.password"), "bootstrap-Value-1");
+
+  // Two removed in one run.
+  s = CliRemoveSettings(options_, {kOldAccessKey, kOldSecretKey}, kPassword);
+  ASSERT_TRUE(s.ok()) << s.error().message;
   auto names = CliListSettings(options_, kPassword);
   ASSERT_TRUE(names.ok()) << names.error().message;
-  EXPECT_EQ(names.value().size(), 4u) << Names(names.value());
-}
+  EXPECT_EQ(names.value(), (std::vector<std::string>{"bootstrap.password", "keystore.seed",
+                                                     kAccessKey, kSecretKey}));
 
-TEST_P(RealTool, WrongPasswordFailsAndNamesNoSecret) {
-  CreateWithTool(kPassword);
+  // The wrong password: refused, nothing changed, no secret in the message.
   const std::string before = KeystoreBytes();
   const std::string wrong = "not-the-Password-42";
-  auto s =
-      CliAddSettings(options_, {{kAccessKey, kAccessValue}, {kSecretKey, kSecretValue}}, wrong);
+  s = CliAddSettings(options_, {{kAccessKey, "other-access"}, {kSecretKey, "other-secret"}}, wrong);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code, kCliFailed);
   const std::string& message = s.error().message;
   EXPECT_NE(message.find("exit code 65"), std::string::npos) << message;
   EXPECT_NE(message.find("password was incorrect"), std::string::npos) << message;
   for (const std::string& secret :
-       {wrong, std::string(kPassword), std::string(kAccessValue), std::string(kSecretValue)}) {
+       {wrong, std::string(kPassword), std::string("other-access"), std::string("other-secret")}) {
     EXPECT_EQ(message.find(secret), std::string::npos) << "message shows a secret: " << message;
   }
   EXPECT_EQ(KeystoreBytes(), before) << "a refused write changed the keystore";
@@ -242,49 +246,11 @@ TEST_P(RealTool, CreatesAMissingKeystoreWithThePassword) {
   EXPECT_EQ(ValueOf(ks, kAccessKey), kAccessValue);
   EXPECT_EQ(ValueOf(ks, kSecretKey), kSecretValue);
   EXPECT_NE(ks.Find("keystore.seed"), nullptr);
-}
 
-TEST_P(RealTool, RemovesSeveralSettingsInOneRun) {
-  CreateWithTool(kPassword);
-  ASSERT_TRUE(
-      CliAddSettings(options_, {{kAccessKey, kAccessValue}, {kSecretKey, kSecretValue}}, kPassword)
-          .ok());
-  auto s = CliRemoveSettings(options_, {kAccessKey, kSecretKey}, kPassword);
-  ASSERT_TRUE(s.ok()) << s.error().message;
-  auto names = CliListSettings(options_, kPassword);
-  ASSERT_TRUE(names.ok()) << names.error().message;
-  EXPECT_EQ(names.value(), (std::vector<std::string>{"bootstrap.password", "keystore.seed"}));
-}
-
-// The cases below behave alike on both tools; they run on Elasticsearch's, to keep the suite
-// short (each run of a tool starts a JVM).
-class ElasticsearchTool : public RealTool {};
-INSTANTIATE_TEST_SUITE_P(Engines, ElasticsearchTool, ::testing::Values(Product::kElasticsearch),
-                         EngineName);
-
-TEST_P(ElasticsearchTool, CreatesAMissingKeystoreWithoutPassword) {
-  auto s = CliAddSettings(options_, {{kAccessKey, kAccessValue}}, "");
-  ASSERT_TRUE(s.ok()) << s.error().message;
-  keystore::Keystore ks = Decrypt("");
-  EXPECT_FALSE(ks.has_password);
-  EXPECT_EQ(ValueOf(ks, kAccessKey), kAccessValue);
-}
-
-TEST_P(ElasticsearchTool, KeystoreWithoutPasswordStaysSoWhenAPasswordIsConfigured) {
-  // As the native backend does: the configured password is for protected keystores.
-  CreateWithTool("");
-  auto s = CliAddSettings(options_, {{kAccessKey, kAccessValue}}, kPassword);
-  ASSERT_TRUE(s.ok()) << s.error().message;
-  keystore::Keystore ks = Decrypt("");
-  EXPECT_FALSE(ks.has_password);
-  EXPECT_EQ(ValueOf(ks, kAccessKey), kAccessValue);
-}
-
-TEST_P(ElasticsearchTool, NoPasswordForAProtectedKeystoreFailsWithoutTakingAValueForIt) {
-  CreateWithTool(kPassword);
+  // No password configured for it: refused, and the first value is not taken for the
+  // password (this one would open the keystore).
   const std::string before = KeystoreBytes();
-  // Were the first value read as the password, this one would open the keystore.
-  auto s = CliAddSettings(options_, {{kAccessKey, kPassword}, {kSecretKey, kSecretValue}}, "");
+  s = CliAddSettings(options_, {{kAccessKey, kPassword}, {kSecretKey, kSecretValue}}, "");
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code, kCliFailed);
   EXPECT_NE(s.error().message.find("password was incorrect"), std::string::npos)
@@ -292,10 +258,29 @@ TEST_P(ElasticsearchTool, NoPasswordForAProtectedKeystoreFailsWithoutTakingAValu
   EXPECT_EQ(KeystoreBytes(), before);
 }
 
-TEST_P(ElasticsearchTool, RemovingAnAbsentNameRemovesNothing) {
-  CreateWithTool("");
-  ASSERT_TRUE(CliAddSettings(options_, {{kAccessKey, kAccessValue}}, "").ok());
-  auto s = CliRemoveSettings(options_, {kAccessKey, "s3.client.default.session_token"}, "");
+// The cases below behave alike on both tools; they run on Elasticsearch's only, to keep the
+// suite short (every run of a tool starts a JVM: seconds of CPU).
+class ElasticsearchTool : public RealTool {};
+INSTANTIATE_TEST_SUITE_P(Engines, ElasticsearchTool, ::testing::Values(Product::kElasticsearch),
+                         EngineName);
+
+TEST_P(ElasticsearchTool, KeystoreWithoutPassword) {
+  // Created by `add --force` when there is none.
+  auto s = CliAddSettings(options_, {{kAccessKey, kAccessValue}}, "");
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_FALSE(Decrypt("").has_password);
+
+  // Stays without one when a password is configured, as with the native backend: the
+  // password is for protected keystores.
+  s = CliAddSettings(options_, {{kSecretKey, kSecretValue}}, kPassword);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  keystore::Keystore ks = Decrypt("");
+  EXPECT_FALSE(ks.has_password);
+  EXPECT_EQ(ValueOf(ks, kAccessKey), kAccessValue);
+  EXPECT_EQ(ValueOf(ks, kSecretKey), kSecretValue);
+
+  // A name that is not there: the tool removes none of them.
+  s = CliRemoveSettings(options_, {kAccessKey, "s3.client.default.session_token"}, "");
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code, kCliFailed);
   EXPECT_NE(s.error().message.find("session_token"), std::string::npos) << s.error().message;
