@@ -47,12 +47,13 @@ std::string ToolName(Product product) {
   return std::string(keystore::ProductName(product)) + "-keystore";
 }
 
-const char* JavaHomeVariable(Product product) {
-  return product == Product::kElasticsearch ? "ES_JAVA_HOME" : "OPENSEARCH_JAVA_HOME";
+// "NAME=" of the environment variables that the tools' scripts read.
+const char* JavaHomeAssignment(Product product) {
+  return product == Product::kElasticsearch ? "ES_JAVA_HOME=" : "OPENSEARCH_JAVA_HOME=";
 }
 
-const char* ConfigDirVariable(Product product) {
-  return product == Product::kElasticsearch ? "ES_PATH_CONF" : "OPENSEARCH_PATH_CONF";
+const char* ConfigDirAssignment(Product product) {
+  return product == Product::kElasticsearch ? "ES_PATH_CONF=" : "OPENSEARCH_PATH_CONF=";
 }
 
 // The Java the tool's script will pick: the given home, else the bundled one (OpenSearch's
@@ -101,13 +102,12 @@ Status CheckInstalled(const CliKeystoreOptions& options) {
 std::vector<std::string> ToolEnvironment(const CliKeystoreOptions& options) {
   std::vector<std::string> env{kToolSearchPath};
   if (options.java_home) {
-    env.push_back(std::string(JavaHomeVariable(options.product)) + "=" +
-                  options.java_home->string());
+    env.push_back(JavaHomeAssignment(options.product) + options.java_home->string());
   }
   std::error_code ec;
   fs::path config_dir = fs::absolute(options.config_dir, ec);
   if (ec) config_dir = options.config_dir;
-  env.push_back(std::string(ConfigDirVariable(options.product)) + "=" + config_dir.string());
+  env.push_back(ConfigDirAssignment(options.product) + config_dir.string());
   return env;
 }
 
