@@ -515,7 +515,7 @@ do_stop() {
   stop_node secure
   stop_node plain
   # The secrets were made for this run alone; the logs stay for reading.
-  rm -rf "$SECURE_SECRETS" "$SECURE_TLS"/*.key
+  rm -rf "$SECURE_SECRETS" "$SECURE_TLS"/*.key "$SECURE_CONF/certs/node.key"
 }
 
 cmd_status() {

@@ -69,11 +69,18 @@ run_case() {
     say "SKIP ${name} (pending: this es-agent has no ${missing})"
     return 0
   fi
-  CASE=$name STEP=0 ERRORS=()
+  CASE=$name STEP=0 ERRORS=() AGENT_LOG=""
   local t0=$SECONDS
   "$fn" || ERRORS+=("the case stopped early (status $?)")
   stop_agent
   check "elasticsearch-keystore still opens the keystore with its password" keystore_opens
+  if [[ ${#ERRORS[@]} -gt 0 && -n $AGENT_LOG && -f $AGENT_LOG ]] &&
+    grep -q 'not in this build yet' "$AGENT_LOG"; then
+    # The flag is parsed but its feature has not landed: pending, not failed.
+    SKIPPED=$((SKIPPED + 1))
+    say "SKIP ${name} (pending: $(grep -o '[^:]*not in this build yet' "$AGENT_LOG" | head -n1 | sed 's/^ *//'))"
+    return 0
+  fi
   if [[ ${#ERRORS[@]} -eq 0 ]]; then
     PASSED=$((PASSED + 1))
     say "PASS ${name} ($((SECONDS - t0))s)"
@@ -180,17 +187,15 @@ expect() {
 
 body_has() { jq -e "$1" "$BODY" >/dev/null 2>&1; } # body_has JQ_FILTER
 
-# s3_body CLIENT [RELOAD]: a POST body with fresh random keys, recorded as secrets.
-s3_body() {
-  local access secret
-  access="AKIA$(random_hex 8 | tr 'a-f' 'A-F')"
-  secret=$(random_hex 20)
-  printf '%s\n%s\n' "$access" "$secret" >>"${PRIVATE}/s3-values"
-  S3_ACCESS="$access"
-  S3_SECRET="$secret"
-  ACCESS="$access" SECRET="$secret" jq -cn --arg client "$1" --argjson reload "${2:-false}" \
+# make_s3_body CLIENT [RELOAD]: S3_BODY, a POST body with fresh random keys S3_ACCESS and
+# S3_SECRET (recorded as secrets).
+make_s3_body() {
+  S3_ACCESS="AKIA$(random_hex 8 | tr 'a-f' 'A-F')"
+  S3_SECRET=$(random_hex 20)
+  printf '%s\n%s\n' "$S3_ACCESS" "$S3_SECRET" >>"${PRIVATE}/s3-values"
+  S3_BODY=$(ACCESS="$S3_ACCESS" SECRET="$S3_SECRET" jq -cn --arg client "$1" --argjson reload "${2:-false}" \
     '{client: $client, access_key_id: env.ACCESS, secret_access_key: env.SECRET}
-     + (if $reload then {reload: true} else {} end)'
+     + (if $reload then {reload: true} else {} end)')
 }
 
 post_keystore() { # post_keystore AUTH_CONFIG BODY
@@ -308,7 +313,8 @@ case_passthrough_basic_and_bearer() {
   passthrough_as "${PRIVATE}/bearer.garbage.curl" 401 UNAUTHORIZED
   passthrough_as "" 401 UNAUTHORIZED
   # The node decides each time: a known user's POST goes through to the S3 check.
-  post_keystore "$(secure_auth_config agent-monitor basic)" "$(s3_body e2e)"
+  make_s3_body e2e
+  post_keystore "$(secure_auth_config agent-monitor basic)" "$S3_BODY"
   expect 403 FORBIDDEN
   check "nothing written for a 403" test "$(tool_list)" == "$BASE_NAMES"
 }
@@ -327,7 +333,8 @@ case_node_tls_right_name() {
   call GET /ready
   expect 200
   # A call that needs the node: the S3 check answers from the node's module list.
-  post_keystore "$(secure_auth_config agent-admin)" "$(s3_body e2e)"
+  make_s3_body e2e
+  post_keystore "$(secure_auth_config agent-admin)" "$S3_BODY"
   expect 409 NODE_HAS_NO_S3_REPOSITORY
 }
 
@@ -338,7 +345,8 @@ case_node_tls_wrong_name() {
   call GET /ready
   expect 503 NODE_TLS_FAILED
   check "the message names the expected name" body_has '.error.message | test("es-1.es-headless")'
-  post_keystore "$(secure_auth_config agent-admin)" "$(s3_body e2e)"
+  make_s3_body e2e
+  post_keystore "$(secure_auth_config agent-admin)" "$S3_BODY"
   expect 503 NODE_TLS_FAILED
   check "nothing written" test "$(tool_list)" == "$BASE_NAMES"
 }
@@ -367,7 +375,8 @@ case_no_s3_repository_refused() {
   local before_sha before_stamp
   before_sha=$(jq -r .sha256 "$BODY")
   before_stamp=$(keystore_stamp)
-  post_keystore "$(secure_auth_config agent-admin)" "$(s3_body e2e true)"
+  make_s3_body e2e true
+  post_keystore "$(secure_auth_config agent-admin)" "$S3_BODY"
   expect 409 NODE_HAS_NO_S3_REPOSITORY
   check "the message names repository-s3" body_has '.error.message | test("repository-s3")'
   call GET /keystore --config "$(secure_auth_config agent-admin)"
@@ -381,7 +390,8 @@ case_no_s3_repository_refused() {
 case_override_post_reload_then_delete_reload() {
   start_agent "$SECURE_ADDR" --credentials-dir "$SECURE_CREDENTIALS_DIR" "${NODE_TLS_FLAGS[@]}" \
     --allow-without-s3-repository --keystore-password-file "$SECURE_KEYSTORE_PASSWORD_FILE" || return 0
-  post_keystore "$(secure_auth_config agent-admin)" "$(s3_body e2e true)"
+  make_s3_body e2e true
+  post_keystore "$(secure_auth_config agent-admin)" "$S3_BODY"
   expect 502 NODE_RELOAD_FAILED
   check "the node's reason is passed on" \
     body_has '[.. | strings] | any(test("unknown secure setting \\[s3\\.client\\.e2e\\.(access|secret)_key\\]"))'
@@ -404,7 +414,8 @@ case_override_post_reload_then_delete_reload() {
 case_override_post_without_reload() {
   start_agent "$SECURE_ADDR" --credentials-dir "$SECURE_CREDENTIALS_DIR" "${NODE_TLS_FLAGS[@]}" \
     --allow-without-s3-repository --keystore-password-file "$SECURE_KEYSTORE_PASSWORD_FILE" || return 0
-  post_keystore "$(secure_auth_config agent-admin)" "$(s3_body e2e)"
+  make_s3_body e2e
+  post_keystore "$(secure_auth_config agent-admin)" "$S3_BODY"
   expect 200
   check "no reload asked, none reported" body_has 'has("reload") | not'
   check "the answer's sha256 is the file's" body_has ".sha256 == \"$(keystore_digest)\""
@@ -429,7 +440,8 @@ case_metrics() {
     --keystore-password-file "$SECURE_KEYSTORE_PASSWORD_FILE" || return 0
   call GET /keystore
   call GET /keystore --config "$(secure_auth_config agent-admin)"
-  post_keystore "$(secure_auth_config agent-admin)" "$(s3_body e2e)"
+  make_s3_body e2e
+  post_keystore "$(secure_auth_config agent-admin)" "$S3_BODY"
   call GET /metrics
   expect 200
   check "Prometheus text" grep -q -i '^Content-Type: text/plain' "$HEADERS"
@@ -497,8 +509,9 @@ case_no_secret_in_any_output() {
   check "secrets collected (${count})" test "$count" -ge 8
   check "captured outputs and agent logs exist (${files} files)" test "$files" -ge 10
   # -l prints the names of the files that hold a secret, never the secret.
-  leaks=$(grep -r -F -l -f "$secrets" "$OUT" || true)
-  check "no secret in any captured output or agent log${leaks:+ (found in: ${leaks//$'\n'/ })}" test -z "$leaks"
+  leaks=$(grep -r -F -l -f "$secrets" "$OUT" "${SECURE_WORK}/keystore-tool.log" "${SECURE_WORK%/}.start.log" \
+    "${SECURE_NODE_DIR}/stdout.log" || true)
+  check "no secret in any captured output, agent log or set-up log${leaks:+ (found in: ${leaks//$'\n'/ })}" test -z "$leaks"
 }
 
 # --- main ---------------------------------------------------------------------------------
