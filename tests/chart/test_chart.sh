@@ -147,6 +147,66 @@ test_rendered() {
   fi
 }
 
+# The packaged chart (what `helm install` of a .tgz gets): .helmignore keeps the job scripts and
+# config/, and the ActionSet rendered from the package embeds the same bytes.
+test_package() {
+  expect "helm package" helm package "$CHART" --destination "$TMP/package"
+  local tgz f missing=""
+  tgz=$(find "$TMP/package" -name 'elasticsearch-*.tgz' | head -n 1)
+  [[ -n $tgz ]] || return 0
+  tar -tzf "$tgz" >"$TMP/package.list"
+  for f in dataprotection/common.sh dataprotection/backup.sh dataprotection/restore.sh \
+    config/elasticsearch.yml.tpl config/prepare-config.sh config/entrypoint.sh config/install-plugins.sh; do
+    grep -qx "elasticsearch/$f" "$TMP/package.list" || missing+=" $f"
+  done
+  if [[ -z $missing ]]; then pass "the package holds the job scripts and config/"; else fail "the package lacks:$missing"; fi
+  if grep -q '^elasticsearch/agent/' "$TMP/package.list"; then
+    fail "the package holds the agent's sources"
+  else
+    pass "the package leaves the agent's sources out"
+  fi
+  helm template es "$tgz" --namespace default --show-only templates/actionset.yaml >"$TMP/package-actionset.yaml"
+  helm template es "$CHART" --namespace default --show-only templates/actionset.yaml >"$TMP/dir-actionset.yaml"
+  if cmp -s "$TMP/package-actionset.yaml" "$TMP/dir-actionset.yaml"; then
+    pass "the ActionSets rendered from the package equal those from the directory"
+  else
+    fail "the ActionSets rendered from the package differ from those from the directory"
+  fi
+}
+
+# install-plugins.sh's own logic, with a stand-in for the image's elasticsearch-plugin (no 7.x
+# plugin zip is published where this machine can fetch it): the sources it installs, the names
+# it derives, a plugin already there, a source it cannot name.
+test_install_plugins() {
+  local home=$TMP/plugins-home script=$CHART/config/install-plugins.sh
+  mkdir -p "$home/bin" "$home/plugins/analysis-icu"
+  cat >"$home/bin/elasticsearch-plugin" <<'STUB'
+#!/usr/bin/env bash
+# Stand-in for the engine's elasticsearch-plugin: records its arguments, makes the plugin's dir.
+printf '%s\n' "$*" >>"$(dirname "$0")/calls"
+name=${3##*/}
+name=${name%.zip}
+mkdir -p "$(dirname "$0")/../plugins/${name%%-[0-9]*}"
+STUB
+  chmod +x "$home/bin/elasticsearch-plugin"
+  expect "install-plugins.sh installs repository-s3 by name and a zip by URL, skips one already there" \
+    env ES_HOME="$home" PLUGINS="repository-s3, file:///mnt/plugin-zips/mapper-size-7.17.29.zip,analysis-icu" \
+    bash "$script"
+  local want=$'install --batch repository-s3\ninstall --batch file:///mnt/plugin-zips/mapper-size-7.17.29.zip'
+  if [[ $(cat "$home/bin/calls" 2>/dev/null) == "$want" ]]; then
+    pass "install-plugins.sh ran elasticsearch-plugin install --batch for exactly the missing two"
+  else
+    fail "install-plugins.sh called: $(tr '\n' ';' <"$home/bin/calls" 2>/dev/null)"
+  fi
+  expect_failure "install-plugins.sh refuses a source it cannot name" \
+    env ES_HOME="$home" PLUGINS="https://mirror.example/0.zip" bash "$script"
+  if grep -qF "cannot tell the plugin's name from 'https://mirror.example/0.zip'" "$TMP/out"; then
+    pass "install-plugins.sh says which source it cannot name"
+  else
+    fail "install-plugins.sh's message for an unnamed source" "$TMP/out"
+  fi
+}
+
 # DL3008 (pin apt package versions) is left out: Debian replaces a package's version in its
 # archive with each point release and security fix, so a pinned version stops installing; the
 # base image's tag pins the release instead.
@@ -165,6 +225,8 @@ main() {
   test_helm
   test_kubeconform
   test_rendered
+  test_package
+  test_install_plugins
   test_linters
   printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
   ((FAILED == 0))

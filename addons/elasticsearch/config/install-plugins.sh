@@ -24,7 +24,7 @@ plugin_name() {
 install_plugin() {
   local source=$1 name
   name=$(plugin_name "$source")
-  [[ $name =~ ^[a-z0-9][a-z0-9_-]*$ ]] || die "cannot tell the plugin's name from '$source'"
+  [[ $name =~ ^[a-z][a-z0-9_-]*$ ]] || die "cannot tell the plugin's name from '$source'"
   if [[ -d $ES_HOME/plugins/$name ]]; then
     log "$name is already installed"
     return 0
