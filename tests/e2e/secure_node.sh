@@ -3,6 +3,9 @@
 #   secure  127.0.0.31:9200  security on, HTTPS with a certificate for a pod DNS name only,
 #                            password-protected keystore holding bootstrap.password
 #   plain   127.0.0.32:9200  security off, plain HTTP
+# On the secure node: file-realm users agent-admin (role with the `manage` cluster privilege)
+# and agent-monitor (`monitor` only), an API key and an OAuth2 token of each (a trial license,
+# made by the node itself, allows tokens), and elastic with its bootstrap password.
 # Usage: tests/e2e/secure_node.sh start|stop|status   (as root; the nodes run as esnode)
 # Source it to get the layout (SECURE_* variables) without running anything.
 # Every secret is random per start, lives in a 0600 file under $SECURE_SECRETS and reaches
