@@ -384,6 +384,87 @@ test_tls_pod() {
   NODE_PID=""
 }
 
+# The entrypoint's and prepare-config's refusals and the keystore cases a node start does not
+# reach, with a stand-in for the node process only (it records what the entrypoint hands it on
+# standard input); the keystore work before it is the engine's real tool.
+test_startup_cases() {
+  local dir=$WORK/cases label="start-up"
+  mkdir -p "$dir/keystore-password"
+  random_secret >"$dir/elastic-password"
+  random_secret >"$dir/keystore-password/password"
+  chgrp "$E2E_USER" "$dir/keystore-password/password"
+  chmod 0440 "$dir/keystore-password/password"
+  render_pod "$dir" false --set keystore.passwordSecret=es-keystore-password
+  make_pod_dirs "$dir"
+  cat >"$dir/image/bin/elasticsearch" <<'STUB'
+#!/usr/bin/env bash
+# Stand-in for the node: the SHA-256 of the first line it is given.
+IFS= read -r line || true
+printf '%s' "$line" | sha256sum | cut -d' ' -f1 >"$STUB_OUT"
+STUB
+  chmod 0755 "$dir/image/bin/elasticsearch"
+  : >"$dir/stub.out"
+  chown "$E2E_USER" "$dir/stub.out"
+  printf '%s\n' "ES_HOME=$dir/image" "ES_PATH_CONF=$dir/volumes/config" "CONFIG_DIR=$dir/volumes/config" \
+    "TEMPLATE_DIR=$dir/pod/files/es-config" "ES_NETWORK_HOST=$TEST_IP" "ES_JAVA_HOME=$ES_JAVA_HOME" \
+    "ES_KEYSTORE_PASSWORD_FILE=$dir/keystore-password/password" "STUB_OUT=$dir/stub.out" >"$dir/overrides"
+  local entrypoint=$dir/pod/files/scripts/entrypoint.sh
+
+  check "$label: entrypoint without prepare-config: refused, saying so" \
+    refused_with "$dir" "elasticsearch.yml is missing (did prepare-config run?)" "$entrypoint"
+  mkdir -p "$dir/empty-template"
+  printf 'TEMPLATE_DIR=%s\n' "$dir/empty-template" | cat "$dir/overrides" - >"$dir/overrides-empty"
+  check "$label: prepare-config without the rendered template: refused, saying so" \
+    refused_with "$dir" "elasticsearch.yml is missing or empty (the component's config template)" \
+    "$dir/pod/files/scripts/prepare-config.sh" -- "$dir/overrides-empty"
+  run_container "$dir" prepare-config "$dir/overrides" "$dir/pod/files/scripts/prepare-config.sh" >/dev/null
+
+  # A keystore without a password (as an image may bring one), and a password configured.
+  run_container "$dir" elasticsearch "$dir/overrides" "$dir/image/bin/elasticsearch-keystore" create \
+    </dev/null >/dev/null 2>&1
+  run_container "$dir" elasticsearch "$dir/overrides" "$entrypoint" >"$dir/entrypoint.out" 2>&1 || true
+  check "$label: an existing keystore without a password gets the configured one" \
+    keystore_tool "$dir" has-passwd --silent
+  local names ok=false
+  names=$(keystore_list "$dir" 2>/dev/null || true)
+  has_name "$names" keystore.seed && ok=true
+  check "$label: ... and keeps its entries (keystore.seed)" "$ok"
+  check "$label: the node is handed the keystore password on standard input" \
+    [ "$(cat "$dir/stub.out")" = "$(tr -d '\n' <"$dir/keystore-password/password" | sha256sum | cut -d' ' -f1)" ]
+  check "$label: no secret in the entrypoint's output" lacks_secrets "$dir/entrypoint.out" \
+    "$(cat "$dir/keystore-password/password")" "$(cat "$dir/elastic-password")"
+
+  printf 'ES_KEYSTORE_PASSWORD_FILE=\n' | cat "$dir/overrides" - >"$dir/overrides-nopw"
+  check "$label: a keystore with a password and none configured: refused, saying so" \
+    refused_with "$dir" "has a password, but no keystore password is configured" "$entrypoint" -- "$dir/overrides-nopw"
+  printf 'one\ntwo\n' >"$dir/two-lines"
+  chown "$E2E_USER" "$dir/two-lines"
+  printf 'ES_KEYSTORE_PASSWORD_FILE=%s\n' "$dir/two-lines" | cat "$dir/overrides" - >"$dir/overrides-two"
+  check "$label: a password file of two lines: refused, saying so" \
+    refused_with "$dir" "holds more than one line" "$entrypoint" -- "$dir/overrides-two"
+  printf 'ES_KEYSTORE_PASSWORD_FILE=%s\n' "$dir/no-such-file" | cat "$dir/overrides" - >"$dir/overrides-missing"
+  check "$label: a missing password file: refused, saying so" \
+    refused_with "$dir" "is missing or unreadable" "$entrypoint" -- "$dir/overrides-missing"
+  mkdir -p "$dir/half-tls"
+  printf 'x\n' >"$dir/half-tls/ca.pem"
+  printf 'x\n' >"$dir/half-tls/cert.pem"
+  printf '%s\n' "TLS_ENABLED=true" "TLS_DIR=$dir/half-tls" | cat "$dir/overrides" - >"$dir/overrides-tls"
+  check "$label: TLS on without key.pem: refused, naming the file" \
+    refused_with "$dir" "TLS is on but $dir/half-tls/key.pem is missing or empty" "$entrypoint" -- "$dir/overrides-tls"
+}
+
+# refused_with DIR MESSAGE SCRIPT [-- OVERRIDES]: the script, in the engine container, exits
+# non-zero with MESSAGE in its error output and does not reach the node.
+refused_with() {
+  local dir=$1 message=$2 script=$3 overrides=$1/overrides
+  [[ ${4:-} != -- ]] || overrides=$5
+  : >"$dir/stub.out"
+  if run_container "$dir" elasticsearch "$overrides" "$script" >"$dir/refused.out" 2>&1; then
+    return 1
+  fi
+  grep -qF -- "$message" "$dir/refused.out" && [[ ! -s $dir/stub.out ]]
+}
+
 # The three-node render (not started: one host has one 127.0.0.51): seeds and first masters.
 test_three_node_render() {
   local dir=$WORK/three
@@ -422,6 +503,7 @@ main() {
   [[ -z ${KEEP_WORK:-} ]] || echo "note: the pods' directories stay in $WORK"
   trap cleanup EXIT
   test_three_node_render
+  test_startup_cases
   test_plain_pod
   test_tls_pod
   printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
