@@ -226,14 +226,14 @@ def check_cmpds(docs, values, chart_version, variant):
         else:
             check(f"{tag}: {major}.x installs no plugin (repository-s3 is a bundled module)",
                   plugins_init is None and "plugins" not in engine_mounts)
-        # The engine (and its keystore tool, wherever it runs) resolves elasticsearch.yml's
-        # ${NAME} placeholders from the environment: each must be there.
+        # entrypoint.sh replaces elasticsearch.yml's ${NAME} placeholders by the engine
+        # container's variables: each must be there.
         template = open(os.path.join(CHART_DIR, "config", "elasticsearch.yml.tpl"), encoding="utf-8").read()
         template = re.sub(r"\{\{-? */\*.*?\*/ *-?\}\}", "", template, flags=re.S)
         template = "\n".join(l for l in template.splitlines() if not l.lstrip().startswith("#"))
         placeholders = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", template))
         var_names = set(vars_)
-        users = [engine] + ([agent] if agent_values["keystoreBackend"] == "cli" else [])
+        users = [engine]
         missing = {c["name"]: sorted(placeholders - var_names - set(env_of(c))) for c in users}
         check(f"{tag}: elasticsearch.yml's placeholders {sorted(placeholders)} are in the env of "
               f"{[c['name'] for c in users]}", placeholders and not any(missing.values()), str(missing))

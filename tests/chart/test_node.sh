@@ -320,6 +320,14 @@ test_plain_pod() {
   names=$(keystore_list "$dir" 2>/dev/null || true)
   if has_name "$names" keystore.seed && ! has_name "$names" bootstrap.password; then ok=true; fi
   check "$label: the entrypoint created a keystore without a password, no bootstrap.password" "$ok"
+  check "$label: elasticsearch.yml holds no placeholder once the node runs" \
+    lacks_secrets "$dir/volumes/config/elasticsearch.yml" "\${"
+  # As the agent's cli backend runs it: nothing of the container's environment.
+  ok=false
+  names=$(env -i PATH=/usr/bin:/bin ES_PATH_CONF="$dir/volumes/config" ES_JAVA_HOME="$ES_JAVA_HOME" \
+    "${E2E_AS_ESNODE[@]}" "$dir/image/bin/elasticsearch-keystore" list </dev/null 2>&1 || true)
+  has_name "$names" keystore.seed && ok=true
+  check "$label: the engine's keystore tool works in an empty environment (the agent's cli backend)" "$ok"
   test_agent "$dir" "$label"
   stop_process "$NODE_PID"
   NODE_PID=""
@@ -445,6 +453,11 @@ STUB
   printf 'ES_KEYSTORE_PASSWORD_FILE=%s\n' "$dir/no-such-file" | cat "$dir/overrides" - >"$dir/overrides-missing"
   check "$label: a missing password file: refused, saying so" \
     refused_with "$dir" "is missing or unreadable" "$entrypoint" -- "$dir/overrides-missing"
+  # The entrypoint wrote the values into the file: the rendered one again, as at a pod's start.
+  run_container "$dir" prepare-config "$dir/overrides" "$dir/pod/files/scripts/prepare-config.sh" >/dev/null
+  printf 'POD_IP=\n' | cat "$dir/overrides" - >"$dir/overrides-noip"
+  check "$label: a placeholder whose variable is unset: refused, naming it" \
+    refused_with "$dir" "elasticsearch.yml needs \${POD_IP}, which is not set" "$entrypoint" -- "$dir/overrides-noip"
   mkdir -p "$dir/half-tls"
   printf 'x\n' >"$dir/half-tls/ca.pem"
   printf 'x\n' >"$dir/half-tls/cert.pem"

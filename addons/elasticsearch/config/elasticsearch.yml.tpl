@@ -1,7 +1,8 @@
 {{- /*
 The node's elasticsearch.yml. KubeBlocks renders it per component as a Go template (sprig
-functions, missing keys are errors) over the ComponentDefinition's vars; ${NAME} is left for
-Elasticsearch, which replaces it from the container's environment when the node starts.
+functions, missing keys are errors) over the ComponentDefinition's vars; a ${NAME} placeholder,
+for what differs from pod to pod, is left for entrypoint.sh, which writes in the value of the
+engine container's NAME at start.
 */ -}}
 {{- $replicas := .COMPONENT_REPLICAS | atoi -}}
 {{- $tls := eq (index . "TLS_ENABLED" | default "false") "true" -}}
@@ -10,8 +11,7 @@ Elasticsearch, which replaces it from the container's environment when the node 
 cluster.name: {{ .CLUSTER_NAME | quote }}
 node.name: ${POD_NAME}
 
-# ES_NETWORK_HOST (a var: 0.0.0.0, every interface of the pod's own network namespace). A
-# ${NAME:default} placeholder would not do: the engine then takes the default, set or not.
+# 0.0.0.0: every interface of the pod's own network namespace.
 network.host: ${ES_NETWORK_HOST}
 # The pod's IP: what GET /_nodes/http reports as each node's ip, where the jobs reach its agent.
 network.publish_host: ${POD_IP}

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Start-up of the engine container: with TLS on, the certificates KubeBlocks mounted are copied
-# into the config dir (the engine reads only there); the keystore is made ready (created, with
+# Start-up of the engine container: elasticsearch.yml's ${NAME} placeholders (the pod's name,
+# IP, bind address) are replaced by their values from the environment, so that the engine's
+# tools read the file in any environment (the agent's cli backend runs the keystore tool with a
+# clean one); with TLS on, the certificates KubeBlocks mounted are copied into the config dir
+# (the engine reads only there); the keystore is made ready (created, with
 # the keystore password when one is configured, and holding the elastic user's bootstrap
 # password when security is on); the first-start-only discovery block is dropped once the node
 # has joined a cluster; then the node runs, its keystore password on standard input.
@@ -41,6 +44,26 @@ read_keystore_password() {
   content=${content%$'\n'}
   [[ $content != *$'\n'* ]] || die "keystore password file $file holds more than one line"
   KEYSTORE_PASSWORD=$content
+}
+
+# The placeholders of the rendered elasticsearch.yml, each replaced by its variable's value.
+resolve_placeholders() {
+  local file=$CONFIG_DIR/elasticsearch.yml text name value
+  text=$(
+    cat -- "$file"
+    printf x
+  )
+  text=${text%x}
+  while [[ $text =~ \$\{([A-Za-z_][A-Za-z0-9_]*)\} ]]; do
+    name=${BASH_REMATCH[1]}
+    [[ -n ${!name:-} ]] || die "elasticsearch.yml needs \${$name}, which is not set in the container's environment"
+    value=${!name}
+    [[ $value != *"\${"* ]] || die "$name holds a placeholder itself: '$value'"
+    text=${text//"\${$name}"/"$value"}
+  done
+  printf '%s' "$text" >"$CONFIG_DIR/.elasticsearch.yml.new"
+  chmod 0640 "$CONFIG_DIR/.elasticsearch.yml.new"
+  mv -f "$CONFIG_DIR/.elasticsearch.yml.new" "$file"
 }
 
 copy_tls_files() {
@@ -125,6 +148,7 @@ start_node() {
 
 main() {
   [[ -f $CONFIG_DIR/elasticsearch.yml ]] || die "$CONFIG_DIR/elasticsearch.yml is missing (did prepare-config run?)"
+  resolve_placeholders
   read_keystore_password
   copy_tls_files
   ensure_keystore

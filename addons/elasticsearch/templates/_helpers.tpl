@@ -142,11 +142,6 @@ non-credential ones to the config and script templates.
       serviceVersion: Required
 - name: ELASTICSEARCH_MAJOR
   value: {{ .major | quote }}
-# The address the node binds (elasticsearch.yml's network.host): every interface of the pod.
-# A var, so that it is in every container's env: the engine's keystore tool resolves
-# elasticsearch.yml's placeholders wherever it runs (the entrypoint, the agent's cli backend).
-- name: ES_NETWORK_HOST
-  value: 0.0.0.0
 - name: ELASTIC_USERNAME
   valueFrom:
     credentialVarRef:
@@ -202,6 +197,9 @@ non-credential ones to the config and script templates.
     - /mnt/scripts/entrypoint.sh
   env:
     {{- include "elasticsearch.podEnv" . | nindent 4 }}
+    # The address the node binds (elasticsearch.yml's network.host): every interface of the pod.
+    - name: ES_NETWORK_HOST
+      value: 0.0.0.0
     - name: ES_JAVA_OPTS
       value: {{ $root.Values.elasticsearch.javaOpts | quote }}
     {{- if $root.Values.keystore.passwordSecret }}
