@@ -83,9 +83,7 @@ int Serve(const std::vector<std::string>& args) {
   if (!mode.ok()) return Fail(2, mode.error().message);
   auto node_address = agent::node::ParseNodeAddress(options.node_address);
   if (!node_address.ok()) return Fail(2, node_address.error().message);
-  if (options.tls_cert_file || options.cli_backend) {
-    return Fail(2, "HTTPS serving and the cli backend are not in this build yet");
-  }
+  if (options.tls_cert_file) return Fail(2, "HTTPS serving is not in this build yet");
 
   const bool own_credentials = options.credentials.has_value();
   agent::node::NodeClient node(
@@ -102,6 +100,18 @@ int Serve(const std::vector<std::string>& args) {
   service_options.check_node = [&node_api, own_credentials] {
     return node_api.CheckAnswers(/*need_ok=*/own_credentials);
   };
+  if (options.cli_backend) {
+    agent::cli_backend::CliKeystoreOptions cli;
+    cli.engine_home = *options.engine_home;
+    cli.java_home = options.engine_java_home;
+    cli.config_dir = options.config_dir;
+    if (options.engine) cli.product = *options.engine;
+    // At start, so that a missing tool or Java is found now, not at the first backup.
+    if (auto usable = agent::cli_backend::CheckCliBackend(cli); !usable.ok()) {
+      return Fail(2, "--keystore-backend cli: " + usable.error().message);
+    }
+    service_options.cli = cli;
+  }
   agent::service::KeystoreService keystore(service_options);
   if (auto stale = keystore.RemoveStaleTemporaries(); !stale.ok()) {
     log.Warn("cannot clean up stale temporary keystore files",

@@ -19,7 +19,9 @@
 #include <vector>
 
 #include "cli_backend/subprocess.h"
+#include "crypto/crypto.h"
 #include "keystore/codec.h"
+#include "service/keystore_service.h"
 #include "test_util.h"
 
 namespace agent::cli_backend {
@@ -285,6 +287,50 @@ TEST_P(ElasticsearchTool, KeystoreWithoutPassword) {
   EXPECT_EQ(s.error().code, kCliFailed);
   EXPECT_NE(s.error().message.find("session_token"), std::string::npos) << s.error().message;
   EXPECT_EQ(ValueOf(Decrypt(""), kAccessKey), kAccessValue);
+}
+
+// The service with the cli backend: the API's write and delete, through the tool, under the
+// agent's lock; a stale session token of the client goes when a write brings none.
+TEST_P(ElasticsearchTool, TheServiceWritesAndRemovesAClientThroughTheTool) {
+  CreateWithTool(kPassword);
+  testing::WriteFile(dir_.path() / "pw", std::string(kPassword) + "\n");
+  service::ServiceOptions so{
+      dir_.path(), Product::kElasticsearch, "8.19.21", dir_.path() / "pw", nullptr, nullptr,
+      options_};
+  service::KeystoreService svc(so);
+  service::S3Credentials with_token;
+  with_token.client = "kb";
+  with_token.access_key = kAccessValue;
+  with_token.secret_key = kSecretValue;
+  with_token.session_token = "session-Token-1";
+  auto first = svc.WriteS3Credentials(with_token);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_EQ(first.value().sha256, crypto::Sha256Hex(KeystoreBytes()));
+  EXPECT_EQ(first.value().format_version, 7);
+  EXPECT_EQ(ValueOf(Decrypt(kPassword), "s3.client.kb.session_token"), "session-Token-1");
+
+  service::S3Credentials without_token;
+  without_token.client = "kb";
+  without_token.access_key = "AKIASECONDKEY";
+  without_token.secret_key = kSecretValue;
+  ASSERT_TRUE(svc.WriteS3Credentials(without_token).ok());
+  {
+    keystore::Keystore ks = Decrypt(kPassword);
+    EXPECT_EQ(ValueOf(ks, "s3.client.kb.access_key"), "AKIASECONDKEY");
+    EXPECT_EQ(ValueOf(ks, "s3.client.kb.session_token"), "<absent>");
+    EXPECT_EQ(ValueOf(ks, "bootstrap.password"), "bootstrap-Value-1");
+  }
+  auto described = svc.Describe();
+  ASSERT_TRUE(described.ok()) << described.error().message;
+  EXPECT_TRUE(described.value().has_password);
+
+  auto removed = svc.RemoveS3Client("kb");
+  ASSERT_TRUE(removed.ok()) << removed.error().message;
+  EXPECT_EQ(removed.value().settings,
+            (std::vector<std::string>{"s3.client.kb.access_key", "s3.client.kb.secret_key"}));
+  keystore::Keystore after = Decrypt(kPassword);
+  EXPECT_EQ(ValueOf(after, "s3.client.kb.access_key"), "<absent>");
+  EXPECT_EQ(ValueOf(after, kOldAccessKey), "old-access-Value");
 }
 
 TEST_P(ElasticsearchTool, BrokenJavaIsReportedByTheCheck) {

@@ -59,8 +59,9 @@ Reply Send(uint16_t port, bhttp::verb verb, const std::string& target, const std
 class HttpTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    service_ = std::make_unique<service::KeystoreService>(service::ServiceOptions{
-        dir_.path(), keystore::Product::kElasticsearch, "8.10.0", std::nullopt, nullptr, nullptr});
+    service_ = std::make_unique<service::KeystoreService>(
+        service::ServiceOptions{dir_.path(), keystore::Product::kElasticsearch, "8.10.0",
+                                std::nullopt, nullptr, nullptr, std::nullopt});
     router_ = std::make_unique<Router>(*service_, auth_, NodeHooks{}, metrics_);
     ServerOptions options;
     options.address = "127.0.0.1";

@@ -200,7 +200,7 @@ TEST(NodeApi, OpenSearchPassthroughProbesTheReloadPermissionOnNoNode) {
 }
 
 TEST(NodeApi, SecurityOffIsNamed) {
-  RecordingNode open({{"GET /", {200, R"({"version":{"number":"8.19.0"}})"}}});
+  RecordingNode open({{"GET /_nodes/_local", {200, R"({"nodes":{"a":{"version":"8.19.0"}}})"}}});
   NodeClient client(open.endpoint(), "Basic b3duOmNyZWQ=");
   auto status = NodeApi(client).CheckSecurityOn();
   ASSERT_FALSE(status.ok());

@@ -32,7 +32,7 @@ class RoutesTest : public ::testing::Test {
   agent::testing::TempDir dir_;
   service::KeystoreService service_{
       service::ServiceOptions{dir_.path(), keystore::Product::kElasticsearch, "8.10.0",
-                              dir_.path() / "pw", nullptr, nullptr}};
+                              dir_.path() / "pw", nullptr, nullptr, std::nullopt}};
   Authenticator auth_ = Authenticator::Static({"elastic", "s3cr3t"});
   const std::string auth_header_ = BasicAuthorization({"elastic", "s3cr3t"});
   Metrics metrics_;

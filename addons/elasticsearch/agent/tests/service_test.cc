@@ -39,8 +39,8 @@ keystore::Keystore Load(const fs::path& path, Product product, const std::string
 
 TEST(Service, CreatesAKeystoreInTheFormatOfTheEngineVersionWithASeed) {
   TempDir dir;
-  KeystoreService svc(
-      {dir.path(), Product::kElasticsearch, "8.15.0", std::nullopt, nullptr, nullptr});
+  KeystoreService svc({dir.path(), Product::kElasticsearch, "8.15.0", std::nullopt, nullptr,
+                       nullptr, std::nullopt});
   auto w = svc.WriteS3Credentials(Creds("default", "AK", "SK"));
   ASSERT_TRUE(w.ok()) << w.error().message;
   EXPECT_TRUE(w.value().created);
@@ -59,7 +59,8 @@ TEST(Service, CreatesAKeystoreInTheFormatOfTheEngineVersionWithASeed) {
 TEST(Service, DetectsOpenSearchFromItsConfigFile) {
   TempDir dir;
   WriteFile(dir.path() / "opensearch.yml", "cluster.name: x\n");
-  KeystoreService svc({dir.path(), std::nullopt, "2.19.1", std::nullopt, nullptr, nullptr});
+  KeystoreService svc(
+      {dir.path(), std::nullopt, "2.19.1", std::nullopt, nullptr, nullptr, std::nullopt});
   auto w = svc.WriteS3Credentials(Creds("c", "AK", "SK"));
   ASSERT_TRUE(w.ok()) << w.error().message;
   EXPECT_EQ(w.value().keystore, dir.path() / "opensearch.keystore");
@@ -74,7 +75,8 @@ TEST(Service, AsksTheNodeWhenNothingLocalTells) {
     ++calls;
     return EngineInfo{Product::kOpenSearch, "2.19.1"};
   };
-  KeystoreService svc({dir.path(), std::nullopt, std::nullopt, std::nullopt, node, nullptr});
+  KeystoreService svc(
+      {dir.path(), std::nullopt, std::nullopt, std::nullopt, node, nullptr, std::nullopt});
   ASSERT_TRUE(svc.WriteS3Credentials(Creds("c", "AK", "SK")).ok());
   ASSERT_TRUE(svc.WriteS3Credentials(Creds("c", "AK2", "SK2")).ok());
   EXPECT_EQ(calls, 1);
@@ -83,7 +85,8 @@ TEST(Service, AsksTheNodeWhenNothingLocalTells) {
 
 TEST(Service, WithoutAnyWayToTellTheEngineItRefusesAndWritesNothing) {
   TempDir dir;
-  KeystoreService svc({dir.path(), std::nullopt, std::nullopt, std::nullopt, nullptr, nullptr});
+  KeystoreService svc(
+      {dir.path(), std::nullopt, std::nullopt, std::nullopt, nullptr, nullptr, std::nullopt});
   auto w = svc.WriteS3Credentials(Creds("c", "AK", "SK"));
   ASSERT_FALSE(w.ok());
   EXPECT_EQ(w.error().code, kEngineUnknown);
@@ -92,7 +95,8 @@ TEST(Service, WithoutAnyWayToTellTheEngineItRefusesAndWritesNothing) {
 
 TEST(Service, ReplacesTheClientAsOneSetAndRemovesAStaleSessionToken) {
   TempDir dir;
-  KeystoreService svc({dir.path(), Product::kOpenSearch, "2.19.1", std::nullopt, nullptr, nullptr});
+  KeystoreService svc(
+      {dir.path(), Product::kOpenSearch, "2.19.1", std::nullopt, nullptr, nullptr, std::nullopt});
   ASSERT_TRUE(svc.WriteS3Credentials(Creds("a", "AK1", "SK1", "TOKEN")).ok());
   ASSERT_TRUE(svc.WriteS3Credentials(Creds("b", "BK", "BS")).ok());
   auto w = svc.WriteS3Credentials(Creds("a", "AK2", "SK2"));
@@ -119,7 +123,8 @@ TEST_F(ServiceOnEngineFiles, KeepsEveryEntryAndTheFormatOfAnEngineWrittenFile) {
   const fs::path path = dir.path() / "elasticsearch.keystore";
   fs::copy_file(kTestdata / "real/es-v5-nopassword-s3example.keystore", path);
   // The engine version says 9.x (format 7), but the file is format 5: it stays 5.
-  KeystoreService svc({dir.path(), std::nullopt, "9.1.0", std::nullopt, nullptr, nullptr});
+  KeystoreService svc(
+      {dir.path(), std::nullopt, "9.1.0", std::nullopt, nullptr, nullptr, std::nullopt});
   auto w = svc.WriteS3Credentials(Creds("kb_job", "AK", "SK"));
   ASSERT_TRUE(w.ok()) << w.error().message;
   EXPECT_FALSE(w.value().created);
@@ -139,7 +144,7 @@ TEST_F(ServiceOnEngineFiles, UsesThePasswordFileAndRefusesAWrongPasswordWritingN
 
   WriteFile(dir.path() / "pw", "keystorepassword\n");  // one trailing newline is stripped
   KeystoreService good(
-      {dir.path(), std::nullopt, std::nullopt, dir.path() / "pw", nullptr, nullptr});
+      {dir.path(), std::nullopt, std::nullopt, dir.path() / "pw", nullptr, nullptr, std::nullopt});
   auto w = good.WriteS3Credentials(Creds("c", "AK", "SK"));
   ASSERT_TRUE(w.ok()) << w.error().message;
   auto ks = Load(path, Product::kElasticsearch, "keystorepassword");
@@ -150,7 +155,7 @@ TEST_F(ServiceOnEngineFiles, UsesThePasswordFileAndRefusesAWrongPasswordWritingN
   const std::string after = ReadFileOrEmpty(path);
   WriteFile(dir.path() / "bad", "wrong");
   KeystoreService bad(
-      {dir.path(), std::nullopt, std::nullopt, dir.path() / "bad", nullptr, nullptr});
+      {dir.path(), std::nullopt, std::nullopt, dir.path() / "bad", nullptr, nullptr, std::nullopt});
   auto refused = bad.WriteS3Credentials(Creds("c", "AK3", "SK3"));
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, keystore::kPasswordIncorrect);
@@ -165,7 +170,7 @@ TEST_F(ServiceOnEngineFiles, AnUnprotectedKeystoreIsOpenedWithoutThePasswordAsTh
   fs::copy_file(kTestdata / "synthetic/synthetic-v7-nopassword.keystore", path);
   WriteFile(dir.path() / "pw", "configured-but-unused");
   KeystoreService svc(
-      {dir.path(), std::nullopt, std::nullopt, dir.path() / "pw", nullptr, nullptr});
+      {dir.path(), std::nullopt, std::nullopt, dir.path() / "pw", nullptr, nullptr, std::nullopt});
   auto w = svc.WriteS3Credentials(Creds("c", "AK", "SK"));
   ASSERT_TRUE(w.ok()) << w.error().message;
   auto ks = Load(path, Product::kElasticsearch, "");
@@ -185,7 +190,8 @@ TEST_F(ServiceOnEngineFiles, RefusesCorruptTooOldAndTooNewFilesWritingNothing) {
     const fs::path path = dir.path() / "elasticsearch.keystore";
     fs::copy_file(kTestdata / file, path);
     const std::string before = ReadFileOrEmpty(path);
-    KeystoreService svc({dir.path(), std::nullopt, "8.15.0", std::nullopt, nullptr, nullptr});
+    KeystoreService svc(
+        {dir.path(), std::nullopt, "8.15.0", std::nullopt, nullptr, nullptr, std::nullopt});
     auto w = svc.WriteS3Credentials(Creds("c", "AK", "SK"));
     ASSERT_FALSE(w.ok());
     EXPECT_EQ(w.error().code, code);
@@ -200,7 +206,7 @@ TEST(Service, AKeystoreOfAnotherUserIsRefusedBeforeAnythingIsCreated) {
   WriteFile(path, "theirs");
   ASSERT_EQ(::chown(path.c_str(), 4321, 4321), 0);
   KeystoreService svc(
-      {dir.path(), Product::kElasticsearch, "8.1.0", std::nullopt, nullptr, nullptr});
+      {dir.path(), Product::kElasticsearch, "8.1.0", std::nullopt, nullptr, nullptr, std::nullopt});
   auto w = svc.WriteS3Credentials(Creds("c", "AK", "SK"));
   ASSERT_FALSE(w.ok());
   EXPECT_EQ(w.error().code, "KEYSTORE_OWNER_MISMATCH");
@@ -209,8 +215,8 @@ TEST(Service, AKeystoreOfAnotherUserIsRefusedBeforeAnythingIsCreated) {
 
 TEST(Service, ConcurrentWritersAllLand) {
   TempDir dir;
-  KeystoreService svc(
-      {dir.path(), Product::kElasticsearch, "8.10.0", std::nullopt, nullptr, nullptr});
+  KeystoreService svc({dir.path(), Product::kElasticsearch, "8.10.0", std::nullopt, nullptr,
+                       nullptr, std::nullopt});
   std::vector<std::thread> threads;
   for (int i = 0; i < 8; ++i) {
     threads.emplace_back([&svc, i] {
@@ -225,8 +231,8 @@ TEST(Service, ConcurrentWritersAllLand) {
 
 TEST(Service, HealthReportsTheKeystore) {
   TempDir dir;
-  KeystoreService svc(
-      {dir.path(), Product::kElasticsearch, "7.17.0", std::nullopt, nullptr, nullptr});
+  KeystoreService svc({dir.path(), Product::kElasticsearch, "7.17.0", std::nullopt, nullptr,
+                       nullptr, std::nullopt});
   EXPECT_FALSE(svc.Health().exists);
   ASSERT_TRUE(svc.WriteS3Credentials(Creds("c", "AK", "SK")).ok());
   KeystoreHealth h = svc.Health();
@@ -247,8 +253,8 @@ TEST(Service, TemporaryFilesOfAnInterruptedWriteAreRemovedByTheNextWriteAndAtSta
   const auto other = dir.path() / "elasticsearch.keystore.tmp";  // the engine's, not ours
   agent::testing::WriteFile(stale, "half");
   agent::testing::WriteFile(other, "engine");
-  KeystoreService svc(
-      {dir.path(), keystore::Product::kElasticsearch, "8.1.0", std::nullopt, nullptr, nullptr});
+  KeystoreService svc({dir.path(), keystore::Product::kElasticsearch, "8.1.0", std::nullopt,
+                       nullptr, nullptr, std::nullopt});
   ASSERT_TRUE(svc.WriteS3Credentials(Creds("c", "AK", "SK")).ok());
   EXPECT_FALSE(std::filesystem::exists(stale));
   EXPECT_TRUE(std::filesystem::exists(other));

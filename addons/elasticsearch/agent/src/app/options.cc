@@ -100,6 +100,8 @@ Status Apply(Options& o, const std::string& name, const std::string& value) {
     o.cli_backend = value == "cli";
   } else if (name == "engine-home") {
     o.engine_home = value;
+  } else if (name == "engine-java-home") {
+    o.engine_java_home = value;
   } else if (name == "max-connections") {
     auto max = ParseInt<int>("--max-connections", value, 1, 65536);
     if (!max.ok()) return max.error();
@@ -137,6 +139,7 @@ constexpr EnvBinding kEnvBindings[] = {
     {"AGENT_ALLOW_WITHOUT_S3_REPOSITORY", "allow-without-s3-repository"},
     {"AGENT_KEYSTORE_BACKEND", "keystore-backend"},
     {"AGENT_ENGINE_HOME", "engine-home"},
+    {"AGENT_ENGINE_JAVA_HOME", "engine-java-home"},
 };
 
 }  // namespace
@@ -339,6 +342,8 @@ Every option can also be set by the environment variable in brackets; a flag win
                                [AGENT_KEYSTORE_BACKEND] (native)
   --engine-home DIR            the engine's home (bin, lib, jdk), for the cli backend
                                [AGENT_ENGINE_HOME]
+  --engine-java-home DIR       the Java the engine's tool runs on, when the home has no
+                               bundled jdk [AGENT_ENGINE_JAVA_HOME]
 
 Auth modes. static: callers send HTTP Basic with the configured credentials (ELASTIC_USERNAME
 and ELASTIC_PASSWORD from the environment, or --credentials-dir); the agent also uses them on

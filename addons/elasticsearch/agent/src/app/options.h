@@ -39,12 +39,13 @@ struct Options {
   std::optional<std::filesystem::path> tls_ca_file;    // AGENT_TLS_CA_FILE
   bool tls_require_client_cert = false;                // AGENT_TLS_CLIENT_AUTH=require
   // The local node over HTTPS, verified against a name.
-  bool node_https = false;                            // AGENT_NODE_SCHEME=https
-  std::optional<std::filesystem::path> node_ca_file;  // AGENT_NODE_CA_FILE (else TLS CA)
-  std::string node_server_name;                       // AGENT_NODE_SERVER_NAME
-  bool allow_without_s3_repository = false;           // AGENT_ALLOW_WITHOUT_S3_REPOSITORY
-  bool cli_backend = false;                           // AGENT_KEYSTORE_BACKEND=cli
-  std::optional<std::filesystem::path> engine_home;   // AGENT_ENGINE_HOME
+  bool node_https = false;                                // AGENT_NODE_SCHEME=https
+  std::optional<std::filesystem::path> node_ca_file;      // AGENT_NODE_CA_FILE (else TLS CA)
+  std::string node_server_name;                           // AGENT_NODE_SERVER_NAME
+  bool allow_without_s3_repository = false;               // AGENT_ALLOW_WITHOUT_S3_REPOSITORY
+  bool cli_backend = false;                               // AGENT_KEYSTORE_BACKEND=cli
+  std::optional<std::filesystem::path> engine_home;       // AGENT_ENGINE_HOME
+  std::optional<std::filesystem::path> engine_java_home;  // AGENT_ENGINE_JAVA_HOME
   bool help = false;
 };
 

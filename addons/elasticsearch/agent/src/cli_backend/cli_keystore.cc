@@ -23,9 +23,8 @@ using keystore::Product;
 constexpr char kToolSearchPath[] =
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 constexpr char kRedacted[] = "[redacted]";
-constexpr size_t kQuotedOutput = 600;  // bytes of the tool's output that an error quotes
-constexpr int32_t kLuceneCodecMagic = 0x3FD76C17;  // CodecUtil.CODEC_MAGIC, every format
-constexpr int kExitWithoutPassword = 1;            // has-passwd: no password (or no file)
+constexpr size_t kQuotedOutput = 600;    // bytes of the tool's output that an error quotes
+constexpr int kExitWithoutPassword = 1;  // has-passwd: no password (or no file)
 
 enum class KeystoreState { kMissing, kWithoutPassword, kWithPassword };
 
@@ -221,21 +220,6 @@ Status ExpectSuccess(const CliKeystoreOptions& options, const std::string& comma
                                    (said.empty() ? std::string() : ": " + said));
 }
 
-// The hasPassword byte after the Lucene codec header (magic, codec name, format version),
-// where every format so far has it; nullopt when the header is not one this can read.
-std::optional<bool> HeaderSaysPassword(std::string_view file, Product product) {
-  keystore::ByteReader in(file);
-  auto magic = in.ReadInt32(false);
-  if (!magic || *magic != kLuceneCodecMagic) return std::nullopt;
-  auto name_len = in.ReadVInt();
-  auto name = name_len ? in.ReadBytes(*name_len) : std::nullopt;
-  if (!name || *name != keystore::FileName(product)) return std::nullopt;
-  if (!in.ReadInt32(false)) return std::nullopt;  // the format version: any
-  auto flag = in.ReadU8();
-  if (!flag || *flag > 1) return std::nullopt;
-  return *flag == 1;
-}
-
 // Whether the keystore exists and has a password: this decides whether the tool reads a
 // password line first. Read from the file's header, without a JVM; a header that does not
 // parse is left to the tool (`has-passwd`).
@@ -243,8 +227,8 @@ Result<KeystoreState> Probe(const CliKeystoreOptions& options) {
   auto file = storage::ReadFileIfExists(options.config_dir / keystore::FileName(options.product));
   if (!file.ok()) return file.error();
   if (!file.value()) return KeystoreState::kMissing;
-  if (auto flag = HeaderSaysPassword(*file.value(), options.product)) {
-    return *flag ? KeystoreState::kWithPassword : KeystoreState::kWithoutPassword;
+  if (auto header = keystore::PeekHeader(*file.value(), options.product)) {
+    return header->has_password ? KeystoreState::kWithPassword : KeystoreState::kWithoutPassword;
   }
   auto run = RunTool(options, "has-passwd", {}, {});
   if (!run.ok()) return run.error();

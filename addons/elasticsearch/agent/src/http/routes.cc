@@ -17,6 +17,8 @@ int StatusFor(const std::string& code) {
   if (code == kForbidden) return 403;
   if (code == "NODE_RELOAD_FAILED") return 502;
   if (code == "NODE_HAS_NO_S3_REPOSITORY") return 409;
+  if (code == "KEYSTORE_CLI_TIMEOUT") return 504;
+  if (code == "KEYSTORE_CLI_VALUE_UNSUPPORTED") return 400;
   if (code == "REQUEST_NOT_JSON" || code.rfind("FIELD_", 0) == 0 || code == "CLIENT_NAME_INVALID") {
     return 400;
   }

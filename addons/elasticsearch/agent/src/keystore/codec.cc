@@ -153,6 +153,19 @@ Result<std::string> EncodeEntries(const std::vector<Entry>& entries, bool has_en
 
 }  // namespace
 
+std::optional<Header> PeekHeader(std::string_view file, Product product) {
+  ByteReader in(file);
+  auto magic = in.ReadInt32(false);
+  if (!magic || *magic != kCodecMagic) return std::nullopt;
+  auto name_len = in.ReadVInt();
+  auto name = name_len ? in.ReadBytes(*name_len) : std::nullopt;
+  if (!name || *name != FileName(product)) return std::nullopt;
+  auto version = in.ReadInt32(false);
+  auto flag = in.ReadU8();
+  if (!version || !flag || *flag > 1) return std::nullopt;
+  return Header{*version, *flag == 1};
+}
+
 Result<Envelope> DecodeEnvelope(std::string_view file, Product product) {
   ByteReader in(file);
   Envelope envelope;

@@ -39,6 +39,14 @@ struct Envelope {
 };
 
 Result<Envelope> DecodeEnvelope(std::string_view file, Product product);
+
+// The header's format version and hasPassword byte, read with no other check: for formats
+// the codec does not know (the cli backend) and for reports. nullopt when it does not parse.
+struct Header {
+  int version = 0;
+  bool has_password = false;
+};
+std::optional<Header> PeekHeader(std::string_view file, Product product);
 std::string EncodeEnvelope(Product product, const Envelope& envelope);
 
 // A decrypted keystore, with the key derived from its password and salt so that it can be

@@ -16,6 +16,10 @@ using nlohmann::json;
 // authorized (or refused) by the security plugin and then runs on no node at all.
 constexpr char kNoSuchNode[] = "es-agent-permission-check";
 
+// The probe of "does the node answer, and whom": every engine build serves it (GET / is a
+// module of its own from Elasticsearch 8.9, absent from minimal distributions).
+constexpr char kProbe[] = "/_nodes/_local?filter_path=nodes.*.version";
+
 json ParseObject(const std::string& body) {
   json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
   return doc.is_object() ? doc : json();
@@ -95,9 +99,10 @@ Result<service::EngineInfo> NodeApi::FetchEngineInfo(const std::string& authoriz
 }
 
 Status NodeApi::CheckAnswers(bool need_ok) const {
-  auto reply = client_.Send("GET", "/", "", need_ok ? "" : "-");
+  auto reply = client_.Send("GET", kProbe, "", need_ok ? "" : "-");
   if (!reply.ok()) return reply.error();
-  if (need_ok && reply.value().status != 200) return Unexpected("GET /", reply.value());
+  if (need_ok && reply.value().status != 200)
+    return Unexpected("GET /_nodes/_local", reply.value());
   return Ok{};
 }
 
@@ -133,17 +138,17 @@ Result<ReloadOutcome> NodeApi::ReloadSecureSettings(const std::string& authoriza
 }
 
 Status NodeApi::CheckSecurityOn() const {
-  auto reply = client_.Send("GET", "/", "", "-");
+  auto reply = client_.Send("GET", kProbe, "", "-");
   if (!reply.ok()) return reply.error();
   if (reply.value().status == 401) return Ok{};
   if (reply.value().status == 200) {
     return MakeError(kNodeSecurityOff,
                      client_.Describe() +
-                         " answers GET / without credentials: its security is off, so "
+                         " answers GET /_nodes/_local without credentials: its security is off, so "
                          "passthrough has no one to check callers against (choose "
                          "--auth-mode static, or turn the node's security on)");
   }
-  return Unexpected("GET / without credentials", reply.value());
+  return Unexpected("GET /_nodes/_local without credentials", reply.value());
 }
 
 Result<std::string> NodeApi::AuthorizeCaller(keystore::Product product,

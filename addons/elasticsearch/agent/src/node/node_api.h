@@ -32,8 +32,8 @@ class NodeApi {
 
   // GET /. `authorization` as in NodeClient::Send (empty: the agent's own).
   Result<service::EngineInfo> FetchEngineInfo(const std::string& authorization = "") const;
-  // Whether the node answers HTTP at all; with `need_ok`, GET / must also succeed (so that
-  // the agent's own credentials are known to work).
+  // Whether the node answers HTTP at all; with `need_ok`, with success (so that the agent's
+  // own credentials are known to work). Asks GET /_nodes/_local, which every build serves.
   Status CheckAnswers(bool need_ok) const;
   // True when the node has the repository-s3 module or plugin (GET /_nodes/_local/plugins).
   Result<bool> HasS3Repository(const std::string& authorization) const;

@@ -164,7 +164,73 @@ Result<WriteResult> KeystoreService::Update(const Mutation& mutate, bool create_
   return result;
 }
 
+Result<WriteResult> KeystoreService::UpdateWithTool(const std::vector<cli_backend::CliSetting>& set,
+                                                    const std::vector<std::string>& remove) {
+  auto product = ResolveProduct();
+  if (!product.ok()) return product.error();
+  const fs::path path = KeystorePath(options_.config_dir, product.value());
+  auto password = ReadPassword();
+  if (!password.ok()) return password.error();
+  if (Status owner = storage::CheckOwner(path); !owner.ok()) return owner.error();
+  // The tool does not take this lock, but every write of the agent's does.
+  auto lock = storage::FileLock::Acquire(path.string() + ".lock", kLockTimeout);
+  if (!lock.ok()) return lock.error();
+  cli_backend::CliKeystoreOptions cli = *options_.cli;
+  cli.product = product.value();
+  cli.config_dir = options_.config_dir;
+
+  WriteResult result;
+  result.keystore = path;
+  result.created = !Exists(path);
+  if (result.created && set.empty()) return result;  // nothing there to remove from
+  std::vector<std::string> present_to_remove;
+  if (!remove.empty()) {
+    auto names = cli_backend::CliListSettings(cli, password.value());
+    if (!names.ok()) return names.error();
+    for (const std::string& name : remove) {
+      if (std::find(names.value().begin(), names.value().end(), name) != names.value().end()) {
+        present_to_remove.push_back(name);
+      }
+    }
+  }
+  Status done = Ok{};
+  if (!set.empty()) done = cli_backend::CliAddSettings(cli, set, password.value());
+  if (done.ok() && !present_to_remove.empty()) {
+    done = cli_backend::CliRemoveSettings(cli, present_to_remove, password.value());
+  }
+  crypto::Cleanse(password.value());
+  if (!done.ok()) return done.error();
+
+  for (const auto& [name, unused] : set) result.settings.push_back(name);
+  // A removal is reported only when it was not part of a write (a write's stale token).
+  if (set.empty()) result.settings = present_to_remove;
+  result.changed = !set.empty() || !present_to_remove.empty();
+  auto bytes = storage::ReadFileIfExists(path);
+  if (!bytes.ok()) return bytes.error();
+  if (bytes.value()) {
+    result.sha256 = crypto::Sha256Hex(*bytes.value());
+    if (auto header = keystore::PeekHeader(*bytes.value(), product.value())) {
+      result.format_version = header->version;
+    }
+  }
+  return result;
+}
+
 Result<WriteResult> KeystoreService::WriteS3Credentials(const S3Credentials& credentials) {
+  if (options_.cli) {
+    std::vector<cli_backend::CliSetting> set = {
+        {credentials.SettingName("access_key"), credentials.access_key},
+        {credentials.SettingName("secret_key"), credentials.secret_key}};
+    std::vector<std::string> remove;
+    if (credentials.session_token) {
+      set.emplace_back(credentials.SettingName("session_token"), *credentials.session_token);
+    } else {
+      remove.push_back(credentials.SettingName("session_token"));
+    }
+    auto result = UpdateWithTool(set, remove);
+    for (auto& [name, value] : set) crypto::Cleanse(value);
+    return result;
+  }
   return Update(
       [&credentials](keystore::Keystore& ks) {
         Change c;
@@ -185,6 +251,13 @@ Result<WriteResult> KeystoreService::WriteS3Credentials(const S3Credentials& cre
 }
 
 Result<WriteResult> KeystoreService::RemoveS3Client(const std::string& client) {
+  if (options_.cli) {
+    std::vector<std::string> names;
+    for (const char* suffix : {"access_key", "secret_key", "session_token"}) {
+      names.push_back("s3.client." + client + "." + suffix);
+    }
+    return UpdateWithTool({}, names);
+  }
   return Update(
       [&client](keystore::Keystore& ks) {
         Change c;
@@ -209,6 +282,22 @@ Result<KeystoreDescription> KeystoreService::Describe() {
   d.exists = true;
   auto password = ReadPassword();
   if (!password.ok()) return password.error();
+  d.sha256 = crypto::Sha256Hex(*bytes.value());
+  if (options_.cli) {
+    cli_backend::CliKeystoreOptions cli = *options_.cli;
+    cli.product = product.value();
+    cli.config_dir = options_.config_dir;
+    auto names = cli_backend::CliListSettings(cli, password.value());
+    crypto::Cleanse(password.value());
+    if (!names.ok()) return names.error();
+    d.names = std::move(names.value());
+    std::sort(d.names.begin(), d.names.end());
+    if (auto header = keystore::PeekHeader(*bytes.value(), product.value())) {
+      d.format_version = header->version;
+      d.has_password = header->has_password;
+    }
+    return d;
+  }
   auto ks = keystore::Open(*bytes.value(), product.value(), password.value());
   crypto::Cleanse(password.value());
   if (!ks.ok()) return InFile(d.path, ks.error());
@@ -216,7 +305,6 @@ Result<KeystoreDescription> KeystoreService::Describe() {
   d.has_password = ks.value().has_password;
   for (const keystore::Entry& e : ks.value().entries) d.names.push_back(e.name);
   std::sort(d.names.begin(), d.names.end());
-  d.sha256 = crypto::Sha256Hex(*bytes.value());
   return d;
 }
 
@@ -238,7 +326,10 @@ Status KeystoreService::CheckReady() {
   if (bytes.value()) {
     // Structure and checksum only: no key derivation, so a probe stays cheap.
     auto envelope = keystore::DecodeEnvelope(*bytes.value(), product.value());
-    if (!envelope.ok()) return InFile(path, envelope.error());
+    // The cli backend is there for formats the codec does not know: the tool checks those.
+    const bool tool_knows_more =
+        options_.cli && !envelope.ok() && envelope.error().code == keystore::kFormatUnsupported;
+    if (!envelope.ok() && !tool_knows_more) return InFile(path, envelope.error());
   }
   if (options_.check_node) return options_.check_node();
   return Ok{};
@@ -282,8 +373,10 @@ KeystoreHealth KeystoreService::Health() {
   auto bytes = storage::ReadFileIfExists(*health.path);
   if (bytes.ok() && bytes.value()) {
     health.exists = true;
-    auto envelope = keystore::DecodeEnvelope(*bytes.value(), *product);
-    if (envelope.ok()) health.format_version = envelope.value().version;
+    // The header alone: /health stays cheap, and names a format the codec does not know.
+    if (auto header = keystore::PeekHeader(*bytes.value(), *product)) {
+      health.format_version = header->version;
+    }
   }
   return health;
 }

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_backend/cli_keystore.h"
 #include "common/result.h"
 #include "keystore/codec.h"
 #include "keystore/format.h"
@@ -37,6 +38,9 @@ struct ServiceOptions {
   // For /ready: whether the local node answers (and, where the agent has credentials of its
   // own, accepts them). Unset: not checked.
   std::function<Status()> check_node;
+  // Set: changes go through the engine's own keystore tool (--keystore-backend cli), under
+  // the same lock; its product and config_dir are filled in by the service.
+  std::optional<cli_backend::CliKeystoreOptions> cli;
 };
 
 struct WriteResult {
@@ -103,6 +107,10 @@ class KeystoreService {
   Result<EngineInfo> NodeEngine();
   Result<int> FormatForNewKeystore(keystore::Product product);
   Result<std::string> ReadPassword() const;
+  // The cli backend's Update: the same owner check and lock, then `set` and `remove` through
+  // the engine's tool (names to remove that the keystore lacks are skipped).
+  Result<WriteResult> UpdateWithTool(const std::vector<cli_backend::CliSetting>& set,
+                                     const std::vector<std::string>& remove);
   Result<keystore::Keystore> LoadOrCreate(const std::optional<std::string>& file,
                                           keystore::Product product, const std::string& password);
 
