@@ -39,6 +39,11 @@ constexpr std::chrono::seconds kRefusalDeadline{2};
 // hold the connection's slot.
 constexpr std::chrono::seconds kTlsCloseDeadline{1};
 constexpr std::chrono::seconds kHandshakeWarningInterval{60};
+// After answering a request that was not read to its end (413, 431, 400, 503), what the client
+// still sends is read and dropped, up to this long and this much: closing with unread data
+// would reset the connection, and a client still sending would lose the answer.
+constexpr std::chrono::seconds kLingerDeadline{2};
+constexpr size_t kLingerBytes = 1024 * 1024;
 
 // One connection counted in `counter` (open sessions, or refusals being answered) for as long
 // as it lives; counted when accepted, before its coroutine first runs.
@@ -90,16 +95,18 @@ struct Server::Impl {
   ServerOptions options;
   Router& router;
   Logger& log;
-  asio::io_context ioc;  // the network: accepting, reading, writing; never blocks
+  // Declared before ioc, so that they outlive the coroutines it destroys (whose slots count
+  // down in them).
+  std::atomic<int> connections{0};  // sessions open now
+  std::atomic<int> refusals{0};     // connections over the cap being answered now
+  std::atomic<int> in_flight{0};    // requests being handled now
+  asio::io_context ioc;             // the network: accepting, reading, writing; never blocks
   tcp::acceptor acceptor;
   // Handlers that touch files, locks, keys or the node run here, so that a blocked file or a
   // slow node cannot stall the network threads (and /health with them).
   asio::thread_pool workers;
   std::unique_ptr<TlsContextProvider> tls;  // null: plain HTTP
-  std::atomic<int> connections{0};          // sessions open now
-  std::atomic<int> refusals{0};             // connections over the cap being answered now
   HandshakeFailureLog handshake_failures;   // network thread only
-  std::atomic<int> in_flight{0};            // requests being handled now
   std::chrono::steady_clock::time_point last_accept_warning{};
   std::atomic<uint64_t> request_count{0};
 
@@ -159,6 +166,17 @@ std::optional<Response> ReadErrorResponse(const beast::error_code& ec) {
   return std::nullopt;  // the peer went away or timed out: nothing to answer
 }
 
+template <class Stream>
+asio::awaitable<void> DiscardInput(Stream& stream) {
+  beast::get_lowest_layer(stream).expires_after(kLingerDeadline);
+  std::vector<char> scratch(16 * 1024);
+  beast::error_code ec;
+  for (size_t total = 0; total < kLingerBytes && !ec;) {
+    total += co_await stream.async_read_some(asio::buffer(scratch),
+                                             asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
 // The end of a connection: plain, the FIN after the last response.
 asio::awaitable<void> Close(beast::tcp_stream& stream) {
   beast::error_code ec;
@@ -181,7 +199,7 @@ std::optional<std::string> HandshakeFailureReason(const beast::error_code& ec, S
       ec == asio::error::connection_reset) {
     return std::nullopt;
   }
-  if (ec == beast::error::timeout) return "the handshake did not finish within the I/O timeout";
+  if (ec == beast::error::timeout) return "the handshake did not finish in time";
   if (const long verify = SSL_get_verify_result(ssl); verify != X509_V_OK) {
     return std::string("client certificate not accepted: ") + X509_verify_cert_error_string(verify);
   }
@@ -267,7 +285,8 @@ asio::awaitable<void> Server::Impl::Converse(Stream& stream, const std::string& 
   co_await Close(stream);
 }
 
-// Under the deadline Serve set: a refusal must end quickly whatever the client does.
+// A refusal ends quickly whatever the client does: the handshake and the answer under the
+// deadline Serve set, the request read and dropped under the linger deadline.
 template <class Stream>
 asio::awaitable<void> Server::Impl::AnswerTooManyConnections(Stream& stream) {
   auto res =
@@ -277,6 +296,7 @@ asio::awaitable<void> Server::Impl::AnswerTooManyConnections(Stream& stream) {
               11, false);
   beast::error_code ec;
   co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+  if (!ec) co_await DiscardInput(stream);  // the request the client sent meanwhile
 }
 
 // After SIGTERM: no new connections; stop once no request is in flight, or at the deadline.
@@ -313,6 +333,7 @@ asio::awaitable<void> Server::Impl::Session(Stream& stream, const std::string& p
                              {"code", answer->error_code}});
         auto res = ToBeast(*answer, 11, false);
         co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+        if (!ec) co_await DiscardInput(stream);
       }
       break;
     }
