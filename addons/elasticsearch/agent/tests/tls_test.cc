@@ -192,7 +192,7 @@ int PlainHttpStatus(uint16_t port) {
   return res.result_int();
 }
 
-// curl's %{http_code} for a GET of /health ("000" when no response came), with `args`.
+// curl's %{http_code} ("000" when no response came) for the URL and options in `args`.
 std::string CurlStatus(const std::string& args) {
   const std::string command =
       "curl --silent --connect-timeout 5 --max-time 10 -o /dev/null -w '%{http_code}' " + args;
@@ -325,6 +325,12 @@ TEST_F(TlsTest, CurlVerifiesTheCertificatesDnsNameAndGets200) {
   EXPECT_EQ(CurlStatus("--cacert " + (tls_dir() / "ca.pem").string() +
                        " https://127.0.0.1:" + std::to_string(port()) + "/health"),
             "200");
+  // A body over the limit: curl gets the 413 although the agent stops reading early.
+  WriteFile(dir_.path() / "big.json", std::string(70 * 1024, ' '));
+  EXPECT_EQ(CurlStatus("--cacert " + (tls_dir() / "ca.pem").string() + " --data-binary @" +
+                       (dir_.path() / "big.json").string() +
+                       " https://127.0.0.1:" + std::to_string(port()) + "/keystore"),
+            "413");
   // Without the CA curl refuses the certificate; plain HTTP gets no answer at all.
   EXPECT_EQ(CurlStatus(resolve + url + "/health"), "000");
   EXPECT_EQ(CurlStatus("http://127.0.0.1:" + std::to_string(port()) + "/health"), "000");
