@@ -35,6 +35,7 @@ unit: agent
 lint: build-deps
 	shellcheck -x $(SCRIPTS)
 	clang-format --dry-run -Werror $(CXX_SOURCES)
+	bash tools/check-error-codes.sh
 
 # libFuzzer (clang, ASan + UBSan) on the keystore decoders, FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60

@@ -83,7 +83,6 @@ int Serve(const std::vector<std::string>& args) {
   if (!mode.ok()) return Fail(2, mode.error().message);
   auto node_address = agent::node::ParseNodeAddress(options.node_address);
   if (!node_address.ok()) return Fail(2, node_address.error().message);
-  if (options.tls_cert_file) return Fail(2, "HTTPS serving is not in this build yet");
 
   const bool own_credentials = options.credentials.has_value();
   agent::node::NodeClient node(
@@ -170,13 +169,26 @@ int Serve(const std::vector<std::string>& args) {
   server_options.port = options.port;
   server_options.threads = options.threads;
   server_options.max_connections = options.max_connections;
+  if (options.tls_cert_file) {
+    agent::http::TlsOptions tls;
+    tls.cert_file = options.tls_cert_file->string();
+    tls.key_file = options.tls_key_file->string();
+    if (options.tls_ca_file) tls.ca_file = options.tls_ca_file->string();
+    tls.require_client_cert = options.tls_require_client_cert;
+    server_options.tls = tls;
+  }
   auto server = agent::http::Server::Listen(server_options, router, log);
-  if (!server.ok()) return Fail(1, server.error().message);
+  if (!server.ok()) {
+    // Bad TLS files are a configuration error (2), like a bad flag; a busy port is not (1).
+    const bool config = server.error().code == agent::http::kTlsConfigInvalid;
+    return Fail(config ? 2 : 1, server.error().message);
+  }
 
   log.Info("listening", {{"version", AGENT_VERSION},
                          {"address", options.listen_address},
                          {"port", server.value()->port()},
                          {"auth_mode", agent::http::AuthModeName(mode.value())},
+                         {"tls", options.tls_cert_file.has_value()},
                          {"config_dir", options.config_dir.string()},
                          {"node", node.Describe()},
                          {"uid", ::geteuid()}});

@@ -10,12 +10,15 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <cstdio>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -24,19 +27,86 @@ namespace agent::http {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
+namespace ssl = boost::asio::ssl;
 using asio::ip::tcp;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+namespace {
+
+// A connection refused over the cap gets this long for its handshake and its 503 together.
+constexpr std::chrono::seconds kRefusalDeadline{2};
+// The wait for the client's close_notify after ours: a client that never sends it must not
+// hold the connection's slot.
+constexpr std::chrono::seconds kTlsCloseDeadline{1};
+constexpr std::chrono::seconds kHandshakeWarningInterval{60};
+// After answering a request that was not read to its end (413, 431, 400, 503), what the client
+// still sends is read and dropped, up to this long and this much: closing with unread data
+// would reset the connection, and a client still sending would lose the answer.
+constexpr std::chrono::seconds kLingerDeadline{2};
+constexpr size_t kLingerBytes = 1024 * 1024;
+
+// One connection counted in `counter` (open sessions, or refusals being answered) for as long
+// as it lives; counted when accepted, before its coroutine first runs.
+class Slot {
+ public:
+  explicit Slot(std::atomic<int>& counter) : counter_(&counter) { ++*counter_; }
+  Slot(Slot&& other) noexcept : counter_(std::exchange(other.counter_, nullptr)) {}
+  Slot& operator=(Slot&&) = delete;
+  ~Slot() {
+    if (counter_) --*counter_;
+  }
+
+ private:
+  std::atomic<int>* counter_;
+};
+
+// Why TLS handshakes fail, in the log: one warning per reason and minute, with how many
+// were not logged, so that a scanner or a misconfigured client cannot flood the log.
+class HandshakeFailureLog {
+ public:
+  void Report(Logger& log, const std::string& reason, const std::string& peer) {
+    log.Debug("TLS handshake failed", {{"peer", peer}, {"reason", reason}});
+    const auto now = std::chrono::steady_clock::now();
+    if (reasons_.size() > 64) reasons_.clear();  // reasons are few; bound the map anyway
+    Entry& entry = reasons_[reason];
+    if (entry.logged && now - entry.last_logged < kHandshakeWarningInterval) {
+      ++entry.not_logged;
+      return;
+    }
+    log.Warn("TLS handshake refused", {{"code", "TLS_HANDSHAKE_FAILED"},
+                                       {"peer", peer},
+                                       {"reason", reason},
+                                       {"similar_not_logged", entry.not_logged}});
+    entry = Entry{true, now, 0};
+  }
+
+ private:
+  struct Entry {
+    bool logged = false;
+    std::chrono::steady_clock::time_point last_logged{};
+    int not_logged = 0;
+  };
+  std::map<std::string, Entry> reasons_;
+};
+
+}  // namespace
 
 struct Server::Impl {
   ServerOptions options;
   Router& router;
   Logger& log;
-  asio::io_context ioc;  // the network: accepting, reading, writing; never blocks
+  // Declared before ioc, so that they outlive the coroutines it destroys (whose slots count
+  // down in them).
+  std::atomic<int> connections{0};  // sessions open now
+  std::atomic<int> refusals{0};     // connections over the cap being answered now
+  std::atomic<int> in_flight{0};    // requests being handled now
+  asio::io_context ioc;             // the network: accepting, reading, writing; never blocks
   tcp::acceptor acceptor;
   // Handlers that touch files, locks, keys or the node run here, so that a blocked file or a
   // slow node cannot stall the network threads (and /health with them).
   asio::thread_pool workers;
-  std::atomic<int> connections{0};  // sessions open now
-  std::atomic<int> in_flight{0};    // requests being handled now
+  std::unique_ptr<TlsContextProvider> tls;  // null: plain HTTP
+  HandshakeFailureLog handshake_failures;   // network thread only
   std::chrono::steady_clock::time_point last_accept_warning{};
   std::atomic<uint64_t> request_count{0};
 
@@ -56,8 +126,13 @@ struct Server::Impl {
         workers(static_cast<size_t>(options.threads)) {}
 
   asio::awaitable<void> Accept();
-  asio::awaitable<void> Serve(tcp::socket socket);
-  asio::awaitable<void> Refuse(tcp::socket socket);
+  asio::awaitable<void> Serve(tcp::socket socket, Slot slot, bool refuse);
+  template <class Stream>
+  asio::awaitable<void> Converse(Stream& stream, const std::string& peer, bool refuse);
+  template <class Stream>
+  asio::awaitable<void> Session(Stream& stream, const std::string& peer);
+  template <class Stream>
+  asio::awaitable<void> AnswerTooManyConnections(Stream& stream);
   asio::awaitable<void> Drain();
   bhttp::response<bhttp::string_body> Dispatch(const bhttp::request<bhttp::string_body>& req,
                                                const std::string& peer);
@@ -91,6 +166,55 @@ std::optional<Response> ReadErrorResponse(const beast::error_code& ec) {
   return std::nullopt;  // the peer went away or timed out: nothing to answer
 }
 
+template <class Stream>
+asio::awaitable<void> DiscardInput(Stream& stream) {
+  beast::get_lowest_layer(stream).expires_after(kLingerDeadline);
+  std::vector<char> scratch(16 * 1024);
+  beast::error_code ec;
+  for (size_t total = 0; total < kLingerBytes && !ec;) {
+    total += co_await stream.async_read_some(asio::buffer(scratch),
+                                             asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+// The end of a connection: plain, the FIN after the last response.
+asio::awaitable<void> Close(beast::tcp_stream& stream) {
+  beast::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  co_return;
+}
+
+// Over TLS, close_notify first, so that the client can tell a whole response from a cut one.
+asio::awaitable<void> Close(TlsStream& stream) {
+  beast::error_code ec;
+  beast::get_lowest_layer(stream).expires_after(kTlsCloseDeadline);
+  co_await stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+  stream.next_layer().socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+// Why a TLS handshake failed, in words an operator can act on; nullopt when the client merely
+// went away (a TCP probe), which is not worth a warning.
+std::optional<std::string> HandshakeFailureReason(const beast::error_code& ec, SSL* ssl) {
+  if (ec == asio::error::eof || ec == ssl::error::stream_truncated ||
+      ec == asio::error::connection_reset) {
+    return std::nullopt;
+  }
+  if (ec == beast::error::timeout) return "the handshake did not finish in time";
+  if (const long verify = SSL_get_verify_result(ssl); verify != X509_V_OK) {
+    return std::string("client certificate not accepted: ") + X509_verify_cert_error_string(verify);
+  }
+  if (ec.category() == asio::error::get_ssl_category()) {
+    const int reason = ERR_GET_REASON(static_cast<unsigned long>(ec.value()));
+    if (reason == SSL_R_HTTP_REQUEST || reason == SSL_R_HTTPS_PROXY_REQUEST) {
+      return "plain HTTP sent to the HTTPS port";
+    }
+    if (reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
+      return "the client sent no certificate; one signed by the client CA is required";
+    }
+  }
+  return "TLS handshake failed: " + ec.message();
+}
+
 }  // namespace
 
 asio::awaitable<void> Server::Impl::Accept() {
@@ -111,17 +235,60 @@ asio::awaitable<void> Server::Impl::Accept() {
       co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
-    if (connections.load() >= options.max_connections) {
-      asio::co_spawn(ioc, Refuse(std::move(socket)), asio::detached);
+    if (connections.load() < options.max_connections) {
+      asio::co_spawn(ioc, Serve(std::move(socket), Slot(connections), false), asio::detached);
+    } else if (refusals.load() < options.max_connections) {
+      asio::co_spawn(ioc, Serve(std::move(socket), Slot(refusals), true), asio::detached);
     } else {
-      asio::co_spawn(ioc, Serve(std::move(socket)), asio::detached);
+      socket.close(ec);  // a flood: even the 503s are capped, and the rest just closed
     }
   }
 }
 
-asio::awaitable<void> Server::Impl::Refuse(tcp::socket socket) {
-  beast::tcp_stream stream(std::move(socket));
-  stream.expires_after(std::chrono::seconds(2));
+// One connection, plain or TLS: the handshake (under the I/O timeout, or the refusal's short
+// deadline), then the same conversation over either stream.
+// `slot` counts the connection for as long as this coroutine lives.
+asio::awaitable<void> Server::Impl::Serve(tcp::socket socket, [[maybe_unused]] Slot slot,
+                                          bool refuse) {
+  beast::error_code ec;
+  const auto remote = socket.remote_endpoint(ec);
+  const std::string peer = ec ? "?" : remote.address().to_string();
+  const auto deadline = refuse ? kRefusalDeadline : options.io_timeout;
+  if (!tls) {
+    beast::tcp_stream stream(std::move(socket));
+    stream.expires_after(deadline);
+    co_await Converse(stream, peer, refuse);
+    co_return;
+  }
+  // Held for the whole connection: a renewal builds a new context and leaves this one alone.
+  const std::shared_ptr<ssl::context> context = tls->Current();
+  TlsStream stream(std::move(socket), *context);
+  beast::get_lowest_layer(stream).expires_after(deadline);
+  co_await stream.async_handshake(ssl::stream_base::server,
+                                  asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    if (auto reason = HandshakeFailureReason(ec, stream.native_handle())) {
+      handshake_failures.Report(log, *reason, peer);
+    }
+    co_return;
+  }
+  co_await Converse(stream, peer, refuse);
+}
+
+template <class Stream>
+asio::awaitable<void> Server::Impl::Converse(Stream& stream, const std::string& peer, bool refuse) {
+  if (refuse) {
+    co_await AnswerTooManyConnections(stream);
+  } else {
+    co_await Session(stream, peer);
+  }
+  co_await Close(stream);
+}
+
+// A refusal ends quickly whatever the client does: the handshake and the answer under the
+// deadline Serve set, the request read and dropped under the linger deadline.
+template <class Stream>
+asio::awaitable<void> Server::Impl::AnswerTooManyConnections(Stream& stream) {
   auto res =
       ToBeast(ErrorResponse(503, "TOO_MANY_CONNECTIONS",
                             "the agent serves at most " + std::to_string(options.max_connections) +
@@ -129,7 +296,7 @@ asio::awaitable<void> Server::Impl::Refuse(tcp::socket socket) {
               11, false);
   beast::error_code ec;
   co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
-  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+  if (!ec) co_await DiscardInput(stream);  // the request the client sent meanwhile
 }
 
 // After SIGTERM: no new connections; stop once no request is in flight, or at the deadline.
@@ -146,22 +313,16 @@ asio::awaitable<void> Server::Impl::Drain() {
   ioc.stop();
 }
 
-asio::awaitable<void> Server::Impl::Serve(tcp::socket socket) {
-  struct Count {  // this session, in `connections`, for as long as it lives
-    std::atomic<int>& n;
-    explicit Count(std::atomic<int>& c) : n(c) { ++n; }
-    ~Count() { --n; }
-  } count(connections);
+// Requests and responses on one connection until either side ends it.
+template <class Stream>
+asio::awaitable<void> Server::Impl::Session(Stream& stream, const std::string& peer) {
   beast::error_code ec;
-  const auto remote = socket.remote_endpoint(ec);
-  const std::string peer = ec ? "?" : remote.address().to_string();
-  beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   for (;;) {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.body_limit(options.body_limit);
     parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
-    stream.expires_after(options.io_timeout);
+    beast::get_lowest_layer(stream).expires_after(options.io_timeout);
     co_await bhttp::async_read(stream, buffer, parser,
                                asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
@@ -172,6 +333,7 @@ asio::awaitable<void> Server::Impl::Serve(tcp::socket socket) {
                              {"code", answer->error_code}});
         auto res = ToBeast(*answer, 11, false);
         co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+        if (!ec) co_await DiscardInput(stream);
       }
       break;
     }
@@ -191,11 +353,10 @@ asio::awaitable<void> Server::Impl::Serve(tcp::socket socket) {
           asio::use_awaitable);
     }
     --in_flight;
-    stream.expires_after(options.io_timeout);
+    beast::get_lowest_layer(stream).expires_after(options.io_timeout);
     co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
     if (ec || !res.keep_alive()) break;
   }
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
 }
 
 bhttp::response<bhttp::string_body> Server::Impl::Dispatch(
@@ -234,6 +395,11 @@ bhttp::response<bhttp::string_body> Server::Impl::Dispatch(
 Result<std::unique_ptr<Server>> Server::Listen(const ServerOptions& options, Router& router,
                                                Logger& log) {
   auto impl = std::make_unique<Impl>(options, router, log);
+  if (options.tls) {
+    auto tls = TlsContextProvider::Create(*options.tls, log);
+    if (!tls.ok()) return tls.error();
+    impl->tls = std::move(tls.value());
+  }
   const std::string where = options.address + ":" + std::to_string(options.port);
   beast::error_code ec;
   auto address = asio::ip::make_address(options.address, ec);

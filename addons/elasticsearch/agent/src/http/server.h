@@ -1,16 +1,18 @@
-// The HTTP server: Boost.Beast on Asio coroutines; one network thread, one coroutine per
+// The HTTP(S) server: Boost.Beast on Asio coroutines; one network thread, one coroutine per
 // connection, handlers on a pool of workers; limits on body and header size and on
-// connections, and a deadline on every read and write.
+// connections, and a deadline on every read and write. With TLS it speaks HTTPS only.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/log.h"
 #include "common/result.h"
 #include "http/routes.h"
+#include "http/tls_context.h"
 
 namespace agent::http {
 
@@ -23,11 +25,13 @@ struct ServerOptions {
   std::chrono::seconds io_timeout{30};    // whole request read, and whole response write
   int max_connections = 128;              // more at once get 503 and are closed
   std::chrono::seconds grace_period{10};  // on SIGTERM: time for requests in flight to end
+  std::optional<TlsOptions> tls;          // set: HTTPS only (TLS 1.2+) on the same port
 };
 
 class Server {
  public:
-  // Binds the listening socket; fails with LISTEN_FAILED naming the address and the cause.
+  // Loads the TLS files, if any (TLS_CONFIG_INVALID naming the file and the cause), and binds
+  // the listening socket (LISTEN_FAILED naming the address and the cause).
   static Result<std::unique_ptr<Server>> Listen(const ServerOptions& options, Router& router,
                                                 Logger& log);
   ~Server();
