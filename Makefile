@@ -6,12 +6,14 @@ AGENT_BIN := build/agent/es-agent
 SCRIPTS := $(wildcard addons/elasticsearch/dataprotection/*.sh tests/e2e/*.sh tests/e2e/lib/*.sh \
              tests/compat/*.sh \
              tests/scripts/*.sh tools/*.sh addons/elasticsearch/agent/build.sh \
+             addons/elasticsearch/config/*.sh tests/chart/*.sh \
              addons/elasticsearch/agent/fuzz/run.sh) .ci/run
 CXX_SOURCES := $(wildcard addons/elasticsearch/agent/src/*.cc addons/elasticsearch/agent/src/*/*.h \
                  addons/elasticsearch/agent/src/*/*.cc addons/elasticsearch/agent/tests/*.cc \
                  addons/elasticsearch/agent/tests/*.h addons/elasticsearch/agent/fuzz/*.cc)
 
-.PHONY: all deps build-deps e2e-deps agent unit lint script-tests e2e compat fuzz demo test clean
+.PHONY: all deps build-deps e2e-deps agent unit lint script-tests e2e compat fuzz demo test clean \
+        chart chart-node
 
 all: agent
 
@@ -26,8 +28,9 @@ deps: build-deps e2e-deps
 agent: build-deps
 	bash addons/elasticsearch/agent/build.sh
 
-# Unit tests of the agent (GoogleTest, run by ctest).
-unit: agent
+# Unit tests of the agent (GoogleTest, run by ctest); those of the cli backend run the
+# engines' own keystore tools, so the engines are fetched first.
+unit: agent e2e-deps
 	ctest --test-dir build/agent --output-on-failure
 	@[ -d ../shared/testdata/keystore ] || echo "note: ../shared is absent (it is not part of a clone):" \
 	  "the unit tests that read engine-written keystores were skipped"
@@ -36,6 +39,7 @@ lint: build-deps
 	shellcheck -x $(SCRIPTS)
 	clang-format --dry-run -Werror $(CXX_SOURCES)
 	bash tools/check-error-codes.sh
+	test -z "$$(gofmt -l tests/chart/kbrender)"
 
 # libFuzzer (clang, ASan + UBSan) on the keystore decoders, FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60
@@ -46,10 +50,21 @@ fuzz: build-deps
 script-tests: build-deps
 	bash tests/scripts/test_config.sh
 
-# End-to-end: the jobs on a real cluster, and the Elasticsearch keystore tool on agent files.
+# End-to-end: the Elasticsearch keystore tool on agent files, the agent's security against a
+# real Elasticsearch node with security on, and the jobs on a real cluster.
 e2e: agent e2e-deps
 	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/e2e/test_es_keystore.sh
+	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/e2e/test_agent_security.sh
 	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/e2e/test_jobs.sh
+
+# The addon's chart without a cluster: helm lint and template per major, kubeconform (strict)
+# against KubeBlocks v1.0.2 and main, assertions on the rendered objects and job commands.
+chart: build-deps
+	bash tests/chart/test_chart.sh
+
+# A real Elasticsearch node started from the chart's rendered config and start-up, with the agent.
+chart-node: agent e2e-deps
+	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/chart/test_node.sh
 
 # Every supported engine version's own keystore code reads what the agent writes, and back;
 # then the agent is killed during 500 writes and an engine's code judges each keystore left.
@@ -60,7 +75,7 @@ compat: agent build-deps
 demo: agent e2e-deps
 	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/e2e/demo.sh
 
-test: lint unit fuzz script-tests compat e2e demo
+test: lint unit fuzz script-tests chart chart-node compat e2e demo
 
 clean:
 	rm -rf build

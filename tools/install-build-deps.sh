@@ -7,6 +7,7 @@ readonly PACKAGES=(
   cmake ninja-build g++ make pkg-config file
   libboost-dev libssl-dev zlib1g-dev nlohmann-json3-dev libgtest-dev
   clang-format clang-14 libclang-rt-14-dev shellcheck jq curl ca-certificates unzip procps util-linux
+  openssl python3 python3-yaml python3-prometheus-client
 )
 
 missing_packages() {

@@ -451,6 +451,44 @@ case_metrics() {
   check "one 409 on /keystore counted" \
     grep -q -E '^es_agent_http_requests_total\{[^}]*code="409"[^}]*\} 1$' "$BODY"
   check "a histogram of saves" grep -q -E '^es_agent_keystore_change_duration_seconds_count' "$BODY"
+  # Prometheus' own Python client parses the whole page (Debian's python3-prometheus-client).
+  check "the page parses as the Prometheus text format" python3 -c '
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+families = {f.name: f for f in text_string_to_metric_families(open(sys.argv[1]).read())}
+assert families["es_agent_keystore_change_duration_seconds"].type == "histogram"
+assert families["es_agent_http_requests"].type == "counter"
+' "$BODY"
+}
+
+# The limits, on the real binary over HTTPS: each excess gets its status, the agent stays up.
+case_limits() {
+  start_agent "$SECURE_ADDR" --credentials-dir "$SECURE_CREDENTIALS_DIR" --max-connections 2 \
+    --tls-cert-file "${SECURE_TLS}/agent.pem" --tls-key-file "${SECURE_TLS}/agent.key" \
+    "${NODE_TLS_FLAGS[@]}" --keystore-password-file "$SECURE_KEYSTORE_PASSWORD_FILE" || return 0
+  local big="${OUT}/${CASE}.big.json"
+  head -c 70000 /dev/zero | tr '\0' 'a' | jq -Rc '{padding: .}' >"$big"
+  call POST /keystore --config "$(secure_auth_config agent-admin)" --data-binary "@${big}"
+  expect 413 BODY_TOO_LARGE
+  call GET /health --header "X-Padding: $(head -c 20000 /dev/zero | tr '\0' 'b')"
+  expect 431 HEADER_TOO_LARGE
+  # Two idle TLS connections take both slots; the third is told so.
+  local -a holders=()
+  local _
+  for _ in 1 2; do
+    sleep 30 | openssl s_client -quiet -connect "${SECURE_ADDR}:${AGENT_PORT}" -CAfile "$SECURE_CA" \
+      >/dev/null 2>&1 &
+    holders+=("$!")
+  done
+  sleep 2
+  call GET /health
+  expect 503 TOO_MANY_CONNECTIONS
+  kill "${holders[@]}" 2>/dev/null || true
+  pkill -f "openssl s_client -quiet -connect ${SECURE_ADDR}:${AGENT_PORT}" 2>/dev/null || true
+  wait "${holders[@]}" 2>/dev/null || true
+  sleep 1
+  call GET /health
+  expect 200
 }
 
 case_agent_https() {
@@ -569,6 +607,7 @@ main() {
     --allow-without-s3-repository --node-scheme
   run_case override_post_without_reload case_override_post_without_reload --allow-without-s3-repository --node-scheme
   run_case passthrough_reload_uses_callers_header case_passthrough_reload_uses_callers_header --auth-mode --node-scheme
+  run_case limits case_limits --tls-cert-file --max-connections
   run_case metrics case_metrics --node-scheme --allow-without-s3-repository
   run_case agent_https case_agent_https --tls-cert-file --node-scheme
   run_case agent_https_client_auth case_agent_https_client_auth --tls-client-auth --node-scheme
