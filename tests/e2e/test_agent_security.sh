@@ -451,8 +451,9 @@ case_metrics() {
   check "one 409 on /keystore counted" \
     grep -q -E '^es_agent_http_requests_total\{[^}]*code="409"[^}]*\} 1$' "$BODY"
   check "a histogram of saves" grep -q -E '^es_agent_keystore_change_duration_seconds_count' "$BODY"
-  # Prometheus' own Python client parses the whole page (Debian's python3-prometheus-client).
-  check "the page parses as the Prometheus text format" python3 -c '
+  # Prometheus' own Python client parses the whole page (Debian's python3-prometheus-client,
+  # so Debian's python3, whatever else is first on PATH).
+  check "the page parses as the Prometheus text format" /usr/bin/python3 -c '
 import sys
 from prometheus_client.parser import text_string_to_metric_families
 families = {f.name: f for f in text_string_to_metric_families(open(sys.argv[1]).read())}
