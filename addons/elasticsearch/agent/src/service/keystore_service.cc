@@ -122,19 +122,29 @@ Result<std::string> KeystoreService::ReadPassword() const {
   return password;
 }
 
-Result<WriteResult> KeystoreService::Update(const Mutation& mutate, bool create_if_missing) {
+Result<KeystoreService::LockedKeystore> KeystoreService::LockForChange() {
   auto product = ResolveProduct();
   if (!product.ok()) return product.error();
   const fs::path path = KeystorePath(options_.config_dir, product.value());
   auto password = ReadPassword();
   if (!password.ok()) return password.error();
-
   // Before creating anything (the lock file), so that a wrong user leaves no trace.
   if (Status owner = storage::CheckOwner(path); !owner.ok()) return owner.error();
+  // Every change of the agent's takes it (the engines' own tool does not).
   auto lock = storage::FileLock::Acquire(path.string() + ".lock", kLockTimeout);
   if (!lock.ok()) return lock.error();
   // A write killed half-way leaves its temporary file; under the lock none is live.
   if (auto stale = storage::RemoveStaleTemporaries(path); !stale.ok()) return stale.error();
+  return LockedKeystore{product.value(), path, std::move(password.value()),
+                        std::move(lock.value())};
+}
+
+KeystoreService::LockedKeystore::~LockedKeystore() { crypto::Cleanse(password); }
+
+Result<WriteResult> KeystoreService::Update(const Mutation& mutate, bool create_if_missing) {
+  auto locked = LockForChange();
+  if (!locked.ok()) return locked.error();
+  const fs::path& path = locked.value().path;
   auto existing = storage::ReadFileIfExists(path);
   if (!existing.ok()) return existing.error();
 
@@ -142,8 +152,7 @@ Result<WriteResult> KeystoreService::Update(const Mutation& mutate, bool create_
   result.keystore = path;
   if (!existing.value() && !create_if_missing) return result;  // nothing there to change
   result.created = !existing.value().has_value();
-  auto ks = LoadOrCreate(existing.value(), product.value(), password.value());
-  crypto::Cleanse(password.value());
+  auto ks = LoadOrCreate(existing.value(), locked.value().product, locked.value().password);
   if (!ks.ok()) return InFile(path, ks.error());
   result.format_version = ks.value().version;
 
@@ -166,17 +175,12 @@ Result<WriteResult> KeystoreService::Update(const Mutation& mutate, bool create_
 
 Result<WriteResult> KeystoreService::UpdateWithTool(const std::vector<cli_backend::CliSetting>& set,
                                                     const std::vector<std::string>& remove) {
-  auto product = ResolveProduct();
-  if (!product.ok()) return product.error();
-  const fs::path path = KeystorePath(options_.config_dir, product.value());
-  auto password = ReadPassword();
-  if (!password.ok()) return password.error();
-  if (Status owner = storage::CheckOwner(path); !owner.ok()) return owner.error();
-  // The tool does not take this lock, but every write of the agent's does.
-  auto lock = storage::FileLock::Acquire(path.string() + ".lock", kLockTimeout);
-  if (!lock.ok()) return lock.error();
+  auto locked = LockForChange();
+  if (!locked.ok()) return locked.error();
+  const fs::path& path = locked.value().path;
+  const std::string& password = locked.value().password;
   cli_backend::CliKeystoreOptions cli = *options_.cli;
-  cli.product = product.value();
+  cli.product = locked.value().product;
   cli.config_dir = options_.config_dir;
 
   WriteResult result;
@@ -185,7 +189,7 @@ Result<WriteResult> KeystoreService::UpdateWithTool(const std::vector<cli_backen
   if (result.created && set.empty()) return result;  // nothing there to remove from
   std::vector<std::string> present_to_remove;
   if (!remove.empty()) {
-    auto names = cli_backend::CliListSettings(cli, password.value());
+    auto names = cli_backend::CliListSettings(cli, password);
     if (!names.ok()) return names.error();
     for (const std::string& name : remove) {
       if (std::find(names.value().begin(), names.value().end(), name) != names.value().end()) {
@@ -194,11 +198,10 @@ Result<WriteResult> KeystoreService::UpdateWithTool(const std::vector<cli_backen
     }
   }
   Status done = Ok{};
-  if (!set.empty()) done = cli_backend::CliAddSettings(cli, set, password.value());
+  if (!set.empty()) done = cli_backend::CliAddSettings(cli, set, password);
   if (done.ok() && !present_to_remove.empty()) {
-    done = cli_backend::CliRemoveSettings(cli, present_to_remove, password.value());
+    done = cli_backend::CliRemoveSettings(cli, present_to_remove, password);
   }
-  crypto::Cleanse(password.value());
   if (!done.ok()) return done.error();
 
   for (const auto& [name, unused] : set) result.settings.push_back(name);
@@ -209,7 +212,7 @@ Result<WriteResult> KeystoreService::UpdateWithTool(const std::vector<cli_backen
   if (!bytes.ok()) return bytes.error();
   if (bytes.value()) {
     result.sha256 = crypto::Sha256Hex(*bytes.value());
-    if (auto header = keystore::PeekHeader(*bytes.value(), product.value())) {
+    if (auto header = keystore::PeekHeader(*bytes.value(), locked.value().product)) {
       result.format_version = header->version;
     }
   }

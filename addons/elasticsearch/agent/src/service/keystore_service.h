@@ -14,6 +14,7 @@
 #include "keystore/codec.h"
 #include "keystore/format.h"
 #include "service/credentials.h"
+#include "storage/keystore_file.h"
 
 namespace agent::service {
 
@@ -107,6 +108,20 @@ class KeystoreService {
   Result<EngineInfo> NodeEngine();
   Result<int> FormatForNewKeystore(keystore::Product product);
   Result<std::string> ReadPassword() const;
+  // What a change holds while it runs: the file's engine and path, its password, the lock.
+  struct LockedKeystore {
+    keystore::Product product;
+    std::filesystem::path path;
+    std::string password;
+    storage::FileLock lock;
+    LockedKeystore(keystore::Product p, std::filesystem::path f, std::string pw,
+                   storage::FileLock l)
+        : product(p), path(std::move(f)), password(std::move(pw)), lock(std::move(l)) {}
+    LockedKeystore(LockedKeystore&&) = default;
+    ~LockedKeystore();  // wipes the password
+  };
+  // The start of every change: engine, path, password, owner check, lock, stale temporaries.
+  Result<LockedKeystore> LockForChange();
   // The cli backend's Update: the same owner check and lock, then `set` and `remove` through
   // the engine's tool (names to remove that the keystore lacks are skipped).
   Result<WriteResult> UpdateWithTool(const std::vector<cli_backend::CliSetting>& set,
