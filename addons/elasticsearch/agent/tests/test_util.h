@@ -1,10 +1,14 @@
 // Small helpers shared by the unit tests: reading files, temporary directories, byte strings.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
+
+#include <sys/types.h>
 
 namespace agent::testing {
 
@@ -25,6 +29,25 @@ inline std::string ByteRange(int first, int count) {
   std::string s;
   for (int i = 0; i < count; ++i) s.push_back(static_cast<char>(first + i));
   return s;
+}
+
+// Whether the process is alive (a zombie is not). Reads /proc: the process need not be ours.
+inline bool IsRunning(pid_t pid) {
+  std::string stat = ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/stat");
+  if (stat.empty()) return false;
+  size_t paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] != 'Z';
+}
+
+// Whether the process is gone within `timeout`: a SIGKILL sent to a process that is not our
+// child takes effect when the kernel next schedules it, later on a loaded machine.
+inline bool EndsWithin(pid_t pid, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (IsRunning(pid)) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
 }
 
 // A fresh directory under the system's temp dir, removed when the object goes away.
