@@ -28,7 +28,8 @@ readonly TEST_AGENT_PORT=8080
 readonly TEST_CLUSTER=es-test
 readonly TEST_POD=es-test-elasticsearch-0
 readonly TEST_FQDN=$TEST_POD.es-test-elasticsearch-headless.default.svc.cluster.local
-readonly AGENT_BIN=${AGENT_BIN:-$ROOT/build/agent/es-agent}
+# Not readonly: make passes it in the environment, and container_exec unsets every variable.
+AGENT_BIN=${AGENT_BIN:-$ROOT/build/agent/es-agent}
 # What GET /_nodes/_local must say (the integ-test distribution has no GET /: rest-root module).
 readonly NODE_IS_THE_POD='.cluster_name == "es-test" and ([.nodes[].name] == ["'$TEST_POD'"])
   and ([.nodes[].version] == ["8.19.21"])'

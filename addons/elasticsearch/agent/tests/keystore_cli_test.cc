@@ -62,6 +62,18 @@ TEST_F(KeystoreCli, CreateAddListRemove) {
   EXPECT_EQ(Cli({"list"}).out, "b.two\nkeystore.seed\n");
 }
 
+TEST_F(KeystoreCli, AddWithFewerLinesThanNamesChangesNothing) {
+  ASSERT_EQ(Cli({"create"}).code, 0);
+  const std::string before =
+      agent::testing::ReadFileOrEmpty(dir_.path() / "elasticsearch.keystore");
+  CliRun short_input = Cli({"add", "a.one", "b.two"}, "only-one\n");
+  EXPECT_EQ(short_input.code, 1);
+  EXPECT_NE(short_input.err.find("VALUE_MISSING"), std::string::npos) << short_input.err;
+  EXPECT_EQ(short_input.err.find("only-one"), std::string::npos);  // never echoes a value
+  EXPECT_EQ(Cli({"add", "a.one"}, "").code, 1);                    // no input at all
+  EXPECT_EQ(agent::testing::ReadFileOrEmpty(dir_.path() / "elasticsearch.keystore"), before);
+}
+
 TEST_F(KeystoreCli, PasswdThenThePasswordFileOpensIt) {
   ASSERT_EQ(Cli({"create"}).code, 0);
   ASSERT_EQ(Cli({"passwd"}, "n3w-pässword\n").code, 0);

@@ -172,6 +172,13 @@ TEST(Options, CredentialsComeFromAMountedSecretDirectory) {
   ASSERT_TRUE(LoadCredentialFiles(o).ok());
   EXPECT_EQ(o.credentials->user, "agent");
   EXPECT_EQ(o.credentials->password, "pa:ss");
+  // A mounted Secret's files are links into ..data/ (kubelet's layout): they are followed.
+  std::filesystem::create_directory(dir + "/..data");
+  std::filesystem::rename(dir + "/username", dir + "/..data/username");
+  std::filesystem::create_symlink("..data/username", dir + "/username");
+  o.credentials.reset();
+  ASSERT_TRUE(LoadCredentialFiles(o).ok());
+  EXPECT_EQ(o.credentials->user, "agent");
   // The environment and the directory exclude each other.
   Options both;
   both.credentials_dir = dir;

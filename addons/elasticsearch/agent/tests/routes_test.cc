@@ -110,6 +110,23 @@ TEST_F(RoutesTest, AFailedReloadIs502AndStillReportsTheSave) {
             json::array({"s3.client.kb.access_key", "s3.client.kb.secret_key"}));
 }
 
+TEST_F(RoutesTest, AReloadSendsNoPasswordForAKeystoreThatHasNone) {
+  WritePasswordFile("");
+  ASSERT_EQ(MakeRouter(NodeHooks{}).Handle(Post(kBody)).status, 200);  // made without one
+  WritePasswordFile("configured-but-unused");  // the node would refuse it for this keystore
+  std::string password_seen = "unset";
+  NodeHooks hooks;
+  hooks.reload = [&](const std::string&, const std::string& password) {
+    password_seen = password;
+    return Result<node::ReloadOutcome>(node::ReloadOutcome{"node-1", true, ""});
+  };
+  EXPECT_EQ(MakeRouter(hooks)
+                .Handle({"DELETE", "/keystore?client=nobody&reload=true", auth_header_, ""})
+                .status,
+            200);
+  EXPECT_EQ(password_seen, "");
+}
+
 TEST_F(RoutesTest, WithoutReloadTheNodeIsNotAskedToReload) {
   WritePasswordFile("");
   bool reloaded = false;

@@ -56,6 +56,22 @@ TEST(Service, CreatesAKeystoreInTheFormatOfTheEngineVersionWithASeed) {
   EXPECT_EQ(w.value().sha256.size(), 64u);
 }
 
+TEST(Service, APasswordFileMountedFromASecretIsReadThroughItsLinks) {
+  TempDir dir;
+  // kubelet's layout: password -> ..data/password, ..data -> ..2026_12_03/
+  fs::create_directory(dir.path() / "..2026_12_03");
+  WriteFile(dir.path() / "..2026_12_03" / "password", "linked-pass\n");
+  fs::create_directory_symlink("..2026_12_03", dir.path() / "..data");
+  fs::create_symlink("..data/password", dir.path() / "password");
+  KeystoreService svc({dir.path(), Product::kElasticsearch, "8.15.0", dir.path() / "password",
+                       nullptr, nullptr, std::nullopt});
+  auto w = svc.WriteS3Credentials(Creds("default", "AK", "SK"));
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  EXPECT_TRUE(Load(dir.path() / "elasticsearch.keystore", Product::kElasticsearch, "linked-pass")
+                  .has_password);
+  EXPECT_EQ(svc.ReloadPassword().value(), "linked-pass");
+}
+
 TEST(Service, DetectsOpenSearchFromItsConfigFile) {
   TempDir dir;
   WriteFile(dir.path() / "opensearch.yml", "cluster.name: x\n");

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <istream>
+#include <optional>
 #include <ostream>
 
 #include "crypto/crypto.h"
@@ -73,9 +74,10 @@ Result<Command> Parse(const std::vector<std::string>& args, const EnvLookup& env
 }
 
 // One line of standard input without its line terminator, as the engines' tool reads one.
-std::string ReadLine(std::istream& in) {
+// One line of standard input; nullopt at its end (a missing value is not an empty one).
+std::optional<std::string> ReadLine(std::istream& in) {
   std::string line;
-  std::getline(in, line);
+  if (!std::getline(in, line)) return std::nullopt;
   if (!line.empty() && line.back() == '\r') line.pop_back();
   return line;
 }
@@ -92,7 +94,16 @@ Result<service::WriteResult> Execute(const Command& c, KeystoreService& svc, std
   }
   if (c.name == "add") {
     std::vector<std::string> values;
-    for (size_t i = 0; i < c.names.size(); ++i) values.push_back(ReadLine(in));
+    for (size_t i = 0; i < c.names.size(); ++i) {
+      auto value = ReadLine(in);
+      if (!value) {
+        for (std::string& v : values) crypto::Cleanse(v);
+        return MakeError("VALUE_MISSING", "standard input ended after " + std::to_string(i) +
+                                              " value(s); add needs one line for each of the " +
+                                              std::to_string(c.names.size()) + " names");
+      }
+      values.push_back(std::move(*value));
+    }
     auto result = svc.Update(
         [&](keystore::Keystore& ks) {
           for (size_t i = 0; i < c.names.size(); ++i) ks.Set(c.names[i], values[i]);
@@ -135,7 +146,7 @@ Result<service::WriteResult> Execute(const Command& c, KeystoreService& svc, std
         /*create_if_missing=*/true);
   }
   // passwd: the new password is one line of standard input; empty removes the password.
-  std::string password = ReadLine(in);
+  std::string password = ReadLine(in).value_or("");  // no line: no password
   std::string salt_error;
   auto result = svc.Update(
       [&](keystore::Keystore& ks) {

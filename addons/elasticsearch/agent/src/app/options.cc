@@ -190,7 +190,7 @@ namespace {
 
 // A Secret's file: its content, without the one newline an editor adds.
 Result<std::string> ReadCredentialFile(const std::filesystem::path& path) {
-  auto bytes = storage::ReadFileIfExists(path);
+  auto bytes = storage::ReadFileIfExists(path, storage::Links::kFollow);
   if (!bytes.ok()) return Invalid("--credentials-dir: " + bytes.error().message);
   if (!bytes.value()) return Invalid("--credentials-dir: " + path.string() + " does not exist");
   std::string text = std::move(*bytes.value());
@@ -284,7 +284,12 @@ Status ValidateServeOptions(const Options& o) {
     }
   }
   if (o.engine_version) {
+    // Without --engine, the engine the service will detect from the config directory.
     auto product = o.engine.value_or(keystore::Product::kElasticsearch);
+    if (!o.engine && (std::filesystem::exists(o.config_dir / "opensearch.keystore", ec) ||
+                      std::filesystem::exists(o.config_dir / "opensearch.yml", ec))) {
+      product = keystore::Product::kOpenSearch;
+    }
     if (!keystore::FormatWrittenBy(product, *o.engine_version)) {
       return Invalid("--engine-version \"" + *o.engine_version + "\" is not a release whose " +
                      std::string(keystore::ProductName(product)) +
@@ -298,7 +303,7 @@ std::string ServeUsage() {
   return R"(usage: es-agent serve [options]
 
 Serves the keystore API of the node whose config directory it is given: GET /health,
-GET /ready, and GET, POST and DELETE /keystore.
+GET /ready, GET /metrics, and GET, POST and DELETE /keystore.
 Every option can also be set by the environment variable in brackets; a flag wins.
 
   --listen-address ADDR        numeric address to listen on [AGENT_LISTEN_ADDRESS] (0.0.0.0)

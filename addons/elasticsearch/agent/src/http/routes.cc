@@ -138,7 +138,8 @@ Response Router::Health() {
                    {"exists", h.exists},
                    {"format_version", h.format_version ? json(*h.format_version) : json(nullptr)}};
   Response r;
-  r.body = json{{"status", "ok"}, {"keystore", keystore}}.dump();
+  r.body = json{{"status", "ok"}, {"keystore", keystore}}.dump(-1, ' ', false,
+                                                               json::error_handler_t::replace);
   return r;
 }
 
@@ -169,7 +170,7 @@ Response Router::DescribeKeystore() {
     body["sha256"] = k.sha256;
   }
   Response r;
-  r.body = body.dump();
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);  // a path need not be UTF-8
   return r;
 }
 
@@ -197,7 +198,7 @@ Response Router::Change(const char* operation,
   Response r;
   if (reload) {
     // The save stands whatever the reload does; the answer says both.
-    auto password = keystore_.KeystorePassword();
+    auto password = keystore_.ReloadPassword();
     Result<node::ReloadOutcome> outcome =
         password.ok() ? node_.reload(caller.node_authorization, password.value())
                       : Result<node::ReloadOutcome>(password.error());
@@ -220,9 +221,9 @@ Response Router::Change(const char* operation,
     if (failure) {
       r.status = StatusFor(failure->code);
       r.error_code = failure->code;
-      body["error"] = {
-          {"code", failure->code},
-          {"message", "the keystore was saved, but the reload failed: " + failure->message}};
+      const std::string what = saved.value().changed ? "the keystore was saved" : "nothing changed";
+      body["error"] = {{"code", failure->code},
+                       {"message", what + ", but the reload failed: " + failure->message}};
     }
   }
   r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);

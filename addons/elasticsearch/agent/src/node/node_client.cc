@@ -174,6 +174,13 @@ Result<NodeReply> NodeClient::Send(const std::string& method, const std::string&
     const bool tls_failure = x.error.category() == asio::error::get_ssl_category() ||
                              x.error == asio::ssl::error::stream_truncated;
     std::string cause = x.error.message();
+    if (tls && tls_failure) {
+      // "certificate verify failed" alone does not say why: OpenSSL's verdict does.
+      const long verdict = SSL_get_verify_result(tls->native_handle());
+      if (verdict != X509_V_OK) {
+        cause += " (" + std::string(X509_verify_cert_error_string(verdict)) + ")";
+      }
+    }
     if (tls_failure && endpoint_.https) {
       return MakeError(kNodeTlsFailed, Describe() + ": TLS with \"" + endpoint_.server_name +
                                            "\" failed: " + cause);

@@ -108,7 +108,7 @@ Result<int> KeystoreService::FormatForNewKeystore(Product product) {
 
 Result<std::string> KeystoreService::ReadPassword() const {
   if (!options_.password_file) return std::string();
-  auto bytes = storage::ReadFileIfExists(*options_.password_file);
+  auto bytes = storage::ReadFileIfExists(*options_.password_file, storage::Links::kFollow);
   if (!bytes.ok()) return MakeError(kPasswordFileUnreadable, bytes.error().message);
   if (!bytes.value()) {
     return MakeError(
@@ -120,6 +120,17 @@ Result<std::string> KeystoreService::ReadPassword() const {
   if (!password.empty() && password.back() == '\n') password.pop_back();
   if (!password.empty() && password.back() == '\r') password.pop_back();
   return password;
+}
+
+Result<std::string> KeystoreService::ReloadPassword() {
+  auto product = ResolveProduct();
+  if (!product.ok()) return product.error();
+  auto bytes = storage::ReadFileIfExists(KeystorePath(options_.config_dir, product.value()));
+  if (!bytes.ok()) return bytes.error();
+  if (!bytes.value()) return std::string();
+  auto header = keystore::PeekHeader(*bytes.value(), product.value());
+  if (header && !header->has_password) return std::string();
+  return ReadPassword();
 }
 
 Result<KeystoreService::LockedKeystore> KeystoreService::LockForChange() {

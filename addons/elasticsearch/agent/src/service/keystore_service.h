@@ -93,8 +93,9 @@ class KeystoreService {
   // operator commands' (`es-agent keystore ...`).
   Result<WriteResult> Update(const Mutation& mutate, bool create_if_missing);
   KeystoreHealth Health();
-  // The keystore password from its file ("" when there is none), for a reload.
-  Result<std::string> KeystorePassword() const { return ReadPassword(); }
+  // The password a reload must send: the configured one when the keystore file has a
+  // password, "" when it has none (the node refuses a password for such a keystore).
+  Result<std::string> ReloadPassword();
   // The engine, when the flags or the config directory tell it without asking the node.
   std::optional<keystore::Product> KnownProduct() const { return DetectProductLocally(); }
   // Removes, under the lock, temporary files that a killed write left; for start-up.

@@ -132,9 +132,10 @@ Result<FileLock> FileLock::Acquire(const fs::path& lock_path, std::chrono::milli
   return FileLock(std::move(fd));
 }
 
-Result<std::optional<std::string>> ReadFileIfExists(const fs::path& path) {
+Result<std::optional<std::string>> ReadFileIfExists(const fs::path& path, Links links) {
   // O_NONBLOCK: opening a FIFO must not wait for a writer; O_NOFOLLOW: a link is refused.
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW));
+  const int follow = links == Links::kFollow ? 0 : O_NOFOLLOW;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | follow));
   if (!fd.valid()) {
     if (errno == ENOENT) return std::optional<std::string>();
     if (errno == ELOOP) {

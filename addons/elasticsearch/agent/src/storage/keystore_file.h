@@ -56,7 +56,11 @@ class FileLock {
 
 // The file's bytes, or nullopt when it does not exist. Anything but a regular file (a link, a
 // directory, a FIFO, a device) is refused as KEYSTORE_NOT_A_FILE, without blocking on it.
-Result<std::optional<std::string>> ReadFileIfExists(const std::filesystem::path& path);
+// Secret files (the keystore password, credentials) are read through links, as Kubernetes
+// mounts them (`password -> ..data/password`); the keystore never is (the agent replaces it).
+enum class Links { kRefuse, kFollow };
+Result<std::optional<std::string>> ReadFileIfExists(const std::filesystem::path& path,
+                                                    Links links = Links::kRefuse);
 
 // Replaces `path` with `bytes` so that readers see either the old or the new file, never a
 // mix: write a temporary file in the same directory (mode 0660), fsync it, rename it over
