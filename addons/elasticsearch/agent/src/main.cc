@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
-#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -150,12 +149,12 @@ int Serve(const std::vector<std::string>& args) {
   agent::http::NodeHooks hooks;
   // A yes is kept: a module or plugin cannot go away without the node restarting, and a
   // node restarted without it fails at its own start, whatever the agent does.
-  auto has_s3 = std::make_shared<std::atomic<bool>>(false);
+  std::atomic<bool> has_s3{false};  // lives as long as the server, which runs in this frame
   if (!options.allow_without_s3_repository) {
-    hooks.has_s3_repository = [&node_api, has_s3](const std::string& authorization) {
-      if (has_s3->load()) return agent::Result<bool>(true);
+    hooks.has_s3_repository = [&node_api, &has_s3](const std::string& authorization) {
+      if (has_s3.load()) return agent::Result<bool>(true);
       auto has = node_api.HasS3Repository(authorization);
-      if (has.ok() && has.value()) has_s3->store(true);
+      if (has.ok() && has.value()) has_s3.store(true);
       return has;
     };
   }

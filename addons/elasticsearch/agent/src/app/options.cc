@@ -6,6 +6,7 @@
 #include <charconv>
 #include <filesystem>
 
+#include "service/keystore_service.h"
 #include "storage/keystore_file.h"
 
 namespace agent::app {
@@ -285,11 +286,10 @@ Status ValidateServeOptions(const Options& o) {
   }
   if (o.engine_version) {
     // Without --engine, the engine the service will detect from the config directory.
-    auto product = o.engine.value_or(keystore::Product::kElasticsearch);
-    if (!o.engine && (std::filesystem::exists(o.config_dir / "opensearch.keystore", ec) ||
-                      std::filesystem::exists(o.config_dir / "opensearch.yml", ec))) {
-      product = keystore::Product::kOpenSearch;
-    }
+    auto product =
+        o.engine
+            ? *o.engine
+            : service::DetectProductIn(o.config_dir).value_or(keystore::Product::kElasticsearch);
     if (!keystore::FormatWrittenBy(product, *o.engine_version)) {
       return Invalid("--engine-version \"" + *o.engine_version + "\" is not a release whose " +
                      std::string(keystore::ProductName(product)) +

@@ -56,14 +56,18 @@ Error InFile(const fs::path& path, const Error& e) {
 
 KeystoreService::KeystoreService(ServiceOptions options) : options_(std::move(options)) {}
 
+std::optional<Product> DetectProductIn(const fs::path& config_dir) {
+  for (Product p : {Product::kElasticsearch, Product::kOpenSearch}) {
+    if (Exists(KeystorePath(config_dir, p))) return p;
+  }
+  if (Exists(config_dir / "elasticsearch.yml")) return Product::kElasticsearch;
+  if (Exists(config_dir / "opensearch.yml")) return Product::kOpenSearch;
+  return std::nullopt;
+}
+
 std::optional<Product> KeystoreService::DetectProductLocally() const {
   if (options_.product) return options_.product;
-  for (Product p : {Product::kElasticsearch, Product::kOpenSearch}) {
-    if (Exists(KeystorePath(options_.config_dir, p))) return p;
-  }
-  if (Exists(options_.config_dir / "elasticsearch.yml")) return Product::kElasticsearch;
-  if (Exists(options_.config_dir / "opensearch.yml")) return Product::kOpenSearch;
-  return std::nullopt;
+  return DetectProductIn(options_.config_dir);
 }
 
 Result<Product> KeystoreService::ResolveProduct() {

@@ -69,6 +69,9 @@ struct KeystoreHealth {
   std::optional<int> format_version;  // from the header; nullopt if absent or unreadable
 };
 
+// The engine a config directory shows: its keystore file first, then its config file.
+std::optional<keystore::Product> DetectProductIn(const std::filesystem::path& config_dir);
+
 class KeystoreService {
  public:
   explicit KeystoreService(ServiceOptions options);
