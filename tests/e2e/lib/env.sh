@@ -71,7 +71,9 @@ export OPENSEARCH_JAVA_HOME ES_JAVA_HOME
 E2E_USER="${E2E_USER:-esnode}"
 E2E_USER_HOME="${E2E_USER_HOME:-/var/lib/$E2E_USER}"
 E2E_CLUSTER_NAME="${E2E_CLUSTER_NAME:-e2e}"
-E2E_NODE_ADDRS=(127.0.0.11 127.0.0.12 127.0.0.13)
+# E2E_NODE_ADDRS_LIST (space-separated) lets a second suite run its own cluster
+# beside the default one (with its own E2E_WORK and E2E_S3_PORT).
+read -ra E2E_NODE_ADDRS <<<"${E2E_NODE_ADDRS_LIST:-127.0.0.11 127.0.0.12 127.0.0.13}"
 E2E_NODE_COUNT="${#E2E_NODE_ADDRS[@]}"
 E2E_HTTP_PORT=9200
 E2E_TRANSPORT_PORT=9300
