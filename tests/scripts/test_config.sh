@@ -63,8 +63,9 @@ conf() {
 s3_fields() {
   (
     load_s3_config "$1" 2>/dev/null
-    printf 'bucket=%s\nprefix=%s\nendpoint=%s\nprotocol=%s\nregion=%s\npath_style=%s\nprovider=%s\n' \
-      "$S3_BUCKET" "$S3_PREFIX" "$S3_ENDPOINT" "$S3_PROTOCOL" "$S3_REGION" "$S3_PATH_STYLE" "$S3_PROVIDER"
+    printf 'bucket=%s\nprefix=%s\nendpoint=%s\nprotocol=%s\nregion=%s\npath_style=%s\nprovider=%s\nregion_source=%s\nstatic_keys=%s\n' \
+      "$S3_BUCKET" "$S3_PREFIX" "$S3_ENDPOINT" "$S3_PROTOCOL" "$S3_REGION" "$S3_PATH_STYLE" "$S3_PROVIDER" \
+      "$S3_REGION_SOURCE" "$S3_STATIC_KEYS"
   )
 }
 
@@ -75,6 +76,232 @@ field() {
     [[ $line == "$1="* ]] && printf '%s' "${line#*=}" && return 0
   done <<<"$2"
   return 1
+}
+
+# --- KubeBlocks' StorageProvider templates, rendered -----------------------------------------
+
+PROVIDERS_DIR=${PROVIDERS_DIR:-/work/shared/schemas/kubeblocks/storageproviders}
+
+# provider_template FILE: the datasafedConfigTemplate block of a StorageProvider, with Helm's
+# escaping ({{ `...` }}) undone, so what is left is the Go template KubeBlocks renders.
+# shellcheck disable=SC2016 # the backquotes are Helm's escaping, matched as text
+provider_template() {
+  awk '
+    /^  datasafedConfigTemplate: \|/ { on = 1; next }
+    on && /^    / { print substr($0, 5); next }
+    on && /^[[:space:]]*$/ { print ""; next }
+    on { exit }' "$1" |
+    sed -e 's/{{ `\({{.*}}\)` }}/\1/g'
+}
+
+# render_template PARAM=VALUE...: renders the Go template on standard input with those
+# .Parameters, for the few constructs the StorageProviders use (index .Parameters, default,
+# $var := / =, printf "%s", if not / hasPrefix, else, end). Any other action fails the render,
+# so a new construct in a template shows up here instead of being rendered wrong.
+render_template() {
+  local -A params=() vars=()
+  local kv line stack=(1) active=1 out
+  for kv in "$@"; do params[${kv%%=*}]=${kv#*=}; done
+  while IFS= read -r line || [[ -n $line ]]; do
+    if [[ $line =~ ^[[:space:]]*\{\{-?[[:space:]]*(.*[^[:space:]])[[:space:]]*\}\}[[:space:]]*$ &&
+      $line != *'}}'*'{{'* ]]; then
+      _render_statement "${BASH_REMATCH[1]}" || return 1
+      continue
+    fi
+    [[ $active == 1 ]] || continue
+    out=''
+    while [[ $line =~ ^([^{]*)\{\{-?[[:space:]]*([^}]*[^[:space:]}])[[:space:]]*-?\}\}(.*)$ ]]; do
+      out+=${BASH_REMATCH[1]}
+      line=${BASH_REMATCH[3]}
+      _render_expr "${BASH_REMATCH[2]}" || return 1
+      out+=$_R
+    done
+    printf '%s\n' "${out}${line}"
+  done
+}
+
+# _render_expr EXPR: sets _R to the value of one expression.
+_render_expr() {
+  local e=$1
+  if [[ $e =~ ^index\ \.Parameters\ \"([A-Za-z0-9]+)\"(\ \|\ default\ \"([^\"]*)\")?$ ]]; then
+    _R=${params[${BASH_REMATCH[1]}]:-}
+    [[ -n $_R || -z ${BASH_REMATCH[2]} ]] || _R=${BASH_REMATCH[3]}
+  elif [[ $e =~ ^\(?printf\ \"([^\"]*)\"(\ \$([a-z]+))?\)?$ ]]; then
+    local fmt=${BASH_REMATCH[1]}
+    # shellcheck disable=SC2059 # the template's own format, one %s at most
+    _R=$(printf "$fmt" "${vars[${BASH_REMATCH[3]:-none}]:-}")
+  elif [[ $e =~ ^\$([a-z]+)$ ]]; then
+    _R=${vars[${BASH_REMATCH[1]}]:-}
+  else
+    printf 'render_template: unknown expression {{ %s }}\n' "$e" >&2
+    return 1
+  fi
+}
+
+# _render_statement ACTION: one control action of the template.
+_render_statement() {
+  local a=$1
+  if [[ $a =~ ^\$([a-z]+)\ :?=\ (.*)$ ]]; then
+    local name=${BASH_REMATCH[1]}
+    [[ $active == 1 ]] || return 0
+    _render_expr "${BASH_REMATCH[2]}" || return 1
+    vars[$name]=$_R
+  elif [[ $a =~ ^if\ not\ \$([a-z]+)$ ]]; then
+    stack+=("$active")
+    [[ $active == 1 && -z ${vars[${BASH_REMATCH[1]}]:-} ]] && active=1 || active=0
+  elif [[ $a =~ ^if\ hasPrefix\ \"([^\"]*)\"\ \$([a-z]+)$ ]]; then
+    stack+=("$active")
+    [[ $active == 1 && ${vars[${BASH_REMATCH[2]}]:-} == "${BASH_REMATCH[1]}"* ]] && active=1 || active=0
+  elif [[ $a == else ]]; then
+    [[ ${stack[-1]} == 1 && $active == 0 ]] && active=1 || active=0
+  elif [[ $a == end ]]; then
+    active=${stack[-1]}
+    unset 'stack[-1]'
+  else
+    printf 'render_template: unknown action {{ %s }}\n' "$a" >&2
+    return 1
+  fi
+}
+
+# provider_conf NAME PARAM=VALUE...: the datasafed.conf KubeBlocks writes for a BackupRepo of
+# StorageProvider NAME with those parameters, as a file; prints its path.
+provider_conf() {
+  local name=$1 f="$TMP/provider-$1-$RANDOM.conf"
+  shift
+  provider_template "${PROVIDERS_DIR}/${name}.yaml" | render_template "$@" >"$f" || return 1
+  printf '%s' "$f"
+}
+# repo_settings FILE: 'bucket prefix endpoint region(source) path_style' as the job derives them
+# (the columns of docs/backup-repositories.md), or the error when the config is refused.
+repo_settings() {
+  local out
+  out=$( (
+    load_s3_config "$1"
+    printf '%s|%s|%s|%s(%s)|%s' "$S3_BUCKET" "${S3_PREFIX:--}" "${S3_ENDPOINT:--}" \
+      "$S3_REGION" "$S3_REGION_SOURCE" "$S3_PATH_STYLE"
+  ) 2>"$TMP/repo_settings.err") || out=$(cat "$TMP/repo_settings.err")
+  printf '%s' "$out"
+}
+
+# provider_case DESCRIPTION EXPECTED PROVIDER PARAM=VALUE...: renders KubeBlocks' own template
+# of PROVIDER with those parameters and compares the settings the job derives.
+provider_case() {
+  local what=$1 expected=$2 provider=$3 f
+  shift 3
+  if ! f=$(provider_conf "$provider" accessKeyId=AKIDEXAMPLE secretAccessKey=wJalrXUtnFEMI/K7MDENG \
+    insecure=false noCheckBucket=false "$@"); then
+    expect_eq "$what: the ${provider} template renders" "rendered" "render failed"
+    return 0
+  fi
+  expect_eq "$what" "$expected" "$(repo_settings "$f")"
+}
+
+test_storage_provider_templates() {
+  if [[ ! -d $PROVIDERS_DIR ]]; then
+    printf 'SKIP: KubeBlocks StorageProvider templates: %s is absent (reference material of the project machines, not of a clone)\n' "$PROVIDERS_DIR"
+    return 0
+  fi
+  # The oracle is the table in docs/backup-repositories.md:
+  #   bucket|prefix|endpoint|region(source)|path_style
+  provider_case "s3 (AWS), no endpoint: the region's endpoint" \
+    "bkt|-|https://s3.eu-central-1.amazonaws.com|eu-central-1(config)|false" s3 bucket=bkt region=eu-central-1
+  provider_case "s3 (AWS), China region: .com.cn" \
+    "bkt|-|https://s3.cn-north-1.amazonaws.com.cn|cn-north-1(config)|false" s3 bucket=bkt region=cn-north-1
+  provider_case "s3 (AWS), an endpoint without scheme: https" \
+    "bkt|es/prod|https://bucket.vpce-0a1b.s3.us-east-2.vpce.amazonaws.com|us-east-2(config)|false" \
+    s3 bucket=bkt/es/prod/ region=us-east-2 endpoint=bucket.vpce-0a1b.s3.us-east-2.vpce.amazonaws.com
+  provider_case "s3 (AWS), an endpoint with http scheme kept" \
+    "bkt|-|http://s3.local:9000|us-east-1(config)|false" s3 bucket=bkt region=us-east-1 endpoint=http://s3.local:9000
+  provider_case "minio: endpoint with scheme, no region: us-east-1, path style" \
+    "kb-backups|team-a|http://minio.minio.svc:9000|us-east-1(default)|true" \
+    minio bucket=kb-backups/team-a endpoint=http://minio.minio.svc:9000
+  provider_case "minio: an endpoint without scheme gets https, a region kept" \
+    "kb|-|https://minio.example.com|eu-1(config)|true" minio bucket=kb endpoint=minio.example.com region=eu-1
+  provider_case "oss: the endpoint from the region, the region from the endpoint" \
+    "oss-bkt|-|https://oss-cn-hangzhou.aliyuncs.com|cn-hangzhou(endpoint)|false" oss bucket=oss-bkt region=cn-hangzhou
+  provider_case "oss: an internal endpoint given" \
+    "oss-bkt|p|https://oss-cn-shanghai-internal.aliyuncs.com|cn-shanghai(endpoint)|false" \
+    oss bucket=oss-bkt/p region=cn-shanghai endpoint=oss-cn-shanghai-internal.aliyuncs.com
+  provider_case "cos: the endpoint from the region, the region from the endpoint" \
+    "cos-1250000000|-|https://cos.ap-guangzhou.myqcloud.com|ap-guangzhou(endpoint)|false" \
+    cos bucket=cos-1250000000 region=ap-guangzhou
+  provider_case "cos: a custom endpoint: no region in it, us-east-1" \
+    "cos-1250000000|-|https://cos.internal.example|us-east-1(default)|false" \
+    cos bucket=cos-1250000000 region=ap-guangzhou endpoint=https://cos.internal.example
+  provider_case "obs: the region line, the endpoint from the region" \
+    "obs-bkt|-|https://obs.cn-north-4.myhuaweicloud.com|cn-north-4(config)|false" obs bucket=obs-bkt region=cn-north-4
+  provider_case "gcs-s3comp: Google's endpoint, its region kept, virtual-host" \
+    "gcs-bkt|x/y|https://storage.googleapis.com|auto(config)|false" gcs-s3comp bucket=gcs-bkt/x/y region=auto
+  provider_case "s3-compatible: forcePathStyle true" \
+    "ceph|-|http://rgw.ceph.svc:7480|us-east-1(default)|true" \
+    s3-compatible bucket=ceph endpoint=http://rgw.ceph.svc:7480 forcePathStyle=true
+  provider_case "s3-compatible: forcePathStyle left at its default (false): virtual-host" \
+    "b2|-|https://s3.us-west-004.backblazeb2.com|us-west-004(config)|false" \
+    s3-compatible bucket=b2 endpoint=s3.us-west-004.backblazeb2.com region=us-west-004
+  provider_case "s3-compatible with serviceProvider Minio, forcePathStyle true" \
+    "m|-|https://minio.example.com:9443|us-east-1(default)|true" \
+    s3-compatible bucket=m endpoint=minio.example.com:9443 serviceProvider=Minio forcePathStyle=true
+  provider_case "s3-compatible with a virtual-host serviceProvider ignores forcePathStyle" \
+    "w|-|https://s3.eu-central-1.wasabisys.com|eu-central-1(config)|false" \
+    s3-compatible bucket=w endpoint=s3.eu-central-1.wasabisys.com region=eu-central-1 serviceProvider=Wasabi forcePathStyle=true
+  expect_true "and says so" grep -q "force_path_style = true, which rclone ignores for provider Wasabi" "$TMP/repo_settings.err"
+  local out
+  out=$(repo_settings "$(conf pvc-like <<'EOF2'
+[storage]
+type = local
+root = /backup
+EOF2
+)")
+  expect_true "pvc (not S3): refused at once, saying what it needs" \
+    grep -q "storage type is 'local': the full-backup method writes S3 snapshots and needs an S3-compatible BackupRepo" <<<"$out"
+  expect_false "the pvc provider has no datasafed template: a volume, not S3" \
+    grep -q datasafedConfigTemplate "${PROVIDERS_DIR}/pvc.yaml"
+}
+
+test_env_auth() {
+  local out f
+  f=$(conf irsa <<'EOF2'
+[storage]
+type = s3
+provider = AWS
+env_auth = true
+access_key_id =
+secret_access_key =
+region = us-west-2
+root = irsa-bucket
+EOF2
+)
+  out=$(s3_fields "$f")
+  expect_eq "env_auth without keys: no static keys" "false" "$(field static_keys "$out")"
+  expect_eq "env_auth: bucket still read" "irsa-bucket" "$(field bucket "$out")"
+  f=$(conf irsa-keys <<'EOF2'
+[storage]
+type = s3
+env_auth = true
+access_key_id = AKIA-GIVEN
+secret_access_key = given-secret
+root = b
+EOF2
+)
+  expect_eq "env_auth with keys: the keys are used (as rclone does)" "true" "$(field static_keys "$(s3_fields "$f")")"
+  f=$(conf noauth <<'EOF2'
+[storage]
+type = s3
+env_auth = false
+root = b
+EOF2
+)
+  out=$( (load_s3_config "$f") 2>&1 || true)
+  expect_true "no keys and env_auth false: refused naming both" grep -q 'lacks access_key_id (and env_auth is not true' <<<"$out"
+  f=$(conf badauth <<'EOF2'
+[storage]
+type = s3
+env_auth = sometimes
+root = b
+EOF2
+)
+  out=$( (load_s3_config "$f") 2>&1 || true)
+  expect_true "env_auth not a boolean: refused" grep -q "env_auth 'sometimes' is not a boolean" <<<"$out"
 }
 
 test_ini_reader() {
@@ -145,7 +372,7 @@ EOF
 )")
   expect_eq "aws: bucket" "my-bucket" "$(field bucket "$out")"
   expect_eq "aws: no prefix" "" "$(field prefix "$out")"
-  expect_eq "aws: empty endpoint stays empty" "" "$(field endpoint "$out")"
+  expect_eq "aws: empty endpoint becomes the region's" "https://s3.us-west-2.amazonaws.com" "$(field endpoint "$out")"
   expect_eq "aws: protocol https" "https" "$(field protocol "$out")"
   expect_eq "aws: region" "us-west-2" "$(field region "$out")"
   expect_eq "aws: virtual-host style" "false" "$(field path_style "$out")"
@@ -225,7 +452,8 @@ EOF
 )")
   expect_eq "oss: https added" "https://oss-cn-hangzhou.aliyuncs.com" "$(field endpoint "$out")"
   expect_eq "oss: virtual-host style" "false" "$(field path_style "$out")"
-  expect_eq "oss: no region line defaults" "us-east-1" "$(field region "$out")"
+  expect_eq "oss: no region line: the endpoint's region" "cn-hangzhou" "$(field region "$out")"
+  expect_eq "oss: region source" "endpoint" "$(field region_source "$out")"
 
   out=$(s3_fields "$(conf cos <<'EOF'
 [storage]
@@ -619,7 +847,7 @@ test_hostile_configs() {
 main() {
   local t
   for t in test_ini_reader test_provider_aws test_provider_minio test_provider_s3_compatible \
-    test_provider_oss_cos_obs_gcs test_config_errors test_secrets_registered test_paths test_names \
+    test_provider_oss_cos_obs_gcs test_storage_provider_templates test_env_auth test_config_errors test_secrets_registered test_paths test_names \
     test_job_env test_engine_error test_request_bodies test_registration_retries_only_a_closed_client \
     test_node_answers test_hostile_configs; do
     "$t"

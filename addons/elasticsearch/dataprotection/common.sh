@@ -137,58 +137,135 @@ parse_bool() {
   esac
 }
 
-# Whether rclone addresses this provider's buckets virtual-host style when the config
-# does not say (rclone's provider quirks); every other provider defaults to path style.
-provider_default_path_style() {
+# Whether rclone (inside datasafed, which KubeBlocks uses to read and delete a Backup's files)
+# addresses this provider's buckets virtual-host style whatever force_path_style says: rclone
+# starts from virtual-host style and only its path-style providers (Minio, Ceph, Other, any
+# name it does not know, ...) honour force_path_style. The engine addresses the bucket as
+# datasafed does. docs/backup-repositories.md has the table.
+provider_virtual_host() {
   case $1 in
-    AWS | Alibaba | TencentCOS | HuaweiOBS | Netease | DigitalOcean | Dreamhost | Scaleway | Wasabi | LyveCloud | RackCorp | Storj)
-      printf 'false' ;;
-    *) printf 'true' ;;
+    AWS | Alibaba | TencentCOS | HuaweiOBS | GCS | Netease | DigitalOcean | Dreamhost | Scaleway | Wasabi | LyveCloud | RackCorp | Storj)
+      return 0 ;;
+    *) return 1 ;;
   esac
 }
 
+# region_from_endpoint PROVIDER ENDPOINT: the region a provider's endpoint names, as the
+# StorageProvider templates build it from the region (oss-<r>.aliyuncs.com,
+# cos.<r>.myqcloud.com, obs.<r>.myhuaweicloud.com, s3.<r>.amazonaws.com); empty otherwise.
+region_from_endpoint() {
+  local host=${2#*://}
+  host=${host%%[:/]*}
+  host=${host,,}
+  case $1 in
+    Alibaba) [[ $host =~ ^(s3\.)?oss-([a-z0-9-]+)\.aliyuncs\.com$ ]] && printf '%s' "${BASH_REMATCH[2]%-internal}" ;;
+    TencentCOS) [[ $host =~ ^cos\.([a-z0-9-]+)\.myqcloud\.com$ ]] && printf '%s' "${BASH_REMATCH[1]}" ;;
+    HuaweiOBS) [[ $host =~ ^obs\.([a-z0-9-]+)\.myhuaweicloud\.com$ ]] && printf '%s' "${BASH_REMATCH[1]}" ;;
+    AWS) [[ $host =~ ^s3[.-]([a-z0-9-]+)\.amazonaws\.com(\.cn)?$ && ${BASH_REMATCH[1]} != external-1 ]] &&
+      printf '%s' "${BASH_REMATCH[1]}" ;;
+  esac
+  return 0
+}
+
+# aws_endpoint REGION: AWS's regional endpoint, as KubeBlocks' s3 StorageProvider derives it
+# for its CSI driver when the BackupRepo names none (China regions live under .com.cn).
+aws_endpoint() {
+  if [[ $1 == cn-* ]]; then
+    printf 'https://s3.%s.amazonaws.com.cn' "$1"
+  else
+    printf 'https://s3.%s.amazonaws.com' "$1"
+  fi
+}
+
 # load_s3_config FILE: reads the BackupRepo's [storage] section into S3_* globals:
-#   S3_PROVIDER, S3_ACCESS_KEY, S3_SECRET_KEY, S3_SESSION_TOKEN, S3_BUCKET, S3_PREFIX,
-#   S3_ENDPOINT (with its scheme, or empty for the engine's default AWS endpoint),
-#   S3_PROTOCOL (http|https), S3_REGION (us-east-1 when empty), S3_PATH_STYLE (true|false).
+#   S3_PROVIDER, S3_ACCESS_KEY, S3_SECRET_KEY, S3_SESSION_TOKEN, S3_STATIC_KEYS (false for
+#   env_auth without keys), S3_BUCKET, S3_PREFIX, S3_ENDPOINT (with its scheme; empty for the
+#   engine's default), S3_PROTOCOL (http|https), S3_REGION and S3_REGION_SOURCE (config,
+#   endpoint or default), S3_PATH_STYLE (true|false).
 # Fails with a sentence naming the problem, never the value of a secret.
 load_s3_config() {
-  local file=$1 section=storage type root endpoint path_style insecure
+  local file=$1 section=storage type root
   [[ -r $file ]] || die "BackupRepo config $file is missing or unreadable"
   ini_has_section "$file" "$section" || die "BackupRepo config $file has no [storage] section"
 
   type=$(ini_value "$file" "$section" type)
   [[ $type == s3 ]] ||
-    die "BackupRepo storage type is '${type:-empty}': the snapshot repository needs an S3-compatible BackupRepo"
+    die "BackupRepo storage type is '${type:-empty}': the full-backup method writes S3 snapshots and needs an S3-compatible BackupRepo (a StorageProvider of type s3: s3, minio, oss, cos, obs, gcs-s3comp, s3-compatible), not this one"
 
   S3_PROVIDER=$(ini_value "$file" "$section" provider Other)
-  S3_ACCESS_KEY=$(ini_value "$file" "$section" access_key_id)
-  S3_SECRET_KEY=$(ini_value "$file" "$section" secret_access_key)
-  S3_SESSION_TOKEN=$(ini_value "$file" "$section" session_token)
-  SECRET_VALUES+=("$S3_ACCESS_KEY" "$S3_SECRET_KEY" "$S3_SESSION_TOKEN")
-  [[ -n $S3_ACCESS_KEY && -n $S3_SECRET_KEY ]] ||
-    die "BackupRepo config $file lacks access_key_id or secret_access_key (env_auth is not supported: the engine reads keys from its keystore)"
+  load_s3_keys "$file"
 
   root=$(ini_value "$file" "$section" root)
   split_root "$root"
   [[ -n $S3_BUCKET ]] || die "BackupRepo config $file has an empty root: no bucket"
 
-  S3_REGION=$(ini_value "$file" "$section" region us-east-1)
-
+  local insecure
   insecure=$(ini_value "$file" "$section" no_check_certificate false)
   if [[ $(parse_bool "$insecure" || true) == true ]]; then
-    warn "BackupRepo sets no_check_certificate: the engine always verifies the endpoint's certificate"
+    warn "BackupRepo sets no_check_certificate: the engine always verifies the endpoint's certificate (against the nodes' trusted CAs)"
   fi
 
-  endpoint=$(ini_value "$file" "$section" endpoint)
-  normalize_endpoint "$endpoint" "$(ini_value "$file" "$section" protocol)"
+  normalize_endpoint "$(ini_value "$file" "$section" endpoint)" "$(ini_value "$file" "$section" protocol)"
+  load_s3_region "$file"
+  load_s3_path_style "$file"
+}
 
-  path_style=$(ini_value "$file" "$section" force_path_style)
-  if [[ -n $path_style ]]; then
-    S3_PATH_STYLE=$(parse_bool "$path_style") ||
-      die "BackupRepo config $file: force_path_style '$path_style' is not a boolean"
+# load_s3_keys FILE: the static keys, or env_auth (IRSA, an instance role) when the config
+# has none and says env_auth = true, as rclone reads them.
+load_s3_keys() {
+  local file=$1 env_auth
+  S3_ACCESS_KEY=$(ini_value "$file" storage access_key_id)
+  S3_SECRET_KEY=$(ini_value "$file" storage secret_access_key)
+  S3_SESSION_TOKEN=$(ini_value "$file" storage session_token)
+  SECRET_VALUES+=("$S3_ACCESS_KEY" "$S3_SECRET_KEY" "$S3_SESSION_TOKEN")
+  env_auth=$(ini_value "$file" storage env_auth false)
+  env_auth=$(parse_bool "$env_auth") ||
+    die "BackupRepo config $file: env_auth '$(ini_value "$file" storage env_auth)' is not a boolean"
+  S3_STATIC_KEYS=true
+  if [[ -z $S3_ACCESS_KEY && -z $S3_SECRET_KEY && $env_auth == true ]]; then
+    S3_STATIC_KEYS=false
+    return 0
+  fi
+  [[ -n $S3_ACCESS_KEY ]] ||
+    die "BackupRepo config $file lacks access_key_id (and env_auth is not true, so there are no credentials to use)"
+  [[ -n $S3_SECRET_KEY ]] ||
+    die "BackupRepo config $file lacks secret_access_key (and env_auth is not true, so there are no credentials to use)"
+}
+
+# load_s3_region FILE: the config's region; else the one the endpoint names; else rclone's
+# default, us-east-1. An AWS BackupRepo without an endpoint gets its regional endpoint.
+load_s3_region() {
+  S3_REGION=$(ini_value "$1" storage region)
+  S3_REGION_SOURCE=config
+  if [[ -z $S3_REGION ]]; then
+    S3_REGION=$(region_from_endpoint "$S3_PROVIDER" "$S3_ENDPOINT")
+    S3_REGION_SOURCE=endpoint
+  fi
+  if [[ -z $S3_REGION ]]; then
+    S3_REGION=us-east-1
+    S3_REGION_SOURCE=default
+  fi
+  if [[ -z $S3_ENDPOINT && $S3_PROVIDER == AWS && $S3_REGION_SOURCE == config ]]; then
+    S3_ENDPOINT=$(aws_endpoint "$S3_REGION")
+    S3_PROTOCOL=https
+  fi
+}
+
+# load_s3_path_style FILE: as rclone addresses the bucket (provider_virtual_host, else
+# force_path_style, whose default is true).
+load_s3_path_style() {
+  local file=$1 given
+  given=$(ini_value "$file" storage force_path_style)
+  if [[ -n $given ]]; then
+    given=$(parse_bool "$given") ||
+      die "BackupRepo config $file: force_path_style '$(ini_value "$file" storage force_path_style)' is not a boolean"
+  fi
+  if provider_virtual_host "$S3_PROVIDER"; then
+    [[ $given != true ]] ||
+      warn "BackupRepo sets force_path_style = true, which rclone ignores for provider ${S3_PROVIDER}: virtual-host style, as datasafed uses"
+    S3_PATH_STYLE=false
   else
-    S3_PATH_STYLE=$(provider_default_path_style "$S3_PROVIDER")
+    S3_PATH_STYLE=${given:-true}
   fi
 }
 
@@ -473,7 +550,13 @@ engine_error() {
 # Prints the job's plan: cluster, bucket, path, names (no secret among them).
 log_plan() {
   log "${JOB_KIND} ${BACKUP_NAME}: cluster ${ES_URL}, repository ${REPOSITORY}, S3 client ${S3_CLIENT}"
-  log "storage: bucket ${S3_BUCKET}, base_path ${REPO_BASE_PATH}, endpoint ${S3_ENDPOINT:-(engine default)}, region ${S3_REGION}, path-style ${S3_PATH_STYLE} (provider ${S3_PROVIDER})"
+  local source
+  case ${S3_REGION_SOURCE:-config} in
+    config) source='from the BackupRepo' ;;
+    endpoint) source='from the endpoint' ;;
+    *) source="rclone's default" ;;
+  esac
+  log "storage: bucket ${S3_BUCKET}, base_path ${REPO_BASE_PATH}, endpoint ${S3_ENDPOINT:-(engine default)}, region ${S3_REGION} (${source}), path-style ${S3_PATH_STYLE} (provider ${S3_PROVIDER})"
 }
 
 # Reads GET / into ENGINE_DISTRIBUTION (elasticsearch|opensearch), ENGINE_VERSION,
