@@ -1,24 +1,41 @@
 #!/usr/bin/env bash
-# KubeBlocks DataProtection restore job of the Elasticsearch/OpenSearch addon.
+# KubeBlocks DataProtection restore job (ActionSet restore, postReady) of the
+# Elasticsearch/OpenSearch addon: puts one Backup's snapshot back into a running cluster,
+# changing nothing until every check has passed, and never deleting what it was not told to.
 #
-# Steps, one log line each (and one line per node where nodes are concerned):
-#   1.-2. as backup.sh: the BackupRepo's keys into every node's keystore through the agents,
-#      all in parallel, then POST /_nodes/reload_secure_settings, every node checked.
-#   3. PUT _snapshot/kb-<backup>: the Backup's own path as a read-only S3 repository.
-#   4. GET _snapshot/kb-<backup>/<DP_BACKUP_NAME>: the snapshot must exist and be SUCCESS,
-#      before anything in the cluster changes.
-#   5. POST .../_restore of RESTORE_INDICES (default '*,-.*': the dot-prefixed internal indices
-#      a new cluster makes itself are left out), waiting for completion within RESTORE_TIMEOUT,
-#      then until every restored index has all its primaries active.
-#   The repository is unregistered on exit.
+# Steps, one log line each (and one line per node, index or conflict where those matter):
+#   0. The options are checked first (a bad one stops the job before any call).
+#   1.-3. as backup.sh: the BackupRepo's keys into every node's keystore through the agents,
+#      the reload, then the Backup's own path as a read-only repository kb-<backup>. When the
+#      snapshot is not there, the upstream addon's layout is tried (its repository's base_path
+#      is two directories above the Backup's path).
+#   4. Pre-flight, read-only: the snapshot exists and is SUCCESS; the cluster's version can
+#      restore it; what it holds (indices, data streams, feature states, global state); what
+#      will be restored under which name; and each name that collides with an index, data
+#      stream or alias the cluster holds. By default any collision stops the job here, listing
+#      every one (RESTORE_CONFLICT_MODE chooses otherwise: rename, close or delete).
+#   5. Cluster features that act on indices by themselves are paused, their state saved first
+#      (Elasticsearch: ILM, SLM, watcher, ML upgrade mode; OpenSearch: ISM), and put back to
+#      the saved state on every exit path, failure included.
+#   6. The conflict mode's one change (close or delete exactly the colliding indices), then
+#      POST _restore (wait_for_completion=false).
+#   7. Done when every restored primary is active (_cluster/health/<indices>
+#      ?wait_for_status=yellow) and _recovery shows each primary recovered from the snapshot,
+#      within RESTORE_TIMEOUT; an index whose replicas cannot be placed (too few data nodes)
+#      ends yellow with a warning. The repository is unregistered on exit.
 #
 # Environment: DP_DB_HOST, DP_DB_PORT (9200), DP_DB_USER, DP_DB_PASSWORD (empty: no auth),
 # DP_BACKUP_NAME, DP_BACKUP_BASE_PATH, KB_NAMESPACE; DATASAFED_CONF
 # (/etc/datasafed/datasafed.conf); ES_SCHEME (http), ES_CACERT; AGENT_SCHEME (http),
 # AGENT_PORT (8080); timeouts in seconds: AGENT_CONNECT_TIMEOUT (5), AGENT_TIMEOUT (30),
-# ES_CONNECT_TIMEOUT (10), ES_TIMEOUT (60), ES_VERIFY_TIMEOUT (120), RESTORE_TIMEOUT (21600);
-# POLL_INTERVAL (5), PROGRESS_INTERVAL (30); RESTORE_INDICES, RESTORE_INCLUDE_GLOBAL_STATE
-# (false), RESTORE_INCLUDE_ALIASES (true), MAX_RESTORE_BYTES_PER_SEC.
+# ES_CONNECT_TIMEOUT (10), ES_TIMEOUT (60), ES_VERIFY_TIMEOUT (120), RESTORE_TIMEOUT (21600),
+# RESTORE_UNREACHABLE_TIMEOUT (300); POLL_INTERVAL (5), PROGRESS_INTERVAL (30).
+# Options (also the Restore's parameters): RESTORE_INDICES ('*,-.*'), RESTORE_CONFLICT_MODE
+# (fail | rename | close | delete), RESTORE_RENAME_PATTERN, RESTORE_RENAME_REPLACEMENT,
+# RESTORE_FEATURE_STATES (none | all | names), RESTORE_INCLUDE_GLOBAL_STATE (false),
+# RESTORE_INCLUDE_ALIASES (true), RESTORE_REPLICAS (keep the snapshot's),
+# MAX_RESTORE_BYTES_PER_SEC, RESTORE_LAYOUT (auto | own | upstream). docs/restore.md says
+# what each does.
 set -euo pipefail
 # Never traced, even under `bash -x` or an exported SHELLOPTS: a trace would print the secrets
 # the job handles.
@@ -30,33 +47,132 @@ source "${SCRIPT_DIR}/common.sh"
 
 # Seconds the restore may take, from its start until every restored primary is active.
 RESTORE_TIMEOUT=${RESTORE_TIMEOUT:-21600}
+# Seconds in a row the cluster may leave the job's status reads unanswered while it waits.
+RESTORE_UNREACHABLE_TIMEOUT=${RESTORE_UNREACHABLE_TIMEOUT:-300}
 # Which indices to restore (engine multi-target syntax). The default leaves out
 # dot-prefixed internal indices, which a new cluster creates itself.
 RESTORE_INDICES=${RESTORE_INDICES:-*,-.*}
 RESTORE_INCLUDE_GLOBAL_STATE=${RESTORE_INCLUDE_GLOBAL_STATE:-false}
 RESTORE_INCLUDE_ALIASES=${RESTORE_INCLUDE_ALIASES:-true}
+RESTORE_CONFLICT_MODE=${RESTORE_CONFLICT_MODE:-fail}
+RESTORE_RENAME_PATTERN=${RESTORE_RENAME_PATTERN:-}
+RESTORE_RENAME_REPLACEMENT=${RESTORE_RENAME_REPLACEMENT:-}
+RESTORE_FEATURE_STATES=${RESTORE_FEATURE_STATES:-none}
+RESTORE_REPLICAS=${RESTORE_REPLICAS:-}
+RESTORE_LAYOUT=${RESTORE_LAYOUT:-auto}
+MAX_RESTORE_BYTES_PER_SEC=${MAX_RESTORE_BYTES_PER_SEC:-}
+# Index names per request where names go into the URL (the engines cap a request line at 4 KiB).
+NAMES_PER_REQUEST=40
 
-# Stops the restore request (curl, in the background) if the job ends early; the engine
-# goes on with the restore.
-job_cleanup() {
-  if [[ -n ${RESTORE_PID:-} ]] && kill -0 "$RESTORE_PID" 2>/dev/null; then
-    kill "$RESTORE_PID" 2>/dev/null
-    wait "$RESTORE_PID" 2>/dev/null
+# Features paused by this job, 'name<TAB>saved state' per line, put back in reverse order.
+PAUSED_FEATURES=()
+# Indices this job closed (close mode), reopened should the restore not start.
+CLOSED_BY_JOB=()
+RESTORE_STARTED=false
+
+# ---------------------------------------------------------------------------
+# Options
+# ---------------------------------------------------------------------------
+
+# Checks every option before the job touches anything; sets INCLUDE_GLOBAL, INCLUDE_ALIASES.
+validate_restore_options() {
+  [[ $RESTORE_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "RESTORE_TIMEOUT '${RESTORE_TIMEOUT}' is not a positive number of seconds"
+  [[ $RESTORE_UNREACHABLE_TIMEOUT =~ ^[1-9][0-9]*$ ]] ||
+    die "RESTORE_UNREACHABLE_TIMEOUT '${RESTORE_UNREACHABLE_TIMEOUT}' is not a positive number of seconds"
+  INCLUDE_GLOBAL=$(parse_bool "$RESTORE_INCLUDE_GLOBAL_STATE") ||
+    die "RESTORE_INCLUDE_GLOBAL_STATE '${RESTORE_INCLUDE_GLOBAL_STATE}' is not a boolean"
+  INCLUDE_ALIASES=$(parse_bool "$RESTORE_INCLUDE_ALIASES") ||
+    die "RESTORE_INCLUDE_ALIASES '${RESTORE_INCLUDE_ALIASES}' is not a boolean"
+  [[ -n ${RESTORE_INDICES//[[:space:],]/} ]] || die "RESTORE_INDICES is empty: name the indices to restore"
+  [[ $RESTORE_INDICES != *[[:space:]]* ]] || die "RESTORE_INDICES '${RESTORE_INDICES}' holds blanks: separate patterns with commas only"
+  case $RESTORE_CONFLICT_MODE in
+    fail | close | delete | rename) ;;
+    *) die "RESTORE_CONFLICT_MODE '${RESTORE_CONFLICT_MODE}' is not one of fail, rename, close, delete" ;;
+  esac
+  if [[ $RESTORE_CONFLICT_MODE == rename && -z $RESTORE_RENAME_PATTERN ]]; then
+    die "RESTORE_CONFLICT_MODE rename needs RESTORE_RENAME_PATTERN (and RESTORE_RENAME_REPLACEMENT)"
   fi
-  return 0
+  if [[ -n $RESTORE_RENAME_PATTERN ]]; then
+    [[ -n $RESTORE_RENAME_REPLACEMENT ]] || die "RESTORE_RENAME_PATTERN is set but RESTORE_RENAME_REPLACEMENT is empty"
+    jq -n --arg re "$RESTORE_RENAME_PATTERN" '"x" | test($re)' >/dev/null 2>&1 ||
+      die "RESTORE_RENAME_PATTERN '${RESTORE_RENAME_PATTERN}' is not a valid regular expression"
+  elif [[ -n $RESTORE_RENAME_REPLACEMENT ]]; then
+    die "RESTORE_RENAME_REPLACEMENT is set but RESTORE_RENAME_PATTERN is empty"
+  fi
+  [[ $RESTORE_FEATURE_STATES =~ ^[A-Za-z0-9_.,-]+$ ]] ||
+    die "RESTORE_FEATURE_STATES '${RESTORE_FEATURE_STATES}' is not 'none', 'all' or a comma-separated list of feature names"
+  if [[ -n $RESTORE_REPLICAS && ! $RESTORE_REPLICAS =~ ^(0|[1-9][0-9]{0,2})$ ]]; then
+    die "RESTORE_REPLICAS '${RESTORE_REPLICAS}' is not a whole number of replicas (0-999)"
+  fi
+  if [[ -n $MAX_RESTORE_BYTES_PER_SEC && ! ${MAX_RESTORE_BYTES_PER_SEC,,} =~ ^[0-9]+(\.[0-9]+)?(b|kb|mb|gb|tb|pb)?$ ]]; then
+    die "MAX_RESTORE_BYTES_PER_SEC '${MAX_RESTORE_BYTES_PER_SEC}' is not a byte rate such as 200mb"
+  fi
+  case $RESTORE_LAYOUT in
+    auto | own | upstream) ;;
+    *) die "RESTORE_LAYOUT '${RESTORE_LAYOUT}' is not one of auto, own, upstream" ;;
+  esac
 }
 
-# Refuses, before the cluster changes, a snapshot that is missing or not SUCCESS.
-check_snapshot() {
+# ---------------------------------------------------------------------------
+# Finding the snapshot
+# ---------------------------------------------------------------------------
+
+# The base_path of a Backup made by the upstream addon's full-backup method: its repository
+# sits two directories above the Backup's path (/<ns>/<cluster>-<uid>), under the root's prefix.
+upstream_base_path() {
+  local parent
+  parent=$(normalize_path "$DP_BACKUP_BASE_PATH")
+  parent=$(dirname "$(dirname "/$parent")")
+  repository_base_path "$S3_PREFIX" "$parent"
+}
+
+# Registers the repository at the Backup's path, or where the upstream addon kept it, as
+# RESTORE_LAYOUT says; with 'auto' the upstream place is tried when the snapshot is not at
+# the Backup's own path.
+locate_snapshot() {
+  if [[ $RESTORE_LAYOUT == upstream ]]; then
+    REPO_BASE_PATH=$(upstream_base_path)
+    log "layout upstream: the repository of the upstream addon, base_path ${REPO_BASE_PATH}"
+  fi
+  register_repository true
+  read_snapshot
+  [[ $SNAPSHOT_STATE == MISSING && $RESTORE_LAYOUT == auto ]] || return 0
+  local own=$REPO_BASE_PATH upstream
+  upstream=$(upstream_base_path)
+  [[ -n $upstream && $upstream != "$own" ]] || return 0
+  log "snapshot ${SNAPSHOT_NAME} is not at ${own}: trying the upstream addon's layout, base_path ${upstream}"
+  REPO_BASE_PATH=$upstream
+  register_repository true
+  read_snapshot
+  if [[ $SNAPSHOT_STATE == MISSING ]]; then
+    REPO_BASE_PATH=$own
+    SNAPSHOT_WHERE="${own} nor at ${upstream} (the upstream addon's layout)"
+  else
+    log "snapshot ${SNAPSHOT_NAME} found in the upstream addon's layout"
+  fi
+}
+
+# Reads the snapshot into $WORK_DIR/snapshot.json and SNAPSHOT_STATE; stops when no usable
+# answer came.
+read_snapshot() {
+  SNAPSHOT_WHERE=$REPO_BASE_PATH
   if ! snapshot_info; then
     if [[ -n $HTTP_ERROR ]]; then
       die "reading snapshot ${SNAPSHOT_NAME}: no answer: ${HTTP_ERROR}"
     fi
     die "reading snapshot ${SNAPSHOT_NAME}: HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")"
   fi
+}
+
+# ---------------------------------------------------------------------------
+# Pre-flight (read-only)
+# ---------------------------------------------------------------------------
+
+# Refuses a snapshot that is missing or not SUCCESS, and prints what it holds.
+check_snapshot() {
   case $SNAPSHOT_STATE in
     MISSING)
-      die "snapshot ${SNAPSHOT_NAME} does not exist in bucket ${S3_BUCKET} at ${REPO_BASE_PATH}: nothing restored" ;;
+      die "snapshot ${SNAPSHOT_NAME} does not exist in bucket ${S3_BUCKET:-?} at ${SNAPSHOT_WHERE}: nothing restored" ;;
     SUCCESS) ;;
     *)
       die "snapshot ${SNAPSHOT_NAME} is ${SNAPSHOT_STATE}, not SUCCESS: nothing restored" ;;
@@ -64,100 +180,644 @@ check_snapshot() {
   log "snapshot ${SNAPSHOT_NAME}: SUCCESS, $(jq -r '.snapshots[0] |
       "\(.indices | length) indices, \(.shards.total // "?") shards, taken \(.start_time // "?") by version \(.version // "?")"' \
     "$WORK_DIR/snapshot.json")"
+  log "snapshot contents: $(jq -r '.snapshots[0] |
+      "data streams: \((.data_streams // []) | if length == 0 then "none" else join(", ") end); " +
+      "feature states: \((.feature_states // []) | map(.feature_name) | if length == 0 then "none" else join(", ") end); " +
+      "global state: \(if .include_global_state == true then "included" elif .include_global_state == false then "not included" else "unknown" end)"' \
+    "$WORK_DIR/snapshot.json")"
 }
 
-# Starts the restore request, waiting for completion, as a background curl (RESTORE_PID).
-start_restore_request() {
-  local -a CURL_ARGS
-  curl_args "$WORK_DIR/restore.out" POST "$WORK_DIR/restore-request.json" "$ES_CONNECT_TIMEOUT" "$RESTORE_TIMEOUT"
-  curl "${CURL_ARGS[@]}" --url "${ES_URL}/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}/_restore?wait_for_completion=true" \
-    >"$WORK_DIR/restore.status" 2>"$WORK_DIR/restore.out.err" &
-  RESTORE_PID=$!
+# version_parts X.Y.Z[-...]: prints 'X Y Z' (missing parts are 0).
+version_parts() {
+  local v=${1%%-*} major minor patch
+  IFS=. read -r major minor patch _ <<<"$v"
+  major=${major//[^0-9]/} minor=${minor//[^0-9]/} patch=${patch//[^0-9]/}
+  printf '%d %d %d' "$((10#${major:-0}))" "$((10#${minor:-0}))" "$((10#${patch:-0}))"
 }
 
-# Prints how many shards are recovering from the snapshot.
-report_restore_progress() {
-  es_call GET '/_cat/recovery?active_only=true&format=json&h=index,shard,type,stage,bytes_percent' && [[ $HTTP_STATUS == 200 ]] || return 0
-  log "restore in progress: $(jq -r '[.[] | select(.type == "snapshot")] | "\(length) shard(s) recovering from the snapshot"' "$ES_REPLY") ($((SECONDS - RESTORE_START))s)"
+# version_le A B: A <= B, both X.Y.Z.
+version_le() {
+  local a b
+  read -r -a a <<<"$(version_parts "$1")"
+  read -r -a b <<<"$(version_parts "$2")"
+  ((a[0] < b[0] || (a[0] == b[0] && (a[1] < b[1] || (a[1] == b[1] && a[2] <= b[2])))))
 }
 
-# Starts the restore and waits for the engine to finish it.
-run_restore() {
-  local include_global include_aliases
-  include_global=$(parse_bool "$RESTORE_INCLUDE_GLOBAL_STATE") ||
-    die "RESTORE_INCLUDE_GLOBAL_STATE '${RESTORE_INCLUDE_GLOBAL_STATE}' is not a boolean"
-  include_aliases=$(parse_bool "$RESTORE_INCLUDE_ALIASES") ||
-    die "RESTORE_INCLUDE_ALIASES '${RESTORE_INCLUDE_ALIASES}' is not a boolean"
-  jq -n --arg indices "$RESTORE_INDICES" --argjson global "$include_global" --argjson aliases "$include_aliases" \
-    '{indices: $indices, include_global_state: $global, include_aliases: $aliases}' >"$WORK_DIR/restore-request.json"
+# Whether a cluster of ENGINE_DISTRIBUTION ENGINE_VERSION can read a snapshot made by
+# version $1; prints the reason when it cannot. Elasticsearch restores snapshots of its own
+# and the previous major; OpenSearch 1 and 2 those of Elasticsearch up to 7.10.2 (1 also
+# 6.x), OpenSearch 3 those of OpenSearch 2 and 3; no engine restores a newer one.
+version_refusal() {
+  local snap=$1 snap_major target_major
+  read -r snap_major _ <<<"$(version_parts "$snap")"
+  read -r target_major _ <<<"$(version_parts "$ENGINE_VERSION")"
+  if [[ $ENGINE_DISTRIBUTION == opensearch ]]; then
+    if ((snap_major >= 5)); then
+      # Taken by Elasticsearch.
+      if ((target_major >= 3)); then
+        printf 'OpenSearch %s restores snapshots of OpenSearch 2 and 3 only, not of Elasticsearch %s' "$ENGINE_VERSION" "$snap"
+      elif ! version_le "$snap" 7.10.2; then
+        printf 'OpenSearch restores snapshots of Elasticsearch up to 7.10.2, not %s' "$snap"
+      elif ((snap_major < (target_major == 1 ? 6 : 7))); then
+        printf 'OpenSearch %s does not restore snapshots of Elasticsearch %s' "$ENGINE_VERSION" "$snap"
+      fi
+    elif ! version_le "$snap" "$ENGINE_VERSION"; then
+      printf 'the snapshot was taken by OpenSearch %s, newer than this cluster (%s)' "$snap" "$ENGINE_VERSION"
+    elif ((target_major - snap_major > 1)); then
+      printf 'OpenSearch %s restores snapshots of OpenSearch %d and %d only, not %s' \
+        "$ENGINE_VERSION" "$((target_major - 1))" "$target_major" "$snap"
+    fi
+    return 0
+  fi
+  if ((snap_major < 5)); then
+    printf 'the snapshot says version %s: taken by OpenSearch (or an Elasticsearch before 5), which Elasticsearch %s cannot restore' "$snap" "$ENGINE_VERSION"
+  elif ! version_le "$snap" "$ENGINE_VERSION"; then
+    printf 'the snapshot was taken by Elasticsearch %s, newer than this cluster (%s)' "$snap" "$ENGINE_VERSION"
+  elif ((target_major - snap_major > 1)); then
+    printf 'Elasticsearch %s restores snapshots of Elasticsearch %d and %d only, not %s' \
+      "$ENGINE_VERSION" "$((target_major - 1))" "$target_major" "$snap"
+  fi
+  return 0
+}
 
+# Stops the job when the cluster cannot restore the snapshot's version. Elasticsearch 8.19+
+# reports a range of releases ('8.19.9-8.19.21'): its first one is the oldest that wrote it.
+check_version() {
+  local snap reason
+  snap=$(jq -r '.snapshots[0].version // ""' "$WORK_DIR/snapshot.json")
+  if [[ ! $snap =~ ^[0-9]+\.[0-9]+ ]]; then
+    warn "snapshot ${SNAPSHOT_NAME} names no version ('${snap}'): the version check is left to the engine"
+    return 0
+  fi
+  reason=$(version_refusal "$snap")
+  [[ -z $reason ]] || die "snapshot ${SNAPSHOT_NAME} cannot be restored here: ${reason}: nothing restored"
+  log "version: snapshot ${snap}, cluster ${ENGINE_DISTRIBUTION} ${ENGINE_VERSION}: restorable"
+}
+
+# Whether this engine restores system indices through feature states (Elasticsearch 7.12+).
+has_feature_states() {
+  [[ $ENGINE_DISTRIBUTION == elasticsearch ]] && version_le 7.12.0 "$ENGINE_VERSION"
+}
+
+# Resolves RESTORE_FEATURE_STATES against the snapshot into $WORK_DIR/features.json (the
+# names to send; [] for none).
+select_feature_states() {
+  local available
+  available=$(jq -c '[.snapshots[0].feature_states // [] | .[].feature_name]' "$WORK_DIR/snapshot.json")
+  if ! has_feature_states; then
+    [[ ${RESTORE_FEATURE_STATES,,} == none ]] ||
+      die "RESTORE_FEATURE_STATES '${RESTORE_FEATURE_STATES}': feature states exist on Elasticsearch 7.12 and later only; on ${ENGINE_DISTRIBUTION} ${ENGINE_VERSION} system indices travel with the indices (name them in RESTORE_INDICES) or the global state"
+    printf '[]' >"$WORK_DIR/features.json"
+    return 0
+  fi
+  jq -n --arg wanted "$RESTORE_FEATURE_STATES" --argjson available "$available" '
+      ($wanted | ascii_downcase) as $w
+      | if $w == "none" then []
+        elif $w == "all" then $available
+        else $wanted | split(",") | map(select(. != "")) | unique end' >"$WORK_DIR/features.json"
+  local missing
+  missing=$(jq -r --argjson available "$available" '[.[] | select(. as $f | $available | index($f) | not)] | join(", ")' "$WORK_DIR/features.json")
+  [[ -z $missing ]] || die "RESTORE_FEATURE_STATES names feature state(s) not in snapshot ${SNAPSHOT_NAME}: ${missing} (it has: $(jq -r 'if length == 0 then "none" else join(", ") end' <<<"$available"))"
+  if [[ $(jq -r 'index("security") != null' "$WORK_DIR/features.json") == true ]]; then
+    warn "feature state 'security' replaces the cluster's users, roles and API keys with the snapshot's, the credentials of this job included"
+  fi
+  log "feature states to restore: $(jq -r 'if length == 0 then "none (RESTORE_FEATURE_STATES=none)" else join(", ") end' "$WORK_DIR/features.json")"
+}
+
+# Builds $WORK_DIR/plan.json: every snapshot index and data stream RESTORE_INDICES selects,
+# with the name it will have here. Follows the engines' selection: comma-separated names and
+# '*' patterns, a '-' excludes what matched before it (or, first, from everything), an exact
+# name that the snapshot lacks is an error; a selected data stream brings its backing indices;
+# system indices of a feature state come back only through their feature state; the rename
+# is Java's replaceAll ($1..$9 for groups), on a backing index after its '.ds-' prefix.
+plan_restore() {
+  jq --arg expr "$RESTORE_INDICES" --arg re "$RESTORE_RENAME_PATTERN" --arg rep "$RESTORE_RENAME_REPLACEMENT" \
+    --argjson system_by_feature "$(has_feature_states && echo true || echo false)" '
+    def glob_re: "^" + (gsub("(?<c>[.+?^${}()|\\[\\]\\\\])"; "\\\(.c)") | gsub("\\*"; ".*")) + "$";
+    def expand($m): gsub("\\$(?<n>[0-9])"; (.n | tonumber) as $n
+        | if $n == 0 then $m.string else ($m.captures[$n - 1].string // "") end);
+    def replace_all($re; $rep): . as $s
+        | reduce (match($re; "g")) as $m ({out: "", pos: 0};
+            if $m.length == 0 and $m.offset < .pos then . else
+            .out += $s[.pos:$m.offset] + ($rep | expand($m)) | .pos = $m.offset + $m.length end)
+        | .out + $s[.pos:];
+    def rename: if $re == "" then . else replace_all($re; $rep) end;
+    def backing($ds): test("^\\.(ds|fs)-" + ($ds | glob_re | ltrimstr("^") | rtrimstr("$"))
+        + "-([0-9]{4}\\.[0-9]{2}\\.[0-9]{2}-)?[0-9]{6}$");
+    .snapshots[0] as $s
+    | ($s.indices // []) as $indices
+    | ($s.data_streams // []) as $streams
+    | ([$s.feature_states // [] | .[].indices[]] | unique) as $system
+    | ($indices + $streams | unique) as $names
+    | ($expr | split(",") | map(select(. != ""))) as $terms
+    | reduce range(0; $terms | length) as $i ({sel: [], missing: [], explicit_system: []};
+        $terms[$i] as $t
+        | if ($names | index($t)) != null then .sel += [$t]
+            | if ($system | index($t)) != null and $system_by_feature then .explicit_system += [$t] else . end
+          elif ($t | startswith("-")) then
+            ($t[1:]) as $p
+            | (if $i == 0 then .sel = [$names[] | select(. as $n | ($system | index($n)) == null or ($system_by_feature | not))] else . end)
+            | .sel |= map(select(test($p | glob_re) | not))
+          elif ($t | contains("*")) then
+            .sel += [$names[] | select(test($t | glob_re))
+                     | select(. as $n | ($system | index($n)) == null or ($system_by_feature | not))]
+          else .missing += [$t] end)
+    | (.sel | unique) as $sel
+    | ($streams | map(select(. as $d | $sel | index($d)))) as $sel_streams
+    | ([$sel[] | select(. as $n | $indices | index($n))]
+       + [$indices[] | . as $n | select(any($sel_streams[]; . as $d | $n | backing($d)))] | unique) as $sel_indices
+    | {missing: .missing, explicit_system: .explicit_system,
+       indices: [$sel_indices[] | . as $n
+         | {source: ., target: (if $re != "" and any($sel_streams[]; . as $d | $n | backing($d))
+                                then .[0:4] + (.[4:] | rename) else rename end)}],
+       data_streams: [$sel_streams[] | {source: ., target: rename}],
+       system: [$s.feature_states // [] | .[] | {feature: .feature_name, indices: .indices}]}' \
+    "$WORK_DIR/snapshot.json" >"$WORK_DIR/plan.json"
+
+  local missing system
+  missing=$(jq -r '.missing | join(", ")' "$WORK_DIR/plan.json")
+  [[ -z $missing ]] || die "RESTORE_INDICES names what snapshot ${SNAPSHOT_NAME} does not hold: ${missing}: nothing restored"
+  system=$(jq -r '.explicit_system | join(", ")' "$WORK_DIR/plan.json")
+  [[ -z $system ]] ||
+    die "RESTORE_INDICES names system indices (${system}): on ${ENGINE_DISTRIBUTION} ${ENGINE_VERSION} they come back only with their feature state (RESTORE_FEATURE_STATES): nothing restored"
+  check_target_names
+  jq -r '"to restore: \(.indices | length) index(es), \(.data_streams | length) data stream(s)" +
+      (if ([.indices[] | select(.source != .target)] | length) > 0
+       then ", renamed: " + ([.indices[], .data_streams[] | select(.source != .target) | "\(.source) -> \(.target)"][:10] | join(", "))
+       else "" end)' "$WORK_DIR/plan.json" | while IFS= read -r line; do log "$line"; done
+  [[ $(jq '(.indices | length) + (.data_streams | length)' "$WORK_DIR/plan.json") -gt 0 ]] ||
+    [[ $(jq 'length' "$WORK_DIR/features.json") -gt 0 || $INCLUDE_GLOBAL == true ]] ||
+    die "RESTORE_INDICES '${RESTORE_INDICES}' selects nothing in snapshot ${SNAPSHOT_NAME} (it holds: $(jq -r '.snapshots[0].indices[:10] | join(", ")' "$WORK_DIR/snapshot.json")): nothing restored"
+}
+
+# Renamed names must be valid index names, and distinct.
+check_target_names() {
+  local bad dup
+  bad=$(jq -r '[.indices[], .data_streams[] | .target
+      | select(test("^[^-_+][^A-Z\\\\/*?\"<>| ,#:]*$") | not)] | unique | join(", ")' "$WORK_DIR/plan.json")
+  [[ -z $bad ]] || die "the rename gives invalid index name(s): ${bad} (lower case, no \\ / * ? \" < > | , # : or blank, not starting with - _ +): nothing restored"
+  dup=$(jq -r '[.indices[].target] | group_by(.) | map(select(length > 1) | .[0]) | join(", ")' "$WORK_DIR/plan.json")
+  [[ -z $dup ]] || die "the rename gives two indices the same name: ${dup}: nothing restored"
+}
+
+# What the cluster holds: $WORK_DIR/existing.json {indices: {name: open|close},
+# aliases: [names], data_streams: {name: [backing indices]}}.
+read_existing() {
+  es_ok "listing the cluster's indices" GET '/_cat/indices?format=json&h=index,status&expand_wildcards=all'
+  jq 'map({(.index): .status}) | add // {}' "$ES_REPLY" >"$WORK_DIR/existing-indices.json"
+  es_ok "listing the cluster's aliases" GET '/_cat/aliases?format=json&h=alias&expand_wildcards=all'
+  jq '[.[].alias] | unique' "$ES_REPLY" >"$WORK_DIR/existing-aliases.json"
+  # Elasticsearch hides some data streams unless asked; OpenSearch refuses the parameter.
+  local streams_path=/_data_stream
+  [[ $ENGINE_DISTRIBUTION == opensearch ]] || streams_path+='?expand_wildcards=all'
+  if es_call GET "$streams_path" && [[ $HTTP_STATUS == 200 ]]; then
+    jq '[.data_streams[]? | {(.name): [.indices[]?.index_name]}] | add // {}' "$ES_REPLY" >"$WORK_DIR/existing-streams.json"
+  else
+    printf '{}' >"$WORK_DIR/existing-streams.json"
+  fi
+  jq -n --slurpfile i "$WORK_DIR/existing-indices.json" --slurpfile a "$WORK_DIR/existing-aliases.json" \
+    --slurpfile d "$WORK_DIR/existing-streams.json" '{indices: $i[0], aliases: $a[0], data_streams: $d[0]}' \
+    >"$WORK_DIR/existing.json"
+}
+
+# $WORK_DIR/conflicts.json: one entry per name of the plan the cluster already holds, with
+# what holds it: {name, kind (open index|closed index|alias|data stream|index of data
+# stream D), stream (when the name belongs to an existing data stream)}.
+find_conflicts() {
+  read_existing
+  jq --slurpfile e "$WORK_DIR/existing.json" '
+    $e[0] as $x
+    | ([$x.data_streams | to_entries[] | .key as $d | .value[] | {(.): $d}] | add // {}) as $owner
+    | [(.indices[].target | . as $n
+        | if ($owner[$n] // null) != null then {name: $n, kind: "index of data stream \($owner[$n])", stream: $owner[$n]}
+          elif ($x.indices[$n] // null) == "open" then {name: $n, kind: "open index"}
+          elif ($x.indices[$n] // null) != null then {name: $n, kind: "closed index"}
+          elif ($x.aliases | index($n)) != null then {name: $n, kind: "alias"}
+          elif ($x.data_streams[$n] // null) != null then {name: $n, kind: "data stream", stream: $n}
+          else empty end),
+       (.data_streams[].target | . as $n
+        | if ($x.data_streams[$n] // null) != null then {name: $n, kind: "data stream", stream: $n}
+          elif ($x.indices[$n] // null) != null then {name: $n, kind: "\(if $x.indices[$n] == "open" then "open" else "closed" end) index"}
+          elif ($x.aliases | index($n)) != null then {name: $n, kind: "alias"}
+          else empty end)]
+    | unique_by(.name)' "$WORK_DIR/plan.json" >"$WORK_DIR/conflicts.json"
+}
+
+# conflict_list [JQ_SELECT]: 'name (kind), ...' of the conflicts the filter keeps.
+conflict_list() {
+  jq -r "[.[] | select(${1:-true}) | \"\\(.name) (\\(.kind))\"] | join(\", \")" "$WORK_DIR/conflicts.json"
+}
+
+# Decides, before any change, whether the conflict mode can settle every conflict; stops
+# with the full list otherwise.
+check_conflicts() {
+  local count
+  count=$(jq 'length' "$WORK_DIR/conflicts.json")
+  if [[ $count == 0 ]]; then
+    log "conflicts: none (no restored name exists in the cluster)"
+    return 0
+  fi
+  case $RESTORE_CONFLICT_MODE in
+    fail | rename)
+      die "${count} name(s) to restore already exist in the cluster: $(conflict_list). Nothing was changed. Choose RESTORE_CONFLICT_MODE=rename (with RESTORE_RENAME_PATTERN and RESTORE_RENAME_REPLACEMENT), close (the existing indices are closed and overwritten) or delete (the existing ones are deleted first), or leave them out of RESTORE_INDICES" ;;
+    close)
+      local unclosable
+      unclosable=$(conflict_list '.kind != "open index" and .kind != "closed index"')
+      [[ -z $unclosable ]] ||
+        die "RESTORE_CONFLICT_MODE close cannot settle: ${unclosable} (only an index can be closed; a data stream or alias needs rename or delete). Nothing was changed" ;;
+    delete)
+      local alias
+      alias=$(conflict_list '.kind == "alias"')
+      [[ -z $alias ]] ||
+        die "RESTORE_CONFLICT_MODE delete does not remove aliases of other indices: ${alias}: rename instead. Nothing was changed" ;;
+  esac
+  log "conflicts (${count}, settled by mode ${RESTORE_CONFLICT_MODE}): $(conflict_list)"
+}
+
+# ---------------------------------------------------------------------------
+# Features that act on indices by themselves: paused during the restore
+# ---------------------------------------------------------------------------
+
+# pause_feature NAME STATUS_PATH JQ_STATE PAUSED_STATES PAUSE_METHOD PAUSE_PATH: reads the
+# state; when the feature is present and not already paused, pauses it and records the
+# saved state. A feature the cluster lacks (any non-2xx answer to its status) is skipped.
+pause_feature() {
+  local name=$1 status_path=$2 state_filter=$3 paused=$4 method=$5 path=$6 state
+  if ! es_call GET "$status_path"; then
+    die "reading the state of ${name}: no answer from ${ES_URL}: ${HTTP_ERROR}"
+  fi
+  if [[ $HTTP_STATUS != 2* ]]; then
+    log "${name}: not available here (HTTP ${HTTP_STATUS}): nothing to pause"
+    return 0
+  fi
+  state=$(jq -r "$state_filter" "$ES_REPLY")
+  if [[ " $paused " == *" $state "* ]]; then
+    log "${name}: ${state} already: left as it is"
+    return 0
+  fi
+  es_ok "pausing ${name}" "$method" "$path" '' "$ES_VERIFY_TIMEOUT"
+  PAUSED_FEATURES+=("${name}"$'\t'"${state}")
+  log "${name}: was ${state}, paused for the restore"
+}
+
+# The ISM switch of OpenSearch's index-management plugin, when installed: the setting is
+# saved as found (persistent or transient, or absent) and set false where it takes effect.
+pause_ism() {
+  es_ok "listing plugins" GET '/_cat/plugins?format=json&h=component'
+  jq -e 'any(.[]; .component == "opensearch-index-management")' "$ES_REPLY" >/dev/null || {
+    log "ISM: plugin opensearch-index-management not installed: nothing to pause"
+    return 0
+  }
+  es_ok "reading the ISM setting" GET '/_cluster/settings?flat_settings=true'
+  local key=plugins.index_state_management.enabled scope saved
+  if [[ $(jq -r --arg k "$key" '.transient[$k] // empty' "$ES_REPLY") != '' ]]; then
+    scope=transient
+  else
+    scope=persistent
+  fi
+  saved=$(jq -c --arg k "$key" --arg s "$scope" '.[$s][$k] // null' "$ES_REPLY")
+  if [[ $saved == '"false"' || $saved == false ]]; then
+    log "ISM: disabled already (${scope} ${key}=false): left as it is"
+    return 0
+  fi
+  jq -n --arg k "$key" --arg s "$scope" '{($s): {($k): false}}' >"$WORK_DIR/ism-pause.json"
+  es_ok "pausing ISM" PUT /_cluster/settings "$WORK_DIR/ism-pause.json"
+  PAUSED_FEATURES+=("ISM"$'\t'"${scope}=${saved}")
+  log "ISM: was ${scope} ${key}=${saved}, set false for the restore"
+}
+
+# Pauses what this engine has; each feature's state is saved before it changes.
+pause_features() {
+  if [[ $ENGINE_DISTRIBUTION == opensearch ]]; then
+    pause_ism
+    return 0
+  fi
+  pause_feature ILM /_ilm/status '.operation_mode' 'STOPPING STOPPED' POST /_ilm/stop
+  pause_feature SLM /_slm/status '.operation_mode' 'STOPPING STOPPED' POST /_slm/stop
+  pause_feature watcher /_watcher/stats \
+    '[.stats[]?.watcher_state] | if any(. == "started" or . == "starting") then "started" else (.[0] // "stopped") end' \
+    'stopped stopping' POST /_watcher/_stop
+  pause_feature 'ML upgrade mode' /_ml/info '"upgrade_mode=\(.upgrade_mode // false)"' 'upgrade_mode=true' \
+    POST '/_ml/set_upgrade_mode?enabled=true&timeout=10m'
+}
+
+# resume_one NAME SAVED: puts one feature back to its saved state; prints the failure.
+resume_one() {
+  local name=$1 saved=$2 method=POST path body=''
+  case $name in
+    ILM) path=/_ilm/start ;;
+    SLM) path=/_slm/start ;;
+    watcher) path=/_watcher/_start ;;
+    'ML upgrade mode') path='/_ml/set_upgrade_mode?enabled=false&timeout=10m' ;;
+    ISM)
+      method=PUT path=/_cluster/settings body="$WORK_DIR/ism-resume.json"
+      jq -n --arg k plugins.index_state_management.enabled --arg scope "${saved%%=*}" --argjson v "${saved#*=}" \
+        '{($scope): {($k): $v}}' >"$body" ;;
+  esac
+  if ! es_call "$method" "$path" "$body" "$ES_VERIFY_TIMEOUT"; then
+    printf 'no answer: %s' "$HTTP_ERROR"
+    return 1
+  fi
+  if [[ $HTTP_STATUS != 2* ]]; then
+    printf 'HTTP %s: %s' "$HTTP_STATUS" "$(engine_error "$ES_REPLY")"
+    return 1
+  fi
+}
+
+# Puts every paused feature back, last paused first; returns 1 when one could not be.
+resume_features() {
+  local i entry name saved why rc=0
+  for ((i = ${#PAUSED_FEATURES[@]} - 1; i >= 0; i--)); do
+    entry=${PAUSED_FEATURES[$i]}
+    name=${entry%%$'\t'*}
+    saved=${entry#*$'\t'}
+    if why=$(resume_one "$name" "$saved"); then
+      log "${name}: back to ${saved}"
+    else
+      warn "${name}: could not be put back to ${saved} (${why}): do it by hand"
+      rc=1
+    fi
+  done
+  PAUSED_FEATURES=()
+  return "$rc"
+}
+
+# ---------------------------------------------------------------------------
+# The one change of the conflict mode
+# ---------------------------------------------------------------------------
+
+# names_in_batches FILE: the names (one a line) as comma-joined batches, one a line.
+names_in_batches() {
+  paste -sd, "$1" | tr ',' '\n' | awk -v n="$NAMES_PER_REQUEST" 'NF { b = b (b == "" ? "" : ",") $0; if (++c == n) { print b; b = ""; c = 0 } } END { if (b != "") print b }'
+}
+
+# Closes the open indices that collide (close mode); the names are kept to reopen them
+# should the restore not start.
+close_conflicts() {
+  jq -r '.[] | select(.kind == "open index") | .name' "$WORK_DIR/conflicts.json" >"$WORK_DIR/to-close.txt"
+  [[ -s $WORK_DIR/to-close.txt ]] || return 0
+  local batch
+  while IFS= read -r batch; do
+    es_ok "closing ${batch}" POST "/${batch}/_close?expand_wildcards=all" '' "$ES_VERIFY_TIMEOUT"
+    local name names
+    IFS=, read -r -a names <<<"$batch"
+    for name in "${names[@]}"; do CLOSED_BY_JOB+=("$name"); done
+    log "closed: ${batch} (the restore overwrites it)"
+  done < <(names_in_batches "$WORK_DIR/to-close.txt")
+}
+
+# Reopens what close_conflicts closed, when the restore did not start.
+reopen_closed() {
+  [[ ${#CLOSED_BY_JOB[@]} -gt 0 && $RESTORE_STARTED == false ]] || return 0
+  printf '%s\n' "${CLOSED_BY_JOB[@]}" >"$WORK_DIR/to-reopen.txt"
+  local batch
+  while IFS= read -r batch; do
+    if es_call POST "/${batch}/_open?expand_wildcards=all" '' "$ES_VERIFY_TIMEOUT" && [[ $HTTP_STATUS == 2* ]]; then
+      log "reopened ${batch}: the restore did not start"
+    else
+      warn "could not reopen ${batch} (HTTP ${HTTP_STATUS}${HTTP_ERROR:+: $HTTP_ERROR}): open it by hand"
+    fi
+  done < <(names_in_batches "$WORK_DIR/to-reopen.txt")
+  CLOSED_BY_JOB=()
+}
+
+# Deletes exactly what collides (delete mode): the colliding indices by name and the
+# colliding data streams, never a pattern.
+delete_conflicts() {
+  jq -r '[.[] | select(.stream != null) | .stream] | unique | .[]' "$WORK_DIR/conflicts.json" >"$WORK_DIR/to-delete-streams.txt"
+  jq -r '.[] | select(.stream == null and (.kind == "open index" or .kind == "closed index")) | .name' \
+    "$WORK_DIR/conflicts.json" >"$WORK_DIR/to-delete.txt"
+  local batch
+  while IFS= read -r batch; do
+    [[ -n $batch ]] || continue
+    es_ok "deleting data stream(s) ${batch}" DELETE "/_data_stream/${batch}" '' "$ES_VERIFY_TIMEOUT"
+    log "deleted data stream(s): ${batch}"
+  done < <(names_in_batches "$WORK_DIR/to-delete-streams.txt")
+  while IFS= read -r batch; do
+    [[ -n $batch ]] || continue
+    es_ok "deleting ${batch}" DELETE "/${batch}?expand_wildcards=all" '' "$ES_VERIFY_TIMEOUT"
+    log "deleted: ${batch} (RESTORE_CONFLICT_MODE=delete)"
+  done < <(names_in_batches "$WORK_DIR/to-delete.txt")
+}
+
+apply_conflict_mode() {
+  [[ $(jq 'length' "$WORK_DIR/conflicts.json") -gt 0 ]] || return 0
+  case $RESTORE_CONFLICT_MODE in
+    close) close_conflicts ;;
+    delete) delete_conflicts ;;
+  esac
+}
+
+# ---------------------------------------------------------------------------
+# The restore and its end
+# ---------------------------------------------------------------------------
+
+# The restore request: the planned names (data streams by name, their backing indices come
+# along), the rename, feature states where the engine has them, replicas override.
+write_restore_request() {
+  jq -n --slurpfile plan "$WORK_DIR/plan.json" --slurpfile features "$WORK_DIR/features.json" \
+    --argjson global "$INCLUDE_GLOBAL" --argjson aliases "$INCLUDE_ALIASES" \
+    --arg re "$RESTORE_RENAME_PATTERN" --arg rep "$RESTORE_RENAME_REPLACEMENT" \
+    --arg replicas "$RESTORE_REPLICAS" --argjson feature_states "$(has_feature_states && echo true || echo false)" '
+    $plan[0] as $p
+    | ([$p.data_streams[].source] + [$p.indices[].source
+        | select(test("^\\.(ds|fs)-") as $b | ($b | not) or ([$p.data_streams[].source] | length) == 0)]
+       | unique) as $names
+    | {indices: (if ($names | length) == 0 then "-*" else $names | join(",") end),
+       include_global_state: $global, include_aliases: $aliases}
+    + (if $re != "" then {rename_pattern: $re, rename_replacement: $rep} else {} end)
+    + (if $feature_states then {feature_states: (if ($features[0] | length) == 0 then ["none"] else $features[0] end)} else {} end)
+    + (if $replicas != "" then {index_settings: {"index.number_of_replicas": ($replicas | tonumber)}} else {} end)' \
+    >"$WORK_DIR/restore-request.json"
+}
+
+# The names "done" waits for: the restored indices under their new names and the feature
+# states' system indices.
+write_watch_list() {
+  jq -r --slurpfile f "$WORK_DIR/features.json" '
+      [.indices[].target] + [.system[] | select(.feature as $n | $f[0] | index($n)) | .indices[]]
+      | unique | .[]' "$WORK_DIR/plan.json" >"$WORK_DIR/watch.txt"
+}
+
+start_restore() {
+  write_restore_request
+  write_watch_list
   RESTORE_START=$SECONDS
-  log "restore of ${SNAPSHOT_NAME} started (indices '${RESTORE_INDICES}', global state ${include_global})"
-  start_restore_request
-  local last_report=$SECONDS
-  while kill -0 "$RESTORE_PID" 2>/dev/null; do
-    sleep 1
+  log "restore of ${SNAPSHOT_NAME} started (indices '$(jq -r '.indices' "$WORK_DIR/restore-request.json")', global state ${INCLUDE_GLOBAL}, aliases ${INCLUDE_ALIASES}${RESTORE_REPLICAS:+, replicas ${RESTORE_REPLICAS}})"
+  es_call POST "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}/_restore?wait_for_completion=false" \
+    "$WORK_DIR/restore-request.json" "$ES_VERIFY_TIMEOUT" ||
+    die "restore of ${SNAPSHOT_NAME}: no answer from ${ES_URL}: ${HTTP_ERROR} (whether it started is unknown: see GET _recovery)"
+  [[ $HTTP_STATUS == 2* ]] ||
+    die "restore of ${SNAPSHOT_NAME}: engine answered HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")"
+  RESTORE_STARTED=true
+  CLOSED_BY_JOB=()
+}
+
+# health_pending BATCH: prints the indices of BATCH whose primaries are not all active
+# (empty when every one is), or returns 1 when the cluster gave no usable answer.
+health_pending() {
+  local batch=$1 wait=$2
+  es_call GET "/_cluster/health/${batch}?wait_for_status=yellow&timeout=${wait}s&level=indices&expand_wildcards=all" \
+    '' "$((wait + ES_TIMEOUT))" || return 1
+  [[ $HTTP_STATUS == 200 || $HTTP_STATUS == 408 ]] || return 1
+  jq -r --arg batch "$batch" '(.indices // {}) as $h
+      | [$batch | split(",")[] | select(($h[.] // null) == null or $h[.].status == "red"
+          or $h[.].active_primary_shards < $h[.].number_of_shards)] | join(",")' "$ES_REPLY"
+}
+
+# Prints how the restore advances: shards recovering from the snapshot, bytes.
+report_recovery() {
+  es_call GET '/_recovery?active_only=true' && [[ $HTTP_STATUS == 200 ]] || return 0
+  log "restore in progress: $(jq -r '[.[].shards[] | select(.type == "SNAPSHOT")] as $s
+      | ($s | map(.index.size.total_in_bytes // 0) | add // 0) as $total
+      | ($s | map(.index.size.recovered_in_bytes // 0) | add // 0) as $done
+      | "\($s | length) shard(s) recovering from the snapshot, \(($done / 1048576 * 10 | floor) / 10) of \(($total / 1048576 * 10 | floor) / 10) MiB"' "$ES_REPLY") ($((SECONDS - RESTORE_START))s)"
+}
+
+# unassigned_reasons NAMES: 'index[shard]: reason' for the named indices' unassigned primaries.
+unassigned_reasons() {
+  es_call GET "/_cat/shards/${1}?format=json&h=index,shard,prirep,state,unassigned.reason&expand_wildcards=all" &&
+    [[ $HTTP_STATUS == 200 ]] || return 0
+  jq -r '[.[] | select(.prirep == "p" and .state != "STARTED")
+      | "\(.index)[\(.shard)] \(.state)\(if .["unassigned.reason"] then " (" + .["unassigned.reason"] + ")" else "" end)"][:10] | join(", ")' "$ES_REPLY"
+}
+
+# Waits until every watched index has all its primaries active, within RESTORE_TIMEOUT;
+# status reads that get no answer are retried for RESTORE_UNREACHABLE_TIMEOUT seconds.
+wait_for_primaries() {
+  local deadline=$((RESTORE_START + RESTORE_TIMEOUT)) last_report=$SECONDS unreachable_since=''
+  if [[ ! -s $WORK_DIR/watch.txt ]]; then
+    log "no index to wait for (global state only)"
+    return 0
+  fi
+  names_in_batches "$WORK_DIR/watch.txt" >"$WORK_DIR/pending-batches.txt"
+  while [[ -s $WORK_DIR/pending-batches.txt ]]; do
+    local batch pending all_pending='' failed=false server_wait
+    server_wait=$(((deadline - SECONDS) < 10 ? 1 : 10))
+    : >"$WORK_DIR/still-pending.txt"
+    while IFS= read -r batch; do
+      if pending=$(health_pending "$batch" "$server_wait"); then
+        [[ -z $pending ]] || {
+          printf '%s\n' "$pending" >>"$WORK_DIR/still-pending.txt"
+          all_pending+="${all_pending:+,}${pending}"
+        }
+      else
+        failed=true
+        printf '%s\n' "$batch" >>"$WORK_DIR/still-pending.txt"
+      fi
+    done <"$WORK_DIR/pending-batches.txt"
+    mv "$WORK_DIR/still-pending.txt" "$WORK_DIR/pending-batches.txt"
+    if [[ $failed == true ]]; then
+      unreachable_since=${unreachable_since:-$SECONDS}
+      warn "cluster health unreadable while waiting (${HTTP_ERROR:-HTTP ${HTTP_STATUS}}): retrying for up to ${RESTORE_UNREACHABLE_TIMEOUT}s"
+      ((SECONDS - unreachable_since < RESTORE_UNREACHABLE_TIMEOUT)) ||
+        die "restore of ${SNAPSHOT_NAME}: the cluster did not answer for ${RESTORE_UNREACHABLE_TIMEOUT}s (RESTORE_UNREACHABLE_TIMEOUT) while the restore ran: its outcome is unknown; the engine goes on with it (see GET _cat/recovery)"
+      sleep "$POLL_INTERVAL"
+      continue
+    fi
+    if [[ -n $unreachable_since ]]; then
+      log "the cluster answers again (after $((SECONDS - unreachable_since))s)"
+      unreachable_since=''
+    fi
+    [[ -s $WORK_DIR/pending-batches.txt ]] || break
+    if ((SECONDS >= deadline)); then
+      die "restore of ${SNAPSHOT_NAME}: deadline of ${RESTORE_TIMEOUT}s (RESTORE_TIMEOUT) reached with inactive primaries: $(unassigned_reasons "$(cut -d, -f1-40 <<<"$all_pending")") (the engine goes on restoring)"
+    fi
     if ((SECONDS - last_report >= PROGRESS_INTERVAL)); then
-      report_restore_progress
+      report_recovery
       last_report=$SECONDS
     fi
   done
-  local rc=0 status
-  wait "$RESTORE_PID" || rc=$?
-  RESTORE_PID=''
-  status=$(cat "$WORK_DIR/restore.status")
-  if [[ $rc == 28 ]]; then
-    die "restore of ${SNAPSHOT_NAME} still running after the deadline of ${RESTORE_TIMEOUT}s (RESTORE_TIMEOUT)"
-  elif [[ $rc != 0 ]]; then
-    die "restore of ${SNAPSHOT_NAME}: no answer from ${ES_URL}: $(one_line <"$WORK_DIR/restore.out.err")"
-  elif [[ $status != 200 ]]; then
-    die "restore of ${SNAPSHOT_NAME}: engine answered HTTP ${status}: $(engine_error "$WORK_DIR/restore.out")"
-  fi
-  local failed total
-  failed=$(jq -r '.snapshot.shards.failed // 0' "$WORK_DIR/restore.out")
-  total=$(jq -r '.snapshot.shards.total // 0' "$WORK_DIR/restore.out")
-  jq -r '.snapshot.indices // [] | .[]' "$WORK_DIR/restore.out" >"$WORK_DIR/restored-indices.txt"
-  [[ $failed == 0 ]] || die "restore of ${SNAPSHOT_NAME}: ${failed} of ${total} shards failed"
-  log "restore of ${SNAPSHOT_NAME}: $(wc -l <"$WORK_DIR/restored-indices.txt") indices, ${total} shards restored in $((SECONDS - RESTORE_START))s"
+  log "every restored primary shard is active ($(wc -l <"$WORK_DIR/watch.txt") index(es), $((SECONDS - RESTORE_START))s)"
 }
 
-# Waits, within the deadline, until every restored index has all its primaries active.
-wait_for_primaries() {
-  local deadline=$((RESTORE_START + RESTORE_TIMEOUT)) pending
-  [[ -s $WORK_DIR/restored-indices.txt ]] || {
-    log "no index restored"
-    return 0
-  }
-  while true; do
-    if es_call GET '/_cluster/health?level=indices&filter_path=indices.*.active_primary_shards,indices.*.number_of_shards' &&
-      [[ $HTTP_STATUS == 200 ]]; then
-      pending=$(jq -r --rawfile names "$WORK_DIR/restored-indices.txt" '
-          (.indices // {}) as $h
-          | [$names | split("\n")[] | select(. != "")
-             | select(($h[.] // null) == null or $h[.].active_primary_shards < $h[.].number_of_shards)]
-          | if length == 0 then "" else "\(length) index(es) with inactive primaries: \(.[:5] | join(", "))" end' "$ES_REPLY")
-      if [[ -z $pending ]]; then
-        log "every restored primary shard is active"
-        return 0
-      fi
-    else
-      pending="cluster health unreadable (HTTP ${HTTP_STATUS}${HTTP_ERROR:+: $HTTP_ERROR})"
+# Confirms through _recovery that each primary of the restored indices came from the
+# snapshot; prints the bytes restored.
+check_recoveries() {
+  local batch missing='' bytes=0 b m
+  while IFS= read -r batch; do
+    es_ok "reading the recoveries" GET "/${batch}/_recovery?expand_wildcards=all"
+    b=$(jq '[.[].shards[] | select(.primary and .type == "SNAPSHOT") | .index.size.recovered_in_bytes // 0] | add // 0' "$ES_REPLY")
+    m=$(jq -r --arg batch "$batch" '. as $r | [$batch | split(",")[]
+        | select(([($r[.].shards // [])[] | select(.primary)]) as $p
+                 | ($p | length) == 0 or ($p | any(.stage != "DONE"))) ] | join(", ")' "$ES_REPLY")
+    bytes=$((bytes + b))
+    missing+="${m:+${missing:+, }$m}"
+  done < <(names_in_batches "$WORK_DIR/watch.txt")
+  [[ -z $missing ]] || die "restore of ${SNAPSHOT_NAME}: no finished primary recovery for: ${missing}"
+  log "recoveries: every restored primary DONE, $((bytes / 1024)) KiB read from the snapshot"
+}
+
+# The restored indices' health; a warning for each that cannot become green here.
+report_health() {
+  [[ -s $WORK_DIR/watch.txt ]] || return 0
+  es_ok "reading the data nodes" GET '/_cluster/health?filter_path=number_of_data_nodes'
+  local data_nodes batch
+  data_nodes=$(jq -r '.number_of_data_nodes // 0' "$ES_REPLY")
+  : >"$WORK_DIR/health.tsv"
+  while IFS= read -r batch; do
+    es_ok "reading the restored indices' health" GET "/_cluster/health/${batch}?level=indices&expand_wildcards=all"
+    jq -r '.indices // {} | to_entries[] | [.key, .value.status, .value.number_of_replicas] | @tsv' "$ES_REPLY" >>"$WORK_DIR/health.tsv"
+  done < <(names_in_batches "$WORK_DIR/watch.txt")
+  local name status replicas green=0 yellow=0 short=()
+  while IFS=$'\t' read -r name status replicas; do
+    if [[ $status == green ]]; then
+      green=$((green + 1))
+      continue
     fi
-    ((SECONDS < deadline)) || die "restore of ${SNAPSHOT_NAME}: deadline of ${RESTORE_TIMEOUT}s reached: ${pending}"
-    log "waiting: ${pending}"
-    sleep "$POLL_INTERVAL"
-  done
+    yellow=$((yellow + 1))
+    if ((replicas >= data_nodes)); then
+      short+=("${name} (${replicas} replica(s))")
+    fi
+  done <"$WORK_DIR/health.tsv"
+  log "restored indices: ${green} green, ${yellow} yellow"
+  if [[ ${#short[@]} -gt 0 ]]; then
+    warn "$(printf '%s, ' "${short[@]:0:10}" | sed 's/, $//') cannot place every replica on ${data_nodes} data node(s): they stay yellow (their primaries hold all the data); RESTORE_REPLICAS=$((data_nodes > 0 ? data_nodes - 1 : 0)) lowers the replicas on restore"
+  elif ((yellow > 0)); then
+    log "the replicas of ${yellow} index(es) are still being copied from their primaries"
+  fi
+}
+
+# ---------------------------------------------------------------------------
+# The job
+# ---------------------------------------------------------------------------
+
+# Runs on every exit path (through common.sh's EXIT trap): indices closed for a restore that
+# never started are reopened, and every paused feature is put back.
+job_cleanup() {
+  reopen_closed
+  resume_features || true
+  return 0
+}
+
+# Everything after the repository: pre-flight, pause, the mode's change, restore, done.
+restore_from_repository() {
+  check_snapshot
+  check_version
+  select_feature_states
+  plan_restore
+  find_conflicts
+  check_conflicts
+  pause_features
+  apply_conflict_mode
+  start_restore
+  wait_for_primaries
+  check_recoveries
+  report_health
+  resume_features || die "restore of ${SNAPSHOT_NAME} done, but a paused feature could not be put back (see above)"
 }
 
 main() {
   job_init restore
-  [[ $RESTORE_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "RESTORE_TIMEOUT '${RESTORE_TIMEOUT}' is not a positive number"
+  validate_restore_options
   prepare_job
-  register_repository true
-  check_snapshot
-  run_restore
-  wait_for_primaries
+  locate_snapshot
+  restore_from_repository
   job_done
 }
 
-main "$@"
+# Run as a job; sourced (the tests of what only a shared-filesystem repository can show) it
+# only defines the functions.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  main "$@"
+fi

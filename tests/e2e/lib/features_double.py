@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""TEST DOUBLE, declared as such: Elasticsearch's ILM, SLM, watcher and ML upgrade mode, which
+the local integ-test distribution does not have (they are x-pack modules outside it and no
+reachable registry publishes them). An HTTP proxy in front of the real node: it answers the
+status, stop and start calls of those four features from an in-memory state, as the real
+APIs answer them, and forwards every other request to the real node unchanged.
+
+Usage: features_double.py LISTEN_ADDR LISTEN_PORT UPSTREAM_URL
+Control (for the test only): GET /_double/state, PUT /_double/state {..} to set the state and
+the faults ({"fail": ["ilm_start"]} makes POST /_ilm/start answer 500), GET /_double/calls.
+"""
+import json
+import sys
+import threading
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+LOCK = threading.Lock()
+STATE = {"ilm": "RUNNING", "slm": "RUNNING", "watcher": "started", "ml_upgrade_mode": False, "fail": []}
+CALLS = []
+
+
+def emulated(method, path):
+    """The double's answer (status, body) for a feature call, or None to forward it."""
+    route = path.split("?", 1)[0].rstrip("/")
+    query = path.split("?", 1)[1] if "?" in path else ""
+    with LOCK:
+        if route == "/_ilm/status" and method == "GET":
+            return 200, {"operation_mode": STATE["ilm"]}
+        if route == "/_slm/status" and method == "GET":
+            return 200, {"operation_mode": STATE["slm"]}
+        if route == "/_watcher/stats" and method == "GET":
+            return 200, {"_nodes": {"total": 1, "successful": 1, "failed": 0}, "cluster_name": "double",
+                         "manually_stopped": STATE["watcher"] == "stopped",
+                         "stats": [{"node_id": "n1", "watcher_state": STATE["watcher"], "watch_count": 0}]}
+        if route == "/_ml/info" and method == "GET":
+            return 200, {"defaults": {}, "upgrade_mode": STATE["ml_upgrade_mode"], "limits": {}}
+        actions = {
+            ("POST", "/_ilm/stop"): ("ilm_stop", "ilm", "STOPPED"),
+            ("POST", "/_ilm/start"): ("ilm_start", "ilm", "RUNNING"),
+            ("POST", "/_slm/stop"): ("slm_stop", "slm", "STOPPED"),
+            ("POST", "/_slm/start"): ("slm_start", "slm", "RUNNING"),
+            ("POST", "/_watcher/_stop"): ("watcher_stop", "watcher", "stopped"),
+            ("POST", "/_watcher/_start"): ("watcher_start", "watcher", "started"),
+        }
+        if route == "/_ml/set_upgrade_mode" and method == "POST":
+            enabled = "enabled=true" in query
+            name = "ml_upgrade_on" if enabled else "ml_upgrade_off"
+            CALLS.append(name)
+            if name in STATE["fail"]:
+                return 500, {"error": {"type": "double_fault", "reason": f"{name} fails (test double)"}, "status": 500}
+            STATE["ml_upgrade_mode"] = enabled
+            return 200, {"acknowledged": True}
+        if (method, route) in actions:
+            name, key, value = actions[(method, route)]
+            CALLS.append(name)
+            if name in STATE["fail"]:
+                return 500, {"error": {"type": "double_fault", "reason": f"{name} fails (test double)"}, "status": 500}
+            STATE[key] = value
+            return 200, {"acknowledged": True}
+    return None
+
+
+class Handler(BaseHTTPRequestHandler):
+    upstream = ""
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body, content_type="application/json"):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def handle_any(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        if self.path.startswith("/_double/"):
+            with LOCK:
+                if self.path == "/_double/state" and self.command == "PUT":
+                    STATE.update(json.loads(body or b"{}"))
+                if self.path == "/_double/calls":
+                    return self.reply(200, list(CALLS))
+                return self.reply(200, dict(STATE))
+        answer = emulated(self.command, self.path)
+        if answer is not None:
+            return self.reply(*answer)
+        request = urllib.request.Request(self.upstream + self.path, data=body, method=self.command)
+        for name in ("Content-Type", "Authorization"):
+            if self.headers.get(name):
+                request.add_header(name, self.headers[name])
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                self.reply(response.status, response.read(), response.headers.get("Content-Type", "application/json"))
+        except urllib.error.HTTPError as error:
+            self.reply(error.code, error.read(), error.headers.get("Content-Type", "application/json"))
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
+
+
+def main():
+    addr, port, upstream = sys.argv[1], int(sys.argv[2]), sys.argv[3].rstrip("/")
+    Handler.upstream = upstream
+    server = ThreadingHTTPServer((addr, port), Handler)
+    server.daemon_threads = True
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
