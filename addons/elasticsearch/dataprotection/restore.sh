@@ -146,7 +146,8 @@ locate_snapshot() {
   read_snapshot
   if [[ $SNAPSHOT_STATE == MISSING ]]; then
     REPO_BASE_PATH=$own
-    SNAPSHOT_WHERE="${own} nor at ${upstream} (the upstream addon's layout)"
+    SNAPSHOT_WHERE=$own
+    SNAPSHOT_ALSO=" (nor at ${upstream}, where the upstream addon keeps it)"
   else
     log "snapshot ${SNAPSHOT_NAME} found in the upstream addon's layout"
   fi
@@ -172,7 +173,7 @@ read_snapshot() {
 check_snapshot() {
   case $SNAPSHOT_STATE in
     MISSING)
-      die "snapshot ${SNAPSHOT_NAME} does not exist in bucket ${S3_BUCKET:-?} at ${SNAPSHOT_WHERE}: nothing restored" ;;
+      die "snapshot ${SNAPSHOT_NAME} does not exist in bucket ${S3_BUCKET:-?} at ${SNAPSHOT_WHERE}: nothing restored${SNAPSHOT_ALSO:-}" ;;
     SUCCESS) ;;
     *)
       die "snapshot ${SNAPSHOT_NAME} is ${SNAPSHOT_STATE}, not SUCCESS: nothing restored" ;;
@@ -653,21 +654,24 @@ start_restore() {
   CLOSED_BY_JOB=()
 }
 
-# health_pending BATCH: prints the indices of BATCH whose primaries are not all active
-# (empty when every one is), or returns 1 when the cluster gave no usable answer.
+# health_pending BATCH SECONDS: sets PENDING to the indices of BATCH whose primaries are not
+# all active (empty when every one is), the engine waiting up to SECONDS for yellow; returns 1
+# when the cluster gave no usable answer (HTTP_STATUS, HTTP_ERROR say why).
 health_pending() {
   local batch=$1 wait=$2
+  PENDING=''
   es_call GET "/_cluster/health/${batch}?wait_for_status=yellow&timeout=${wait}s&level=indices&expand_wildcards=all" \
     '' "$((wait + ES_TIMEOUT))" || return 1
   [[ $HTTP_STATUS == 200 || $HTTP_STATUS == 408 ]] || return 1
-  jq -r --arg batch "$batch" '(.indices // {}) as $h
+  PENDING=$(jq -r --arg batch "$batch" '(.indices // {}) as $h
       | [$batch | split(",")[] | select(($h[.] // null) == null or $h[.].status == "red"
-          or $h[.].active_primary_shards < $h[.].number_of_shards)] | join(",")' "$ES_REPLY"
+          or $h[.].active_primary_shards < $h[.].number_of_shards)] | join(",")' "$ES_REPLY")
 }
 
 # Prints how the restore advances: shards recovering from the snapshot, bytes.
 report_recovery() {
   es_call GET '/_recovery?active_only=true' && [[ $HTTP_STATUS == 200 ]] || return 0
+  jq -e '[.[].shards[] | select(.type == "SNAPSHOT")] | length > 0' "$ES_REPLY" >/dev/null || return 0
   log "restore in progress: $(jq -r '[.[].shards[] | select(.type == "SNAPSHOT")] as $s
       | ($s | map(.index.size.total_in_bytes // 0) | add // 0) as $total
       | ($s | map(.index.size.recovered_in_bytes // 0) | add // 0) as $done
@@ -692,26 +696,28 @@ wait_for_primaries() {
   fi
   names_in_batches "$WORK_DIR/watch.txt" >"$WORK_DIR/pending-batches.txt"
   while [[ -s $WORK_DIR/pending-batches.txt ]]; do
-    local batch pending all_pending='' failed=false server_wait
-    server_wait=$(((deadline - SECONDS) < 10 ? 1 : 10))
+    local batch all_pending='' failed=false server_wait cause=''
+    # The engine holds each health read up to POLL_INTERVAL seconds (1-30) waiting for yellow.
+    server_wait=$((POLL_INTERVAL < 1 ? 1 : (POLL_INTERVAL > 30 ? 30 : POLL_INTERVAL)))
     : >"$WORK_DIR/still-pending.txt"
     while IFS= read -r batch; do
-      if pending=$(health_pending "$batch" "$server_wait"); then
-        [[ -z $pending ]] || {
-          printf '%s\n' "$pending" >>"$WORK_DIR/still-pending.txt"
-          all_pending+="${all_pending:+,}${pending}"
+      if health_pending "$batch" "$server_wait"; then
+        [[ -z $PENDING ]] || {
+          printf '%s\n' "$PENDING" >>"$WORK_DIR/still-pending.txt"
+          all_pending+="${all_pending:+,}${PENDING}"
         }
       else
         failed=true
+        cause=${HTTP_ERROR:-HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")}
         printf '%s\n' "$batch" >>"$WORK_DIR/still-pending.txt"
       fi
     done <"$WORK_DIR/pending-batches.txt"
     mv "$WORK_DIR/still-pending.txt" "$WORK_DIR/pending-batches.txt"
     if [[ $failed == true ]]; then
       unreachable_since=${unreachable_since:-$SECONDS}
-      warn "cluster health unreadable while waiting (${HTTP_ERROR:-HTTP ${HTTP_STATUS}}): retrying for up to ${RESTORE_UNREACHABLE_TIMEOUT}s"
       ((SECONDS - unreachable_since < RESTORE_UNREACHABLE_TIMEOUT)) ||
         die "restore of ${SNAPSHOT_NAME}: the cluster did not answer for ${RESTORE_UNREACHABLE_TIMEOUT}s (RESTORE_UNREACHABLE_TIMEOUT) while the restore ran: its outcome is unknown; the engine goes on with it (see GET _cat/recovery)"
+      warn "cluster health unreadable while waiting (${cause}): retrying for up to ${RESTORE_UNREACHABLE_TIMEOUT}s"
       sleep "$POLL_INTERVAL"
       continue
     fi
