@@ -376,11 +376,33 @@ def check_actionsets(docs, values, chart, work, variant):
               files_ok, f"{written} {result.stderr[-300:]}")
         check(f"[{variant}] {script} job, run by bash: the job's script runs (and fails for lack of DP_DB_HOST)",
               result.returncode == 1 and "DP_DB_HOST is not set" in result.stderr, result.stderr[-300:])
+    check_restore_parameters(spec, sources["restore.sh"].decode(), variant)
     check(f"[{variant}] backup runs on the target's node (it mounts the target's TLS volume)",
           spec["backup"]["backupData"].get("runOnTargetPodNode") is True)
     names = " ".join(sets) + " " + " ".join(d["metadata"]["name"] for d in docs)
     check(f"[{variant}] no setup-keystore or unified-backup object",
           "setup-keystore" not in names and "unified" not in names)
+
+
+def check_restore_parameters(spec, restore_sh, variant):
+    """Every option restore.sh reads (RESTORE_*=${RESTORE_*:-default}, MAX_RESTORE_BYTES_PER_SEC) is
+    a Restore parameter with a schema, and the enums are the values restore.sh accepts."""
+    options = set(re.findall(r"^((?:RESTORE|MAX_RESTORE)_[A-Z_]+)=\$\{\1:-", restore_sh, re.M))
+    declared = set(spec["restore"].get("withParameters") or [])
+    check(f"[{variant}] every option restore.sh reads is a Restore parameter",
+          options and options <= declared, f"missing: {sorted(options - declared)}")
+    props = spec["parametersSchema"]["openAPIV3Schema"]["properties"]
+    check(f"[{variant}] RESTORE_CONFLICT_MODE: fail, rename, close, delete",
+          props.get("RESTORE_CONFLICT_MODE", {}).get("enum") == ["fail", "rename", "close", "delete"]
+          and "fail | close | delete | rename) ;;" in restore_sh)
+    check(f"[{variant}] RESTORE_LAYOUT: auto, own, upstream",
+          props.get("RESTORE_LAYOUT", {}).get("enum") == ["auto", "own", "upstream"]
+          and "auto | own | upstream) ;;" in restore_sh)
+    check(f"[{variant}] RESTORE_REPLICAS is a whole number 0-999, as restore.sh checks",
+          props.get("RESTORE_REPLICAS", {}).get("type") == "integer"
+          and props["RESTORE_REPLICAS"].get("minimum") == 0 and props["RESTORE_REPLICAS"].get("maximum") == 999)
+    check(f"[{variant}] the restore never deletes by default: RESTORE_CONFLICT_MODE defaults to fail",
+          "RESTORE_CONFLICT_MODE=${RESTORE_CONFLICT_MODE:-fail}" in restore_sh)
 
 
 def check_bpt(docs, cmpds, variant):
