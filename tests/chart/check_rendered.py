@@ -377,6 +377,7 @@ def check_actionsets(docs, values, chart, work, variant):
         check(f"[{variant}] {script} job, run by bash: the job's script runs (and fails for lack of DP_DB_HOST)",
               result.returncode == 1 and "DP_DB_HOST is not set" in result.stderr, result.stderr[-300:])
     check_restore_parameters(spec, sources["restore.sh"].decode(), variant)
+    check_backup_parameters(spec, sources["backup.sh"].decode(), variant)
     check(f"[{variant}] backup runs on the target's node (it mounts the target's TLS volume)",
           spec["backup"]["backupData"].get("runOnTargetPodNode") is True)
     names = " ".join(sets) + " " + " ".join(d["metadata"]["name"] for d in docs)
@@ -403,6 +404,32 @@ def check_restore_parameters(spec, restore_sh, variant):
           and props["RESTORE_REPLICAS"].get("minimum") == 0 and props["RESTORE_REPLICAS"].get("maximum") == 999)
     check(f"[{variant}] the restore never deletes by default: RESTORE_CONFLICT_MODE defaults to fail",
           "RESTORE_CONFLICT_MODE=${RESTORE_CONFLICT_MODE:-fail}" in restore_sh)
+
+
+def check_backup_parameters(spec, backup_sh, variant):
+    """Every option backup.sh reads (BACKUP_*=${BACKUP_*:-...}, MAX_SNAPSHOT_BYTES_PER_SEC) is a
+    Backup parameter, of a type KubeBlocks 1.0 takes, and the enums are what backup.sh accepts."""
+    options = set(re.findall(r"^((?:BACKUP|MAX_SNAPSHOT)_[A-Z_]+)=\$\{\1:-", backup_sh, re.M))
+    declared = spec["backup"].get("withParameters") or []
+    check(f"[{variant}] every option backup.sh reads is a Backup parameter, and only those",
+          options and options == set(declared), f"{sorted(options ^ set(declared))}")
+    props = spec["parametersSchema"]["openAPIV3Schema"]["properties"]
+    kinds = {n: props.get(n, {}).get("type") for n in declared}
+    check(f"[{variant}] Backup parameters have types KubeBlocks 1.0 takes (string, number, integer, array)",
+          all(t in ("string", "number", "integer", "array") for t in kinds.values()), str(kinds))
+    for flag in ("BACKUP_INCLUDE_GLOBAL_STATE", "BACKUP_ALLOW_PARTIAL", "BACKUP_SERVER_SIDE_ENCRYPTION"):
+        check(f"[{variant}] {flag}: the string \"true\" or \"false\", read by option_bool",
+              props.get(flag, {}).get("enum") == ["true", "false"] and f"option_bool {flag}" in backup_sh)
+    for name in ("BACKUP_STORAGE_CLASS", "BACKUP_CANNED_ACL"):
+        accepted = re.search(r"option_one_of " + name + r" ((?:[a-z_-]+ |\\\n\s*)*[a-z_-]+)$", backup_sh, re.M)
+        values = accepted.group(1).replace("\\", " ").split() if accepted else None
+        check(f"[{variant}] {name}: the schema's enum is what backup.sh accepts",
+              props.get(name, {}).get("enum") == values, f"{props.get(name, {}).get('enum')} vs {values}")
+    pattern = props.get("BACKUP_INDICES", {}).get("pattern", "")
+    check(f"[{variant}] BACKUP_INDICES: patterns and exclusions pass, blanks and empty items do not",
+          pattern and all(bool(re.fullmatch(pattern, v)) == ok for v, ok in
+                          (("logs-*", True), ("a,-a-old,b*", True), ("a b", False), ("a,,b", False), ("x/y", False))))
+    check(f"[{variant}] allow partial is off by default", "BACKUP_ALLOW_PARTIAL=${BACKUP_ALLOW_PARTIAL:-false}" in backup_sh)
 
 
 def check_bpt(docs, cmpds, variant):

@@ -160,25 +160,45 @@ cluster_state_summary() {
 # run_job TAG SCRIPT [VAR=VALUE...]: runs a job with a DataProtection job's environment
 # (plus the overrides); its output goes to $OUT/TAG.log, its status to JOB_RC.
 run_job() {
-  local tag=$1 script=$2 kv
+  local tag=$1 script=$2
   shift 2
   JOB_RC=0
   (
-    export DP_DB_HOST="${E2E_NODE_ADDRS[0]}" DP_DB_PORT="$E2E_HTTP_PORT"
-    DP_DB_USER=$(cred ELASTIC_USERNAME "$E2E_AGENT_CREDENTIALS")
-    DP_DB_PASSWORD=$(cred ELASTIC_PASSWORD "$E2E_AGENT_CREDENTIALS")
-    export DP_DB_USER DP_DB_PASSWORD
-    export KB_NAMESPACE=e2e KB_CLUSTER_NAME="$E2E_CLUSTER_NAME" DP_TARGET_POD_NAME=node-1
-    export DATASAFED_CONF="$E2E_DATASAFED_CONF" POLL_INTERVAL=1
-    export DP_BACKUP_INFO_FILE="${OUT}/${tag}.info"
-    for kv in "$@"; do
-      export "${kv?}"
-    done
-    export DP_BACKUP_BASE_PATH="${DP_BACKUP_BASE_PATH:-/e2e/${POLICY_PREFIX}/${DP_BACKUP_NAME}}"
-    [[ $script == backup.sh ]] || unset DP_BACKUP_INFO_FILE
+    job_env "$script" "$tag" "$@"
     exec timeout "$JOB_TIMEOUT" bash "${JOBS_DIR}/${script}"
   ) >"${OUT}/${tag}.log" 2>&1 || JOB_RC=$?
   say "     ${script} (${tag}) exit ${JOB_RC}; log ${OUT}/${tag}.log"
+}
+
+# start_job TAG SCRIPT [VAR=VALUE...]: like run_job, in the background; JOB_PID is the job's
+# own bash process.
+start_job() {
+  local tag=$1 script=$2
+  shift 2
+  (
+    job_env "$script" "$tag" "$@"
+    exec bash "${JOBS_DIR}/${script}"
+  ) >"${OUT}/${tag}.log" 2>&1 &
+  JOB_PID=$!
+}
+
+# job_env SCRIPT TAG [VAR=VALUE...]: exports a DataProtection job's environment (in the job's
+# subshell).
+job_env() {
+  local script=$1 tag=$2 kv
+  shift 2
+  export DP_DB_HOST="${E2E_NODE_ADDRS[0]}" DP_DB_PORT="$E2E_HTTP_PORT"
+  DP_DB_USER=$(cred ELASTIC_USERNAME "$E2E_AGENT_CREDENTIALS")
+  DP_DB_PASSWORD=$(cred ELASTIC_PASSWORD "$E2E_AGENT_CREDENTIALS")
+  export DP_DB_USER DP_DB_PASSWORD
+  export KB_NAMESPACE=e2e KB_CLUSTER_NAME="$E2E_CLUSTER_NAME" DP_TARGET_POD_NAME=node-1
+  export DATASAFED_CONF="$E2E_DATASAFED_CONF" POLL_INTERVAL=1
+  export DP_BACKUP_INFO_FILE="${OUT}/${tag}.info"
+  for kv in "$@"; do
+    export "${kv?}"
+  done
+  export DP_BACKUP_BASE_PATH="${DP_BACKUP_BASE_PATH:-/e2e/${POLICY_PREFIX}/${DP_BACKUP_NAME}}"
+  [[ $script == backup.sh ]] || unset DP_BACKUP_INFO_FILE
 }
 
 # jq_true JQ_FILTER FILE: the filter holds for FILE (no output).
@@ -229,6 +249,32 @@ bucket_has_snapshot() {
   [[ -z $(find "$root" -path "*/$1/*" -type f ! -path "${root}/${dir}/*" -print -quit) ]]
 }
 
+# addr_re N: node N's address as an extended regex.
+addr_re() {
+  local a
+  a=$(e2e_node_addr "$1")
+  printf '%s' "${a//./\\.}"
+}
+
+# agent_keystore_names N: the setting names in node N's keystore, from its agent.
+agent_keystore_names() {
+  curl --silent --show-error --fail-with-body --connect-timeout 5 --max-time 30 --config "$CURL_AUTH" \
+    --url "http://$(e2e_node_addr "$1"):${E2E_AGENT_PORT}/keystore" | jq -r '.settings[]?'
+}
+
+# no_client_left CLIENT: no node's keystore holds a setting of CLIENT.
+no_client_left() {
+  local n
+  for n in $(seq 1 "$E2E_NODE_COUNT"); do
+    ! agent_keystore_names "$n" | grep -q "^s3\.client\.$1\." || return 1
+  done
+}
+
+# job_client TAG: the S3 client a job's log names.
+job_client() {
+  grep -o 'S3 client kb_[a-z0-9_-]*' "${OUT}/$1.log" | head -n1 | cut -d' ' -f3
+}
+
 # agent_pid N: the pid cluster.sh recorded for agent N, if that process still runs.
 agent_pid() {
   local file="${E2E_WORK}/run/agent-$1.pid" pid marker
@@ -248,7 +294,7 @@ test_backup_then_restore() {
   check "backup exits 0" test "$JOB_RC" -eq 0
   local n
   for n in 1 2 3; do
-    check "one ok line for node-${n} and its agent" log_has happy-backup "node node-${n} \\(127\\.0\\.0\\.1${n}:8080\\): ok"
+    check "one ok line for node-${n} and its agent" log_has happy-backup "node node-${n} \\($(addr_re "$n"):8080\\): ok"
     check "reload ok on node-${n}" log_has happy-backup "reload node-${n}: ok"
   done
   check "repository registered at the Backup's path" \
@@ -259,6 +305,8 @@ test_backup_then_restore() {
   check "no .exit marker" test ! -e "${OUT}/happy-backup.info.exit"
   check "repository unregistered after the job" repo_absent "$name"
   check "all snapshot files, shard data included, under the Backup's path" bucket_has_snapshot "$name"
+  check "the job's S3 client removed from every keystore" log_has happy-backup "keystore: client kb_[a-z0-9_]+ removed from all 3 nodes \\(3 held it\\)"
+  check "and no keystore holds it any more" no_client_left "$(job_client happy-backup)"
 
   es DELETE /t-alpha,t-beta >/dev/null
   run_job happy-restore restore.sh "DP_BACKUP_NAME=${name}"
@@ -302,6 +350,7 @@ test_wrong_secret_fails_at_registration() {
   check "no snapshot started" log_lacks wrongkey-backup "snapshot ${name} started"
   check ".exit touched, no backup info" failed_with_exit_marker wrongkey-backup
   check "repository not left registered" repo_absent "$name"
+  check "the job's client removed from every keystore after the failure" no_client_left "$(job_client wrongkey-backup)"
 }
 
 test_restore_refuses_missing_snapshot() {
@@ -343,14 +392,15 @@ test_hung_agent_times_out() {
   kill -STOP "$pid"
   STOPPED_PIDS+=("$pid")
   t0=$SECONDS
-  run_job hung-backup backup.sh "DP_BACKUP_NAME=${name}" AGENT_TIMEOUT=4 AGENT_CONNECT_TIMEOUT=2
+  run_job hung-backup backup.sh "DP_BACKUP_NAME=${name}" AGENT_TIMEOUT=3 AGENT_CONNECT_TIMEOUT=2 AGENT_NODE_DEADLINE=8
   local took=$((SECONDS - t0))
   kill -CONT "$pid"
   STOPPED_PIDS=()
   check "backup fails" test "$JOB_RC" -ne 0
-  check "names the hung node and the timeout" log_has hung-backup "node node-3 \\(127\\.0\\.0\\.13:8080\\): FAILED: no answer from the agent: .*(timed out|Timeout)"
-  check "the other nodes answered" test "$(grep -c ': ok, keystore ' "${OUT}/hung-backup.log")" -eq 2
-  check "bounded by the agent timeout (${took}s)" test "$took" -lt 30
+  check "names the hung node and the timeout" log_has hung-backup "node node-3 \\($(addr_re 3):8080\\): FAILED: GET /ready: no answer from the agent( after [0-9] attempts)?: .*(timed out|Timeout)"
+  check "nothing written on the other nodes" test "$(grep -c ': ok, keystore ' "${OUT}/hung-backup.log")" -eq 0
+  check "their keystores do not hold the job's client" no_client_left "$(job_client hung-backup)"
+  check "bounded by the node's deadline (${took}s)" test "$took" -lt 20
   check "nothing registered" log_lacks hung-backup "registered and verified"
   check "repository absent" repo_absent "$name"
   check ".exit touched, no backup info" failed_with_exit_marker hung-backup
@@ -369,12 +419,141 @@ test_stopped_agent_fails_before_registration() {
   done
   run_job agentdown-backup backup.sh "DP_BACKUP_NAME=${name}"
   check "backup fails" test "$JOB_RC" -ne 0
-  check "names the node and its address" log_has agentdown-backup "node node-2 \\(127\\.0\\.0\\.12:8080\\): FAILED: no answer from the agent: .*(Failed to connect|Connection refused)"
-  check "the summary names the failed node" log_has agentdown-backup "ERROR: keystore update failed on 1 of 3 node\\(s\\): node-2 \\(127\\.0\\.0\\.12\\)"
+  check "names the node and its address" log_has agentdown-backup "node node-2 \\($(addr_re 2):8080\\): FAILED: GET /ready: no answer from the agent after 3 attempts: .*(Failed to connect|Connection refused)"
+  check "the summary names the failed node" log_has agentdown-backup "ERROR: agents not ready on 1 of 3 node\\(s\\), nothing written: node-2 \\($(addr_re 2):8080\\)"
+  check "nothing written on the other nodes" test "$(grep -c ': ok, keystore ' "${OUT}/agentdown-backup.log")" -eq 0
   check "no reload attempted" log_lacks agentdown-backup "reload node-"
   check "nothing registered" log_lacks agentdown-backup "registered and verified"
   check "repository absent" repo_absent "$name"
   check ".exit touched, no backup info" failed_with_exit_marker agentdown-backup
+}
+
+test_rerun_takes_the_snapshot_as_result() {
+  # A retried job finds its snapshot done: success with its info, nothing taken again.
+  local name="t-happy-${RUN_ID}"
+  run_job rerun-backup backup.sh "DP_BACKUP_NAME=${name}"
+  check "the rerun exits 0" test "$JOB_RC" -eq 0
+  check "it takes the earlier snapshot as the result" \
+    log_has rerun-backup "snapshot ${name} was already completed \\(SUCCESS\\) by an earlier attempt of this Backup: taking it as the result"
+  check "no new snapshot started" log_lacks rerun-backup "snapshot ${name} started"
+  check "its backup info is the snapshot's" backup_info_valid rerun-backup "$name"
+  check "the same snapshot (uuid) as the first run" \
+    test "$(jq -r '.extras[0].uuid' "${OUT}/rerun-backup.info")" == "$(jq -r '.extras[0].uuid' "${OUT}/happy-backup.info")"
+}
+
+test_killed_job_rerun_follows_its_snapshot() {
+  # The job is killed (SIGKILL: no clean-up at all) once its snapshot runs; the rerun takes
+  # over the repository it left (same settings) and follows the same snapshot to its end.
+  local name="t-killed-${RUN_ID}" waited=0
+  load_index t-killed 6000 2 8 || {
+    ERRORS+=("loading t-killed failed")
+    return 0
+  }
+  start_job killed-backup backup.sh "DP_BACKUP_NAME=${name}" MAX_SNAPSHOT_BYTES_PER_SEC=200kb
+  while ! log_has killed-backup "snapshot ${name} started" && ((waited < 240)); do
+    sleep 0.25
+    waited=$((waited + 1))
+  done
+  kill -KILL "$JOB_PID" 2>/dev/null
+  wait "$JOB_PID" 2>/dev/null
+  check "the first attempt had started the snapshot" log_has killed-backup "snapshot ${name} started"
+  check "and left its repository registered" test "$(es_status GET "/_snapshot/kb-${name}")" == 200
+  run_job killed-rerun backup.sh "DP_BACKUP_NAME=${name}" MAX_SNAPSHOT_BYTES_PER_SEC=200kb
+  check "the rerun exits 0" test "$JOB_RC" -eq 0
+  check "it takes over the repository its first attempt left" \
+    log_has killed-rerun "repository kb-${name} is already registered with the same settings \\(an earlier attempt of this Backup\\): taking it over"
+  check "it follows the running snapshot" log_has killed-rerun "snapshot ${name} is already running \\(an earlier attempt of this Backup\\): following it"
+  check "to SUCCESS" log_has killed-rerun "snapshot ${name}: SUCCESS after [0-9]+s"
+  check "no second snapshot started" log_lacks killed-rerun "snapshot ${name} started"
+  check "backup info written" backup_info_valid killed-rerun "$name"
+  check "the repository unregistered at the end" repo_absent "$name"
+  check "the client removed from every keystore at the end" no_client_left "$(job_client killed-rerun)"
+  es DELETE /t-killed >/dev/null
+}
+
+test_foreign_repository_is_never_changed() {
+  # Someone registered kb-<backup> elsewhere: the job neither changes nor unregisters it.
+  local name="t-foreign-${RUN_ID}" before after
+  es PUT "/_snapshot/kb-${name}?verify=false" --data-binary \
+    "$(jq -n --argjson s "$(e2e_s3_repo_settings "someone/else" default)" '{type: "s3", settings: $s}')" >/dev/null
+  before=$(es GET "/_snapshot/kb-${name}" | jq -cS .)
+  run_job foreign-backup backup.sh "DP_BACKUP_NAME=${name}"
+  after=$(es GET "/_snapshot/kb-${name}" | jq -cS .)
+  check "backup fails" test "$JOB_RC" -ne 0
+  check "says the repository belongs to someone else and is left unchanged" \
+    log_has foreign-backup "ERROR: repository kb-${name} already exists with other settings \\(type s3, bucket ${E2E_BUCKET}, base_path someone/else, client default, readonly false\\), registered by someone else: it is left unchanged"
+  check "the repository is exactly as it was" test "$before" == "$after"
+  check "and still registered" test "$(es_status GET "/_snapshot/kb-${name}")" == 200
+  check "no snapshot started" log_lacks foreign-backup "snapshot ${name} started"
+  check ".exit touched, no backup info" failed_with_exit_marker foreign-backup
+  es DELETE "/_snapshot/kb-${name}" >/dev/null
+}
+
+test_unassigned_primary_fails_unless_partial() {
+  # An index whose only copy cannot be allocated: the snapshot cannot be complete. By
+  # default the job fails; with BACKUP_ALLOW_PARTIAL it ends PARTIAL, with a warning; a rerun
+  # that does not allow partial then refuses that snapshot and leaves it.
+  local name="t-partial-${RUN_ID}"
+  es PUT /t-red --data-binary '{"settings":{"number_of_shards":1,"number_of_replicas":0,"index.routing.allocation.require._name":"no-such-node"}}' >/dev/null
+  run_job partial-default backup.sh "DP_BACKUP_NAME=${name}"
+  check "by default the backup fails" test "$JOB_RC" -ne 0
+  check "naming the index without its primary" log_has partial-default "ERROR: (start of snapshot ${name}|snapshot ${name} ended FAILED).*t-red"
+  check ".exit touched, no backup info" failed_with_exit_marker partial-default
+  run_job partial-allowed backup.sh "DP_BACKUP_NAME=${name}" BACKUP_ALLOW_PARTIAL=true
+  check "with partial allowed the backup succeeds" test "$JOB_RC" -eq 0
+  check "with a warning that it is PARTIAL" log_has partial-allowed "WARNING: snapshot ${name} ended PARTIAL \\(allowed by BACKUP_ALLOW_PARTIAL\\)"
+  check "the backup info says PARTIAL and counts the failed shard" \
+    jq_true '.extras[0].state == "PARTIAL" and (.extras[0].failedShards | tonumber >= 1)' "${OUT}/partial-allowed.info"
+  run_job partial-rerun backup.sh "DP_BACKUP_NAME=${name}"
+  check "a rerun not allowing partial fails" test "$JOB_RC" -ne 0
+  check "saying the earlier snapshot is PARTIAL and left in place" \
+    log_has partial-rerun "snapshot ${name} left by an earlier attempt of this Backup ended PARTIAL: .*it is left in place"
+  es DELETE /t-red >/dev/null
+}
+
+test_options_reach_the_snapshot() {
+  local name="t-options-${RUN_ID}"
+  run_job options-backup backup.sh "DP_BACKUP_NAME=${name}" BACKUP_INDICES=t-beta \
+    BACKUP_INCLUDE_GLOBAL_STATE=false BACKUP_CANNED_ACL=private
+  check "backup exits 0" test "$JOB_RC" -eq 0
+  check "the request says what it takes" log_has options-backup "snapshot ${name} started \\(indices t-beta, global state false, partial false\\)"
+  check "the snapshot holds only t-beta" jq_true '.extras[0].indices == "1"' "${OUT}/options-backup.info"
+  run_job options-bad backup.sh "DP_BACKUP_NAME=${name}-bad" BACKUP_STORAGE_CLASS=glacier
+  check "a bad option fails the job" test "$JOB_RC" -ne 0
+  check "naming the option and the allowed values" log_has options-bad "ERROR: option BACKUP_STORAGE_CLASS 'glacier' is not one of: standard"
+  check "before the cluster is contacted" log_lacks options-bad "cluster .*: opensearch"
+  run_job options-features backup.sh "DP_BACKUP_NAME=${name}-fs" BACKUP_FEATURE_STATES=none
+  check "feature states on OpenSearch fail" test "$JOB_RC" -ne 0
+  check "saying they need Elasticsearch 7.12+" log_has options-features "ERROR: option BACKUP_FEATURE_STATES needs Elasticsearch 7.12 or newer; this cluster runs opensearch"
+  check "before any keystore is written" log_lacks options-features "ok, keystore"
+}
+
+test_wrong_cluster_password_stops_at_the_agents() {
+  # The agents check the job's credentials (the local OpenSearch nodes have no security, so
+  # only the agents can refuse them): nothing is written anywhere.
+  local name="t-badpw-${RUN_ID}" password
+  password="wrong-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  printf '%s\n' "$password" >"${PRIVATE}/wrong-password.txt"
+  run_job badpw-backup backup.sh "DP_BACKUP_NAME=${name}" "DP_DB_PASSWORD=${password}"
+  check "backup fails" test "$JOB_RC" -ne 0
+  check "every node named with the 401" test "$(grep -c 'FAILED: GET /keystore: agent answered 401 UNAUTHORIZED: wrong or missing cluster credentials' "${OUT}/badpw-backup.log")" -eq 3
+  check "the summary says nothing was written" log_has badpw-backup "ERROR: agents not ready on 3 of 3 node\\(s\\), nothing written"
+  check "a 401 is not retried" log_lacks badpw-backup "401 UNAUTHORIZED after"
+  check "no keystore holds the job's client" no_client_left "$(job_client badpw-backup)"
+}
+
+test_env_auth_skips_the_keystore() {
+  local name="t-irsa-${RUN_ID}" conf="${PRIVATE}/irsa.conf"
+  awk '/^[[:space:]]*(access_key_id|secret_access_key)[[:space:]]*=/ { next }
+       /^[[:space:]]*env_auth[[:space:]]*=/ { print "env_auth = true"; next } { print }' \
+    "$E2E_DATASAFED_CONF" >"$conf"
+  run_job irsa-backup backup.sh "DP_BACKUP_NAME=${name}" "DATASAFED_CONF=${conf}"
+  check "says the keystore step is skipped, and why" \
+    log_has irsa-backup "keystore step skipped: the BackupRepo has env_auth = true and no keys"
+  check "no agent was asked" log_lacks irsa-backup "ok, keystore|agents ready"
+  check "the repository uses the default client" log_has irsa-backup "S3 client default"
+  check "these nodes have no identity of their own: registration fails" log_has irsa-backup "ERROR: registration of repository kb-${name}"
+  check "repository not left registered" repo_absent "$name"
 }
 
 test_no_secret_in_any_output() {
@@ -384,11 +563,12 @@ test_no_secret_in_any_output() {
     cred S3_SECRET_KEY "$E2E_S3_CREDENTIALS"
     cred ELASTIC_PASSWORD "$E2E_AGENT_CREDENTIALS"
     sed -n 's/^secret_access_key = //p' "${PRIVATE}/wrong-secret.conf"
+    cat "${PRIVATE}/wrong-password.txt"
     sed -n 's/^header = "Authorization: Basic \(.*\)"$/\1/p' "$CURL_AUTH"
   } | grep -v '^$' >"$secrets"
   chmod 0600 "$secrets"
   logs=$(find "$OUT" -type f \( -name '*.log' -o -name '*.info' \) | wc -l)
-  check "secrets file has the 5 values" test "$(wc -l <"$secrets")" -eq 5
+  check "secrets file has the 6 values" test "$(wc -l <"$secrets")" -eq 6
   check "captured output exists (${logs} files)" test "$logs" -ge 8
   # -l prints only the names of files that hold a secret, never the secret itself.
   local leaks
@@ -410,7 +590,14 @@ main() {
   load_index t-beta 1500 1 || exit 2
 
   run_test test_backup_then_restore
+  run_test test_rerun_takes_the_snapshot_as_result
   run_test test_snapshot_in_progress_is_followed
+  run_test test_killed_job_rerun_follows_its_snapshot
+  run_test test_foreign_repository_is_never_changed
+  run_test test_unassigned_primary_fails_unless_partial
+  run_test test_options_reach_the_snapshot
+  run_test test_wrong_cluster_password_stops_at_the_agents
+  run_test test_env_auth_skips_the_keystore
   run_test test_wrong_secret_fails_at_registration
   run_test test_restore_refuses_missing_snapshot
   run_test test_two_jobs_keep_their_own_credentials

@@ -659,7 +659,15 @@ EOF
   out=$(
     WORK_DIR="$TMP" S3_CLIENT=kb_x_12345678 REPOSITORY=kb-x REPO_BASE_PATH=pre/ns/p/x ES_VERIFY_TIMEOUT=1
     load_s3_config "$f"
-    es_call() { cp "$3" "$TMP/sent.json"; HTTP_STATUS=200; HTTP_ERROR=''; }
+    es_call() {
+      HTTP_ERROR=''
+      if [[ $1 == GET ]]; then
+        HTTP_STATUS=404
+      else
+        cp "$3" "$TMP/sent.json"
+        HTTP_STATUS=200
+      fi
+    }
     log() { :; }
     ENGINE_DISTRIBUTION=opensearch
     register_repository false
@@ -700,9 +708,13 @@ test_registration_retries_only_a_closed_client() {
     ENGINE_DISTRIBUTION=opensearch
     CALLS=0
     es_call() {
-      CALLS=$((CALLS + 1))
       ES_REPLY="$TMP/verify-reply.json"
       HTTP_ERROR=''
+      if [[ $1 == GET ]]; then
+        HTTP_STATUS=404
+        return 0
+      fi
+      CALLS=$((CALLS + 1))
       if ((CALLS == 1)); then
         HTTP_STATUS=500
         printf '%s' '{"error":{"type":"repository_verification_exception","reason":"[kb-x] cannot delete test data","caused_by":{"type":"sdk_client_exception","reason":"Task rejected from java.util.concurrent.ScheduledThreadPoolExecutor[Shutting down, pool size = 1]"}},"status":500}' >"$ES_REPLY"
@@ -725,6 +737,10 @@ test_registration_retries_only_a_closed_client() {
     es_call() {
       ES_REPLY="$TMP/verify-reply.json"
       HTTP_ERROR=''
+      if [[ $1 == GET ]]; then
+        HTTP_STATUS=404
+        return 0
+      fi
       HTTP_STATUS=500
       printf '%s' '{"error":{"type":"repository_verification_exception","reason":"[kb-x] path is not accessible on master node","caused_by":{"type":"s3_exception","reason":"SignatureDoesNotMatch"}},"status":500}' >"$ES_REPLY"
     }
@@ -788,42 +804,249 @@ EOF
     "ERROR: reload of secure settings failed on 1 node(s): es-0: reloaded keystore digest BBBB differs from the one the agent wrote (aaaa)" \
     "${l[7]:-}"
   expect_eq "nodes: _nodes.failed stops the job" "ERROR: node listing: 1 node(s) did not answer: idC Failed node [idC]" "${l[8]:-}"
+}
 
-  # Agents' answers.
-  out=$(
-    WORK_DIR="$d" S3_CLIENT=kb_x_1
-    printf '0' >"$d/agent.0.rc"
-    printf '200' >"$d/agent.0.status"
-    printf '{"keystore":"/k","settings":["s3.client.kb_x_1.access_key","s3.client.kb_x_1.secret_key"],"sha256":"abc"}' >"$d/agent.0.out"
-    printf '0' >"$d/agent.1.rc"
-    printf '401' >"$d/agent.1.status"
-    printf '{"error":{"code":"UNAUTHORIZED","message":"bad credentials"}}' >"$d/agent.1.out"
-    printf '0' >"$d/agent.2.rc"
-    printf '500' >"$d/agent.2.status"
-    printf '{"error":{"code":"KEYSTORE_LOCKED","message":"another write holds the lock"}}' >"$d/agent.2.out"
-    printf '7' >"$d/agent.3.rc"
-    printf '000' >"$d/agent.3.status"
-    : >"$d/agent.3.out"
-    printf 'curl: (7) Failed to connect\n' >"$d/agent.3.out.err"
-    printf '0' >"$d/agent.4.rc"
-    printf '200' >"$d/agent.4.status"
-    printf '{"settings":["s3.client.other.access_key"],"sha256":"x"}' >"$d/agent.4.out"
-    printf '0' >"$d/agent.5.rc"
-    printf '503' >"$d/agent.5.status"
-    printf 'ready' >"$d/agent.5.stage"
-    printf '{"error":{"code":"KEYSTORE_CORRUPT","message":"checksum mismatch"}}' >"$d/agent.5.out"
-    for i in 0 1 2 3 4; do printf 'write' >"$d/agent.$i.stage"; done
-    for i in 0 1 2 3 4 5; do
-      agent_result "$i" && printf ' [ok]\n' || printf ' [failed]\n'
-    done
-  )
-  mapfile -t l <<<"$out"
-  expect_eq "agent: 200 with the client's settings" "ok, keystore /k sha256 abc [ok]" "${l[0]:-}"
-  expect_eq "agent: 401" "agent answered 401 UNAUTHORIZED: wrong or missing cluster credentials (bad credentials) [failed]" "${l[1]:-}"
-  expect_eq "agent: error code and message" "agent answered 500 KEYSTORE_LOCKED: another write holds the lock [failed]" "${l[2]:-}"
-  expect_eq "agent: no answer" "no answer from the agent: curl: (7) Failed to connect [failed]" "${l[3]:-}"
-  expect_eq "agent: 200 without this client's settings" "agent answered 200 without the settings of client kb_x_1 [failed]" "${l[4]:-}"
-  expect_eq "agent: not ready, nothing written" "agent is not ready (GET /ready answered 503 KEYSTORE_CORRUPT): checksum mismatch [failed]" "${l[5]:-}"
+# fake_agents_http_call OUT METHOD URL BODY CONNECT MAX: stands in for http_call with one fake
+# agent per node, whose behaviour its host name says (ok, pw: keystore with a password,
+# flaky: refuses the first connection of each call, down, slow: times out, notready,
+# e401, e500, reloadfail). Records every call in $FAKE/calls.log and how many calls were in
+# flight at once in $FAKE/inflight.log.
+# The client name the fake agents answer for (the job's S3_CLIENT in fan_out_case).
+FAKE_CLIENT=kb_t_1
+
+# shellcheck disable=SC2317 # called through http_call
+fake_agents_http_call() {
+  local out=$1 method=$2 url=$3 body=$4 host path kind count
+  host=${url#*://}
+  host=${host%%:*}
+  path=/${url#*://*/}
+  kind=${host%%-*}
+  : >"$out"
+  : >"$out.err"
+  printf '%s %s %s %s\n' "$host" "$method" "$path" "${body##*/}" >>"$FAKE/calls.log"
+  : >"$FAKE/active/$BASHPID"
+  find "$FAKE/active" -type f | wc -l >>"$FAKE/inflight.log"
+  sleep 0.05
+  rm -f "$FAKE/active/$BASHPID"
+  count=$(grep -c "^$host $method ${path%%\?*}" "$FAKE/calls.log" || true)
+  case $kind in
+    down) echo 'curl: (7) Failed to connect to host port 8080: Connection refused' >"$out.err"; printf '000'; return 7 ;;
+    slow) command sleep 1; echo 'curl: (28) Operation timed out after 1000 milliseconds' >"$out.err"; printf '000'; return 28 ;;
+    flaky) if ((count == 1)); then echo 'curl: (7) Failed to connect' >"$out.err"; printf '000'; return 7; fi ;;
+  esac
+  case $kind:$method:${path%%\?*} in
+    notready:GET:/ready) printf '{"error":{"code":"KEYSTORE_CORRUPT","message":"checksum mismatch"}}' >"$out"; printf 503 ;;
+    *:GET:/ready) printf '{"status":"ready"}' >"$out"; printf 200 ;;
+    e401:GET:/keystore) printf '{"error":{"code":"UNAUTHORIZED","message":"bad credentials"}}' >"$out"; printf 401 ;;
+    pw:GET:/keystore | reloadfail:GET:/keystore) printf '{"keystore":"/k","exists":true,"has_password":true}' >"$out"; printf 200 ;;
+    *:GET:/keystore) printf '{"keystore":"/k","exists":true,"has_password":false}' >"$out"; printf 200 ;;
+    e500:POST:/keystore) printf '{"error":{"code":"KEYSTORE_WRITE_FAILED","message":"disk full"}}' >"$out"; printf 500 ;;
+    reloadfail:POST:/keystore)
+      printf '{"settings":["s3.client.%s.access_key","s3.client.%s.secret_key"],"sha256":"ab","reload":{"node":"n","reloaded":false,"failure":"keystore password incorrect"},"error":{"code":"NODE_RELOAD_FAILED","message":"the keystore was saved, but the reload failed"}}' "$FAKE_CLIENT" "$FAKE_CLIENT" >"$out"
+      printf 502 ;;
+    *:POST:/keystore)
+      jq -c --arg c "$FAKE_CLIENT" --arg h "$host" '{keystore: "/k/\($h)", settings: ["s3.client.\($c).access_key", "s3.client.\($c).secret_key"], sha256: "sha-\($h)"}
+          + (if .reload then {reload: {node: $h, reloaded: true}} else {} end)' "$body" >"$out"
+      printf 200 ;;
+    *:DELETE:/keystore) printf '{"settings":["s3.client.%s.access_key"],"changed":true}' "$FAKE_CLIENT" >"$out"; printf 200 ;;
+    *) printf '{"error":{"code":"NOT_FOUND"}}' >"$out"; printf 404 ;;
+  esac
+}
+
+# fan_out_case NODE_KINDS FUNCTION...: runs the job's agent steps against fake agents named
+# NODE_KINDS (e.g. 'ok ok down'), in a subshell; prints the log and the exit status.
+# shellcheck disable=SC2034,SC2317 # globals read by common.sh
+fan_out_case() {
+  local kinds=$1
+  shift
+  FAKE="$TMP/fake.$RANDOM"
+  mkdir -p "$FAKE/active" "$FAKE/work/agents"
+  : >"$FAKE/calls.log"
+  : >"$FAKE/inflight.log"
+  (
+    WORK_DIR="$FAKE/work" AGENT_DIR="$FAKE/work/agents" AGENT_SCHEME=http AGENT_PORT=8080
+    AGENT_CONNECT_TIMEOUT=1 AGENT_TIMEOUT=5 AGENT_PARALLELISM=${AGENT_PARALLELISM:-32}
+    AGENT_NODE_DEADLINE=${AGENT_NODE_DEADLINE:-30} AGENT_ATTEMPTS=${AGENT_ATTEMPTS:-3}
+    S3_CLIENT=$FAKE_CLIENT S3_ACCESS_KEY=FAKE-AK S3_SECRET_KEY=FAKE-SK S3_SESSION_TOKEN=''
+    http_call() { fake_agents_http_call "$@"; }
+    sleep() { command sleep 0.01; }
+    local i=0 k
+    for k in $kinds; do
+      i=$((i + 1))
+      printf 'id%03d\tnode-%03d\t%s-%d\n' "$i" "$i" "$k" "$i"
+    done >"$WORK_DIR/nodes.tsv"
+    NODE_COUNT=$i
+    for k in "$@"; do "$k"; done
+    echo "exit 0"
+  ) >"$FAKE/out.log" 2>&1 || echo "exit $?" >>"$FAKE/out.log"
+}
+
+calls_to() {
+  grep -c -E "$1" "$FAKE/calls.log" || true
+}
+
+test_agent_fan_out() {
+  local kinds
+  kinds=$(printf 'ok %.0s' {1..40})
+  AGENT_PARALLELISM=4 fan_out_case "$kinds" inspect_agents set_keystores
+  expect_true "40 nodes: every keystore written" grep -q 'keystore: client kb_t_1 written on all 40 nodes' "$FAKE/out.log"
+  expect_eq "40 nodes: one POST each" 40 "$(calls_to ' POST /keystore ')"
+  expect_eq "40 nodes: one line per node" 40 "$(grep -c -E 'node node-[0-9]+ \(ok-[0-9]+:8080\): ok, keystore /k/ok-[0-9]+ sha256 sha-ok-' "$FAKE/out.log")"
+  expect_true "40 nodes, parallelism 4: never more than 4 calls at once" test "$(sort -n "$FAKE/inflight.log" | tail -n1)" -le 4
+  expect_true "40 nodes, parallelism 4: calls do run side by side" test "$(sort -n "$FAKE/inflight.log" | tail -n1)" -ge 2
+  expect_true "no password anywhere: one cluster-wide reload" grep -q 'no keystore has a password: one cluster-wide reload' "$FAKE/out.log"
+  expect_eq "the written digests are kept for the reload check" 40 "$(wc -l <"$FAKE/work/digests.tsv")"
+
+  fan_out_case "ok flaky ok" inspect_agents set_keystores
+  expect_true "a refused connection is retried, then passes" grep -q 'exit 0' "$FAKE/out.log"
+  expect_eq "the flaky agent's /ready was called twice" 2 "$(calls_to '^flaky-2 GET /ready')"
+  expect_eq "and its POST twice" 2 "$(calls_to '^flaky-2 POST /keystore')"
+
+  AGENT_ATTEMPTS=3 fan_out_case "ok down notready e401" inspect_agents set_keystores
+  expect_true "unready agents stop the job before any write" \
+    grep -q 'ERROR: agents not ready on 3 of 4 node(s), nothing written: node-002 (down-2:8080): GET /ready: no answer from the agent after 3 attempts: curl: (7)' "$FAKE/out.log"
+  expect_true "the not-ready agent's reason" \
+    grep -q 'node node-003 (notready-3:8080): FAILED: agent is not ready (GET /ready answered 503 KEYSTORE_CORRUPT): checksum mismatch' "$FAKE/out.log"
+  expect_true "the 401 named as a credentials problem" \
+    grep -q 'node node-004 (e401-4:8080): FAILED: GET /keystore: agent answered 401 UNAUTHORIZED: wrong or missing cluster credentials (bad credentials)' "$FAKE/out.log"
+  expect_eq "nothing written anywhere" 0 "$(calls_to ' POST ')"
+  expect_eq "a 401 is not retried" 1 "$(calls_to '^e401-4 GET /keystore')"
+  expect_eq "a refused connection is tried AGENT_ATTEMPTS times" 3 "$(calls_to '^down-2 GET /ready')"
+
+  fan_out_case "ok e500" inspect_agents set_keystores
+  expect_true "a 500 on write fails the node with the agent's code" \
+    grep -q 'ERROR: keystore update failed on 1 of 2 node(s): node-002 (e500-2:8080): POST /keystore: agent answered 500 KEYSTORE_WRITE_FAILED: disk full' "$FAKE/out.log"
+  expect_eq "a 500 is not retried" 1 "$(calls_to '^e500-2 POST')"
+
+  AGENT_NODE_DEADLINE=2 AGENT_ATTEMPTS=10 fan_out_case "slow ok" inspect_agents
+  expect_true "a slow agent fails at its node's deadline" grep -q 'node-001 (slow-1:8080): GET /ready: no answer from the agent.*: curl: (28)' "$FAKE/out.log"
+  expect_true "the deadline bounds the attempts (not 10)" test "$(calls_to '^slow-1 GET /ready')" -le 2
+
+  fan_out_case "pw ok" inspect_agents set_keystores
+  expect_true "a keystore with a password: every node reloads through its agent" \
+    grep -q '1 keystore(s) have a password: each node reloads through its agent' "$FAKE/out.log"
+  expect_eq "both POSTs asked for the reload" 2 "$(calls_to ' POST /keystore agent-body-reload.json$')"
+  expect_true "reload line per node" grep -q 'reload node-002: ok (through its agent)' "$FAKE/out.log"
+
+  fan_out_case "reloadfail ok" inspect_agents set_keystores
+  expect_true "a node refusing its reload fails the job with its reason" \
+    grep -q "ERROR: keystore update failed on 1 of 2 node(s): node-001 (reloadfail-1:8080): saved, but its node refused the reload: keystore password incorrect" "$FAKE/out.log"
+
+  fan_out_case "ok down ok" remove_keystore_client
+  expect_eq "nothing written: nothing to remove" 0 "$(calls_to ' DELETE ')"
+  fan_out_case "ok down ok" write_agent_body set_keystore_touched remove_keystore_client
+  expect_eq "removal asks every node, with the job's client and a reload" "1 3 1" \
+    "$(calls_to '^ok-1 DELETE /keystore\?client=kb_t_1&reload=true ') $(calls_to '^down-2 DELETE /keystore\?client=kb_t_1&reload=true ') $(calls_to '^ok-3 DELETE /keystore\?client=kb_t_1&reload=true ')"
+  expect_true "a node where removal failed is named, with what to do" \
+    grep -q 'node node-002 (down-2:8080): client kb_t_1 NOT removed: DELETE /keystore: no answer from the agent after 3 attempts: .*es-agent keystore remove s3.client.kb_t_1.access_key' "$FAKE/out.log"
+  expect_true "and the job says how many nodes keep it" grep -q 'client kb_t_1 left on 1 of 3 node(s)' "$FAKE/out.log"
+  expect_false "no key in any line" grep -q 'FAKE-AK\|FAKE-SK' "$FAKE/out.log"
+}
+
+# shellcheck disable=SC2034,SC2317 # read by remove_keystore_client
+set_keystore_touched() {
+  KEYSTORE_TOUCHED=true
+}
+
+# backup_job CODE: runs CODE with backup.sh's functions loaded, in a subshell; prints what it
+# printed and 'exit N'.
+backup_job() {
+  (
+    # shellcheck source=../../addons/elasticsearch/dataprotection/backup.sh disable=SC1091
+    source "${ROOT}/addons/elasticsearch/dataprotection/backup.sh"
+    eval "$1"
+    echo "exit 0"
+  ) 2>&1 || echo "exit $?"
+}
+
+# shellcheck disable=SC2016 # the code runs in backup_job
+test_backup_options() {
+  local out
+  out=$(backup_job 'BACKUP_INDICES="logs-*,-logs-old,metrics" BACKUP_INCLUDE_GLOBAL_STATE=False BACKUP_ALLOW_PARTIAL=yes
+    BACKUP_SERVER_SIDE_ENCRYPTION=true BACKUP_STORAGE_CLASS=standard_ia BACKUP_CANNED_ACL=bucket-owner-full-control
+    MAX_SNAPSHOT_BYTES_PER_SEC=40MB
+    validate_backup_options
+    echo "$BACKUP_INCLUDE_GLOBAL_STATE $BACKUP_ALLOW_PARTIAL $REPOSITORY_EXTRA_SETTINGS"')
+  expect_eq "options: booleans normalised, repository settings built" \
+    "false true {\"server_side_encryption\":true,\"storage_class\":\"standard_ia\",\"canned_acl\":\"bucket-owner-full-control\"}
+exit 0" "$out"
+  local bad
+  for bad in 'BACKUP_INCLUDE_GLOBAL_STATE=maybe|option BACKUP_INCLUDE_GLOBAL_STATE '"'"'maybe'"'"' is not true or false' \
+    'BACKUP_ALLOW_PARTIAL=2|option BACKUP_ALLOW_PARTIAL '"'"'2'"'"' is not true or false' \
+    'BACKUP_INDICES="a b"|option BACKUP_INDICES: '"'"'a b'"'"' is not an index or data stream name or pattern' \
+    'BACKUP_INDICES="a,,b"|option BACKUP_INDICES '"'"'a,,b'"'"' has an empty item' \
+    'BACKUP_INDICES="x/y"|option BACKUP_INDICES: '"'"'x/y'"'"' is not an index' \
+    'BACKUP_FEATURE_STATES="geoip,a b"|option BACKUP_FEATURE_STATES: '"'"'a b'"'"' is not a feature state name' \
+    'BACKUP_STORAGE_CLASS=glacier|option BACKUP_STORAGE_CLASS '"'"'glacier'"'"' is not one of: standard reduced_redundancy' \
+    'BACKUP_CANNED_ACL=public|option BACKUP_CANNED_ACL '"'"'public'"'"' is not one of: private' \
+    'BACKUP_SERVER_SIDE_ENCRYPTION=aes|option BACKUP_SERVER_SIDE_ENCRYPTION '"'"'aes'"'"' is not true or false' \
+    'MAX_SNAPSHOT_BYTES_PER_SEC=fast|option MAX_SNAPSHOT_BYTES_PER_SEC '"'"'fast'"'"' is not a byte rate' \
+    'BACKUP_TIMEOUT=0|option BACKUP_TIMEOUT '"'"'0'"'"' is not a positive number of seconds'; do
+    out=$(backup_job "${bad%%|*}; validate_backup_options")
+    expect_true "options: ${bad%%|*} refused, naming it" grep -qF "ERROR: ${bad#*|}" <<<"$out"
+    expect_true "options: ${bad%%|*} stops the job" grep -q 'exit 1$' <<<"$out"
+  done
+  out=$(backup_job 'BACKUP_FEATURE_STATES=none ENGINE_DISTRIBUTION=opensearch ENGINE_VERSION=3.6.0; job_preflight')
+  expect_true "feature states on OpenSearch: refused" grep -q 'BACKUP_FEATURE_STATES needs Elasticsearch 7.12 or newer; this cluster runs opensearch 3.6.0' <<<"$out"
+  out=$(backup_job 'BACKUP_FEATURE_STATES=none ENGINE_DISTRIBUTION=elasticsearch ENGINE_VERSION=7.11.2; job_preflight')
+  expect_true "feature states on Elasticsearch 7.11: refused" grep -q 'this cluster runs elasticsearch 7.11.2' <<<"$out"
+  out=$(backup_job 'BACKUP_FEATURE_STATES=none ENGINE_DISTRIBUTION=elasticsearch ENGINE_VERSION=7.12.0; job_preflight')
+  expect_eq "feature states on Elasticsearch 7.12: accepted" "exit 0" "$out"
+}
+
+# shellcheck disable=SC2016 # the code runs in backup_job
+test_snapshot_request_and_follow() {
+  local out
+  # The snapshot request, from the options.
+  out=$(backup_job 'WORK_DIR=$TMP BACKUP_NAME=b NAMESPACE=ns KB_CLUSTER_NAME=c REPOSITORY=kb-b SNAPSHOT_NAME=b
+    BACKUP_INDICES="a*,-a-old" BACKUP_FEATURE_STATES="geoip,security" BACKUP_INCLUDE_GLOBAL_STATE=false BACKUP_ALLOW_PARTIAL=true
+    snapshot_info() { SNAPSHOT_STATE=MISSING; }
+    es_ok() { cp "$4" "$TMP/snapshot-sent.json"; }
+    log() { :; }
+    start_snapshot
+    jq -cS . "$TMP/snapshot-sent.json"' | sed -n 1p)
+  expect_eq "snapshot request: indices, feature states, global state, partial, metadata" \
+    '{"feature_states":["geoip","security"],"include_global_state":false,"indices":"a*,-a-old","metadata":{"backup":"b","cluster":"c","namespace":"ns","taken_by":"kubeblocks"},"partial":true}' "$out"
+
+  # A snapshot left by an earlier attempt.
+  local state want
+  for state in 'SUCCESS|taking it as the result|exit 0' 'FAILED|ended FAILED: disk broke; it is left in place|exit 1' \
+    'PARTIAL|ended PARTIAL: disk broke; it is left in place|exit 1' 'INCOMPATIBLE|ended INCOMPATIBLE|exit 1' \
+    'IN_PROGRESS|already running (an earlier attempt of this Backup): following it|exit 0'; do
+    out=$(backup_job 'WORK_DIR=$TMP REPOSITORY=kb-b SNAPSHOT_NAME=b
+      snapshot_info() { SNAPSHOT_STATE='"${state%%|*}"'; printf "{\"snapshots\":[{\"reason\":\"disk broke\"}]}" >"$WORK_DIR/snapshot.json"; }
+      es_ok() { echo "STARTED A NEW ONE"; }
+      es_call() { echo "CALLED $1 $2"; }
+      start_snapshot')
+    want=${state#*|}
+    expect_true "earlier snapshot ${state%%|*}: ${want%|*}" grep -qF "${want%|*}" <<<"$out"
+    expect_true "earlier snapshot ${state%%|*}: ${want##*|}" grep -q "${want##*|}$" <<<"$out"
+    expect_false "earlier snapshot ${state%%|*}: neither deleted nor started again" grep -q 'STARTED A NEW ONE\|CALLED DELETE' <<<"$out"
+  done
+  out=$(backup_job 'WORK_DIR=$TMP REPOSITORY=kb-b SNAPSHOT_NAME=b BACKUP_ALLOW_PARTIAL=true
+      snapshot_info() { SNAPSHOT_STATE=PARTIAL; printf "{\"snapshots\":[{\"reason\":\"one shard missing\"}]}" >"$WORK_DIR/snapshot.json"; }
+      start_snapshot; echo "done=$SNAPSHOT_DONE"')
+  expect_true "earlier PARTIAL snapshot with partial allowed: the result" grep -q 'done=true' <<<"$out"
+
+  # Following: fast polls first, backing off to POLL_INTERVAL; progress on its own clock.
+  out=$(backup_job 'WORK_DIR=$TMP REPOSITORY=kb-b SNAPSHOT_NAME=b POLL_INTERVAL=2 PROGRESS_INTERVAL=1 BACKUP_TIMEOUT=60
+      N=0
+      snapshot_info() { N=$((N + 1)); if ((N < 8)); then SNAPSHOT_STATE=IN_PROGRESS; else SNAPSHOT_STATE=SUCCESS; fi; }
+      sleep_ms() { echo "sleep $1"; FAKE_NOW=$((FAKE_NOW + $1)); }
+      FAKE_NOW=1000000
+      now_ms() { echo "$FAKE_NOW"; }
+      report_progress() { echo "progress"; }
+      follow_snapshot; echo "polls=$N"')
+  expect_eq "follow: sleeps 250, 500, 1000 ms, then the progress clock and POLL_INTERVAL" \
+    "250 500 250 1000 1000 1000 1000" "$(grep -o '^sleep [0-9]*' <<<"$out" | cut -d' ' -f2 | paste -sd' ')"
+  expect_true "follow: a progress line every PROGRESS_INTERVAL" test "$(grep -c '^progress' <<<"$out")" -ge 3
+  expect_true "follow: ends at SUCCESS" grep -q 'snapshot b: SUCCESS after' <<<"$out"
+  out=$(backup_job 'WORK_DIR=$TMP REPOSITORY=kb-b SNAPSHOT_NAME=b MAX_POLL_ERRORS=3 POLL_INTERVAL=1 PROGRESS_INTERVAL=100 BACKUP_TIMEOUT=60
+      snapshot_info() { HTTP_ERROR="curl: (7) Failed to connect"; return 1; }
+      sleep_ms() { :; }
+      follow_snapshot')
+  expect_true "follow: an unreachable cluster fails the job, never a success" grep -q 'status unreadable 3 times in a row; its final state is unknown' <<<"$out"
+  expect_true "follow: exit 1" grep -q 'exit 1$' <<<"$out"
 }
 
 # shellcheck disable=SC2034 # SECRET_VALUES is read by redact
@@ -849,7 +1072,7 @@ main() {
   for t in test_ini_reader test_provider_aws test_provider_minio test_provider_s3_compatible \
     test_provider_oss_cos_obs_gcs test_storage_provider_templates test_env_auth test_config_errors test_secrets_registered test_paths test_names \
     test_job_env test_engine_error test_request_bodies test_registration_retries_only_a_closed_client \
-    test_node_answers test_hostile_configs; do
+    test_node_answers test_agent_fan_out test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
     "$t"
   done
   printf '%d passed, %d failed\n' "$PASSED" "$FAILED"

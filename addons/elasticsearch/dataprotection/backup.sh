@@ -3,25 +3,52 @@
 # addon: one consistent S3 snapshot of the whole cluster, with no manual keystore step.
 #
 # Steps, one log line each (and one line per node where nodes are concerned):
-#   1. GET /_nodes/http; every node's agent (at the node's ip, port AGENT_PORT) gets, all in
-#      parallel, POST /keystore with the BackupRepo's keys under this Backup's own S3 client
-#      (kb_<backup>_<hash>); any failed node stops the job, named with its reason.
-#   2. POST /_nodes/reload_secure_settings; every node's entry is checked.
+#   0. The Backup's options (below) are checked before anything else; a bad one stops the job
+#      naming it. GET / tells the engine; feature_states needs Elasticsearch 7.12 or newer.
+#   1. GET /_nodes/http; every node's agent (at the node's ip, port AGENT_PORT), at most
+#      AGENT_PARALLELISM at a time and each node within AGENT_NODE_DEADLINE: GET /ready and GET
+#      /keystore first (any failure stops the job with nothing written), then POST /keystore
+#      with the BackupRepo's keys under this Backup's own S3 client (kb_<backup>_<hash>).
+#      Refused connections, timeouts and 503s are retried (AGENT_ATTEMPTS); a 4xx or 500 is not.
+#      A BackupRepo with env_auth = true and no keys skips this step (client 'default').
+#   2. Reload: when any keystore has a password, every node reloads through its own agent
+#      ("reload": true: the engines take the password only for the local node); otherwise one
+#      POST /_nodes/reload_secure_settings, every node's entry checked.
 #   3. PUT _snapshot/kb-<backup>: an S3 repository at the Backup's own path (BackupRepo prefix
-#      + DP_BACKUP_BASE_PATH), verified; a failed verification stops with the engine's cause.
-#   4. PUT _snapshot/kb-<backup>/<DP_BACKUP_NAME>, followed until SUCCESS (PARTIAL, FAILED,
-#      INCOMPATIBLE, a missing snapshot or BACKUP_TIMEOUT fail; the deadline aborts it).
+#      + DP_BACKUP_BASE_PATH), verified. A repository of that name with other settings, which
+#      this job did not register, is left as it is and the job stops.
+#   4. PUT _snapshot/kb-<backup>/<DP_BACKUP_NAME>, followed until it ends, polling fast at
+#      first and backing off to POLL_INTERVAL, a progress line every PROGRESS_INTERVAL. A
+#      snapshot of that name left by an earlier attempt: SUCCESS is taken as the result,
+#      IN_PROGRESS is followed, FAILED, PARTIAL (unless allowed) or INCOMPATIBLE stop the job
+#      saying so, and it is left in place. BACKUP_TIMEOUT aborts the snapshot.
 #   5. DP_BACKUP_INFO_FILE gets {totalSize, timeRange, extras}; any failure touches
-#      ${DP_BACKUP_INFO_FILE}.exit instead. The repository is unregistered on exit (its data
-#      stays in the bucket, where deleting the Backup removes it).
+#      ${DP_BACKUP_INFO_FILE}.exit instead. On every exit the repository is unregistered (its
+#      data stays in the bucket, where deleting the Backup removes it) and the job's S3 client
+#      is removed from every keystore.
 #
 # Environment: DP_DB_HOST, DP_DB_PORT (9200), DP_DB_USER, DP_DB_PASSWORD (empty: no auth),
 # DP_BACKUP_NAME, DP_BACKUP_BASE_PATH, DP_BACKUP_INFO_FILE, KB_NAMESPACE, KB_CLUSTER_NAME;
 # DATASAFED_CONF (/etc/datasafed/datasafed.conf); ES_SCHEME (http), ES_CACERT; AGENT_SCHEME
-# (http), AGENT_PORT (8080); timeouts in seconds: AGENT_CONNECT_TIMEOUT (5), AGENT_TIMEOUT (30),
-# ES_CONNECT_TIMEOUT (10), ES_TIMEOUT (60), ES_VERIFY_TIMEOUT (120), BACKUP_TIMEOUT (21600);
-# POLL_INTERVAL (5), PROGRESS_INTERVAL (30), MAX_POLL_ERRORS (5); MAX_SNAPSHOT_BYTES_PER_SEC
-# (the repository's throttle, engine default when unset).
+# (http), AGENT_PORT (8080), AGENT_PARALLELISM (32), AGENT_ATTEMPTS (3); seconds:
+# AGENT_CONNECT_TIMEOUT (5), AGENT_TIMEOUT (30, per call), AGENT_NODE_DEADLINE (60, per node
+# and step, retries included), ES_CONNECT_TIMEOUT (10), ES_TIMEOUT (60), ES_VERIFY_TIMEOUT
+# (120), POLL_INTERVAL (5, the slowest poll), PROGRESS_INTERVAL (10), MAX_POLL_ERRORS (5).
+#
+# The Backup's options (ActionSet parameters, each an environment variable of its name):
+#   BACKUP_INDICES                 indices and data streams, comma-separated patterns (all)
+#   BACKUP_INCLUDE_GLOBAL_STATE    true|false (true)
+#   BACKUP_FEATURE_STATES          feature states, comma-separated, or 'none' (Elasticsearch
+#                                  7.12+ only; the engine's default: all)
+#   BACKUP_ALLOW_PARTIAL           true|false (false): a snapshot missing shards ends PARTIAL
+#                                  and the job succeeds with a warning instead of failing
+#   BACKUP_TIMEOUT                 seconds the snapshot may take (21600)
+#   BACKUP_SERVER_SIDE_ENCRYPTION  true|false (the engine's default, false): SSE-S3 (AES256)
+#   BACKUP_STORAGE_CLASS           standard|reduced_redundancy|standard_ia|onezone_ia|
+#                                  intelligent_tiering
+#   BACKUP_CANNED_ACL              private|public-read|public-read-write|authenticated-read|
+#                                  log-delivery-write|bucket-owner-read|bucket-owner-full-control
+#   MAX_SNAPSHOT_BYTES_PER_SEC     the repository's snapshot throttle per node, e.g. 200mb
 set -euo pipefail
 # Never traced, even under `bash -x` or an exported SHELLOPTS: a trace would print the secrets
 # the job handles.
@@ -31,33 +58,133 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=common.sh disable=SC1091
 source "${SCRIPT_DIR}/common.sh"
 
-# Seconds the snapshot may take before the job gives up and aborts it.
 BACKUP_TIMEOUT=${BACKUP_TIMEOUT:-21600}
-# Consecutive failed status reads tolerated while following the snapshot.
 MAX_POLL_ERRORS=${MAX_POLL_ERRORS:-5}
+PROGRESS_INTERVAL=${PROGRESS_INTERVAL:-10}
+BACKUP_INDICES=${BACKUP_INDICES:-}
+BACKUP_INCLUDE_GLOBAL_STATE=${BACKUP_INCLUDE_GLOBAL_STATE:-true}
+BACKUP_FEATURE_STATES=${BACKUP_FEATURE_STATES:-}
+BACKUP_ALLOW_PARTIAL=${BACKUP_ALLOW_PARTIAL:-false}
+BACKUP_SERVER_SIDE_ENCRYPTION=${BACKUP_SERVER_SIDE_ENCRYPTION:-}
+BACKUP_STORAGE_CLASS=${BACKUP_STORAGE_CLASS:-}
+BACKUP_CANNED_ACL=${BACKUP_CANNED_ACL:-}
+MAX_SNAPSHOT_BYTES_PER_SEC=${MAX_SNAPSHOT_BYTES_PER_SEC:-}
 
-# Starts the snapshot, or takes over the one an earlier attempt of this Backup left.
+# ---------------------------------------------------------------------------
+# Options
+# ---------------------------------------------------------------------------
+
+# option_bool NAME: NAME's value as true|false, or stops naming the option.
+option_bool() {
+  local value
+  value=$(parse_bool "${!1}") || die "option $1 '${!1}' is not true or false"
+  printf -v "$1" '%s' "$value"
+}
+
+# option_list NAME REGEX WHAT: a comma-separated list whose every item matches REGEX.
+option_list() {
+  local name=$1 regex=$2 what=$3 item
+  local -a items
+  [[ ${!name} != *,,* && ${!name} != ,* && ${!name} != *, ]] ||
+    die "option ${name} '${!name}' has an empty item: ${what}, comma-separated"
+  IFS=, read -r -a items <<<"${!name}"
+  for item in "${items[@]}"; do
+    [[ $item =~ $regex ]] || die "option ${name}: '${item}' is not ${what}"
+  done
+}
+
+# option_one_of NAME VALUE...: NAME is empty or one of the VALUEs.
+option_one_of() {
+  local name=$1 v
+  shift
+  [[ -n ${!name} ]] || return 0
+  for v in "$@"; do
+    [[ ${!name} == "$v" ]] && return 0
+  done
+  die "option ${name} '${!name}' is not one of: $*"
+}
+
+# Checks every option before the cluster is contacted; sets REPOSITORY_EXTRA_SETTINGS.
+validate_backup_options() {
+  [[ $BACKUP_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "option BACKUP_TIMEOUT '${BACKUP_TIMEOUT}' is not a positive number of seconds"
+  [[ $MAX_POLL_ERRORS =~ ^[1-9][0-9]*$ ]] || die "MAX_POLL_ERRORS '${MAX_POLL_ERRORS}' is not a positive number"
+  option_bool BACKUP_INCLUDE_GLOBAL_STATE
+  option_bool BACKUP_ALLOW_PARTIAL
+  [[ -z $BACKUP_SERVER_SIDE_ENCRYPTION ]] || option_bool BACKUP_SERVER_SIDE_ENCRYPTION
+  # Index and data stream names and patterns: no blanks, none of \ / ? " < > | # (the
+  # engines' forbidden characters), a leading '-' excludes.
+  [[ -z $BACKUP_INDICES ]] ||
+    option_list BACKUP_INDICES '^-?[^][:space:]\\/?"<>|#,[]+$' 'an index or data stream name or pattern'
+  [[ -z $BACKUP_FEATURE_STATES ]] ||
+    option_list BACKUP_FEATURE_STATES '^[A-Za-z0-9_.-]+$' 'a feature state name (or none)'
+  option_one_of BACKUP_STORAGE_CLASS standard reduced_redundancy standard_ia onezone_ia intelligent_tiering
+  option_one_of BACKUP_CANNED_ACL private public-read public-read-write authenticated-read \
+    log-delivery-write bucket-owner-read bucket-owner-full-control
+  [[ -z $MAX_SNAPSHOT_BYTES_PER_SEC || ${MAX_SNAPSHOT_BYTES_PER_SEC,,} =~ ^[0-9]+(\.[0-9]+)?(b|kb|mb|gb|tb|pb)?$ ]] ||
+    die "option MAX_SNAPSHOT_BYTES_PER_SEC '${MAX_SNAPSHOT_BYTES_PER_SEC}' is not a byte rate such as 200mb"
+  # shellcheck disable=SC2034 # read by register_repository (common.sh)
+  REPOSITORY_EXTRA_SETTINGS=$(jq -cn --arg sse "$BACKUP_SERVER_SIDE_ENCRYPTION" \
+    --arg class "$BACKUP_STORAGE_CLASS" --arg acl "$BACKUP_CANNED_ACL" '
+      (if $sse != "" then {server_side_encryption: ($sse == "true")} else {} end)
+      + (if $class != "" then {storage_class: $class} else {} end)
+      + (if $acl != "" then {canned_acl: $acl} else {} end)')
+}
+
+# version_at_least VERSION MAJOR MINOR
+version_at_least() {
+  local major minor
+  IFS=. read -r major minor _ <<<"$1"
+  [[ $major =~ ^[0-9]+$ && ${minor:-0} =~ ^[0-9]+$ ]] || return 1
+  ((major > $2 || (major == $2 && ${minor:-0} >= $3)))
+}
+
+# Called by prepare_job once the engine is known, before any node changes: the options the
+# engine cannot honour.
+job_preflight() {
+  [[ -n $BACKUP_FEATURE_STATES ]] || return 0
+  if [[ $ENGINE_DISTRIBUTION != elasticsearch ]] || ! version_at_least "$ENGINE_VERSION" 7 12; then
+    die "option BACKUP_FEATURE_STATES needs Elasticsearch 7.12 or newer; this cluster runs ${ENGINE_DISTRIBUTION} ${ENGINE_VERSION} (leave it empty: system indices then travel with the indices and the global state)"
+  fi
+}
+
+# ---------------------------------------------------------------------------
+# The snapshot
+# ---------------------------------------------------------------------------
+
+# Whether a snapshot's final state counts as done.
+state_accepted() {
+  [[ $1 == SUCCESS || ($1 == PARTIAL && $BACKUP_ALLOW_PARTIAL == true) ]]
+}
+
+# Starts the snapshot, or takes over the one an earlier attempt of this Backup left. Sets
+# SNAPSHOT_DONE when that one had already ended well.
 start_snapshot() {
+  SNAPSHOT_DONE=false
   snapshot_info || die "reading snapshot ${SNAPSHOT_NAME}: $(read_failure)"
   case $SNAPSHOT_STATE in
     MISSING) ;;
     IN_PROGRESS | STARTED)
       log "snapshot ${SNAPSHOT_NAME} is already running (an earlier attempt of this Backup): following it"
       return 0 ;;
-    SUCCESS)
-      log "snapshot ${SNAPSHOT_NAME} was already completed by an earlier attempt of this Backup"
-      return 0 ;;
     *)
-      log "snapshot ${SNAPSHOT_NAME} left by an earlier attempt is ${SNAPSHOT_STATE}: deleting it"
-      es_ok "deletion of the earlier snapshot ${SNAPSHOT_NAME}" DELETE "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}" '' "$ES_VERIFY_TIMEOUT" ;;
+      if state_accepted "$SNAPSHOT_STATE"; then
+        log "snapshot ${SNAPSHOT_NAME} was already completed (${SNAPSHOT_STATE}) by an earlier attempt of this Backup: taking it as the result"
+        SNAPSHOT_DONE=true
+        return 0
+      fi
+      die "snapshot ${SNAPSHOT_NAME} left by an earlier attempt of this Backup ended ${SNAPSHOT_STATE}: $(snapshot_failure); it is left in place (delete the Backup, or the snapshot, and back up again)" ;;
   esac
 
   local body="$WORK_DIR/snapshot-request.json"
   jq -n --arg backup "$BACKUP_NAME" --arg ns "$NAMESPACE" --arg cluster "${KB_CLUSTER_NAME:-}" \
-    '{include_global_state: true,
-      metadata: {taken_by: "kubeblocks", backup: $backup, namespace: $ns, cluster: $cluster}}' >"$body"
+    --arg indices "$BACKUP_INDICES" --arg features "$BACKUP_FEATURE_STATES" \
+    --argjson global "$BACKUP_INCLUDE_GLOBAL_STATE" --argjson partial "$BACKUP_ALLOW_PARTIAL" \
+    '{include_global_state: $global, partial: $partial,
+      metadata: {taken_by: "kubeblocks", backup: $backup, namespace: $ns, cluster: $cluster}}
+     + (if $indices != "" then {indices: $indices} else {} end)
+     + (if $features != "" then {feature_states: ($features | split(","))} else {} end)' >"$body"
   es_ok "start of snapshot ${SNAPSHOT_NAME}" PUT "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}?wait_for_completion=false" "$body"
-  log "snapshot ${SNAPSHOT_NAME} started"
+  log "snapshot ${SNAPSHOT_NAME} started ($(jq -r '"indices \(.indices // "all"), global state \(.include_global_state), partial \(.partial)" + (if .feature_states then ", feature states \(.feature_states | join(","))" else "" end)' "$body"))"
 }
 
 # The cause of the last failed read, for messages.
@@ -69,19 +196,15 @@ read_failure() {
   fi
 }
 
-# Prints the snapshot's progress when it changed or PROGRESS_INTERVAL passed.
+# One progress line: shards done of total and bytes, from the snapshot's _status.
 report_progress() {
-  local now=$SECONDS progress
+  local progress
   es_call GET "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}/_status" && [[ $HTTP_STATUS == 200 ]] || return 0
   progress=$(jq -r '.snapshots[0] // {} |
       "\(.shards_stats.done // 0)/\(.shards_stats.total // 0) shards done, " +
       "\(((.stats.processed.size_in_bytes // 0) / 1048576 * 10 | floor) / 10) of " +
       "\(((.stats.total.size_in_bytes // 0) / 1048576 * 10 | floor) / 10) MiB"' "$ES_REPLY")
-  if [[ $progress != "${LAST_PROGRESS:-}" ]] || ((now - LAST_REPORT >= PROGRESS_INTERVAL)); then
-    log "snapshot ${SNAPSHOT_NAME}: IN_PROGRESS, ${progress} ($((now - FOLLOW_START))s)"
-    LAST_PROGRESS=$progress
-    LAST_REPORT=$now
-  fi
+  log "snapshot ${SNAPSHOT_NAME}: IN_PROGRESS, ${progress} ($((SECONDS - FOLLOW_START))s)"
 }
 
 # Aborts the running snapshot (deadline reached); its files stay under the Backup's path.
@@ -101,38 +224,66 @@ snapshot_failure() {
       | if length == 0 then "no reason given" else join("; ") end' "$WORK_DIR/snapshot.json"
 }
 
-# Follows the snapshot until it ends, under BACKUP_TIMEOUT.
+# now_ms: the time in milliseconds.
+now_ms() {
+  local t=${EPOCHREALTIME/[.,]/}
+  printf '%s' "${t:0:${#t}-3}"
+}
+
+# sleep_ms MS
+sleep_ms() {
+  sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"
+}
+
+# judge_state: returns 0 when the snapshot has ended well, 1 while it runs; stops the job
+# when it ended otherwise.
+judge_state() {
+  case $SNAPSHOT_STATE in
+    IN_PROGRESS | STARTED) return 1 ;;
+    MISSING) die "snapshot ${SNAPSHOT_NAME} no longer exists in repository ${REPOSITORY}" ;;
+    SUCCESS | PARTIAL | FAILED | INCOMPATIBLE) ;;
+    *) die "snapshot ${SNAPSHOT_NAME} is in unknown state '${SNAPSHOT_STATE}'" ;;
+  esac
+  state_accepted "$SNAPSHOT_STATE" || die "snapshot ${SNAPSHOT_NAME} ended ${SNAPSHOT_STATE}: $(snapshot_failure)"
+  if [[ $SNAPSHOT_STATE == PARTIAL ]]; then
+    warn "snapshot ${SNAPSHOT_NAME} ended PARTIAL (allowed by BACKUP_ALLOW_PARTIAL): $(snapshot_failure)"
+  fi
+  log "snapshot ${SNAPSHOT_NAME}: ${SNAPSHOT_STATE} after $((SECONDS - FOLLOW_START))s"
+}
+
+# Follows the snapshot until it ends, under BACKUP_TIMEOUT: polls after 0.25 s, then twice
+# as long each time up to POLL_INTERVAL; a progress line every PROGRESS_INTERVAL, on its own
+# clock. Never returns without the snapshot's final state.
 follow_snapshot() {
   FOLLOW_START=$SECONDS
-  LAST_REPORT=$SECONDS
-  LAST_PROGRESS=''
-  local deadline=$((SECONDS + BACKUP_TIMEOUT)) errors=0
+  local deadline=$((SECONDS + BACKUP_TIMEOUT)) errors=0 pause=250 max_pause=$((POLL_INTERVAL * 1000))
+  local next_report=$(($(now_ms) + PROGRESS_INTERVAL * 1000)) now wait_ms
+  ((max_pause >= 250)) || max_pause=250
   while true; do
     if ! snapshot_info; then
       errors=$((errors + 1))
       warn "reading snapshot ${SNAPSHOT_NAME} (${errors}/${MAX_POLL_ERRORS}): $(read_failure)"
-      ((errors < MAX_POLL_ERRORS)) || die "snapshot ${SNAPSHOT_NAME}: status unreadable ${errors} times in a row"
+      ((errors < MAX_POLL_ERRORS)) ||
+        die "snapshot ${SNAPSHOT_NAME}: status unreadable ${errors} times in a row; its final state is unknown (the snapshot may still run: a retry of this Backup follows it)"
     else
       errors=0
-      case $SNAPSHOT_STATE in
-        SUCCESS)
-          log "snapshot ${SNAPSHOT_NAME}: SUCCESS after $((SECONDS - FOLLOW_START))s"
-          return 0 ;;
-        MISSING)
-          die "snapshot ${SNAPSHOT_NAME} no longer exists in repository ${REPOSITORY}" ;;
-        PARTIAL | FAILED | INCOMPATIBLE)
-          die "snapshot ${SNAPSHOT_NAME} ended ${SNAPSHOT_STATE}: $(snapshot_failure)" ;;
-        IN_PROGRESS | STARTED)
-          report_progress ;;
-        *)
-          die "snapshot ${SNAPSHOT_NAME} is in unknown state '${SNAPSHOT_STATE}'" ;;
-      esac
+      judge_state && return 0
     fi
     if ((SECONDS >= deadline)); then
       abort_snapshot
       die "snapshot ${SNAPSHOT_NAME} still running after the deadline of ${BACKUP_TIMEOUT}s (BACKUP_TIMEOUT)"
     fi
-    sleep "$POLL_INTERVAL"
+    now=$(now_ms)
+    if ((now >= next_report)); then
+      report_progress
+      next_report=$((now + PROGRESS_INTERVAL * 1000))
+    fi
+    wait_ms=$pause
+    ((next_report - now >= wait_ms)) || wait_ms=$((next_report - now))
+    ((wait_ms >= 50)) || wait_ms=50
+    sleep_ms "$wait_ms"
+    pause=$((pause * 2))
+    ((pause <= max_pause)) || pause=$max_pause
   done
 }
 
@@ -150,9 +301,10 @@ write_backup_info() {
       | {totalSize: $size,
          timeRange: {start: ($s.start_time_in_millis / 1000 | floor | todate),
                      end: (($s.end_time_in_millis + 999) / 1000 | floor | todate)},
-         extras: [{snapshot: $s.snapshot, uuid: $s.uuid,
+         extras: [{snapshot: $s.snapshot, uuid: $s.uuid, state: $s.state,
                    indices: ($s.indices | length | tostring),
                    shards: ($s.shards.total // 0 | tostring),
+                   failedShards: ($s.shards.failed // 0 | tostring),
                    engine: $engine, version: ($s.version // $version),
                    repository: $repository, bucket: $bucket, basePath: $base_path}]}' \
     "$WORK_DIR/snapshot.json" >"$fragment"
@@ -167,14 +319,16 @@ write_backup_info() {
 
 main() {
   job_init backup
-  [[ $BACKUP_TIMEOUT =~ ^[0-9]+$ ]] || die "BACKUP_TIMEOUT '${BACKUP_TIMEOUT}' is not a whole number"
-  [[ $MAX_POLL_ERRORS =~ ^[1-9][0-9]*$ ]] || die "MAX_POLL_ERRORS '${MAX_POLL_ERRORS}' is not a positive number"
+  validate_backup_options
   prepare_job
   register_repository false
   start_snapshot
-  follow_snapshot
+  [[ $SNAPSHOT_DONE == true ]] || follow_snapshot
   write_backup_info
   job_done
 }
 
-main "$@"
+# Run as a job; sourced (by the script tests) it only defines the functions.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  main "$@"
+fi

@@ -394,13 +394,20 @@ load_job_env() {
   ES_VERIFY_TIMEOUT=${ES_VERIFY_TIMEOUT:-120}
   POLL_INTERVAL=${POLL_INTERVAL:-5}
   PROGRESS_INTERVAL=${PROGRESS_INTERVAL:-30}
+  AGENT_PARALLELISM=${AGENT_PARALLELISM:-32}
+  AGENT_NODE_DEADLINE=${AGENT_NODE_DEADLINE:-60}
+  AGENT_ATTEMPTS=${AGENT_ATTEMPTS:-3}
 
   REPOSITORY=$(repository_name "$BACKUP_NAME")
   S3_CLIENT=$(client_name "$NAMESPACE" "$BACKUP_NAME")
+  REPOSITORY_EXTRA_SETTINGS=${REPOSITORY_EXTRA_SETTINGS:-'{}'}
   local n
   for n in AGENT_PORT AGENT_CONNECT_TIMEOUT AGENT_TIMEOUT ES_CONNECT_TIMEOUT ES_TIMEOUT \
     ES_VERIFY_TIMEOUT POLL_INTERVAL PROGRESS_INTERVAL; do
     [[ ${!n} =~ ^[0-9]+$ ]] || die "$n '${!n}' is not a whole number"
+  done
+  for n in AGENT_PARALLELISM AGENT_NODE_DEADLINE AGENT_ATTEMPTS AGENT_TIMEOUT; do
+    [[ ${!n} =~ ^[1-9][0-9]*$ ]] || die "$n '${!n}' is not a positive whole number"
   done
 }
 
@@ -413,7 +420,11 @@ job_init() {
   JOB_KIND=$1
   umask 077
   WORK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/es-dp.XXXXXX")
+  AGENT_DIR="$WORK_DIR/agents"
+  mkdir "$AGENT_DIR"
   REPOSITORY_REGISTERED=false
+  REPOSITORY_OWNED=false
+  KEYSTORE_TOUCHED=false
   JOB_DONE=false
   trap on_exit EXIT
   trap 'exit 143' TERM
@@ -426,8 +437,8 @@ job_done() {
   log "${JOB_KIND} ${BACKUP_NAME} done in ${SECONDS}s"
 }
 
-# Runs on every exit path: job cleanup hook, repository unregistration, temp files, the
-# '.exit' marker of a failed backup.
+# Runs on every exit path: job cleanup hook, repository unregistration, removal of the job's
+# S3 client from every keystore, temp files, the '.exit' marker of a failed backup.
 on_exit() {
   local rc=$?
   set +e
@@ -435,6 +446,7 @@ on_exit() {
     job_cleanup "$rc"
   fi
   unregister_repository
+  remove_keystore_client
   rm -rf -- "$WORK_DIR"
   if [[ $rc -ne 0 || $JOB_DONE != true ]]; then
     [[ $rc -ne 0 ]] || rc=1
@@ -591,102 +603,290 @@ list_nodes() {
   log "nodes: ${NODE_COUNT} ($(cut -f2 "$WORK_DIR/nodes.tsv" | paste -sd, -))"
 }
 
-# Builds the agents' request body (0600 file) from the S3 keys, read through the
-# environment of jq only.
+# ---------------------------------------------------------------------------
+# The agents: bounded fan-out, retries, one result per node
+# ---------------------------------------------------------------------------
+
+# Builds the agents' request bodies (0600 files) from the S3 keys, read through the
+# environment of jq only: AGENT_BODY without a reload, AGENT_BODY_RELOAD with one.
 write_agent_body() {
   AGENT_BODY="$WORK_DIR/agent-body.json"
+  AGENT_BODY_RELOAD="$WORK_DIR/agent-body-reload.json"
   private_file "$AGENT_BODY"
+  private_file "$AGENT_BODY_RELOAD"
   KB_S3_AK=$S3_ACCESS_KEY KB_S3_SK=$S3_SECRET_KEY KB_S3_ST=$S3_SESSION_TOKEN \
     jq -n --arg client "$S3_CLIENT" \
     '{access_key_id: env.KB_S3_AK, secret_access_key: env.KB_S3_SK, client: $client}
      + (if (env.KB_S3_ST // "") != "" then {session_token: env.KB_S3_ST} else {} end)' >"$AGENT_BODY"
+  jq '. + {reload: true}' "$AGENT_BODY" >"$AGENT_BODY_RELOAD"
 }
 
-# call_agent INDEX HOST: GET /ready, then (when ready) one POST /keystore, in the
-# background; leaves $WORK_DIR/agent.INDEX.{out,out.err,status,rc,stage}.
-call_agent() {
-  local i=$1 host=$2 out="$WORK_DIR/agent.$1" status rc=0 base
-  base="${AGENT_SCHEME}://$(url_host "$host"):${AGENT_PORT}"
-  printf 'ready' >"$out.stage"
-  status=$(http_call "$out.out" GET "$base/ready" '' "$AGENT_CONNECT_TIMEOUT" "$AGENT_TIMEOUT") || rc=$?
-  if [[ $rc == 0 && $status == 200 ]]; then
-    printf 'write' >"$out.stage"
-    status=$(http_call "$out.out" POST "$base/keystore" "$AGENT_BODY" \
-      "$AGENT_CONNECT_TIMEOUT" "$AGENT_TIMEOUT") || rc=$?
-  fi
-  printf '%s' "$status" >"$out.status"
-  printf '%s' "$rc" >"$out.rc"
+# agent_url HOST PATH
+agent_url() {
+  printf '%s://%s:%s%s' "$AGENT_SCHEME" "$(url_host "$1")" "$AGENT_PORT" "$2"
 }
 
-# agent_result INDEX: 'ok <sha256>' or a sentence saying why the node failed.
-agent_result() {
-  local out="$WORK_DIR/agent.$1" rc status code msg stage
-  rc=$(cat "$out.rc")
-  status=$(cat "$out.status")
-  stage=$(cat "$out.stage")
-  if [[ $rc != 0 ]]; then
-    printf 'no answer from the agent: %s' "$(one_line <"$out.out.err")"
-    return 1
+# agent_retryable RC STATUS ANSWER: whether a failed call may be repeated without harm: no
+# connection (curl 6, 7), a timeout (28), a dropped connection (52, 55, 56), or an agent that
+# says it is busy (429, 503, 504, a 502 that is not the node refusing its reload). Every
+# change the agent makes is idempotent, so repeating a write is safe. A 4xx or a 500 would
+# answer the same again.
+agent_retryable() {
+  local rc=$1 status=$2 answer=$3
+  case $rc in
+    0) ;;
+    6 | 7 | 28 | 52 | 55 | 56) return 0 ;;
+    *) return 1 ;;
+  esac
+  case $status in
+    429 | 503 | 504) return 0 ;;
+    502) [[ $(jq -r '.error.code // empty' "$answer" 2>/dev/null) != NODE_RELOAD_FAILED ]] ;;
+    *) return 1 ;;
+  esac
+}
+
+# agent_call OUT METHOD URL BODY_FILE DEADLINE: one agent request, repeated (after 1 s, 2 s,
+# ...) while agent_retryable says so, at most AGENT_ATTEMPTS times and never past DEADLINE
+# (epoch seconds). The answer goes to OUT, curl's message to OUT.err; sets A_RC (curl's exit
+# code), A_STATUS and A_TRIES.
+agent_call() {
+  local out=$1 method=$2 url=$3 body=$4 deadline=$5 left max
+  A_TRIES=0
+  while true; do
+    A_TRIES=$((A_TRIES + 1))
+    left=$((deadline - EPOCHSECONDS))
+    max=$AGENT_TIMEOUT
+    ((left < max)) && max=$left
+    ((max >= 1)) || max=1
+    A_RC=0
+    A_STATUS=$(http_call "$out" "$method" "$url" "$body" "$AGENT_CONNECT_TIMEOUT" "$max") || A_RC=$?
+    agent_retryable "$A_RC" "$A_STATUS" "$out" || return 0
+    ((A_TRIES < AGENT_ATTEMPTS && EPOCHSECONDS + A_TRIES < deadline)) || return 0
+    sleep "$A_TRIES"
+  done
+}
+
+# agent_failure WHAT OUT: after agent_call, prints why the call failed and returns 0, or
+# returns 1 when the agent answered 2xx.
+agent_failure() {
+  local what=$1 out=$2 code msg tries=''
+  ((A_TRIES > 1)) && tries=" after ${A_TRIES} attempts"
+  if [[ $A_RC != 0 ]]; then
+    printf '%s: no answer from the agent%s: %s' "$what" "$tries" "$(one_line <"$out.err")"
+    return 0
   fi
-  code=$(jq -r '.error.code // empty' "$out.out" 2>/dev/null) || code=''
-  msg=$(jq -r '.error.message // empty' "$out.out" 2>/dev/null) || msg=''
-  if [[ $stage == ready ]]; then
-    printf 'agent is not ready (GET /ready answered %s %s): %s' "$status" "${code:-ERROR}" "${msg:-no message}"
-    return 1
+  [[ $A_STATUS != 2* ]] || return 1
+  code=$(jq -r '.error.code // empty' "$out" 2>/dev/null) || code=''
+  msg=$(jq -r '.error.message // empty' "$out" 2>/dev/null) || msg=''
+  [[ -n $msg ]] || msg=$(head -c 200 "$out" | one_line)
+  if [[ $A_STATUS == 401 ]]; then
+    printf '%s: agent answered 401 %s: wrong or missing cluster credentials%s' "$what" "${code:-UNAUTHORIZED}" "${msg:+ ($msg)}"
+  else
+    printf '%s: agent answered %s %s%s: %s' "$what" "$A_STATUS" "${code:-ERROR}" "$tries" "${msg:-no message}"
   fi
-  if [[ $status == 401 ]]; then
-    printf 'agent answered 401 %s: wrong or missing cluster credentials%s' "${code:-UNAUTHORIZED}" "${msg:+ ($msg)}"
-    return 1
+}
+
+# fan_out WORKER: runs `WORKER INDEX HOST` for every node of nodes.tsv, AGENT_PARALLELISM at
+# a time, and waits for all. A worker leaves its result in $AGENT_DIR/INDEX.<its suffix>.
+fan_out() {
+  local worker=$1 i=0 id name host rest
+  while IFS=$'\t' read -r id name host rest; do
+    # The running jobs are counted, not tracked: bash's `wait -n` may return without one
+    # of them having ended.
+    while (($(jobs -rp | wc -l) >= AGENT_PARALLELISM)); do
+      wait -n || true
+    done
+    "$worker" "$i" "$host" </dev/null &
+    i=$((i + 1))
+  done <"$WORK_DIR/nodes.tsv"
+  wait || true
+}
+
+# result_line FILE STATE TEXT: a worker's result, 'STATE<TAB>TEXT' on one line.
+result_line() {
+  printf '%s\t%s\n' "$2" "$3" >"$1"
+}
+
+# inspect_node INDEX HOST: GET /ready, then GET /keystore. Result INDEX.inspect:
+# 'ok<TAB>true|false' (whether the keystore has a password) or 'failed<TAB>why'.
+inspect_node() {
+  local i=$1 host=$2 out="$AGENT_DIR/$1.ready" deadline=$((EPOCHSECONDS + AGENT_NODE_DEADLINE)) why
+  agent_call "$out" GET "$(agent_url "$host" /ready)" '' "$deadline"
+  if why=$(agent_failure "GET /ready" "$out"); then
+    [[ $A_RC != 0 ]] || why="agent is not ready (GET /ready answered ${A_STATUS} $(jq -r '.error.code // "ERROR"' "$out" 2>/dev/null || echo ERROR)): $(jq -r '.error.message // "no message"' "$out" 2>/dev/null || echo 'no message')"
+    result_line "$AGENT_DIR/$i.inspect" failed "$why"
+    return 0
   fi
-  if [[ $status != 200 ]]; then
-    [[ -n $msg ]] || msg=$(head -c 200 "$out.out" | tr '\n' ' ')
-    printf 'agent answered %s %s: %s' "$status" "${code:-ERROR}" "${msg:-no message}"
-    return 1
+  out="$AGENT_DIR/$i.describe"
+  agent_call "$out" GET "$(agent_url "$host" /keystore)" '' "$deadline"
+  if why=$(agent_failure "GET /keystore" "$out"); then
+    result_line "$AGENT_DIR/$i.inspect" failed "$why"
+    return 0
+  fi
+  result_line "$AGENT_DIR/$i.inspect" ok "$(jq -r '.has_password // false' "$out" 2>/dev/null || echo false)"
+}
+
+# write_node INDEX HOST: POST /keystore (with a reload when RELOAD_MODE is agent). Result
+# INDEX.write: 'ok<TAB>keystore<TAB>sha256' or 'failed<TAB>why'.
+write_node() {
+  local i=$1 host=$2 out="$AGENT_DIR/$1.write" deadline=$((EPOCHSECONDS + AGENT_NODE_DEADLINE)) why body=$AGENT_BODY
+  [[ $RELOAD_MODE != agent ]] || body=$AGENT_BODY_RELOAD
+  agent_call "$out" POST "$(agent_url "$host" /keystore)" "$body" "$deadline"
+  if why=$(agent_failure "POST /keystore" "$out"); then
+    if [[ $(jq -r '.error.code // empty' "$out" 2>/dev/null) == NODE_RELOAD_FAILED ]]; then
+      why="saved, but its node refused the reload: $(jq -r '.reload.failure // .error.message' "$out")"
+    fi
+    result_line "$out.result" failed "$why"
+    return 0
   fi
   if ! jq -e --arg c "$S3_CLIENT" '(.settings // []) as $s
         | ($s | any(. == "s3.client.\($c).access_key")) and ($s | any(. == "s3.client.\($c).secret_key"))
-        and (.sha256 | type == "string")' "$out.out" >/dev/null 2>&1; then
-    printf 'agent answered 200 without the settings of client %s' "$S3_CLIENT"
-    return 1
+        and (.sha256 | type == "string")' "$out" >/dev/null 2>&1; then
+    result_line "$out.result" failed "agent answered ${A_STATUS} without the settings of client ${S3_CLIENT}"
+    return 0
   fi
-  printf 'ok, keystore %s sha256 %s' "$(jq -r '.keystore // "?"' "$out.out")" "$(jq -r '.sha256' "$out.out")"
+  if [[ $RELOAD_MODE == agent ]] && ! jq -e '.reload.reloaded == true' "$out" >/dev/null 2>&1; then
+    result_line "$out.result" failed "agent answered ${A_STATUS} without a reload of its node"
+    return 0
+  fi
+  printf 'ok\t%s\t%s\n' "$(jq -r '.keystore // "?"' "$out")" "$(jq -r '.sha256' "$out")" >"$out.result"
 }
 
-# Writes the job's S3 credentials into every node's keystore, all agents at once, each
-# call bounded; one line per node; stops naming every failed node.
-set_keystores() {
-  write_agent_body
-  local -a pids=()
-  local i=0 id name host
-  while IFS=$'\t' read -r id name host; do
-    call_agent "$i" "$host" &
-    pids+=("$!")
+# remove_node INDEX HOST: DELETE /keystore?client=<the job's>&reload=true. Result
+# INDEX.remove: 'ok<TAB>removed|absent' or 'failed<TAB>why'.
+remove_node() {
+  local i=$1 host=$2 out="$AGENT_DIR/$1.remove" deadline=$((EPOCHSECONDS + AGENT_NODE_DEADLINE)) why
+  agent_call "$out" DELETE "$(agent_url "$host" "/keystore?client=${S3_CLIENT}&reload=true")" '' "$deadline"
+  if why=$(agent_failure "DELETE /keystore" "$out"); then
+    if [[ $(jq -r '.error.code // empty' "$out" 2>/dev/null) == NODE_RELOAD_FAILED ]]; then
+      why="removed from the file, but its node refused the reload (the keys stay in its memory until the next reload): $(jq -r '.reload.failure // .error.message' "$out")"
+    fi
+    result_line "$out.result" failed "$why"
+    return 0
+  fi
+  if jq -e '(.settings // []) | length > 0' "$out" >/dev/null 2>&1; then
+    result_line "$out.result" ok removed
+  else
+    result_line "$out.result" ok absent
+  fi
+}
+
+# node_label NAME HOST: 'NAME (HOST:PORT)', the agent's address.
+node_label() {
+  printf '%s (%s:%s)' "$1" "$(url_host "$2")" "$AGENT_PORT"
+}
+
+# collect_results SUFFIX: reads every node's INDEX.SUFFIX into RESULTS (one 'name<TAB>host
+# <TAB>state<TAB>text' per node, in node order) and FAILURES (the failed nodes' sentences).
+collect_results() {
+  local suffix=$1 i=0 id name host rest state text
+  RESULTS=()
+  FAILURES=()
+  while IFS=$'\t' read -r id name host rest; do
+    if [[ -s $AGENT_DIR/$i.$suffix ]]; then
+      IFS=$'\t' read -r state text <"$AGENT_DIR/$i.$suffix"
+    else
+      state=failed text='the call ended without a result'
+    fi
+    RESULTS+=("${name}"$'\t'"${host}"$'\t'"${state}"$'\t'"${text}")
+    [[ $state == ok ]] || FAILURES+=("$(node_label "$name" "$host"): ${text}")
     i=$((i + 1))
   done <"$WORK_DIR/nodes.tsv"
-  local pid
-  for pid in "${pids[@]}"; do
-    wait "$pid" || true
-  done
+}
 
-  local failures=() result
-  i=0
+# failure_summary: the first ten of FAILURES, '; '-joined, and how many more.
+failure_summary() {
+  local joined
+  joined=$(printf '%s; ' "${FAILURES[@]:0:10}")
+  joined=${joined%; }
+  ((${#FAILURES[@]} <= 10)) || joined+="; and $((${#FAILURES[@]} - 10)) more"
+  printf '%s' "$joined"
+}
+
+# Asks every agent whether it can serve (GET /ready) and whether its keystore has a
+# password (GET /keystore); stops, before anything is written anywhere, naming each node that
+# failed. Sets RELOAD_MODE: agent (some keystore has a password: every node reloads through
+# its agent, which passes the password to its own node only) or cluster (one cluster-wide
+# reload).
+inspect_agents() {
+  fan_out inspect_node
+  collect_results inspect
+  local r name host state text with_password=0
+  for r in "${RESULTS[@]}"; do
+    IFS=$'\t' read -r name host state text <<<"$r"
+    if [[ $state != ok ]]; then
+      log "node $(node_label "$name" "$host"): FAILED: ${text}" >&2
+    elif [[ $text == true ]]; then
+      with_password=$((with_password + 1))
+    fi
+  done
+  ((${#FAILURES[@]} == 0)) ||
+    die "agents not ready on ${#FAILURES[@]} of ${NODE_COUNT} node(s), nothing written: $(failure_summary)"
+  if ((with_password > 0)); then
+    RELOAD_MODE=agent
+    log "agents ready on all ${NODE_COUNT} nodes; ${with_password} keystore(s) have a password: each node reloads through its agent"
+  else
+    RELOAD_MODE=cluster
+    log "agents ready on all ${NODE_COUNT} nodes; no keystore has a password: one cluster-wide reload"
+  fi
+}
+
+# Writes the job's S3 credentials into every node's keystore, AGENT_PARALLELISM agents at a
+# time, each node under AGENT_NODE_DEADLINE; one line per node; stops naming every failed
+# node. In agent reload mode each node has reloaded when this returns.
+set_keystores() {
+  write_agent_body
+  KEYSTORE_TOUCHED=true
+  fan_out write_node
+  collect_results write.result
+  local r name host state text keystore sha i=0
   : >"$WORK_DIR/digests.tsv"
-  while IFS=$'\t' read -r id name host; do
-    if result=$(agent_result "$i"); then
-      log "node ${name} ($(url_host "$host"):${AGENT_PORT}): ${result}"
-      printf '%s\t%s\n' "$id" "${result##* }" >>"$WORK_DIR/digests.tsv"
+  while IFS=$'\t' read -r id _ _ _; do
+    IFS=$'\t' read -r name host state text <<<"${RESULTS[$i]}"
+    if [[ $state == ok ]]; then
+      keystore=${text%%$'\t'*}
+      sha=${text##*$'\t'}
+      log "node $(node_label "$name" "$host"): ok, keystore ${keystore} sha256 ${sha}"
+      printf '%s\t%s\n' "$id" "$sha" >>"$WORK_DIR/digests.tsv"
     else
-      log "node ${name} ($(url_host "$host"):${AGENT_PORT}): FAILED: ${result}" >&2
-      failures+=("${name} ($(url_host "$host")): ${result}")
+      log "node $(node_label "$name" "$host"): FAILED: ${text}" >&2
     fi
     i=$((i + 1))
   done <"$WORK_DIR/nodes.tsv"
-  if [[ ${#failures[@]} -gt 0 ]]; then
-    local joined
-    joined=$(printf '%s; ' "${failures[@]}")
-    die "keystore update failed on ${#failures[@]} of ${NODE_COUNT} node(s): ${joined%; }"
-  fi
+  ((${#FAILURES[@]} == 0)) ||
+    die "keystore update failed on ${#FAILURES[@]} of ${NODE_COUNT} node(s): $(failure_summary)"
   log "keystore: client ${S3_CLIENT} written on all ${NODE_COUNT} nodes"
+  if [[ $RELOAD_MODE == agent ]]; then
+    for r in "${RESULTS[@]}"; do
+      IFS=$'\t' read -r name _ <<<"$r"
+      log "reload ${name}: ok (through its agent)"
+    done
+    log "secure settings reloaded on all ${NODE_COUNT} nodes"
+  fi
+}
+
+# Removes the job's S3 client from every node's keystore (each agent reloads its node), so
+# that no key outlives the job; another job's client is never touched. Called on exit, after
+# any write was attempted; a node where it fails is named with what is left there.
+remove_keystore_client() {
+  [[ ${KEYSTORE_TOUCHED:-false} == true ]] || return 0
+  KEYSTORE_TOUCHED=false
+  fan_out remove_node
+  collect_results remove.result
+  local r name host state text removed=0
+  for r in "${RESULTS[@]}"; do
+    IFS=$'\t' read -r name host state text <<<"$r"
+    if [[ $state != ok ]]; then
+      warn "node $(node_label "$name" "$host"): client ${S3_CLIENT} NOT removed: ${text}; remove it there with: es-agent keystore remove s3.client.${S3_CLIENT}.access_key s3.client.${S3_CLIENT}.secret_key"
+    elif [[ $text == removed ]]; then
+      removed=$((removed + 1))
+    fi
+  done
+  if ((${#FAILURES[@]} == 0)); then
+    log "keystore: client ${S3_CLIENT} removed from all ${NODE_COUNT} nodes (${removed} held it)"
+  else
+    warn "keystore: client ${S3_CLIENT} left on ${#FAILURES[@]} of ${NODE_COUNT} node(s)"
+  fi
 }
 
 # POST /_nodes/reload_secure_settings and checks every node's entry (a node's
@@ -724,8 +924,34 @@ reload_secure_settings() {
   log "secure settings reloaded on all ${NODE_COUNT} nodes"
 }
 
-# register_repository READONLY(true|false): PUT _snapshot/<repo> (verified). Stops with
-# the engine's root cause when verification fails.
+# claim_repository BODY_FILE: makes sure the repository name is the job's to use. Absent, or
+# registered by this job already: the job's. Registered with exactly these settings (left by
+# an earlier attempt of this Backup): taken over. Registered otherwise, by someone else:
+# never changed; the job stops.
+claim_repository() {
+  local body=$1
+  [[ ${REPOSITORY_OWNED:-false} == true ]] && return 0
+  es_call GET "/_snapshot/${REPOSITORY}" ||
+    die "reading repository ${REPOSITORY}: no answer from ${ES_URL}: ${HTTP_ERROR}"
+  case $HTTP_STATUS in
+    404) return 0 ;;
+    200) ;;
+    *) die "reading repository ${REPOSITORY}: engine answered HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")" ;;
+  esac
+  if jq -e --arg r "$REPOSITORY" --slurpfile want "$body" '
+      def norm: {type, settings: ((.settings // {}) | map_values(tostring))};
+      (.[$r] | norm) == ($want[0] | norm)' "$ES_REPLY" >/dev/null; then
+    log "repository ${REPOSITORY} is already registered with the same settings (an earlier attempt of this Backup): taking it over"
+    return 0
+  fi
+  local theirs
+  theirs=$(jq -r --arg r "$REPOSITORY" '.[$r] | "type \(.type), bucket \(.settings.bucket // "?"), base_path \(.settings.base_path // "?"), client \(.settings.client // "default"), readonly \(.settings.readonly // "false")"' "$ES_REPLY")
+  die "repository ${REPOSITORY} already exists with other settings (${theirs}), registered by someone else: it is left unchanged; unregister it (DELETE _snapshot/${REPOSITORY}, its data stays) if it is a leftover"
+}
+
+# register_repository READONLY(true|false): PUT _snapshot/<repo> (verified), after
+# claim_repository. REPOSITORY_EXTRA_SETTINGS (a JSON object) adds settings. Stops with the
+# engine's root cause when verification fails.
 register_repository() {
   local readonly=$1 body="$WORK_DIR/repository.json" protocol='' shard_path_type=''
   if [[ $ENGINE_DISTRIBUTION == opensearch ]]; then
@@ -749,7 +975,12 @@ register_repository() {
       + (if $shard_path_type != "" then {shard_path_type: $shard_path_type} else {} end)
       + (if $max_snapshot != "" then {max_snapshot_bytes_per_sec: $max_snapshot} else {} end)
       + (if $max_restore != "" then {max_restore_bytes_per_sec: $max_restore} else {} end))}' >"$body"
+  local extra=${REPOSITORY_EXTRA_SETTINGS:-}
+  jq --argjson extra "${extra:-"{}"}" '.settings += $extra' "$body" >"$body.tmp"
+  mv -f "$body.tmp" "$body"
+  claim_repository "$body"
   REPOSITORY_REGISTERED=true
+  REPOSITORY_OWNED=true
   local step="registration of repository ${REPOSITORY} (bucket ${S3_BUCKET}, base_path ${REPO_BASE_PATH})"
   local attempt cause
   for attempt in 1 2 3; do
@@ -787,14 +1018,23 @@ unregister_repository() {
 prepare_job() {
   load_job_env
   load_s3_config "$DATASAFED_CONF"
+  [[ $S3_STATIC_KEYS == true ]] || S3_CLIENT=default
   REPO_BASE_PATH=$(repository_base_path "$S3_PREFIX" "$DP_BACKUP_BASE_PATH")
   [[ -n $REPO_BASE_PATH ]] || die "DP_BACKUP_BASE_PATH '$DP_BACKUP_BASE_PATH' names no path"
   write_auth_config
   log_plan
   detect_engine
+  if declare -F job_preflight >/dev/null; then
+    job_preflight
+  fi
   list_nodes
+  if [[ $S3_STATIC_KEYS == false ]]; then
+    log "keystore step skipped: the BackupRepo has env_auth = true and no keys (IRSA or an instance role); the repository uses S3 client 'default', i.e. the nodes' own AWS credentials"
+    return 0
+  fi
+  inspect_agents
   set_keystores
-  reload_secure_settings
+  [[ $RELOAD_MODE == agent ]] || reload_secure_settings
 }
 
 # snapshot_info: GET _snapshot/<repo>/<snapshot>. Sets SNAPSHOT_STATE ('MISSING' on 404)
