@@ -288,9 +288,37 @@ case_passthrough_refuses_security_off() {
     grep -q -E 'NODE_SECURITY_OFF|security is off' "$START_ERR"
 }
 
+# passthrough_agent: a passthrough agent, once its start-up check of the node has passed
+# (it serves /health at once, /keystore only after the check).
 passthrough_agent() {
   start_agent "$SECURE_ADDR" --auth-mode passthrough "${NODE_TLS_FLAGS[@]}" \
-    --keystore-password-file "$SECURE_KEYSTORE_PASSWORD_FILE"
+    --keystore-password-file "$SECURE_KEYSTORE_PASSWORD_FILE" || return 1
+  local deadline=$((SECONDS + 60))
+  while call GET /ready && [[ $(jq -r '.error.code // ""' "$BODY" 2>/dev/null) == NODE_SECURITY_CHECK_PENDING ]]; do
+    if ((SECONDS >= deadline)); then
+      ERRORS+=("the passthrough check did not end in 60 s (log ${AGENT_LOG})")
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+# While its node does not answer yet, a passthrough agent is alive (a liveness probe must not
+# kill it) but refuses /keystore and is not ready, naming why; SIGTERM still ends it at once.
+case_passthrough_serves_health_while_the_node_starts() {
+  start_agent "$SECURE_ADDR" --auth-mode passthrough --node-address 127.0.0.1:1 || return 0
+  call GET /health
+  expect 200
+  call GET /keystore --config "$(secure_auth_config agent-admin basic)"
+  expect 503 NODE_SECURITY_CHECK_PENDING
+  call GET /ready
+  expect 503 NODE_SECURITY_CHECK_PENDING
+  local t0=$SECONDS rc=0
+  kill -TERM "$AGENT_PID"
+  wait "$AGENT_PID" || rc=$?
+  AGENT_PID=""
+  check "SIGTERM during the check: exit 0 (got ${rc})" test "$rc" -eq 0
+  check "and within 5 s (took $((SECONDS - t0)) s)" test $((SECONDS - t0)) -le 5
 }
 
 # passthrough_as AUTH_CONFIG STATUS [CODE]: GET /keystore with that caller's header.
@@ -593,6 +621,7 @@ main() {
   run_case static_from_environment case_static_from_environment
   run_case static_from_credentials_dir case_static_from_credentials_dir --credentials-dir --node-scheme
   run_case passthrough_refuses_security_off case_passthrough_refuses_security_off --auth-mode
+  run_case passthrough_serves_health_while_the_node_starts case_passthrough_serves_health_while_the_node_starts --auth-mode
   run_case passthrough_basic_and_bearer case_passthrough_basic_and_bearer --auth-mode --node-scheme
   if [[ -f "${SECURE_SECRETS}/agent-admin.api-key" ]]; then
     run_case passthrough_api_key case_passthrough_api_key --auth-mode --node-scheme

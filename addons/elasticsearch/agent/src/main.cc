@@ -49,8 +49,9 @@ agent::node::NodeEndpoint NodeEndpointFrom(const agent::app::Options& o,
 }
 
 // Passthrough is only as good as the node's own checks: wait for the node (it starts beside
-// the agent) and refuse to serve when it lets anyone in.
-agent::Status WaitForSecureNode(const agent::node::NodeApi& api, agent::Logger& log) {
+// the agent) and refuse to serve when it lets anyone in. Ends early, Ok, when `stopping` is set.
+agent::Status WaitForSecureNode(const agent::node::NodeApi& api, agent::Logger& log,
+                                const std::atomic<bool>& stopping) {
   const auto deadline = std::chrono::steady_clock::now() + kPassthroughNodeWait;
   for (;;) {
     agent::Status on = api.CheckSecurityOn();
@@ -59,9 +60,54 @@ agent::Status WaitForSecureNode(const agent::node::NodeApi& api, agent::Logger& 
       return on;
     }
     log.Info("passthrough: waiting for the node to answer", {{"error", on.error().message}});
-    std::this_thread::sleep_for(std::chrono::seconds(2));
+    for (int i = 0; i < 20; ++i) {  // 2 s, in steps that notice a SIGTERM
+      if (stopping.load()) return agent::Ok{};
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
   }
 }
+
+// Runs passthrough's check beside the server: on success it opens the gate; on failure it
+// keeps the reason and stops the server, whose Run then returns.
+class SecurityCheck {
+ public:
+  SecurityCheck(const agent::node::NodeApi& api, agent::Logger& log,
+                agent::http::SecurityCheckGate& gate)
+      : api_(api), log_(log), gate_(gate) {}
+  ~SecurityCheck() {
+    stopping_.store(true);
+    if (thread_.joinable()) thread_.join();
+  }
+  void Start(agent::http::Server& server) {
+    thread_ = std::thread([this, &server] {
+      agent::Status secure = WaitForSecureNode(api_, log_, stopping_);
+      if (stopping_.load()) return;
+      if (secure.ok()) {
+        gate_.Pass();
+        log_.Info("passthrough: the node checks its callers; serving /keystore");
+        return;
+      }
+      failure_ = secure.error().message;
+      failed_.store(true);
+      server.Stop();
+    });
+  }
+  // After the server stopped: the reason the check failed, if it did.
+  std::optional<std::string> Failure() {
+    stopping_.store(true);
+    if (thread_.joinable()) thread_.join();
+    return failed_.load() ? std::optional<std::string>(failure_) : std::nullopt;
+  }
+
+ private:
+  const agent::node::NodeApi& api_;
+  agent::Logger& log_;
+  agent::http::SecurityCheckGate& gate_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> failed_{false};
+  std::string failure_;  // written before failed_ is set
+  std::thread thread_;
+};
 
 int Serve(const std::vector<std::string>& args) {
   auto parsed = agent::app::ParseServeOptions(args, GetEnv);
@@ -120,6 +166,8 @@ int Serve(const std::vector<std::string>& args) {
   }
 
   std::optional<agent::http::Authenticator> auth;
+  agent::http::SecurityCheckGate gate;  // passthrough only
+  agent::http::NodeHooks hooks;
   switch (mode.value()) {
     case agent::http::AuthMode::kStatic:
       auth = agent::http::Authenticator::Static(*options.credentials);
@@ -135,18 +183,17 @@ int Serve(const std::vector<std::string>& args) {
                     "--auth-mode passthrough needs to know the engine: give --engine, or a "
                     "config directory holding its keystore or config file");
       }
-      if (auto secure = WaitForSecureNode(node_api, log); !secure.ok()) {
-        return Fail(2, "--auth-mode passthrough: " + secure.error().message);
-      }
       auth = agent::http::Authenticator::Passthrough(
-          [&node_api, p = *product](const std::string& header) {
+          [&node_api, &gate,
+           p = *product](const std::string& header) -> agent::Result<std::string> {
+            if (agent::Status open = gate.Check(); !open.ok()) return open.error();
             return node_api.AuthorizeCaller(p, header);
           });
+      hooks.ready = [&gate] { return gate.Check(); };
       break;
     }
   }
 
-  agent::http::NodeHooks hooks;
   // A yes is kept: a module or plugin cannot go away without the node restarting, and a
   // node restarted without it fails at its own start, whatever the agent does.
   std::atomic<bool> has_s3{false};  // lives as long as the server, which runs in this frame
@@ -191,7 +238,12 @@ int Serve(const std::vector<std::string>& args) {
                          {"config_dir", options.config_dir.string()},
                          {"node", node.Describe()},
                          {"uid", ::geteuid()}});
+  SecurityCheck security_check(node_api, log, gate);
+  if (mode.value() == agent::http::AuthMode::kPassthrough) security_check.Start(*server.value());
   server.value()->Run(/*handle_signals=*/true);
+  if (auto failure = security_check.Failure()) {
+    return Fail(2, "--auth-mode passthrough: " + *failure);
+  }
   return 0;
 }
 

@@ -294,6 +294,11 @@ TEST_P(ElasticsearchTool, KeystoreWithoutPassword) {
 TEST_P(ElasticsearchTool, TheServiceWritesAndRemovesAClientThroughTheTool) {
   CreateWithTool(kPassword);
   testing::WriteFile(dir_.path() / "pw", std::string(kPassword) + "\n");
+  const fs::path runs = WrapToolWithRunLog();
+  auto run_count = [&runs] {
+    std::string log = testing::ReadFileOrEmpty(runs);
+    return std::count(log.begin(), log.end(), '\n');
+  };
   service::ServiceOptions so{
       dir_.path(), Product::kElasticsearch, "8.19.21", dir_.path() / "pw", nullptr, nullptr,
       options_};
@@ -308,12 +313,16 @@ TEST_P(ElasticsearchTool, TheServiceWritesAndRemovesAClientThroughTheTool) {
   EXPECT_EQ(first.value().sha256, crypto::Sha256Hex(KeystoreBytes()));
   EXPECT_EQ(first.value().format_version, 7);
   EXPECT_EQ(ValueOf(Decrypt(kPassword), "s3.client.kb.session_token"), "session-Token-1");
+  EXPECT_EQ(run_count(), 1);  // one `add` with every setting
 
   service::S3Credentials without_token;
   without_token.client = "kb";
   without_token.access_key = "AKIASECONDKEY";
   without_token.secret_key = kSecretValue;
   ASSERT_TRUE(svc.WriteS3Credentials(without_token).ok());
+  EXPECT_EQ(run_count(), 3);  // `add`, then `remove` of the stale token (the tool has no swap)
+  ASSERT_TRUE(svc.WriteS3Credentials(without_token).ok());
+  EXPECT_EQ(run_count(), 4);  // nothing stale (the names read natively): one `add` alone
   {
     keystore::Keystore ks = Decrypt(kPassword);
     EXPECT_EQ(ValueOf(ks, "s3.client.kb.access_key"), "AKIASECONDKEY");

@@ -15,6 +15,7 @@
 #include "crypto/crypto.h"
 #include "http/server.h"
 #include "keystore/codec.h"
+#include "storage/keystore_file.h"
 #include "test_util.h"
 
 namespace agent::http {
@@ -158,6 +159,40 @@ TEST_F(HttpTest, RefusedRequestsGetTheirStatusAndLeaveTheKeystoreAlone) {
     EXPECT_TRUE(r.body["error"]["message"].is_string());
   }
   EXPECT_EQ(keystore_bytes(), before);
+  // Every answer is counted, the server's own (413) as well as the router's.
+  const std::string metrics = metrics_.Render();
+  for (const char* line :
+       {"es_agent_http_requests_total{route=\"/keystore\",method=\"POST\",code=\"413\"} 1",
+        "es_agent_http_requests_total{route=\"/keystore\",method=\"POST\",code=\"401\"} 2",
+        "es_agent_http_requests_total{route=\"other\",method=\"GET\",code=\"404\"} 1"}) {
+    EXPECT_NE(metrics.find(line), std::string::npos) << line << " in\n" << metrics;
+  }
+}
+
+TEST_F(HttpTest, ReadsAreAnsweredWhileWritesWaitForTheLock) {
+  ASSERT_EQ(Send(port(), bhttp::verb::post, "/keystore", kBody, good_auth_).status, 200);
+  // Another writer (the engines' tool, say) holds the lock: the agent's writes queue on it.
+  auto held = storage::FileLock::Acquire(dir_.path() / "elasticsearch.keystore.lock",
+                                         std::chrono::milliseconds(0));
+  ASSERT_TRUE(held.ok());
+  std::optional<storage::FileLock> lock(std::move(held.value()));
+  std::atomic<int> writes_done{0};
+  std::vector<std::thread> writers;
+  for (int i = 0; i < 4; ++i) {  // more than the writer threads
+    writers.emplace_back([&] {
+      Send(port(), bhttp::verb::post, "/keystore", kBody, good_auth_);
+      ++writes_done;
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let them queue
+  EXPECT_EQ(Send(port(), bhttp::verb::get, "/keystore", "", good_auth_).status, 200);
+  EXPECT_EQ(Send(port(), bhttp::verb::get, "/ready", "").status, 200);
+  EXPECT_EQ(Send(port(), bhttp::verb::get, "/metrics", "").status, 200);
+  // All three came back while every write still waited (the lock is held 10 s at least).
+  EXPECT_EQ(writes_done.load(), 0);
+  lock.reset();  // the other writer is done: the queued writes go through
+  for (auto& t : writers) t.join();
+  EXPECT_EQ(writes_done.load(), 4);
 }
 
 TEST_F(HttpTest, ConcurrentWritesEndWithOneMatchingPair) {
@@ -204,6 +239,8 @@ TEST_F(HttpCapTest, ConnectionsOverTheCapGet503AndTheAgentStaysHealthy) {
   Reply refused = Send(port(), bhttp::verb::get, "/health", "");
   EXPECT_EQ(refused.status, 503);
   EXPECT_EQ(refused.body["error"]["code"], "TOO_MANY_CONNECTIONS");
+  EXPECT_NE(metrics_.Render().find("es_agent_connections_refused_total{answer=\"503\"} 1"),
+            std::string::npos);
   idle.clear();
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_EQ(Send(port(), bhttp::verb::get, "/health", "").status, 200);

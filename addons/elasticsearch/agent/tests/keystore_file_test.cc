@@ -33,16 +33,45 @@ TEST(KeystoreFile, ReadOfAMissingFileIsNotAnError) {
   EXPECT_FALSE(r.value().has_value());
 }
 
-TEST(KeystoreFile, ReplaceWritesTheBytesWithMode0660AndLeavesNoTemporaryFile) {
+TEST(KeystoreFile, ANewFileGetsMode0660AndLeavesNoTemporaryFile) {
   TempDir dir;
   const fs::path path = dir.path() / "elasticsearch.keystore";
-  WriteFile(path, "old");
   ASSERT_TRUE(ReplaceAtomically(path, std::string("new\0bytes", 9)).ok());
   EXPECT_EQ(ReadFileOrEmpty(path), std::string("new\0bytes", 9));
   struct stat st;
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0660u);
   EXPECT_EQ(CountFiles(dir.path()), 1u);
+}
+
+TEST(KeystoreFile, AReplacedFileKeepsItsModeAndGroup) {
+  TempDir dir;
+  const fs::path path = dir.path() / "elasticsearch.keystore";
+  WriteFile(path, "old");
+  ASSERT_EQ(::chmod(path.c_str(), 0640), 0);
+  // A group other than the process's own: root may give any (nogroup), others one of theirs.
+  gid_t other = ::getegid();
+  if (::geteuid() == 0) {
+    other = 65534;
+  } else {
+    gid_t groups[64];
+    const int n = ::getgroups(64, groups);
+    for (int i = 0; i < n; ++i) {
+      if (groups[i] != ::getegid()) other = groups[i];
+    }
+  }
+  ASSERT_EQ(::chown(path.c_str(), static_cast<uid_t>(-1), other), 0);
+  ASSERT_TRUE(ReplaceAtomically(path, "new").ok());
+  EXPECT_EQ(ReadFileOrEmpty(path), "new");
+  struct stat st;
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+  EXPECT_EQ(st.st_gid, other);
+  // A mode that would lock the owner out is widened for the owner only.
+  ASSERT_EQ(::chmod(path.c_str(), 0040), 0);
+  ASSERT_TRUE(ReplaceAtomically(path, "newer").ok());
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
 }
 
 TEST(KeystoreFile, AFailedRenameKeepsTheOldStateAndCleansUp) {

@@ -131,6 +131,18 @@ TEST(NodeParsers, ReloadAnswer) {
   EXPECT_FALSE(ParseReloadAnswer(R"({"nodes":{}})").ok());  // the local node did not answer
 }
 
+TEST(NodeParsers, AReloadFailureNamesEveryReason) {
+  // The shape an engine gives when several plugins fail: the first, its cause, the rest
+  // suppressed (a repeated reason is said once).
+  auto failed = ParseReloadAnswer(R"({"nodes":{"id1":{"name":"node-1","reload_exception":{
+      "type":"illegal_state_exception","reason":"repository-s3 failed",
+      "caused_by":{"type":"x","reason":"bad endpoint"},
+      "suppressed":[{"type":"y","reason":"azure failed"},{"type":"z","reason":"bad endpoint"}]}}}})");
+  ASSERT_TRUE(failed.ok());
+  EXPECT_FALSE(failed.value().reloaded);
+  EXPECT_EQ(failed.value().failure, "repository-s3 failed; bad endpoint; azure failed");
+}
+
 TEST(NodeClient, AnUnreachableNodeIsNamedByAddress) {
   // Port 1 on loopback: nothing listens there, so the connection is refused.
   NodeEndpoint e;

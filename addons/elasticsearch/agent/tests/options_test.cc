@@ -110,6 +110,10 @@ TEST(Options, ValidationCatchesWhatWouldFailAtTheFirstRequest) {
        },
        "--node-ca-file or --tls-ca-file"},
       {[](Options& x) { x.cli_backend = true; }, "--engine-home"},
+      {[](Options& x) {
+         x.credentials = http::BasicCredentials{"ops:team", "pw"};
+       },
+       "cannot contain ':'"},
   };
   for (const Case& c : cases) {
     Options bad;

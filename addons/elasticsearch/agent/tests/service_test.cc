@@ -229,6 +229,34 @@ TEST(Service, AKeystoreOfAnotherUserIsRefusedBeforeAnythingIsCreated) {
   EXPECT_FALSE(fs::exists(dir.path() / "elasticsearch.keystore.lock"));
 }
 
+TEST(Service, ReadyNamesWhatAWriteWouldTripOver) {
+  TempDir dir;
+  const fs::path password_file = dir.path() / "password";
+  WriteFile(password_file, "pw\n");
+  KeystoreService with_password({dir.path(), Product::kElasticsearch, "8.15.0", password_file,
+                                 nullptr, nullptr, std::nullopt});
+  ASSERT_TRUE(with_password.WriteS3Credentials(Creds("c", "AK", "SK")).ok());
+  ASSERT_TRUE(with_password.CheckReady().ok());
+  // The password file went away (a Secret not mounted yet, or removed).
+  fs::remove(password_file);
+  Status gone = with_password.CheckReady();
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code, "KEYSTORE_PASSWORD_FILE_UNREADABLE");
+  // A password-protected keystore and an agent with no password file.
+  KeystoreService without_password({dir.path(), Product::kElasticsearch, "8.15.0", std::nullopt,
+                                    nullptr, nullptr, std::nullopt});
+  Status none = without_password.CheckReady();
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().code, "KEYSTORE_PASSWORD_INCORRECT");
+  EXPECT_NE(none.error().message.find("--keystore-password-file"), std::string::npos);
+  if (::geteuid() == 0) {  // root can give the file to another user
+    ASSERT_EQ(::chown((dir.path() / "elasticsearch.keystore").c_str(), 4321, 4321), 0);
+    Status theirs = with_password.CheckReady();
+    ASSERT_FALSE(theirs.ok());
+    EXPECT_EQ(theirs.error().code, "KEYSTORE_OWNER_MISMATCH");
+  }
+}
+
 TEST(Service, ConcurrentWritersAllLand) {
   TempDir dir;
   KeystoreService svc({dir.path(), Product::kElasticsearch, "8.10.0", std::nullopt, nullptr,

@@ -254,6 +254,12 @@ Status ValidateServeOptions(const Options& o) {
     return Invalid("--keystore-password-file " + o.keystore_password_file->string() +
                    " cannot be read");
   }
+  // HTTP Basic sends "user:password": a user name holding ':' could never match.
+  if (o.credentials && o.credentials->user.find(':') != std::string::npos) {
+    return Invalid(
+        "the agent's user name (ELASTIC_USERNAME or --credentials-dir/username) "
+        "cannot contain ':' (HTTP Basic separates user and password with it)");
+  }
   if (o.tls_cert_file.has_value() != o.tls_key_file.has_value()) {
     return Invalid("--tls-cert-file and --tls-key-file go together");
   }

@@ -2,6 +2,7 @@
 // own header checked by the node (passthrough), or, chosen explicitly, anyone (none).
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <optional>
 #include <string>
@@ -28,6 +29,24 @@ const char* AuthModeName(AuthMode mode);
 
 inline constexpr char kUnauthorized[] = "UNAUTHORIZED";
 inline constexpr char kForbidden[] = "FORBIDDEN";
+inline constexpr char kSecurityCheckPending[] = "NODE_SECURITY_CHECK_PENDING";
+
+// Passthrough's start-up check that the node's security is on runs while the agent already
+// serves (a liveness probe must find it alive while a slow node starts); until it passes,
+// callers and /ready get NODE_SECURITY_CHECK_PENDING (503).
+class SecurityCheckGate {
+ public:
+  void Pass() { passed_.store(true); }
+  Status Check() const {
+    if (passed_.load()) return Ok{};
+    return MakeError(kSecurityCheckPending,
+                     "the agent is still checking that its node's security is on "
+                     "(--auth-mode passthrough); retry shortly");
+  }
+
+ private:
+  std::atomic<bool> passed_{false};
+};
 
 // Who a caller is, and what the agent sends its node when it acts for that caller.
 struct Caller {

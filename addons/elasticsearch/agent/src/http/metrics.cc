@@ -42,6 +42,11 @@ void Metrics::CountReload(bool ok) {
   ++(ok ? reloads_ok_ : reloads_failed_);
 }
 
+void Metrics::CountConnectionRefused(bool answered) {
+  std::lock_guard lock(mutex_);
+  ++(answered ? refused_answered_ : refused_closed_);
+}
+
 std::string Metrics::Render() const {
   std::lock_guard lock(mutex_);
   std::string out;
@@ -81,6 +86,13 @@ std::string Metrics::Render() const {
          "Reloads of the node's secure settings asked for by callers, by outcome.");
   out += "es_agent_reloads_total{result=\"ok\"} " + std::to_string(reloads_ok_) + "\n";
   out += "es_agent_reloads_total{result=\"error\"} " + std::to_string(reloads_failed_) + "\n";
+
+  Header(out, "es_agent_connections_refused_total", "counter",
+         "Connections over --max-connections: answered 503, or closed unanswered in a flood.");
+  out += "es_agent_connections_refused_total{answer=\"503\"} " + std::to_string(refused_answered_) +
+         "\n";
+  out += "es_agent_connections_refused_total{answer=\"none\"} " + std::to_string(refused_closed_) +
+         "\n";
   return out;
 }
 

@@ -20,6 +20,9 @@ class Metrics {
   // One keystore save attempt (`operation` "write" or "delete"), with its outcome and time.
   void ObserveKeystoreChange(std::string_view operation, bool ok, double seconds);
   void CountReload(bool ok);
+  // A connection over the cap: answered with 503 (`answered`), or, in a flood beyond twice the
+  // cap, closed without an answer.
+  void CountConnectionRefused(bool answered);
   std::string Render() const;
 
   // Upper bounds of the write-latency buckets, in seconds: a native write is milliseconds,
@@ -36,6 +39,8 @@ class Metrics {
   double duration_sum_ = 0;
   uint64_t reloads_ok_ = 0;
   uint64_t reloads_failed_ = 0;
+  uint64_t refused_answered_ = 0;
+  uint64_t refused_closed_ = 0;
 };
 
 }  // namespace agent::http

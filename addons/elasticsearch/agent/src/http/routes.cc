@@ -28,7 +28,8 @@ int StatusFor(const std::string& code) {
     return 409;
   }
   if (code == "ENGINE_UNKNOWN" || code == "NODE_UNREACHABLE" || code == "NODE_ERROR" ||
-      code == "NODE_TLS_FAILED" || code == "KEYSTORE_LOCK_TIMEOUT") {
+      code == kSecurityCheckPending || code == "NODE_TLS_FAILED" ||
+      code == "KEYSTORE_LOCK_TIMEOUT") {
     return 503;
   }
   if (code == "KEYSTORE_NOT_A_FILE") return 409;
@@ -63,16 +64,16 @@ json WriteAnswer(const service::WriteResult& w) {
 Response Failure(const Error& e) { return ErrorResponse(StatusFor(e.code), e.code, e.message); }
 
 // The fixed set of route labels for the metrics: a caller cannot invent new ones.
-std::string RouteLabel(const std::string& path) {
+std::string RouteLabel(std::string_view path) {
   for (const char* known : {"/health", "/ready", "/metrics", "/keystore"}) {
-    if (path == known) return path;
+    if (path == known) return std::string(path);
   }
   return "other";
 }
 
-std::string MethodLabel(const std::string& method) {
+std::string MethodLabel(std::string_view method) {
   for (const char* known : {"GET", "POST", "DELETE", "PUT", "HEAD"}) {
-    if (method == known) return method;
+    if (method == known) return std::string(method);
   }
   return "other";
 }
@@ -97,6 +98,11 @@ Response Router::Handle(const Request& request) {
   Response r = Route(request);
   metrics_.CountRequest(RouteLabel(PathOf(request.target)), MethodLabel(request.method), r.status);
   return r;
+}
+
+void Router::CountServerAnswer(std::string_view target, std::string_view method, int status) {
+  metrics_.CountRequest(RouteLabel(target.substr(0, target.find('?'))), MethodLabel(method),
+                        status);
 }
 
 Response Router::Route(const Request& request) {
@@ -144,7 +150,8 @@ Response Router::Health() {
 }
 
 Response Router::Ready() {
-  Status ready = keystore_.CheckReady();
+  Status ready = node_.ready ? node_.ready() : Status(Ok{});
+  if (ready.ok()) ready = keystore_.CheckReady();
   if (!ready.ok()) return ErrorResponse(503, ready.error().code, ready.error().message);
   Response r;
   r.body = json{{"status", "ready"}}.dump();

@@ -35,6 +35,8 @@ Response ErrorResponse(int status, const std::string& code, const std::string& m
 // What the router asks of the local node on a caller's behalf (`authorization` is the
 // caller's node_authorization). main wires node::NodeApi in; a test can wire its own.
 struct NodeHooks {
+  // Extra readiness, checked first by /ready: e.g. passthrough's start-up check of the node.
+  std::function<Status()> ready;
   // Whether the node has the S3 repository; unset: not checked (--allow-without-s3-repository).
   std::function<Result<bool>(const std::string& authorization)> has_s3_repository;
   std::function<Result<node::ReloadOutcome>(const std::string& authorization,
@@ -49,6 +51,11 @@ class Router {
       : keystore_(keystore), auth_(auth), node_(std::move(node)), metrics_(metrics) {}
 
   Response Handle(const Request& request);
+  // For answers the server gives itself, before or instead of Handle (a request too large to
+  // read, not HTTP, or over the connection cap), so that /metrics counts every answer.
+  // `target` and `method` are empty when the request line was not read.
+  void CountServerAnswer(std::string_view target, std::string_view method, int status);
+  void CountConnectionRefused(bool answered) { metrics_.CountConnectionRefused(answered); }
 
  private:
   Response Route(const Request& request);

@@ -44,6 +44,8 @@ constexpr std::chrono::seconds kHandshakeWarningInterval{60};
 // would reset the connection, and a client still sending would lose the answer.
 constexpr std::chrono::seconds kLingerDeadline{2};
 constexpr size_t kLingerBytes = 1024 * 1024;
+// Threads for the reading handlers: /ready's node call and GET /keystore's key derivation.
+constexpr size_t kReaderThreads = 2;
 
 // One connection counted in `counter` (open sessions, or refusals being answered) for as long
 // as it lives; counted when accepted, before its coroutine first runs.
@@ -102,9 +104,12 @@ struct Server::Impl {
   std::atomic<int> in_flight{0};    // requests being handled now
   asio::io_context ioc;             // the network: accepting, reading, writing; never blocks
   tcp::acceptor acceptor;
-  // Handlers that touch files, locks, keys or the node run here, so that a blocked file or a
-  // slow node cannot stall the network threads (and /health with them).
-  asio::thread_pool workers;
+  // Handlers that touch files, locks, keys or the node run on pools, so that a blocked file or
+  // a slow node cannot stall the network thread (and /health with it). Changes (POST and
+  // DELETE /keystore) have theirs, since they wait for the keystore lock; reads (/ready, GET
+  // /keystore) have another, so that queued writes never hold them back.
+  asio::thread_pool writers;
+  asio::thread_pool readers;
   std::unique_ptr<TlsContextProvider> tls;  // null: plain HTTP
   HandshakeFailureLog handshake_failures;   // network thread only
   std::chrono::steady_clock::time_point last_accept_warning{};
@@ -123,7 +128,8 @@ struct Server::Impl {
         log(l),
         ioc(1),
         acceptor(ioc),
-        workers(static_cast<size_t>(options.threads)) {}
+        writers(static_cast<size_t>(options.threads)),
+        readers(kReaderThreads) {}
 
   asio::awaitable<void> Accept();
   asio::awaitable<void> Serve(tcp::socket socket, Slot slot, bool refuse);
@@ -238,8 +244,10 @@ asio::awaitable<void> Server::Impl::Accept() {
     if (connections.load() < options.max_connections) {
       asio::co_spawn(ioc, Serve(std::move(socket), Slot(connections), false), asio::detached);
     } else if (refusals.load() < options.max_connections) {
+      router.CountConnectionRefused(/*answered=*/true);
       asio::co_spawn(ioc, Serve(std::move(socket), Slot(refusals), true), asio::detached);
     } else {
+      router.CountConnectionRefused(/*answered=*/false);
       socket.close(ec);  // a flood: even the 503s are capped, and the rest just closed
     }
   }
@@ -294,6 +302,7 @@ asio::awaitable<void> Server::Impl::AnswerTooManyConnections(Stream& stream) {
                             "the agent serves at most " + std::to_string(options.max_connections) +
                                 " connections at once; retry"),
               11, false);
+  router.CountServerAnswer("", "", 503);  // the request itself is never read
   beast::error_code ec;
   co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
   if (!ec) co_await DiscardInput(stream);  // the request the client sent meanwhile
@@ -327,8 +336,13 @@ asio::awaitable<void> Server::Impl::Session(Stream& stream, const std::string& p
                                asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (auto answer = ReadErrorResponse(ec)) {
+        // The request line is parsed first: a body or header too large still names its route
+        // (empty when even that line was not read).
+        const std::string target(parser.get().target());
+        router.CountServerAnswer(target, parser.get().method_string(), answer->status);
         log.Info("request", {{"request_id", NextRequestId()},
                              {"peer", peer},
+                             {"route", target.substr(0, std::min<size_t>(target.find('?'), 200))},
                              {"status", answer->status},
                              {"code", answer->error_code}});
         auto res = ToBeast(*answer, 11, false);
@@ -338,17 +352,23 @@ asio::awaitable<void> Server::Impl::Session(Stream& stream, const std::string& p
       break;
     }
     ++in_flight;
-    // /health answers on the network thread, so it stays live whatever the workers wait for;
-    // every other handler runs on a worker, and this coroutine resumes here after it.
-    // (An if, not ?: : GCC 12 miscompiles co_await inside a conditional expression.)
+    // /health and /metrics answer on the network thread (they touch no lock that a handler
+    // holds long), so they stay live whatever the pools wait for; every other handler runs on
+    // a pool, and this coroutine resumes here after it.
+    // (Ifs, not ?: : GCC 12 miscompiles co_await inside a conditional expression.)
     bhttp::response<bhttp::string_body> res;
-    if (parser.get().target() == "/health") {
-      res = Dispatch(parser.get(), peer);
+    const auto& req = parser.get();
+    const std::string_view path = req.target().substr(0, req.target().find('?'));
+    if (path == "/health" || path == "/metrics") {
+      res = Dispatch(req, peer);
     } else {
+      const bool change = path == "/keystore" && (req.method() == bhttp::verb::post ||
+                                                  req.method() == bhttp::verb::delete_);
+      asio::thread_pool& pool = change ? writers : readers;
       res = co_await asio::co_spawn(
-          workers.get_executor(),
-          [this, &parser, &peer]() -> asio::awaitable<bhttp::response<bhttp::string_body>> {
-            co_return Dispatch(parser.get(), peer);
+          pool.get_executor(),
+          [this, &req, &peer]() -> asio::awaitable<bhttp::response<bhttp::string_body>> {
+            co_return Dispatch(req, peer);
           },
           asio::use_awaitable);
     }

@@ -19,7 +19,7 @@ namespace agent::http {
 struct ServerOptions {
   std::string address = "0.0.0.0";  // numeric IPv4 or IPv6
   uint16_t port = 8080;             // 0 picks a free port (tests)
-  int threads = 2;  // workers for the handlers (the network has a thread of its own)
+  int threads = 2;  // for keystore changes (the network has a thread of its own, reads two)
   size_t body_limit = 64 * 1024;
   size_t header_limit = 16 * 1024;
   std::chrono::seconds io_timeout{30};    // whole request read, and whole response write

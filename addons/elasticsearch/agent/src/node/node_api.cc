@@ -1,6 +1,8 @@
 #include "node/node_api.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "crypto/crypto.h"
 
@@ -28,6 +30,35 @@ json ParseObject(const std::string& body) {
 std::string StringAt(const json& object, const char* key) {
   auto it = object.find(key);
   return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// Every reason in an engine's exception: its own, its causes' and those it suppressed (a
+// reload that fails in several plugins reports the first and suppresses the rest), each once,
+// joined by "; " and bounded, so that the answer names them all without growing unbounded.
+void CollectReasons(const json& e, std::vector<std::string>& reasons, int depth) {
+  if (!e.is_object() || depth > 8 || reasons.size() >= 16) return;
+  if (std::string reason = StringAt(e, "reason");
+      !reason.empty() && std::find(reasons.begin(), reasons.end(), reason) == reasons.end()) {
+    reasons.push_back(std::move(reason));
+  }
+  if (auto cause = e.find("caused_by"); cause != e.end())
+    CollectReasons(*cause, reasons, depth + 1);
+  if (auto suppressed = e.find("suppressed"); suppressed != e.end() && suppressed->is_array()) {
+    for (const json& other : *suppressed) CollectReasons(other, reasons, depth + 1);
+  }
+}
+
+std::string ReloadFailureReasons(const json& exception) {
+  constexpr size_t kMaxLength = 2000;
+  std::vector<std::string> reasons;
+  CollectReasons(exception, reasons, 0);
+  std::string joined;
+  for (const std::string& reason : reasons) {
+    if (!joined.empty()) joined += "; ";
+    joined += reason;
+  }
+  if (joined.size() > kMaxLength) joined = joined.substr(0, kMaxLength) + "...";
+  return joined;
 }
 
 }  // namespace
@@ -72,8 +103,7 @@ Result<ReloadOutcome> ParseReloadAnswer(const std::string& body) {
   ReloadOutcome outcome;
   outcome.node_name = node.is_object() ? StringAt(node, "name") : "";
   if (node.is_object() && node.contains("reload_exception")) {
-    const json& e = node["reload_exception"];
-    outcome.failure = e.is_object() ? StringAt(e, "reason") : "";
+    outcome.failure = ReloadFailureReasons(node["reload_exception"]);
     if (outcome.failure.empty()) outcome.failure = "the node reported a reload_exception";
     return outcome;
   }

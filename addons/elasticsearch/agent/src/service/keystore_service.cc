@@ -82,12 +82,16 @@ Result<Product> KeystoreService::ResolveProduct() {
 }
 
 Result<EngineInfo> KeystoreService::NodeEngine() {
-  std::lock_guard lock(engine_mutex_);
-  if (!node_engine_) {
-    auto info = options_.fetch_engine_info();
-    if (!info.ok()) return info.error();
-    node_engine_ = info.value();
+  {
+    std::lock_guard lock(engine_mutex_);
+    if (node_engine_) return *node_engine_;
   }
+  // Asked without the mutex held, so that /health (which reads the cache) never waits for
+  // the node; two requests that both find no answer yet both ask, and get the same one.
+  auto info = options_.fetch_engine_info();
+  if (!info.ok()) return info.error();
+  std::lock_guard lock(engine_mutex_);
+  if (!node_engine_) node_engine_ = info.value();
   return *node_engine_;
 }
 
@@ -204,7 +208,7 @@ Result<WriteResult> KeystoreService::UpdateWithTool(const std::vector<cli_backen
   if (result.created && set.empty()) return result;  // nothing there to remove from
   std::vector<std::string> present_to_remove;
   if (!remove.empty()) {
-    auto names = cli_backend::CliListSettings(cli, password);
+    auto names = NamesInKeystore(cli, path, password);
     if (!names.ok()) return names.error();
     for (const std::string& name : remove) {
       if (std::find(names.value().begin(), names.value().end(), name) != names.value().end()) {
@@ -232,6 +236,22 @@ Result<WriteResult> KeystoreService::UpdateWithTool(const std::vector<cli_backen
     }
   }
   return result;
+}
+
+// The names the keystore holds: read natively where the codec knows the format (no tool run,
+// so a write that has nothing stale to remove is the one `add` the cli backend promises),
+// through the tool's `list` otherwise.
+Result<std::vector<std::string>> KeystoreService::NamesInKeystore(
+    const cli_backend::CliKeystoreOptions& cli, const fs::path& path, const std::string& password) {
+  auto bytes = storage::ReadFileIfExists(path);
+  if (!bytes.ok()) return bytes.error();
+  if (!bytes.value()) return std::vector<std::string>{};
+  if (auto ks = keystore::Open(*bytes.value(), cli.product, password); ks.ok()) {
+    std::vector<std::string> names;
+    for (const keystore::Entry& e : ks.value().entries) names.push_back(e.name);
+    return names;
+  }
+  return cli_backend::CliListSettings(cli, password);
 }
 
 Result<WriteResult> KeystoreService::WriteS3Credentials(const S3Credentials& credentials) {
@@ -339,18 +359,47 @@ Status KeystoreService::CheckReady() {
                      dir.string() + " is not writable by uid " + std::to_string(::geteuid()));
   }
   const fs::path path = KeystorePath(dir, product.value());
+  if (Status owner = storage::CheckOwner(path); !owner.ok()) return owner.error();
+  if (Status lock = CheckLockFileUsable(path); !lock.ok()) return lock;
   auto bytes = storage::ReadFileIfExists(path);
   if (!bytes.ok()) return bytes.error();
   if (bytes.value()) {
-    // Structure and checksum only: no key derivation, so a probe stays cheap.
-    auto envelope = keystore::DecodeEnvelope(*bytes.value(), product.value());
-    // The cli backend is there for formats the codec does not know: the tool checks those.
-    const bool tool_knows_more =
-        options_.cli && !envelope.ok() && envelope.error().code == keystore::kFormatUnsupported;
-    if (!envelope.ok() && !tool_knows_more) return InFile(path, envelope.error());
+    if (Status s = CheckKeystoreOpensHere(path, *bytes.value(), product.value()); !s.ok()) {
+      return s;
+    }
   }
   if (options_.check_node) return options_.check_node();
   return Ok{};
+}
+
+Status KeystoreService::CheckKeystoreOpensHere(const fs::path& path, const std::string& bytes,
+                                               Product product) const {
+  // Structure and checksum only: no key derivation, so a probe stays cheap.
+  auto envelope = keystore::DecodeEnvelope(bytes, product);
+  // The cli backend is there for formats the codec does not know: the tool checks those.
+  const bool tool_knows_more =
+      options_.cli && !envelope.ok() && envelope.error().code == keystore::kFormatUnsupported;
+  if (!envelope.ok() && !tool_knows_more) return InFile(path, envelope.error());
+  auto header = keystore::PeekHeader(bytes, product);
+  if (header && header->has_password && !options_.password_file) {
+    return MakeError(
+        keystore::kPasswordIncorrect,
+        path.string() + " has a password and the agent has none (--keystore-password-file)");
+  }
+  // The file is read, not kept: whether a write could read it now.
+  auto password = ReadPassword();
+  if (!password.ok()) return password.error();
+  crypto::Cleanse(password.value());
+  return Ok{};
+}
+
+// The lock file is the engines' user's to create; one left by another user must at least be
+// readable, which flock(2) needs (FileLock opens such a file read-only).
+Status KeystoreService::CheckLockFileUsable(const fs::path& keystore_path) {
+  const fs::path lock = keystore_path.string() + ".lock";
+  if (!Exists(lock) || ::access(lock.c_str(), R_OK) == 0) return Ok{};
+  return MakeError(storage::kLockFailed,
+                   lock.string() + " cannot be read by uid " + std::to_string(::geteuid()));
 }
 
 Result<keystore::Keystore> KeystoreService::LoadOrCreate(const std::optional<std::string>& file,

@@ -81,8 +81,9 @@ class KeystoreService {
   Result<WriteResult> RemoveS3Client(const std::string& client);
   Result<KeystoreDescription> Describe();
   // Ok when a write could succeed now: the engine is known, the config directory is
-  // writable and not a read-only mount, the keystore (if any) passes its structure and
-  // checksum checks, and the node answers. Otherwise the reason, as an Error.
+  // writable and not a read-only mount, the keystore (if any) is the agent's user's, passes
+  // its structure and checksum checks and has a readable password file where it has a
+  // password, the lock file is usable, and the node answers. Otherwise the reason.
   Status CheckReady();
 
   // The change a write makes to the decrypted keystore: the names it touched, and whether
@@ -112,6 +113,10 @@ class KeystoreService {
   Result<EngineInfo> NodeEngine();
   Result<int> FormatForNewKeystore(keystore::Product product);
   Result<std::string> ReadPassword() const;
+  // /ready's checks of an existing keystore: structure, checksum, a password where needed.
+  Status CheckKeystoreOpensHere(const std::filesystem::path& path, const std::string& bytes,
+                                keystore::Product product) const;
+  static Status CheckLockFileUsable(const std::filesystem::path& keystore_path);
   // What a change holds while it runs: the file's engine and path, its password, the lock.
   struct LockedKeystore {
     keystore::Product product;
@@ -130,6 +135,9 @@ class KeystoreService {
   // the engine's tool (names to remove that the keystore lacks are skipped).
   Result<WriteResult> UpdateWithTool(const std::vector<cli_backend::CliSetting>& set,
                                      const std::vector<std::string>& remove);
+  static Result<std::vector<std::string>> NamesInKeystore(
+      const cli_backend::CliKeystoreOptions& cli, const std::filesystem::path& path,
+      const std::string& password);
   Result<keystore::Keystore> LoadOrCreate(const std::optional<std::string>& file,
                                           keystore::Product product, const std::string& password);
 

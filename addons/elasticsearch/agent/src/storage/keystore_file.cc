@@ -64,8 +64,27 @@ std::string TemporaryPrefix(const fs::path& path) {
   return "." + path.filename().string() + ".agent-";
 }
 
+// The mode and group the new file gets: those of the file it replaces (an operator's 0640 or
+// a group the engine reads through stays as it was), else the engines' own 0660.
+struct FileAccess {
+  mode_t mode = kKeystoreMode;
+  std::optional<gid_t> group;
+};
+
+FileAccess AccessToKeep(const fs::path& path) {
+  struct stat st;
+  FileAccess access;
+  if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+    // The owner keeps read and write, or the agent could not read its own next write.
+    access.mode = (st.st_mode & 0777) | S_IRUSR | S_IWUSR;
+    access.group = st.st_gid;
+  }
+  return access;
+}
+
 // Writes the bytes to a new temporary file beside `path` and returns its name.
-Result<fs::path> WriteTemporary(const fs::path& path, const std::string& bytes) {
+Result<fs::path> WriteTemporary(const fs::path& path, const std::string& bytes,
+                                const FileAccess& access) {
   std::string tmpl = (path.parent_path() / (TemporaryPrefix(path) + "XXXXXX")).string();
   UniqueFd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
   if (!fd.valid()) {
@@ -74,7 +93,11 @@ Result<fs::path> WriteTemporary(const fs::path& path, const std::string& bytes) 
   const fs::path tmp = tmpl;
   Status s = WriteAll(fd.get(), bytes);
   if (!s.ok()) s = MakeError(kWriteFailed, tmp.string() + ": " + s.error().message);
-  if (s.ok() && ::fchmod(fd.get(), kKeystoreMode) != 0) {
+  if (s.ok() && access.group && ::fchown(fd.get(), static_cast<uid_t>(-1), *access.group) != 0) {
+    // Not a failure: the process may set only its own groups (root any), and where it cannot
+    // the file takes the process's group; the owner check makes that the engine's user's.
+  }
+  if (s.ok() && ::fchmod(fd.get(), access.mode) != 0) {
     s = MakeError(kWriteFailed, Describe(tmp, "cannot chmod"));
   }
   if (s.ok() && ::fsync(fd.get()) != 0) s = MakeError(kWriteFailed, Describe(tmp, "cannot fsync"));
@@ -169,7 +192,7 @@ Result<std::optional<std::string>> ReadFileIfExists(const fs::path& path, Links 
 
 Status ReplaceAtomically(const fs::path& path, const std::string& bytes) {
   if (Status s = CheckOwner(path); !s.ok()) return s;
-  auto tmp = WriteTemporary(path, bytes);
+  auto tmp = WriteTemporary(path, bytes, AccessToKeep(path));
   if (!tmp.ok()) return tmp.error();
   if (::rename(tmp.value().c_str(), path.c_str()) != 0) {
     Error e = MakeError(kWriteFailed, Describe(path, "cannot rename over"));

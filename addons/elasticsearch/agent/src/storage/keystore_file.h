@@ -64,8 +64,9 @@ Result<std::optional<std::string>> ReadFileIfExists(const std::filesystem::path&
 
 // Replaces `path` with `bytes` so that readers see either the old or the new file, never a
 // mix: write a temporary file in the same directory (mode 0660), fsync it, rename it over
-// `path`, fsync the directory. Refuses (writing nothing) when the existing file belongs to
-// another user, since replacing it would change its owner.
+// `path`, fsync the directory. The new file keeps the old one's mode and group. Refuses (writing
+// nothing) when the existing file belongs to another user, since replacing it would change its
+// owner.
 Status ReplaceAtomically(const std::filesystem::path& path, const std::string& bytes);
 
 // Ok when `path` does not exist or belongs to the process's user (KEYSTORE_OWNER_MISMATCH).
