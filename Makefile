@@ -69,9 +69,10 @@ chart-node: agent e2e-deps
 
 # Every supported engine version's own keystore code reads what the agent writes, and back;
 # then the agent is killed during 500 writes and an engine's code judges each keystore left.
-compat: agent build-deps
+compat: agent build-deps e2e-deps
 	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/compat/run.sh
 	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/compat/crash_test.sh
+	bash tests/compat/cli_tools.sh
 
 # The agent cross-built for linux/arm64 (Debian's cross toolchain) into build/agent-arm64, its
 # unit tests run under qemu-user (build.sh names the few left out and why). Cold: ~9 min; not

@@ -5,6 +5,7 @@
 #   - versitygw (S3 server), built with `go install` from the Go module proxy
 #   - OpenSearch integ-test-zip + its repository-s3 plugin (Maven Central)
 #   - Elasticsearch integ-test-zip, for bin/elasticsearch-keystore (Maven Central)
+#   - older releases' integ-test-zips (E2E_TOOL_RELEASES), for the cli backend's tests
 # Usage: bash tests/e2e/lib/deps.sh
 set -euo pipefail
 
@@ -170,6 +171,58 @@ fetch_maven_artifacts() {
   fi
 }
 
+# The integ-test-zip of an engine release: its Maven group.
+tool_group() { printf 'org.%s.distribution.integ-test-zip\n' "$1"; }
+
+# missing_tool_releases: the E2E_TOOL_RELEASES not unpacked yet, one engine:version a line.
+missing_tool_releases() {
+  local release
+  for release in $E2E_TOOL_RELEASES; do
+    installed "$E2E_TOOL_HOMES/${release/:/-}" || printf '%s\n' "$release"
+  done
+}
+
+# fetch_tool_releases: the older releases' zips in one Maven run (dependency:copy takes several
+# versions of one artifact, which a pom's dependencies cannot), then unpacked.
+fetch_tool_releases() {
+  local releases release items="" engine version dir="$MVN_DIR/tools"
+  mapfile -t releases < <(missing_tool_releases)
+  ((${#releases[@]} > 0)) || return 0
+  for release in "${releases[@]}"; do
+    engine=${release%%:*} version=${release#*:}
+    items+="<artifactItem><groupId>$(tool_group "$engine")</groupId><artifactId>$engine</artifactId><version>$version</version><type>zip</type></artifactItem>"
+  done
+  mkdir -p "$dir" "$LOG_DIR" "$E2E_TOOL_HOMES"
+  cat >"$dir/pom.xml" <<POM
+<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.e2e</groupId>
+  <artifactId>e2e-tool-releases</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <build><plugins><plugin>
+    <groupId>org.apache.maven.plugins</groupId>
+    <artifactId>maven-dependency-plugin</artifactId>
+    <version>$E2E_MVN_DEPENDENCY_PLUGIN</version>
+    <configuration><outputDirectory>$dir/zips</outputDirectory><artifactItems>$items</artifactItems></configuration>
+  </plugin></plugins></build>
+</project>
+POM
+  log "resolving older engine releases for the cli backend tests: ${releases[*]}"
+  if ! mvn -B -q -f "$dir/pom.xml" -Dmaven.repo.local="$MVN_REPO" \
+    "org.apache.maven.plugins:maven-dependency-plugin:$E2E_MVN_DEPENDENCY_PLUGIN:copy" \
+    >"$LOG_DIR/maven-tools.log" 2>&1; then
+    tail -n 30 "$LOG_DIR/maven-tools.log" >&2
+    die "Maven resolution of ${releases[*]} failed (log: $LOG_DIR/maven-tools.log)"
+  fi
+  for release in "${releases[@]}"; do
+    engine=${release%%:*} version=${release#*:}
+    unpack_zip "$dir/zips/$engine-$version.zip" "$E2E_TOOL_HOMES/$engine-$version"
+  done
+  rm -rf "$dir/zips"
+}
+
 # unpack_zip ZIP DEST: unzip into DEST atomically (via a temp dir), stamp it.
 unpack_zip() {
   local zip="$1" dest="$2" tmp top
@@ -316,6 +369,7 @@ report() {
   printf 'opensearch     %s %s (java %s)\n' "$E2E_OPENSEARCH_VERSION" "$OPENSEARCH_HOME" "$OPENSEARCH_JAVA_HOME"
   printf 'repository-s3  %s\n' "$s3_line"
   printf 'elasticsearch  %s %s (keystore tool only; java %s)\n' "$E2E_ELASTICSEARCH_VERSION" "$ES_HOME" "$ES_JAVA_HOME"
+  printf 'tool releases  %s under %s\n' "$E2E_TOOL_RELEASES" "$E2E_TOOL_HOMES"
 }
 
 main() {
@@ -339,8 +393,9 @@ main() {
       install_s3_plugin
     fi
     install_elasticsearch
-    drop_downloads
   fi
+  fetch_tool_releases
+  drop_downloads
   [[ -z "$BUILD_PID" ]] || finish_versitygw_build
   BUILD_PID=""
   report

@@ -52,6 +52,21 @@ fs::path EngineHome(Product product) {
                std::string(AGENT_E2E_CACHE_DIR) + "/opensearch-3.6.0");
 }
 
+// The release in an engine home, from its server jar (lib/elasticsearch-8.19.21.jar): the
+// oracle for the keystore format its tool writes.
+std::string EngineVersion(const fs::path& home, Product product) {
+  const std::string prefix = std::string(keystore::ProductName(product)) + "-";
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(home / "lib", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) == 0 && name.size() > prefix.size() + 4 &&
+        std::isdigit(static_cast<unsigned char>(name[prefix.size()])) && name.ends_with(".jar")) {
+      return name.substr(prefix.size(), name.size() - prefix.size() - 4);
+    }
+  }
+  return "";
+}
+
 fs::path JavaHome() { return EnvOr("AGENT_TEST_JAVA_HOME", "/usr/lib/jvm/temurin-25-jdk-amd64"); }
 
 const char* ConfigVariable(Product product) {
@@ -299,9 +314,13 @@ TEST_P(ElasticsearchTool, TheServiceWritesAndRemovesAClientThroughTheTool) {
     std::string log = testing::ReadFileOrEmpty(runs);
     return std::count(log.begin(), log.end(), '\n');
   };
-  service::ServiceOptions so{
-      dir_.path(), Product::kElasticsearch, "8.19.21", dir_.path() / "pw", nullptr, nullptr,
-      options_};
+  service::ServiceOptions so{dir_.path(),
+                             Product::kElasticsearch,
+                             EngineVersion(home_, product_),
+                             dir_.path() / "pw",
+                             nullptr,
+                             nullptr,
+                             options_};
   service::KeystoreService svc(so);
   service::S3Credentials with_token;
   with_token.client = "kb";
@@ -311,7 +330,8 @@ TEST_P(ElasticsearchTool, TheServiceWritesAndRemovesAClientThroughTheTool) {
   auto first = svc.WriteS3Credentials(with_token);
   ASSERT_TRUE(first.ok()) << first.error().message;
   EXPECT_EQ(first.value().sha256, crypto::Sha256Hex(KeystoreBytes()));
-  EXPECT_EQ(first.value().format_version, 7);
+  EXPECT_EQ(first.value().format_version,
+            keystore::FormatWrittenBy(product_, EngineVersion(home_, product_)).value_or(-1));
   EXPECT_EQ(ValueOf(Decrypt(kPassword), "s3.client.kb.session_token"), "session-Token-1");
   EXPECT_EQ(run_count(), 1);  // one `add` with every setting
 
