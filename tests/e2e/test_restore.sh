@@ -451,7 +451,7 @@ stop_node_for() {
 
 test_unreachable_while_waiting_then_back() {
   es DELETE /r-big >/dev/null
-  run_job unreachable "DP_BACKUP_NAME=${BASE}" RESTORE_INDICES=r-big MAX_RESTORE_BYTES_PER_SEC=32kb \
+  run_job unreachable "DP_BACKUP_NAME=${BASE}" RESTORE_INDICES=r-big MAX_RESTORE_BYTES_PER_SEC=16kb \
     ES_TIMEOUT=3 ES_CONNECT_TIMEOUT=2 PROGRESS_INTERVAL=2 &
   local job=$!
   if wait_for_log unreachable "restore of ${BASE} started" 120; then
