@@ -4,6 +4,9 @@
 # keystore agent per node, versitygw as S3. The cluster is started once for the whole file
 # and stopped at the end, also on failure. Each test runs the jobs as a DataProtection job
 # runs them and asserts their exit code, their messages and their backup-info output.
+# One declared test double: for an agent answering 500 to a write, or 503 to everything, a
+# python http.server stands in for one agent on its address (the real agent is started again
+# after those tests).
 #
 # Ends with 'N passed, M failed'; exits non-zero when a test failed.
 # Usage: tests/e2e/test_jobs.sh   (as root; AGENT_BIN defaults to build/agent/es-agent)
@@ -66,6 +69,9 @@ on_exit() {
   for pid in "${STOPPED_PIDS[@]}"; do
     kill -CONT "$pid" 2>/dev/null
   done
+  if [[ -n ${STANDIN_PID:-} ]]; then
+    kill "$STANDIN_PID" 2>/dev/null
+  fi
   rm -rf "${PRIVATE:-}"
   if [[ $CLUSTER_STARTED == true ]]; then
     say "stopping the local cluster"
@@ -284,6 +290,134 @@ agent_pid() {
   printf '%s' "$pid"
 }
 
+# --- a declared test double -----------------------------------------------------------
+
+# A stand-in for one agent, for the faults a real agent does not show on demand (an answer of
+# 500 to a write, a steady 503): a tiny python http.server on the agent's address and port.
+# It logs each request's method and path (no header, no body) to STANDIN_LOG.
+write_standin() {
+  cat >"${OUT}/agent_standin.py" <<'PY'
+import http.server, json, sys
+
+mode, addr, port, log = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+
+class StandIn(http.server.BaseHTTPRequestHandler):
+    def answer(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def handle_any(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        with open(log, "a") as f:
+            f.write(f"{self.command} {self.path}\n")
+        route = self.path.split("?")[0]
+        if mode == "busy":
+            return self.answer(503, {"error": {"code": "TOO_MANY_CONNECTIONS", "message": "stand-in: busy"}})
+        if route == "/ready":
+            return self.answer(200, {"status": "ready"})
+        if self.command == "GET" and route == "/keystore":
+            return self.answer(200, {"keystore": "/stand-in", "exists": True, "has_password": False,
+                                     "settings": [], "sha256": "0"})
+        if self.command == "POST" and route == "/keystore":
+            return self.answer(500, {"error": {"code": "KEYSTORE_WRITE_FAILED", "message": "stand-in: disk full"}})
+        if self.command == "DELETE" and route == "/keystore":
+            return self.answer(200, {"keystore": "/stand-in", "settings": [], "changed": False})
+        return self.answer(404, {"error": {"code": "NOT_FOUND", "message": "stand-in"}})
+
+    do_GET = do_POST = do_DELETE = handle_any
+
+    def log_message(self, *args):
+        pass
+
+http.server.HTTPServer((addr, port), StandIn).serve_forever()
+PY
+}
+
+# with_standin N MODE FUNCTION: replaces agent N by the stand-in (MODE 'fail-write' or
+# 'busy') while FUNCTION runs, then starts the real agent again as cluster.sh does.
+with_standin() {
+  local n=$1 mode=$2 fn=$3 pid waited=0 addr
+  addr=$(e2e_node_addr "$n")
+  pid=$(agent_pid "$n") || {
+    ERRORS+=("agent-${n} is not running")
+    return 0
+  }
+  kill -TERM "$pid"
+  while kill -0 "$pid" 2>/dev/null && ((waited < 40)); do
+    sleep 0.25
+    waited=$((waited + 1))
+  done
+  STANDIN_LOG="${OUT}/standin-${mode}.log"
+  : >"$STANDIN_LOG"
+  python3 "${OUT}/agent_standin.py" "$mode" "$addr" "$E2E_AGENT_PORT" "$STANDIN_LOG" &
+  STANDIN_PID=$!
+  waited=0
+  until curl --silent --output /dev/null --connect-timeout 1 --max-time 2 "http://${addr}:${E2E_AGENT_PORT}/ready" || ((waited > 40)); do
+    sleep 0.25
+    waited=$((waited + 1))
+  done
+  : >"$STANDIN_LOG"
+  "$fn"
+  kill "$STANDIN_PID" 2>/dev/null
+  wait "$STANDIN_PID" 2>/dev/null
+  STANDIN_PID=''
+  restart_agent "$n"
+}
+
+# restart_agent N: agent N as cluster.sh starts it, with its pid file updated (so that
+# cluster.sh stop ends it).
+restart_agent() {
+  local n=$1 dir addr waited=0
+  dir=$(e2e_node_dir "$n")
+  addr=$(e2e_node_addr "$n")
+  ELASTIC_USERNAME=$(cred ELASTIC_USERNAME "$E2E_AGENT_CREDENTIALS") \
+    ELASTIC_PASSWORD=$(cred ELASTIC_PASSWORD "$E2E_AGENT_CREDENTIALS") \
+    setsid "${E2E_AS_ESNODE[@]}" "$AGENT_BIN" serve --listen-address "$addr" --port "$E2E_AGENT_PORT" \
+    --config-dir "$dir/config" --engine opensearch --node-address "$addr:$E2E_HTTP_PORT" \
+    </dev/null >>"$dir/agent.log" 2>&1 &
+  printf '%s\n%s\n' "$!" "--config-dir $dir/config" >"${E2E_WORK}/run/agent-${n}.pid"
+  until curl --silent --fail --output /dev/null --connect-timeout 1 --max-time 2 "http://${addr}:${E2E_AGENT_PORT}/ready" || ((waited > 80)); do
+    sleep 0.25
+    waited=$((waited + 1))
+  done
+}
+
+standin_fails_the_write() {
+  local name="t-e500-${RUN_ID}"
+  run_job e500-backup backup.sh "DP_BACKUP_NAME=${name}"
+  check "backup fails" test "$JOB_RC" -ne 0
+  check "the node's 500 named with the agent's code and message" \
+    log_has e500-backup "ERROR: keystore update failed on 1 of 3 node\\(s\\): node-3 \\($(addr_re 3):8080\\): POST /keystore: agent answered 500 KEYSTORE_WRITE_FAILED: stand-in: disk full"
+  check "a 500 is not retried" test "$(grep -c '^POST /keystore' "$STANDIN_LOG")" -eq 1
+  check "nothing registered" log_lacks e500-backup "registered and verified"
+  check "the two real nodes got the keys, and lost them again at the end" no_client_left "$(job_client e500-backup)"
+  check "the removal asked the failed node too" grep -q "^DELETE /keystore?client=$(job_client e500-backup)&reload=true$" "$STANDIN_LOG"
+  check ".exit touched, no backup info" failed_with_exit_marker e500-backup
+}
+
+standin_is_busy() {
+  local name="t-busy-${RUN_ID}"
+  run_job busy-backup backup.sh "DP_BACKUP_NAME=${name}" AGENT_ATTEMPTS=3
+  check "backup fails" test "$JOB_RC" -ne 0
+  check "the busy node named" log_has busy-backup "node node-1 \\($(addr_re 1):8080\\): FAILED: agent is not ready \\(GET /ready answered 503 TOO_MANY_CONNECTIONS\\): stand-in: busy"
+  check "a 503 is retried, AGENT_ATTEMPTS times" test "$(grep -c '^GET /ready' "$STANDIN_LOG")" -eq 3
+  check "nothing written anywhere" log_lacks busy-backup "ok, keystore"
+}
+
+test_agent_answering_500() {
+  with_standin 3 fail-write standin_fails_the_write
+}
+
+test_agent_staying_busy() {
+  with_standin 1 busy standin_is_busy
+}
+
 # --- tests ----------------------------------------------------------------------------
 
 test_backup_then_restore() {
@@ -449,7 +583,7 @@ test_killed_job_rerun_follows_its_snapshot() {
     ERRORS+=("loading t-killed failed")
     return 0
   }
-  start_job killed-backup backup.sh "DP_BACKUP_NAME=${name}" MAX_SNAPSHOT_BYTES_PER_SEC=200kb
+  start_job killed-backup backup.sh "DP_BACKUP_NAME=${name}" MAX_SNAPSHOT_BYTES_PER_SEC=40kb
   while ! log_has killed-backup "snapshot ${name} started" && ((waited < 240)); do
     sleep 0.25
     waited=$((waited + 1))
@@ -458,7 +592,7 @@ test_killed_job_rerun_follows_its_snapshot() {
   wait "$JOB_PID" 2>/dev/null
   check "the first attempt had started the snapshot" log_has killed-backup "snapshot ${name} started"
   check "and left its repository registered" test "$(es_status GET "/_snapshot/kb-${name}")" == 200
-  run_job killed-rerun backup.sh "DP_BACKUP_NAME=${name}" MAX_SNAPSHOT_BYTES_PER_SEC=200kb
+  run_job killed-rerun backup.sh "DP_BACKUP_NAME=${name}" MAX_SNAPSHOT_BYTES_PER_SEC=40kb
   check "the rerun exits 0" test "$JOB_RC" -eq 0
   check "it takes over the repository its first attempt left" \
     log_has killed-rerun "repository kb-${name} is already registered with the same settings \\(an earlier attempt of this Backup\\): taking it over"
@@ -601,6 +735,9 @@ main() {
   run_test test_wrong_secret_fails_at_registration
   run_test test_restore_refuses_missing_snapshot
   run_test test_two_jobs_keep_their_own_credentials
+  write_standin
+  run_test test_agent_answering_500
+  run_test test_agent_staying_busy
   run_test test_hung_agent_times_out
   run_test test_stopped_agent_fails_before_registration
   run_test test_no_secret_in_any_output

@@ -616,6 +616,20 @@ test_job_env() {
   out=$( (DP_DB_HOST='' DP_BACKUP_NAME=b DP_BACKUP_BASE_PATH=/x load_job_env) 2>&1) &&
     expect_eq "job env: no host fails" "failure" "success"
   expect_true "job env: no host message" grep -q 'DP_DB_HOST is not set' <<<"$out"
+  out=$(
+    DP_DB_HOST=h DP_BACKUP_NAME=b DP_BACKUP_BASE_PATH=/x DP_DB_USER='' DP_DB_PASSWORD='' ELASTIC_PASSWORD=from-pod-env
+    export DP_DB_HOST DP_BACKUP_NAME DP_BACKUP_BASE_PATH DP_DB_USER DP_DB_PASSWORD ELASTIC_PASSWORD
+    load_job_env
+    printf '%s|%s' "$DB_USER" "$DB_PASSWORD"
+  )
+  expect_eq "job env: without DP_DB_USER, the elastic user's password variable" "elastic|from-pod-env" "$out"
+  out=$(
+    DP_DB_HOST=h DP_BACKUP_NAME=b DP_BACKUP_BASE_PATH=/x DP_DB_USER=backup DP_DB_PASSWORD=dp ELASTIC_PASSWORD=other
+    export DP_DB_HOST DP_BACKUP_NAME DP_BACKUP_BASE_PATH DP_DB_USER DP_DB_PASSWORD ELASTIC_PASSWORD
+    load_job_env
+    printf '%s|%s' "$DB_USER" "$DB_PASSWORD"
+  )
+  expect_eq "job env: DP_DB_USER wins" "backup|dp" "$out"
   return 0
 }
 
@@ -750,6 +764,24 @@ test_registration_retries_only_a_closed_client() {
   expect_true "any other verification failure stops the job with the engine's cause" \
     grep -q "HTTP 500: .*SignatureDoesNotMatch" <<<"$out"
   expect_false "and is not retried" grep -q retried <<<"$out"
+  out=$( (
+    WORK_DIR="$TMP" S3_CLIENT=kb_x REPOSITORY=kb-x REPO_BASE_PATH=p ES_VERIFY_TIMEOUT=1
+    S3_BUCKET=b S3_ENDPOINT=https://s3.self-signed.example S3_REGION=r S3_PROTOCOL=https S3_PATH_STYLE=true
+    ENGINE_DISTRIBUTION=elasticsearch
+    es_call() {
+      ES_REPLY="$TMP/verify-reply.json"
+      HTTP_ERROR=''
+      if [[ $1 == GET ]]; then
+        HTTP_STATUS=404
+        return 0
+      fi
+      HTTP_STATUS=500
+      printf '%s' '{"error":{"type":"repository_verification_exception","reason":"[kb-x] path is not accessible on master node","caused_by":{"type":"sdk_client_exception","reason":"Unable to execute HTTP request: PKIX path building failed: unable to find valid certification path to requested target"}},"status":500}' >"$ES_REPLY"
+    }
+    register_repository false
+  ) 2>&1 || true)
+  expect_true "an endpoint certificate the nodes do not trust: that cause named" \
+    grep -q "PKIX path building failed.* (the nodes do not trust the certificate of the S3 endpoint https://s3.self-signed.example: add its CA" <<<"$out"
 }
 
 # shellcheck disable=SC2034,SC2317 # globals read by common.sh; stubs called by it
@@ -760,8 +792,8 @@ test_node_answers() {
   mkdir -p "$d"
   cat >"$d/nodes.json" <<'EOF'
 {"_nodes":{"total":3,"successful":3,"failed":0},"cluster_name":"c","nodes":{
- "idB":{"name":"es-1","ip":"10.0.0.5","http":{"publish_address":"10.0.0.5:9200"}},
- "idA":{"name":"es-0","ip":"10.0.0.4"},
+ "idB":{"name":"es-1","ip":"10.0.0.5","roles":["ingest","ml"],"http":{"publish_address":"10.0.0.5:9200"}},
+ "idA":{"name":"es-0","ip":"10.0.0.4","roles":["data_hot","master"]},
  "idC":{"name":"es-2","http":{"publish_address":"[fd00::7]:9200"}}}}
 EOF
   cat >"$d/nodes-failed.json" <<'EOF'
@@ -790,9 +822,9 @@ EOF
   )
   local -a l
   mapfile -t l <<<"$out"
-  expect_eq "nodes: sorted by name, ip taken" "$(printf 'idA\tes-0\t10.0.0.4')" "${l[0]:-}"
-  expect_eq "nodes: second" "$(printf 'idB\tes-1\t10.0.0.5')" "${l[1]:-}"
-  expect_eq "nodes: no ip, IPv6 publish address" "$(printf 'idC\tes-2\tfd00::7')" "${l[2]:-}"
+  expect_eq "nodes: sorted by name, ip taken, a data node verifies" "$(printf 'idA\tes-0\t10.0.0.4\ttrue')" "${l[0]:-}"
+  expect_eq "nodes: an ingest/ml node takes no part in verification" "$(printf 'idB\tes-1\t10.0.0.5\tfalse')" "${l[1]:-}"
+  expect_eq "nodes: no ip, IPv6 publish address, no roles listed: verifies" "$(printf 'idC\tes-2\tfd00::7\ttrue')" "${l[2]:-}"
   expect_eq "reload: ok node" "reload es-0: ok" "${l[3]:-}"
   expect_eq "reload: reload_exception in a 200 answer" \
     "reload es-1: FAILED: illegal_state_exception: keystore is password-protected" "${l[4]:-}"
@@ -1049,6 +1081,25 @@ test_snapshot_request_and_follow() {
   expect_true "follow: exit 1" grep -q 'exit 1$' <<<"$out"
 }
 
+# shellcheck disable=SC2034,SC2317 # globals read by common.sh; stubs called by it
+test_verification_on_every_node() {
+  local d="$TMP/verify" out
+  mkdir -p "$d"
+  printf 'idA\tes-0\t10.0.0.4\ttrue\nidB\tes-1\t10.0.0.5\tfalse\nidC\tes-2\t10.0.0.6\ttrue\n' >"$d/nodes.tsv"
+  out=$( (
+    WORK_DIR="$d" REPOSITORY=kb-x ES_VERIFY_TIMEOUT=1
+    es_call() { ES_REPLY="$d/reply.json"; HTTP_STATUS=200; HTTP_ERROR=''; printf '%s' "$VERIFIED" >"$ES_REPLY"; }
+    VERIFIED='{"nodes":{"idA":{"name":"es-0"},"idC":{"name":"es-2"}}}'
+    verify_repository_nodes
+    VERIFIED='{"nodes":{"idA":{"name":"es-0"}}}'
+    verify_repository_nodes
+  ) 2>&1 || true)
+  expect_true "verification: every master/data node listed: ok" \
+    grep -q 'repository kb-x verified by all 2 master-eligible and data nodes (es-0,es-2)' <<<"$out"
+  expect_true "verification: a node missing from the list stops the job, named" \
+    grep -q 'ERROR: verification of repository kb-x on every node: node(s) es-2 did not verify it' <<<"$out"
+}
+
 # shellcheck disable=SC2034 # SECRET_VALUES is read by redact
 test_hostile_configs() {
   local f="$TMP/hostile.conf" out
@@ -1072,7 +1123,7 @@ main() {
   for t in test_ini_reader test_provider_aws test_provider_minio test_provider_s3_compatible \
     test_provider_oss_cos_obs_gcs test_storage_provider_templates test_env_auth test_config_errors test_secrets_registered test_paths test_names \
     test_job_env test_engine_error test_request_bodies test_registration_retries_only_a_closed_client \
-    test_node_answers test_agent_fan_out test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
+    test_node_answers test_agent_fan_out test_verification_on_every_node test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
     "$t"
   done
   printf '%d passed, %d failed\n' "$PASSED" "$FAILED"

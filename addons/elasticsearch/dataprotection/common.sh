@@ -382,6 +382,12 @@ load_job_env() {
   ES_URL="${ES_SCHEME:-http}://$(url_host "$DP_DB_HOST"):${DP_DB_PORT:-9200}"
   DB_USER=${DP_DB_USER:-}
   DB_PASSWORD=${DP_DB_PASSWORD:-}
+  # Without DataProtection's account variables, the elastic user's own (the target pod's
+  # container env, which the job inherits).
+  if [[ -z $DB_USER && -n ${ELASTIC_PASSWORD:-} ]]; then
+    DB_USER=${ELASTIC_USERNAME:-elastic}
+    DB_PASSWORD=$ELASTIC_PASSWORD
+  fi
   SECRET_VALUES+=("$DB_PASSWORD")
 
   DATASAFED_CONF=${DATASAFED_CONF:-/etc/datasafed/datasafed.conf}
@@ -581,8 +587,9 @@ detect_engine() {
   log "cluster ${CLUSTER_NAME}: ${ENGINE_DISTRIBUTION} ${ENGINE_VERSION}"
 }
 
-# Lists the nodes into $WORK_DIR/nodes.tsv (id, name, agent host) and stops when any
-# node failed to answer.
+# Lists the nodes into $WORK_DIR/nodes.tsv (id, name, agent host, whether it takes part in a
+# repository's verification: master-eligible and data nodes) and stops when any node failed
+# to answer.
 list_nodes() {
   es_ok "node listing (GET /_nodes/http)" GET '/_nodes/http'
   local failed
@@ -596,7 +603,9 @@ list_nodes() {
   jq -r '.nodes | to_entries | sort_by(.value.name // .key)[] |
       [.key, (.value.name // .key),
        (.value.ip // ((.value.http.publish_address // "") | sub("^[^/]*/"; "") | sub(":[0-9]+$"; ""))
-        | ltrimstr("[") | rtrimstr("]"))]
+        | ltrimstr("[") | rtrimstr("]")),
+       (if .value.roles == null then "true"
+        else .value.roles | any(test("master|cluster_manager|data")) | tostring end)]
       | @tsv' "$ES_REPLY" >"$WORK_DIR/nodes.tsv"
   NODE_COUNT=$(wc -l <"$WORK_DIR/nodes.tsv")
   [[ $NODE_COUNT -gt 0 ]] || die "node listing: the cluster reported no node"
@@ -988,17 +997,57 @@ register_repository() {
       die "${step}: no answer from ${ES_URL}: ${HTTP_ERROR}"
     [[ $HTTP_STATUS == 2* ]] && break
     cause=$(engine_error "$ES_REPLY")
-    # Another job's reload_secure_settings can close the S3 client that this verification
-    # is using (the engine rebuilds its clients): that failure is worth another try.
-    if ((attempt < 3)) && [[ $cause == *"Shutting down"* || $cause == *"rejected from"* ||
-      $cause == *RejectedExecution* || $cause == *"pool shut down"* ]]; then
+    if ((attempt < 3)) && client_closed_under "$cause"; then
       warn "${step}: the engine's S3 client was closed under the verification (another job reloaded secure settings?): retrying"
       sleep $((attempt * 2))
       continue
     fi
-    die "${step}: engine answered HTTP ${HTTP_STATUS}: ${cause}"
+    die "${step}: engine answered HTTP ${HTTP_STATUS}: ${cause}$(certificate_hint "$cause")"
   done
   log "repository ${REPOSITORY} registered and verified ($([[ $readonly == true ]] && echo read-only || echo read-write))"
+}
+
+# certificate_hint CAUSE: when an engine's error says TLS to the endpoint failed its
+# certificate check, the sentence that names that cause; nothing otherwise.
+certificate_hint() {
+  case $1 in
+    *PKIX* | *"unable to find valid certification path"* | *SSLHandshake* | *"No subject alternative"* | *CertificateException* | *"certificate_unknown"*)
+      printf ' (the nodes do not trust the certificate of the S3 endpoint %s: add its CA to the JVM trust store of every node, or use an endpoint whose certificate they trust)' "${S3_ENDPOINT:-(default)}" ;;
+  esac
+}
+
+# client_closed_under CAUSE: whether a verification failed because another job's reload of
+# secure settings closed the S3 client it was using (the engine rebuilds its clients): that
+# failure is worth another try.
+client_closed_under() {
+  [[ $1 == *"Shutting down"* || $1 == *"rejected from"* || $1 == *RejectedExecution* || $1 == *"pool shut down"* ]]
+}
+
+# verify_repository_nodes: proof that every node holds working keys: POST
+# _snapshot/<repo>/_verify lists the nodes that wrote and read the bucket; every
+# master-eligible and data node of nodes.tsv must be among them.
+verify_repository_nodes() {
+  local step="verification of repository ${REPOSITORY} on every node" attempt cause missing expected
+  for attempt in 1 2 3; do
+    es_call POST "/_snapshot/${REPOSITORY}/_verify" '' "$ES_VERIFY_TIMEOUT" ||
+      die "${step}: no answer from ${ES_URL}: ${HTTP_ERROR}"
+    [[ $HTTP_STATUS == 2* ]] && break
+    cause=$(engine_error "$ES_REPLY")
+    if ((attempt < 3)) && client_closed_under "$cause"; then
+      warn "${step}: the engine's S3 client was closed under the verification (another job reloaded secure settings?): retrying"
+      sleep $((attempt * 2))
+      continue
+    fi
+    die "${step}: engine answered HTTP ${HTTP_STATUS}: ${cause}$(certificate_hint "$cause")"
+  done
+  missing=$(jq -r --rawfile nodes "$WORK_DIR/nodes.tsv" '
+      (.nodes // {} | keys) as $verified
+      | [$nodes | split("\n")[] | select(. != "") | split("\t")
+         | select(.[3] != "false" and (.[0] as $id | $verified | index($id) | not)) | .[1]]
+      | join(", ")' "$ES_REPLY")
+  [[ -z $missing ]] || die "${step}: node(s) ${missing} did not verify it (the keys did not reach them, or they cannot reach the bucket)"
+  expected=$(awk -F'\t' '$4 != "false"' "$WORK_DIR/nodes.tsv" | wc -l)
+  log "repository ${REPOSITORY} verified by all ${expected} master-eligible and data nodes ($(jq -r '[.nodes[].name] | sort | join(",")' "$ES_REPLY"))"
 }
 
 # Unregisters the job's repository (the data stays in the bucket). Called on exit.
