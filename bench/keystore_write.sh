@@ -22,7 +22,7 @@
 # BENCH_KDF_REPS (native derivations per round; 5), BENCH_JAVA_KDF_REPS (3), AGENT_BIN.
 set -euo pipefail
 
-BENCH_NAME=keystore-write
+BENCH_NAME="keystore-write"
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
