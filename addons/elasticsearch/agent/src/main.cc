@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "app/health_probe.h"
 #include "app/keystore_cli.h"
 #include "app/options.h"
 #include "common/log.h"
@@ -250,6 +251,8 @@ int Serve(const std::vector<std::string>& args) {
 void PrintUsage(FILE* out) {
   std::fputs(
       "usage: es-agent serve [options]   serve the keystore API (es-agent serve --help)\n"
+      "       es-agent health [options]   exit 0 when the agent these serve options describe is "
+      "alive\n"
       "       es-agent keystore COMMAND   list|add|remove|create|passwd (es-agent keystore "
       "--help)\n"
       "       es-agent --version\n",
@@ -265,6 +268,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (args[0] == "serve") return Serve({args.begin() + 1, args.end()});
+  if (args[0] == "health") {
+    return agent::app::RunHealthProbe({args.begin() + 1, args.end()}, GetEnv, std::cout, std::cerr);
+  }
   if (args[0] == "keystore") {
     return agent::app::RunKeystoreCommand({args.begin() + 1, args.end()}, GetEnv, std::cin,
                                           std::cout, std::cerr);

@@ -75,7 +75,10 @@ void AddExtensions(X509* cert, X509* issuer, const CertSpec& spec) {
   }
   AddExtension(cert, issuer, NID_basic_constraints, "critical,CA:FALSE");
   AddExtension(cert, issuer, NID_key_usage, "critical,digitalSignature");
-  AddExtension(cert, issuer, NID_ext_key_usage, spec.client ? "clientAuth" : "serverAuth");
+  AddExtension(cert, issuer, NID_ext_key_usage,
+               spec.also_client ? "serverAuth,clientAuth"
+               : spec.client    ? "clientAuth"
+                                : "serverAuth");
   if (const std::string san = SubjectAltNames(spec); !san.empty()) {
     AddExtension(cert, issuer, NID_subject_alt_name, san);
   }

@@ -18,7 +18,8 @@ struct CertSpec {
   std::string common_name;
   long serial = 1;
   bool is_ca = false;
-  bool client = false;  // extendedKeyUsage clientAuth, else serverAuth (not for a CA)
+  bool client = false;       // extendedKeyUsage clientAuth, else serverAuth (not for a CA)
+  bool also_client = false;  // serverAuth and clientAuth, as KubeBlocks issues its certificates
   std::vector<std::string> dns_names;
   std::vector<std::string> ip_addresses;
 };

@@ -13,11 +13,15 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 #include <thread>
 
+#include "app/health_probe.h"
 #include "http/server.h"
+#include "node/node_client.h"
 #include "test_pki.h"
 #include "test_util.h"
 
@@ -336,6 +340,52 @@ TEST_F(TlsTest, CurlVerifiesTheCertificatesDnsNameAndGets200) {
   // Without the CA curl refuses the certificate; plain HTTP gets no answer at all.
   EXPECT_EQ(CurlStatus(resolve + url + "/health"), "000");
   EXPECT_EQ(CurlStatus("http://127.0.0.1:" + std::to_string(port()) + "/health"), "000");
+}
+
+// `es-agent health` as an exec liveness probe: it finds the agent from the serve options,
+// verifies it against its CA and its own certificate's name, and shows that certificate where
+// client certificates are required.
+TEST_F(TlsTest, TheHealthProbeReachesAnAgentThatRequiresClientCertificates) {
+  const PemPair both = MakeCertificate({.common_name = "es-0",
+                                        .serial = 1002,
+                                        .also_client = true,
+                                        .dns_names = {kDnsName},
+                                        .ip_addresses = {}},
+                                       &ca_);
+  WriteFile(tls_dir() / "cert.pem", both.cert);
+  WriteFile(tls_dir() / "key.pem", both.key);
+  Start(Options(Tls(/*require_client_cert=*/true)));
+  std::map<std::string, std::string> env = {
+      {"AGENT_LISTEN_ADDRESS", "127.0.0.1"},
+      {"AGENT_PORT", std::to_string(port())},
+      {"AGENT_TLS_CERT_FILE", (tls_dir() / "cert.pem").string()},
+      {"AGENT_TLS_KEY_FILE", (tls_dir() / "key.pem").string()},
+      {"AGENT_TLS_CA_FILE", (tls_dir() / "ca.pem").string()},
+      {"AGENT_TLS_CLIENT_AUTH", "require"}};
+  auto lookup = [&env](const char* name) -> std::optional<std::string> {
+    auto it = env.find(name);
+    return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
+  };
+  std::ostringstream out, err;
+  EXPECT_EQ(app::RunHealthProbe({}, lookup, out, err), 0) << err.str();
+  EXPECT_EQ(out.str(), "ok\n");
+  // Without the client certificate the same agent refuses the probe: the probe's own check.
+  auto parsed = app::ParseServeOptions({}, lookup);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  auto endpoint = app::HealthProbeEndpoint(parsed.value());
+  ASSERT_TRUE(endpoint.ok()) << endpoint.error().message;
+  EXPECT_EQ(endpoint.value().server_name, kDnsName);
+  EXPECT_EQ(endpoint.value().address.host, "127.0.0.1");
+  node::NodeEndpoint anonymous = endpoint.value();
+  anonymous.client_cert_file.clear();
+  EXPECT_FALSE(node::NodeClient(anonymous, "").Send("GET", "/health", "", "-").ok());
+  // A stopped agent: exit 1, the reason named.
+  server_handle_->Stop();
+  thread_.join();
+  server_handle_.reset();
+  std::ostringstream out2, err2;
+  EXPECT_EQ(app::RunHealthProbe({}, lookup, out2, err2), 1);
+  EXPECT_NE(err2.str().find("did not answer"), std::string::npos) << err2.str();
 }
 
 TEST_F(TlsTest, PlainHttpToTheTlsPortIsClosedAndTheServerStaysHealthy) {

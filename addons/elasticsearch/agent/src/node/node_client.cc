@@ -119,6 +119,14 @@ Result<std::unique_ptr<asio::ssl::context>> ClientContext(const NodeEndpoint& e)
                      "cannot read the node's CA file " + e.ca_file.string() + ": " + ec.message());
   }
   ctx->set_verify_mode(asio::ssl::verify_peer);
+  if (!e.client_cert_file.empty()) {
+    ctx->use_certificate_chain_file(e.client_cert_file.string(), ec);
+    if (!ec) ctx->use_private_key_file(e.client_key_file.string(), asio::ssl::context::pem, ec);
+    if (ec) {
+      return MakeError(kNodeTlsFailed, "cannot load the client certificate " +
+                                           e.client_cert_file.string() + ": " + ec.message());
+    }
+  }
   return ctx;
 }
 

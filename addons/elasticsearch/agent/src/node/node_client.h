@@ -1,5 +1,6 @@
-// NodeClient: one HTTP or HTTPS request from the agent to its own search-engine node. It
-// connects by number and, over HTTPS, verifies the node's certificate against a DNS name.
+// NodeClient: one HTTP or HTTPS request from the agent to its own search-engine node (or, for
+// `es-agent health`, to the agent itself). It connects by number and, over HTTPS, verifies the
+// peer's certificate against a DNS name.
 #pragma once
 
 #include <chrono>
@@ -32,6 +33,10 @@ struct NodeEndpoint {
   // HTTPS: the CA that signed the node's certificate; read at each call, so a renewed file
   // is used without a restart.
   std::filesystem::path ca_file;
+  // HTTPS, optional: a client certificate and key to present (the health probe's, for an
+  // agent that requires client certificates).
+  std::filesystem::path client_cert_file;
+  std::filesystem::path client_key_file;
   std::chrono::milliseconds timeout{5000};  // connect, handshake, write and read together
 };
 
