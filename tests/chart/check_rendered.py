@@ -141,14 +141,15 @@ def check_cmpds(docs, values, chart_version, variant):
         check(f"{tag}: agent port named agent = {agent_values['port']}",
               [(p["name"], p["containerPort"]) for p in ports] == [("agent", agent_values["port"])], str(ports))
         check(f"{tag}: agent has no readiness probe", "readinessProbe" not in agent and "startupProbe" not in agent)
-        probe = (agent.get("livenessProbe") or {}).get("httpGet") or {}
-        scheme = "HTTPS" if agent_values["tls"]["enabled"] else "HTTP"
-        check(f"{tag}: agent liveness is GET /health on port agent over {scheme}",
-              probe.get("path") == "/health" and probe.get("port") == "agent" and probe.get("scheme") == scheme,
-              str(probe))
+        probe = agent.get("livenessProbe") or {}
+        check(f"{tag}: agent liveness is the exec probe es-agent health (its env decides HTTP or HTTPS)",
+              (probe.get("exec") or {}).get("command") == ["/usr/local/bin/es-agent", "health"]
+              and "httpGet" not in probe, str(probe))
         res = agent.get("resources") or {}
         check(f"{tag}: agent has cpu and memory requests and limits",
               all(set(res.get(k, {})) >= {"cpu", "memory"} for k in ("requests", "limits")), str(res))
+        wanted = agent_values["cliBackendResources" if agent_values["keystoreBackend"] == "cli" else "resources"]
+        check(f"{tag}: agent resources are the {agent_values['keystoreBackend']} backend's", res == wanted, str(res))
         sc = agent.get("securityContext") or {}
         check(f"{tag}: agent runs as non-root uid {uid}, read-only root, no capabilities, no escalation",
               sc.get("runAsNonRoot") is True and sc.get("runAsUser") == uid

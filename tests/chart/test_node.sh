@@ -263,6 +263,8 @@ test_agent() {
   done
   check "$label: the agent, started from its container's env, answers /health" \
     curl -sf --max-time 2 "http://$TEST_IP:$TEST_AGENT_PORT/health" -o /dev/null
+  check "$label: its liveness probe (es-agent health, in the same env) says alive" \
+    run_container "$dir" agent "$dir/agent-overrides" "$AGENT_BIN" health
   local key secret
   key=$(random_secret)
   secret=$(random_secret)

@@ -350,14 +350,16 @@ volume, shared with the engine). Its own small image, no JVM; the engine's user;
     - name: agent
       containerPort: {{ $agent.port }}
       protocol: TCP
+  # An exec probe: `es-agent health` reads this container's env, so it follows the agent's TLS
+  # and client-certificate settings (a kubelet httpGet can show no client certificate).
   livenessProbe:
-    httpGet:
-      path: /health
-      port: agent
-      scheme: {{ ternary "HTTPS" "HTTP" $agent.tls.enabled }}
+    exec:
+      command:
+        - /usr/local/bin/es-agent
+        - health
     {{- toYaml $agent.livenessProbe | nindent 4 }}
   resources:
-    {{- toYaml $agent.resources | nindent 4 }}
+    {{- toYaml (ternary $agent.cliBackendResources $agent.resources (eq $agent.keystoreBackend "cli")) | nindent 4 }}
   securityContext:
     {{- include "elasticsearch.engineSecurityContext" $root | nindent 4 }}
   volumeMounts:

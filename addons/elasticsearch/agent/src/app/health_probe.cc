@@ -12,8 +12,8 @@
 namespace agent::app {
 namespace {
 
-// Within a kubelet probe's default timeout (1 s is too short for a TLS handshake on a busy
-// node; the chart gives 5 s).
+// Under the probe's timeout in the chart (timeoutSeconds 5): a TLS handshake on a busy node
+// can take a second.
 constexpr std::chrono::milliseconds kProbeTimeout{4000};
 
 // The first DNS name of a PEM certificate: the name the agent's own certificate is verified
