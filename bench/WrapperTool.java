@@ -92,18 +92,15 @@ public final class WrapperTool {
 
   // save(Path, char[]) in most releases; save(Path, char[], boolean preserveOwnership) in some.
   private static void save(Class<?> wrapper, Object ks, Path dir) throws Exception {
-    for (Method m : wrapper.getMethods()) {
-      if (!m.getName().equals("save")) continue;
-      if (m.getParameterCount() == 2) {
-        invoke(m, ks, dir, NO_PASSWORD);
-        return;
-      }
-      if (m.getParameterCount() == 3) {
-        invoke(m, ks, dir, NO_PASSWORD, Boolean.TRUE);
-        return;
-      }
+    boolean hasTwo = false;
+    for (Method m : wrapper.getDeclaredMethods()) {
+      hasTwo |= m.getName().equals("save") && m.getParameterCount() == 2;
     }
-    fail("KeyStoreWrapper has no save method");
+    if (hasTwo) {
+      invoke(find(wrapper, "save", 2), ks, dir, NO_PASSWORD);
+    } else {
+      invoke(find(wrapper, "save", 3), ks, dir, NO_PASSWORD, Boolean.TRUE);
+    }
   }
 
   private static Object callStatic(Class<?> wrapper, String name, Object... args) throws Exception {
@@ -114,9 +111,16 @@ public final class WrapperTool {
     return invoke(find(target.getClass(), name, args.length), target, args);
   }
 
+  // Public methods first; some releases keep setString and save package-private.
   private static Method find(Class<?> type, String name, int arity) {
     for (Method m : type.getMethods()) {
       if (m.getName().equals(name) && m.getParameterCount() == arity) return m;
+    }
+    for (Method m : type.getDeclaredMethods()) {
+      if (m.getName().equals(name) && m.getParameterCount() == arity) {
+        m.setAccessible(true);
+        return m;
+      }
     }
     fail(type.getName() + " has no method " + name + " with " + arity + " parameters");
     return null;
