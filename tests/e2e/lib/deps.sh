@@ -5,7 +5,8 @@
 #   - versitygw (S3 server), built with `go install` from the Go module proxy
 #   - OpenSearch integ-test-zip + its repository-s3 plugin (Maven Central)
 #   - Elasticsearch integ-test-zip, for bin/elasticsearch-keystore (Maven Central)
-#   - older releases' integ-test-zips (E2E_TOOL_RELEASES), for the cli backend's tests
+#   - other releases' integ-test-zips (E2E_TOOL_RELEASES, E2E_NODE_RELEASES), for the cli
+#     backend's tests and the chart's node test
 # Usage: bash tests/e2e/lib/deps.sh
 set -euo pipefail
 
@@ -174,10 +175,11 @@ fetch_maven_artifacts() {
 # The integ-test-zip of an engine release: its Maven group.
 tool_group() { printf 'org.%s.distribution.integ-test-zip\n' "$1"; }
 
-# missing_tool_releases: the E2E_TOOL_RELEASES not unpacked yet, one engine:version a line.
+# missing_tool_releases: the E2E_TOOL_RELEASES and E2E_NODE_RELEASES not unpacked yet, one
+# engine:version a line.
 missing_tool_releases() {
   local release
-  for release in $E2E_TOOL_RELEASES; do
+  for release in $E2E_TOOL_RELEASES $E2E_NODE_RELEASES; do
     installed "$E2E_TOOL_HOMES/${release/:/-}" || printf '%s\n' "$release"
   done
 }
@@ -209,7 +211,7 @@ fetch_tool_releases() {
   </plugin></plugins></build>
 </project>
 POM
-  log "resolving older engine releases for the cli backend tests: ${releases[*]}"
+  log "resolving other engine releases (cli backend tests, chart node test): ${releases[*]}"
   if ! mvn -B -q -f "$dir/pom.xml" -Dmaven.repo.local="$MVN_REPO" \
     "org.apache.maven.plugins:maven-dependency-plugin:$E2E_MVN_DEPENDENCY_PLUGIN:copy" \
     >"$LOG_DIR/maven-tools.log" 2>&1; then
@@ -369,7 +371,7 @@ report() {
   printf 'opensearch     %s %s (java %s)\n' "$E2E_OPENSEARCH_VERSION" "$OPENSEARCH_HOME" "$OPENSEARCH_JAVA_HOME"
   printf 'repository-s3  %s\n' "$s3_line"
   printf 'elasticsearch  %s %s (keystore tool only; java %s)\n' "$E2E_ELASTICSEARCH_VERSION" "$ES_HOME" "$ES_JAVA_HOME"
-  printf 'tool releases  %s under %s\n' "$E2E_TOOL_RELEASES" "$E2E_TOOL_HOMES"
+  printf 'tool releases  %s %s under %s\n' "$E2E_TOOL_RELEASES" "$E2E_NODE_RELEASES" "$E2E_TOOL_HOMES"
 }
 
 main() {

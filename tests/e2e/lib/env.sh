@@ -37,8 +37,11 @@ export OPENSEARCH_HOME ES_HOME E2E_VERSITYGW_BIN
 # Older engine releases whose keystore tools the agent's cli backend is also tested against
 # (tests/compat/cli_tools.sh): engine:version, unpacked under $E2E_TOOL_HOMES/<engine>-<version>.
 E2E_TOOL_RELEASES="${E2E_TOOL_RELEASES:-elasticsearch:7.17.29 opensearch:2.19.4 opensearch:1.3.20}"
+# Releases only the chart's node test starts (tests/chart/test_node.sh: 9.x needs Java 21, which
+# cli_tools.sh's Java 17 runs cannot give), fetched and unpacked beside them.
+E2E_NODE_RELEASES="${E2E_NODE_RELEASES:-elasticsearch:9.2.0}"
 E2E_TOOL_HOMES="$E2E_CACHE/tools"
-export E2E_TOOL_RELEASES E2E_TOOL_HOMES
+export E2E_TOOL_RELEASES E2E_NODE_RELEASES E2E_TOOL_HOMES
 
 # e2e_find_java MIN_MAJOR: print a JAVA_HOME whose Java is at least MIN_MAJOR
 # (read from the JDK's `release` file, no JVM started). Prefers the Temurin 25
