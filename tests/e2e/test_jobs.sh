@@ -628,7 +628,7 @@ test_unassigned_primary_fails_unless_partial() {
   # default the job fails; with BACKUP_ALLOW_PARTIAL it ends PARTIAL, with a warning; a rerun
   # that does not allow partial then refuses that snapshot and leaves it.
   local name="t-partial-${RUN_ID}"
-  es PUT /t-red --data-binary '{"settings":{"number_of_shards":1,"number_of_replicas":0,"index.routing.allocation.require._name":"no-such-node"}}' >/dev/null
+  es PUT '/t-red?wait_for_active_shards=0' --data-binary '{"settings":{"number_of_shards":1,"number_of_replicas":0,"index.routing.allocation.require._name":"no-such-node"}}' >/dev/null
   run_job partial-default backup.sh "DP_BACKUP_NAME=${name}"
   check "by default the backup fails" test "$JOB_RC" -ne 0
   check "naming the index without its primary" log_has partial-default "ERROR: (start of snapshot ${name}|snapshot ${name} ended FAILED).*t-red"
@@ -690,6 +690,39 @@ test_env_auth_skips_the_keystore() {
   check "repository not left registered" repo_absent "$name"
 }
 
+# s3_keys PREFIX: the bucket's object keys under PREFIX, through the S3 API (as datasafed
+# sees them), one a line.
+s3_keys() {
+  local prefix=${1//\//%2F} token='' page
+  while true; do
+    page=$(e2e_s3_curl "${E2E_S3_ENDPOINT}/${E2E_BUCKET}?list-type=2&prefix=${prefix}${token:+&continuation-token=${token}}") || return 1
+    grep -o '<Key>[^<]*</Key>' <<<"$page" | sed -e 's/<Key>//' -e 's/<\/Key>//'
+    grep -q '<IsTruncated>true</IsTruncated>' <<<"$page" || return 0
+    token=$(grep -o '<NextContinuationToken>[^<]*' <<<"$page" | sed 's/<NextContinuationToken>//' | jq -sRr @uri)
+  done
+}
+
+test_deleting_one_backup_leaves_the_others() {
+  # KubeBlocks deletes a Backup by removing its path in the bucket (datasafed rm -r): done
+  # here through the S3 API, object by object. Nothing of that Backup is left, and another
+  # Backup still restores.
+  local gone="t-killed-${RUN_ID}" kept="t-slow-${RUN_ID}" prefix key count=0
+  prefix="e2e/${POLICY_PREFIX}/${gone}/"
+  while IFS= read -r key; do
+    [[ -n $key ]] || continue
+    e2e_s3_curl --request DELETE --output /dev/null "${E2E_S3_ENDPOINT}/${E2E_BUCKET}/${key}" && count=$((count + 1))
+  done < <(s3_keys "$prefix")
+  check "the deleted Backup had objects (${count})" test "$count" -gt 0
+  check "none of its objects is left" test -z "$(s3_keys "$prefix")"
+  check "and no file of it anywhere in the bucket" \
+    test -z "$(find "${E2E_S3_DATA_DIR}/${E2E_BUCKET}" -path "*/${gone}/*" -type f -print -quit)"
+  check "the other Backup's objects are still there" test -n "$(s3_keys "e2e/${POLICY_PREFIX}/${kept}/")"
+  run_job kept-restore restore.sh "DP_BACKUP_NAME=${kept}" RESTORE_INDICES=t-big
+  check "the other Backup restores" test "$JOB_RC" -eq 0
+  check "with all its documents" test "$(es GET /t-big/_count | jq -r '.count')" == 8000
+  es DELETE /t-big >/dev/null
+}
+
 test_no_secret_in_any_output() {
   local secrets="${PRIVATE}/secrets.txt" logs
   {
@@ -735,6 +768,7 @@ main() {
   run_test test_wrong_secret_fails_at_registration
   run_test test_restore_refuses_missing_snapshot
   run_test test_two_jobs_keep_their_own_credentials
+  run_test test_deleting_one_backup_leaves_the_others
   write_standin
   run_test test_agent_answering_500
   run_test test_agent_staying_busy
