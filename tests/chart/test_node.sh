@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
-# A real Elasticsearch node started from the chart's own config and start-up: helm renders the
-# 8.x ComponentDefinition and its templates; kbrender stands in for KubeBlocks (the vars of one
-# pod, the config and script templates, the container's env) and for the kubelet ($(VAR)
-# expansion, the downward API); then prepare-config.sh and entrypoint.sh run as they would in
-# the pod, as the engine's user, and start Elasticsearch 8.19.21 (the integ-test distribution in
-# .cache/e2e) on 127.0.0.51. Two pods: without TLS; with TLS (certificates from a test CA, as
-# KubeBlocks' issuer would make them) and a keystore password, restarted once. The agent, when
-# built, runs from its container's env against that node's keystore.
+# Real Elasticsearch nodes started from the chart's own config and start-up: helm renders a
+# major's ComponentDefinition and its templates; kbrender stands in for KubeBlocks (the vars of
+# one pod, the config and script templates, the container's env) and for the kubelet ($(VAR)
+# expansion, the downward API); then prepare-config.sh (and on 7.x install-plugins.sh) and
+# entrypoint.sh run as they would in the pod, as the engine's user, and start Elasticsearch (the
+# integ-test distributions in .cache/e2e). 8.x (8.19.21), on 127.0.0.51, one pod after the other:
+# without TLS; with TLS (certificates from a test CA, as KubeBlocks' issuer would make them) and
+# a keystore password, restarted once. 7.x (7.17.29) and 9.x (9.2.0), without TLS, beside them
+# on 127.0.0.52 and .53 (their lines are printed when they are done). The agent, when built,
+# runs from its container's env against each node's keystore.
+#
+# 7.x's repository-s3 plugin cannot be installed here (elasticsearch-plugin downloads it from
+# Elastic's site; it is not on Maven Central): install-plugins.sh runs in its container's env
+# with a declared stand-in for the tool's download-and-install step only, the real tool is run
+# in the same env, and the 7.x node starts without the plugin (the agent is told
+# --allow-without-s3-repository, as for every pod here: no node here has an S3 module).
 #
 # Stand-ins, each named where it is made: the node binds the pod's IP instead of 0.0.0.0 (a
 # pod has a network namespace of its own; this host is shared), the volumes are directories
 # (the config volume is reached through ES_PATH_CONF, the TLS and password mounts through their
-# scripts' path variables), the JVM is the host's (the image bundles one), the heap is fixed.
+# scripts' path variables), the JVM is the host's (the image bundles one: Java 17 for 7.x, 21+
+# for 9.x), the heap is fixed.
 # KEEP_WORK=1 keeps the pods' directories (their path is printed) for a look after a failure.
 # Ends with 'N passed, M failed'; exits non-zero when a check failed.
 set -euo pipefail
@@ -22,7 +31,10 @@ source "$ROOT/tests/e2e/lib/env.sh"
 
 readonly CHART=$ROOT/addons/elasticsearch
 readonly BIN=${CHART_CACHE:-$ROOT/.cache/chart}/bin
-readonly TEST_IP=127.0.0.51
+# The pod IP: the 8.x pods' (one after the other); the 7.x and 9.x pods run beside them, each
+# on its own (run_beside).
+TEST_IP=127.0.0.51
+readonly TEST_IP_BY_MAJOR=([7]=127.0.0.52 [9]=127.0.0.53)
 readonly TEST_HTTP_PORT=9200
 readonly TEST_AGENT_PORT=8080
 readonly TEST_CLUSTER=es-test
@@ -30,11 +42,8 @@ readonly TEST_POD=es-test-elasticsearch-0
 readonly TEST_FQDN=$TEST_POD.es-test-elasticsearch-headless.default.svc.cluster.local
 # Not readonly: make passes it in the environment, and container_exec unsets every variable.
 AGENT_BIN=${AGENT_BIN:-$ROOT/build/agent/es-agent}
-# What GET /_nodes/_local must say (the integ-test distribution has no GET /: rest-root module).
-readonly NODE_IS_THE_POD='.cluster_name == "es-test" and ([.nodes[].name] == ["'$TEST_POD'"])
-  and ([.nodes[].version] == ["8.19.21"])'
-readonly BOUND_TO_POD_IP='[.nodes[] | .http.bound_address, .transport.bound_address] ==
-  [["'$TEST_IP:$TEST_HTTP_PORT'"], ["'$TEST_IP':9300"]]'
+# Elasticsearch 7.17 runs on Java 17 (not on 25); 9.x needs 21 or newer.
+readonly JAVA17_HOME=${CHART_NODE_JAVA17_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}
 PASSED=0
 FAILED=0
 WORK=""
@@ -68,28 +77,117 @@ stop_process() {
   kill -KILL -- "-$pid" 2>/dev/null || true
 }
 
+BESIDE_PIDS=()
+BESIDE_NAMES=()
+
 cleanup() {
+  local pid
+  for pid in "${BESIDE_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${BESIDE_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   stop_process "$AGENT_PID"
   stop_process "$NODE_PID"
   if [[ -n $WORK && -z ${KEEP_WORK:-} ]]; then rm -rf -- "$WORK"; fi
 }
 
+# run_beside NAME IP FUNCTION ARGS...: FUNCTION in a background subshell whose pod IP is IP (the
+# nodes start at the same time as the 8.x ones: on two busy cores a start is mostly waiting);
+# its lines go to WORK/NAME.log, its counts to WORK/NAME.counts. It stops its own processes.
+run_beside() {
+  local name=$1
+  beside_body "$@" >"$WORK/$name.log" 2>&1 &
+  BESIDE_PIDS+=("$!")
+  BESIDE_NAMES+=("$name")
+}
+
+# beside_body NAME IP FUNCTION ARGS...: run_beside's background part (a subshell: what it sets
+# is its own).
+beside_body() {
+  BESIDE_COUNTS=$WORK/$1.counts TEST_IP=$2 PASSED=0 FAILED=0 NODE_PID="" AGENT_PID="" BESIDE_PIDS=()
+  shift 2
+  trap 'exit 143' TERM
+  trap 'stop_process "$AGENT_PID"; stop_process "$NODE_PID"
+    printf "%d %d\n" "$PASSED" "$FAILED" >"$BESIDE_COUNTS"' EXIT
+  "$@"
+}
+
+# finish_beside: waits for every run_beside, prints its lines and adds its counts.
+finish_beside() {
+  local i rc counts
+  for i in "${!BESIDE_PIDS[@]}"; do
+    rc=0
+    wait "${BESIDE_PIDS[$i]}" || rc=$?
+    cat "$WORK/${BESIDE_NAMES[$i]}.log"
+    read -ra counts <"$WORK/${BESIDE_NAMES[$i]}.counts"
+    PASSED=$((PASSED + counts[0]))
+    FAILED=$((FAILED + counts[1]))
+    ((rc == 0)) || fail "${BESIDE_NAMES[$i]}: its test stopped early (exit $rc)"
+  done
+  BESIDE_PIDS=()
+}
+
 random_secret() { openssl rand -hex 16; }
+
+# --- the majors: each pod's release, its distribution and its Java ---------------------------
+
+# major_release MAJOR: the Elasticsearch release of that major that deps.sh fetches.
+major_release() {
+  local release
+  for release in "elasticsearch:$E2E_ELASTICSEARCH_VERSION" $E2E_TOOL_RELEASES $E2E_NODE_RELEASES; do
+    if [[ $release == elasticsearch:$1.* ]]; then
+      printf '%s\n' "${release#*:}"
+      return 0
+    fi
+  done
+  echo "no Elasticsearch $1.x in E2E_ELASTICSEARCH_VERSION, E2E_TOOL_RELEASES, E2E_NODE_RELEASES" >&2
+  return 1
+}
+
+# major_home MAJOR: its integ-test distribution (the image's /usr/share/elasticsearch).
+major_home() {
+  if [[ $1 == "${E2E_ELASTICSEARCH_VERSION%%.*}" ]]; then
+    printf '%s\n' "$ES_HOME"
+  else
+    printf '%s\n' "$E2E_TOOL_HOMES/elasticsearch-$(major_release "$1")"
+  fi
+}
+
+# major_java MAJOR: the JDK its node and tools run on here.
+major_java() {
+  case $1 in
+    7) printf '%s\n' "$JAVA17_HOME" ;;
+    8) printf '%s\n' "$ES_JAVA_HOME" ;;
+    *) e2e_find_java 21 ;;
+  esac
+}
+
+# What GET /_nodes/_local must say (the integ-test distribution has no GET /: rest-root module).
+node_is_the_pod() {
+  printf '%s' '.cluster_name == "'"$TEST_CLUSTER"'" and ([.nodes[].name] == ["'"$TEST_POD"'"])
+    and ([.nodes[].version] == ["'"$1"'"])'
+}
+
+bound_to_pod_ip() {
+  printf '%s' '[.nodes[] | .http.bound_address, .transport.bound_address] ==
+    [["'"$TEST_IP:$TEST_HTTP_PORT"'"], ["'"$TEST_IP"':9300"]]'
+}
 
 # --- the stand-in for KubeBlocks: render, then kbrender ------------------------------------
 
-# render_pod DIR TLS(true|false) HELM_ARGS...: DIR/files/<volume>/..., DIR/env/<container>.
+# render_pod DIR TLS(true|false) MAJOR HELM_ARGS...: that major's ComponentDefinition, for a
+# Cluster whose serviceVersion is the release run here: DIR/pod/files/<volume>/...,
+# DIR/pod/env/<container>.
 render_pod() {
-  local dir=$1 tls=$2
-  shift 2
+  local dir=$1 tls=$2 major=$3 release
+  shift 3
+  release=$(major_release "$major")
   mkdir -p "$dir"
-  "$BIN/helm" template es "$CHART" --namespace default --show-only templates/cmpd-8.yaml \
+  "$BIN/helm" template es "$CHART" --namespace default --show-only "templates/cmpd-$major.yaml" \
     --show-only templates/configmaps.yaml "$@" >"$dir/rendered.yaml"
   # What KubeBlocks knows of the pod: the Cluster, the component, the account's Secret.
   jq -n --arg cluster "$TEST_CLUSTER" --arg pod "$TEST_POD" --arg ip "$TEST_IP" --argjson tls "$tls" \
-    --rawfile password "$dir/elastic-password" \
+    --arg release "$release" --rawfile password "$dir/elastic-password" \
     '{clusterName: $cluster, namespace: "default", component: "elasticsearch", replicas: 1,
-      serviceVersion: "8.19.21", clusterDomain: "cluster.local", tlsEnabled: $tls,
+      serviceVersion: $release, clusterDomain: "cluster.local", tlsEnabled: $tls,
       credentials: {elastic: {username: "elastic", password: ($password | rtrimstr("\n"))}},
       podName: $pod, podIP: $ip}' >"$dir/facts.json"
   chmod 0600 "$dir/facts.json"
@@ -115,17 +213,35 @@ run_container() { (container_exec "$@"); }
 
 # --- the pod's directories -------------------------------------------------------------------
 
-# make_pod_dirs DIR: the image (a copy of the distribution: the tests write into its data
-# directory as the pod writes into its data volume) and the volumes.
+# make_pod_dirs DIR MAJOR: the image (a copy of the major's distribution: the tests write into
+# its data directory as the pod writes into its data volume) and the volumes.
 make_pod_dirs() {
-  local dir=$1
+  local dir=$1 major=$2
   mkdir -p "$dir/image" "$dir/volumes/config"
-  cp -a "$ES_HOME/." "$dir/image/"
+  cp -a "$(major_home "$major")/." "$dir/image/"
   rm -f "$dir/image/.e2e-installed"
-  mkdir -p "$dir/image/data" "$dir/image/logs"
-  # The volumes the engine's user writes (fsGroup in the pod); the image stays root's.
+  mkdir -p "$dir/image/data" "$dir/image/logs" "$dir/image/plugins"
+  # The volumes the engine's user writes (fsGroup in the pod; 7.x's plugins volume too); the
+  # image stays root's.
   chown -R "$E2E_USER:$E2E_USER" "$dir/image/data" "$dir/image/logs" "$dir/volumes"
+  [[ $major != 7 ]] || chown "$E2E_USER:$E2E_USER" "$dir/image/plugins"
   chmod 0750 "$dir/volumes/config"
+}
+
+# path_overrides DIR MAJOR: the stand-ins for the image's paths and JDK, in every container
+# started from the engine's image: its home, the config volume's mount (ES_PATH_CONF).
+path_overrides() {
+  local dir=$1 major=$2
+  printf '%s\n' "ES_HOME=$dir/image" "ES_PATH_CONF=$dir/volumes/config" "ES_JAVA_HOME=$(major_java "$major")"
+}
+
+# node_overrides DIR MAJOR: the path stand-ins, and the node's: where prepare-config finds its
+# volumes, the pod's own network namespace (bind its IP), the container's memory (heap).
+node_overrides() {
+  local dir=$1 major=$2
+  path_overrides "$dir" "$major"
+  printf '%s\n' "CONFIG_DIR=$dir/volumes/config" "TEMPLATE_DIR=$dir/pod/files/es-config" \
+    "ES_NETWORK_HOST=$TEST_IP" "ES_JAVA_OPTS=-Xms512m -Xmx512m $E2E_EXTRA_JAVA_OPTS"
 }
 
 # make_tls DIR: what KubeBlocks' issuer puts in the TLS Secret: ca.pem, cert.pem (the pod's
@@ -239,6 +355,10 @@ agent_overrides() {
   fi
 }
 
+# agent_health DIR: the liveness probe's command in the agent container's env (its word, "ok",
+# kept in DIR/health.out).
+agent_health() { run_container "$1" agent "$1/agent-overrides" "$AGENT_BIN" health >"$1/health.out"; }
+
 agent_curl() { # agent_curl DIR METHOD PATH [BODY_FILE]: with the elastic account's credentials
   local dir=$1 method=$2 path=$3 body=${4:-}
   local data=()
@@ -263,8 +383,7 @@ test_agent() {
   done
   check "$label: the agent, started from its container's env, answers /health" \
     curl -sf --max-time 2 "http://$TEST_IP:$TEST_AGENT_PORT/health" -o /dev/null
-  check "$label: its liveness probe (es-agent health, in the same env) says alive" \
-    run_container "$dir" agent "$dir/agent-overrides" "$AGENT_BIN" health
+  check "$label: its liveness probe (es-agent health, in the same env) says alive" agent_health "$dir"
   local key secret
   key=$(random_secret)
   secret=$(random_secret)
@@ -293,28 +412,27 @@ test_agent() {
 
 # --- the two pods ------------------------------------------------------------------------------
 
+# test_plain_pod MAJOR: a pod of that major's ComponentDefinition, without TLS.
 test_plain_pod() {
-  local dir=$WORK/plain label="8.x pod without TLS"
+  local major=$1 dir=$WORK/plain-$1 label="$1.x pod without TLS" release
+  release=$(major_release "$major")
   mkdir -p "$dir"
   random_secret >"$dir/elastic-password"
-  render_pod "$dir" false
-  make_pod_dirs "$dir"
-  # Stand-ins: the image's home, the config volume's mount (ES_PATH_CONF), the pod's own
-  # network namespace (bind its IP), the container's memory (heap), the image's JDK.
-  printf '%s\n' "ES_HOME=$dir/image" "ES_PATH_CONF=$dir/volumes/config" "CONFIG_DIR=$dir/volumes/config" \
-    "TEMPLATE_DIR=$dir/pod/files/es-config" "ES_NETWORK_HOST=$TEST_IP" \
-    "ES_JAVA_OPTS=-Xms512m -Xmx512m $E2E_EXTRA_JAVA_OPTS" "ES_JAVA_HOME=$ES_JAVA_HOME" >"$dir/overrides"
+  render_pod "$dir" false "$major"
+  make_pod_dirs "$dir" "$major"
+  node_overrides "$dir" "$major" >"$dir/overrides"
+  [[ $major != 7 ]] || test_install_plugins "$dir" "$label"
   start_node "$dir"
   check "$label: the node starts from the rendered config and entrypoint and turns green" \
     wait_for_node "$dir" http -
   node_curl "$dir" http - /_nodes/_local >"$dir/root.json"
-  check "$label: without credentials (security off without TLS): cluster es-test, node $TEST_POD, 8.19.21" \
-    json_is "$dir/root.json" "$NODE_IS_THE_POD"
+  check "$label: without credentials (security off without TLS): cluster es-test, node $TEST_POD, $release" \
+    json_is "$dir/root.json" "$(node_is_the_pod "$release")"
   node_curl "$dir" http - /_nodes/_local/http,transport >"$dir/nodes.json"
   check "$label: the node publishes the pod IP (where the jobs reach its agent)" \
     json_is "$dir/nodes.json" '[.nodes[].ip] == ["'"$TEST_IP"'"]'
   check "$label: the node binds only the pod IP (ES_NETWORK_HOST reaches elasticsearch.yml)" \
-    json_is "$dir/nodes.json" "$BOUND_TO_POD_IP"
+    json_is "$dir/nodes.json" "$(bound_to_pod_ip)"
   node_curl "$dir" http - "/_nodes/_local/settings?flat_settings=true" >"$dir/settings.json"
   check "$label: rendered settings in force (single-node discovery, no mmap, security off)" \
     json_is "$dir/settings.json" '.nodes[].settings | .["discovery.type"] == "single-node" and
@@ -327,13 +445,65 @@ test_plain_pod() {
     lacks_secrets "$dir/volumes/config/elasticsearch.yml" "\${"
   # As the agent's cli backend runs it: nothing of the container's environment.
   ok=false
-  names=$(env -i PATH=/usr/bin:/bin ES_PATH_CONF="$dir/volumes/config" ES_JAVA_HOME="$ES_JAVA_HOME" \
+  names=$(env -i PATH=/usr/bin:/bin ES_PATH_CONF="$dir/volumes/config" ES_JAVA_HOME="$(major_java "$major")" \
     "${E2E_AS_ESNODE[@]}" "$dir/image/bin/elasticsearch-keystore" list </dev/null 2>&1 || true)
   has_name "$names" keystore.seed && ok=true
   check "$label: the engine's keystore tool works in an empty environment (the agent's cli backend)" "$ok"
   test_agent "$dir" "$label"
   stop_process "$NODE_PID"
   NODE_PID=""
+}
+
+# test_install_plugins DIR LABEL: 7.x's install-plugins init container, between prepare-config
+# and the node, as in the pod. Its overrides are only the image's paths: what
+# elasticsearch.yml's placeholders need must come from the container's own env.
+test_install_plugins() {
+  local dir=$1 label=$2 tool=$1/image/bin/elasticsearch-plugin
+  path_overrides "$dir" 7 >"$dir/plugin-overrides"
+  run_container "$dir" prepare-config "$dir/overrides" "$dir/pod/files/scripts/prepare-config.sh" \
+    >"$dir/prepare.out" 2>&1
+  check "$label: install-plugins is told to install repository-s3 (the chart's default source)" \
+    grep -qzx 'PLUGINS=repository-s3' "$dir/pod/env/install-plugins"
+  check "$label: the engine's plugin tool runs in install-plugins' env on the prepared config volume" \
+    plugin_tool_lists_nothing "$dir" "$tool"
+  # The declared stand-in: the tool's install would download repository-s3 from Elastic's site,
+  # which this machine cannot reach (and Maven Central does not carry it). It records what it
+  # was asked; every other command goes to the real tool.
+  echo "note: $label: repository-s3 is not installed here (no download from Elastic's site);" \
+    "install-plugins.sh runs with a stand-in for elasticsearch-plugin install only"
+  mv "$tool" "$tool.real"
+  cat >"$tool" <<'STUB'
+#!/usr/bin/env bash
+# Stand-in for `elasticsearch-plugin install` (the test cannot download plugins): records its
+# arguments, installs nothing. Every other command is the real tool's.
+if [[ ${1:-} == install ]]; then
+  printf '%s\n' "$*" >"$PLUGIN_STUB_OUT"
+  exit 0
+fi
+exec "$0.real" "$@"
+STUB
+  chmod 0755 "$tool"
+  : >"$dir/plugin-stub.out"
+  chown "$E2E_USER" "$dir/plugin-stub.out"
+  printf 'PLUGIN_STUB_OUT=%s\n' "$dir/plugin-stub.out" >>"$dir/plugin-overrides"
+  local rc=0
+  run_container "$dir" install-plugins "$dir/plugin-overrides" "$dir/pod/files/scripts/install-plugins.sh" \
+    >"$dir/install-plugins.out" 2>&1 || rc=$?
+  mv -f "$tool.real" "$tool"
+  check "$label: install-plugins.sh asks the tool for repository-s3, in batch mode, and succeeds" \
+    [ "$rc:$(cat "$dir/plugin-stub.out")" = "0:install --batch repository-s3" ]
+}
+
+# plugin_tool_lists_nothing DIR TOOL: elasticsearch-plugin list, as the install-plugins
+# container runs it, exits 0 and names no plugin.
+plugin_tool_lists_nothing() {
+  local dir=$1 tool=$2
+  if run_container "$dir" install-plugins "$dir/plugin-overrides" "$tool" list >"$dir/plugin-list.out" 2>&1 &&
+    ! grep -v '^warning: ' "$dir/plugin-list.out" | grep -q .; then
+    return 0
+  fi
+  sed 's/^/  /' "$dir/plugin-list.out" >&2
+  return 1
 }
 
 test_tls_pod() {
@@ -344,13 +514,13 @@ test_tls_pod() {
   random_secret >"$dir/keystore-password/password"
   chgrp "$E2E_USER" "$dir/keystore-password/password"
   chmod 0440 "$dir/keystore-password/password"
-  render_pod "$dir" true --set keystore.passwordSecret=es-keystore-password
-  make_pod_dirs "$dir"
+  render_pod "$dir" true 8 --set keystore.passwordSecret=es-keystore-password
+  make_pod_dirs "$dir" 8
   make_tls "$dir"
-  printf '%s\n' "ES_HOME=$dir/image" "ES_PATH_CONF=$dir/volumes/config" "CONFIG_DIR=$dir/volumes/config" \
-    "TEMPLATE_DIR=$dir/pod/files/es-config" "ES_NETWORK_HOST=$TEST_IP" "TLS_DIR=$dir/tls" \
-    "ES_KEYSTORE_PASSWORD_FILE=$dir/keystore-password/password" \
-    "ES_JAVA_OPTS=-Xms512m -Xmx512m $E2E_EXTRA_JAVA_OPTS" "ES_JAVA_HOME=$ES_JAVA_HOME" >"$dir/overrides"
+  {
+    node_overrides "$dir" 8
+    printf '%s\n' "TLS_DIR=$dir/tls" "ES_KEYSTORE_PASSWORD_FILE=$dir/keystore-password/password"
+  } >"$dir/overrides"
   check "$label: the pod's env says where the keystore password is" \
     grep -qz '^ES_KEYSTORE_PASSWORD_FILE=/etc/elasticsearch/keystore-password/password$' "$dir/pod/env/elasticsearch"
   local auth="elastic:$dir/elastic-password"
@@ -358,7 +528,7 @@ test_tls_pod() {
   check "$label: the node starts (security and TLS on) and turns green" wait_for_node "$dir" https "$auth"
   node_curl "$dir" https "$auth" /_nodes/_local >"$dir/root.json"
   check "$label: over https with the elastic account (bootstrap.password from the entrypoint)" \
-    json_is "$dir/root.json" "$NODE_IS_THE_POD"
+    json_is "$dir/root.json" "$(node_is_the_pod "$(major_release 8)")"
   node_curl "$dir" https - /_nodes/_local >/dev/null
   check "$label: without credentials: 401" status_is "$dir" 401
   printf 'wrong\n' >"$dir/wrong-password"
@@ -367,7 +537,7 @@ test_tls_pod() {
   node_curl "$dir" http - /_nodes/_local >/dev/null
   check "$label: plain http is refused" [ "$(cat "$dir/status")" != 200 ]
   node_curl "$dir" https "$auth" /_nodes/_local/http,transport >"$dir/nodes.json"
-  check "$label: the node binds only the pod IP" json_is "$dir/nodes.json" "$BOUND_TO_POD_IP"
+  check "$label: the node binds only the pod IP" json_is "$dir/nodes.json" "$(bound_to_pod_ip)"
   node_curl "$dir" https "$auth" /_ssl/certificates >"$dir/certificates.json"
   check "$label: the node's certificates are the copies in config/tls of the mounted ones" \
     json_is "$dir/certificates.json" '([.[].path] | unique) == ["tls/ca.pem", "tls/cert.pem"] and
@@ -405,8 +575,8 @@ test_startup_cases() {
   random_secret >"$dir/keystore-password/password"
   chgrp "$E2E_USER" "$dir/keystore-password/password"
   chmod 0440 "$dir/keystore-password/password"
-  render_pod "$dir" false --set keystore.passwordSecret=es-keystore-password
-  make_pod_dirs "$dir"
+  render_pod "$dir" false 8 --set keystore.passwordSecret=es-keystore-password
+  make_pod_dirs "$dir" 8
   cat >"$dir/image/bin/elasticsearch" <<'STUB'
 #!/usr/bin/env bash
 # Stand-in for the node: the SHA-256 of the first line it is given.
@@ -481,12 +651,13 @@ refused_with() {
   grep -qF -- "$message" "$dir/refused.out" && [[ ! -s $dir/stub.out ]]
 }
 
-# The three-node render (not started: one host has one 127.0.0.51): seeds and first masters.
+# The three-node render (not started: the three pods would need three IPs of their own): seeds
+# and first masters.
 test_three_node_render() {
   local dir=$WORK/three
   mkdir -p "$dir"
   random_secret >"$dir/elastic-password"
-  render_pod "$dir" false
+  render_pod "$dir" false 8
   jq '.replicas = 3' "$dir/facts.json" >"$dir/facts3.json"
   "$BIN/kbrender" -rendered "$dir/rendered.yaml" -facts "$dir/facts3.json" -out "$dir/pod3" >/dev/null
   /usr/bin/python3 -c 'import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))' \
@@ -496,6 +667,22 @@ test_three_node_render() {
       .["discovery.seed_hosts"][2] == "es-test-elasticsearch-2.es-test-elasticsearch-headless.default.svc.cluster.local" and
       .["cluster.initial_master_nodes"] == ["es-test-elasticsearch-0","es-test-elasticsearch-1","es-test-elasticsearch-2"] and
       (has("discovery.type") | not)'
+}
+
+# major_can_run MAJOR: its distribution and its Java are here; otherwise a note says why its
+# pod is not started.
+major_can_run() {
+  local home java
+  home=$(major_home "$1") || return 1
+  java=$(major_java "$1" || true)
+  if [[ ! -x $home/bin/elasticsearch ]]; then
+    echo "note: $home is missing (bash tests/e2e/lib/deps.sh fetches it): the $1.x pod is skipped"
+    return 1
+  fi
+  if [[ ! -x $java/bin/java ]]; then
+    echo "note: no JDK for Elasticsearch $1.x (${java:-none found}): the $1.x pod is skipped"
+    return 1
+  fi
 }
 
 main() {
@@ -518,10 +705,15 @@ main() {
   chmod 0755 "$WORK"
   [[ -z ${KEEP_WORK:-} ]] || echo "note: the pods' directories stay in $WORK"
   trap cleanup EXIT
+  local major
+  for major in 7 9; do
+    if major_can_run "$major"; then run_beside "$major.x" "${TEST_IP_BY_MAJOR[$major]}" test_plain_pod "$major"; fi
+  done
   test_three_node_render
   test_startup_cases
-  test_plain_pod
+  test_plain_pod 8
   test_tls_pod
+  finish_beside
   printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
   ((FAILED == 0))
 }

@@ -187,6 +187,19 @@ non-credential ones to the config and script templates.
   value: $(POD_NAME).$(COMPONENT_NAME)-headless.$(CLUSTER_NAMESPACE).svc.$(CLUSTER_DOMAIN)
 {{- end }}
 
+{{/*
+What the ${NAME} placeholders of the rendered elasticsearch.yml need: every container that runs
+an engine tool on the config volume before entrypoint.sh has written their values in (the node's
+own, and 7.x's install-plugins: elasticsearch-plugin reads elasticsearch.yml and stops at a
+placeholder it cannot resolve).
+*/}}
+{{- define "elasticsearch.placeholderEnv" -}}
+{{ include "elasticsearch.podEnv" . }}
+# The address the node binds (elasticsearch.yml's network.host): every interface of the pod.
+- name: ES_NETWORK_HOST
+  value: 0.0.0.0
+{{- end }}
+
 {{/* The engine container: the node itself. */}}
 {{- define "elasticsearch.engineContainer" -}}
 {{- $root := .root -}}
@@ -196,10 +209,7 @@ non-credential ones to the config and script templates.
   command:
     - /mnt/scripts/entrypoint.sh
   env:
-    {{- include "elasticsearch.podEnv" . | nindent 4 }}
-    # The address the node binds (elasticsearch.yml's network.host): every interface of the pod.
-    - name: ES_NETWORK_HOST
-      value: 0.0.0.0
+    {{- include "elasticsearch.placeholderEnv" . | nindent 4 }}
     - name: ES_JAVA_OPTS
       value: {{ $root.Values.elasticsearch.javaOpts | quote }}
     {{- if $root.Values.keystore.passwordSecret }}
@@ -414,6 +424,7 @@ volume, shared with the engine). Its own small image, no JVM; the engine's user;
   command:
     - /mnt/scripts/install-plugins.sh
   env:
+    {{- include "elasticsearch.placeholderEnv" . | nindent 4 }}
     - name: PLUGINS
       value: {{ $root.Values.plugins.repositoryS3.source | quote }}
   securityContext:
