@@ -14,7 +14,7 @@
 # Every job log line is kept with its time since the job started ($BENCH_OUT/job-logs/), to
 # say where the rest goes.
 #
-# Output: $BENCH_OUT/job_overhead.tsv. Environment: BENCH_JOB_REPS (rounds; 2),
+# Output: $BENCH_OUT/job_overhead.tsv. Environment: BENCH_JOB_REPS (rounds; 3),
 # BENCH_JOB_DOCS (documents per index; 4000), AGENT_BIN; the jobs' own variables
 # (POLL_INTERVAL, ...) pass through to them.
 set -euo pipefail
@@ -26,7 +26,7 @@ BENCH_NAME="job-overhead"
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-REPS="${BENCH_JOB_REPS:-2}"
+REPS="${BENCH_JOB_REPS:-3}"
 DOCS="${BENCH_JOB_DOCS:-4000}"
 JOBS_DIR="$BENCH_ROOT/addons/elasticsearch/dataprotection"
 INDICES=(bench-products bench-orders bench-events)

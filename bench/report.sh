@@ -91,21 +91,26 @@ One PBKDF2-HMAC-SHA512 derivation with the format's iterations and key size, in-
 **native** through the system's OpenSSL (Debian's Python `hashlib`, the same OpenSSL release
 the agent links statically), wall and CPU time; **Java** through JCE in a fresh JVM (the tools'
 case: a cold JIT). **Derivations per write** = the agent's CPU time per write (its
-`/proc/<pid>/stat`, over all timed writes) / one native derivation's CPU time. **Rest** = what
-a write costs besides its one derivation: agent p50 - one derivation's p50 (wall, HTTP
-included), and the agent's CPU per write - one derivation's CPU. **In-agent** = the agent's own
-mean save time (`es_agent_keystore_change_duration_seconds` sum / count: lock, read, derive,
-seal, fsync, rename).
+`/proc/<pid>/stat` over all timed writes, 10 ms ticks) / one native derivation's CPU time.
+**Rest** = what a write costs besides its one derivation: the agent's CPU per write - one
+derivation's CPU (the target's measure: CPU time does not count the time a loaded machine keeps
+a process waiting), and as wall time (HTTP included), agent - derivation, by medians and by
+minima. **In-agent** = the agent's own mean save time (`es_agent_keystore_change_duration_seconds`
+sum / count: lock, read, derive, decrypt, seal, fsync, rename; wall time, so it includes waiting
+for a core). With 210,000 iterations a derivation's CPU time itself varies by some 15% between
+processes here, more than the whole rest: there the rest cannot be resolved, and the 10,000-
+iteration formats, whose write is the same code, measure it.
 
-| format | iterations, key | native derivation p50 wall / CPU ms | Java (cold JVM) p50 ms | agent CPU per write ms | derivations per write | rest, wall ms | rest, CPU ms | in-agent mean ms | target: rest < 5 ms | salt: agent keeps it / tool runs change it |
+| format | iterations, key | native derivation p50 wall / CPU ms | Java (cold JVM) p50 ms | agent CPU per write ms | derivations per write | rest, CPU ms | rest, wall p50 / min ms | in-agent mean ms | target: rest < 5 ms | salt: agent keeps it / tool runs change it |
 |---|---|---|---|---|---|---|---|---|---|---|
 EOF
-  awk -F'\t' 'NR == FNR { if (FNR > 1 && $5 == "agent") a[$1 FS $2 FS $3 FS $4] = $7; next }
-    FNR > 1 { k = $1 FS $2 FS $3 FS $4; rest = a[k] - $7; restc = $10 - $8
-      printf "| %s | %d, AES-%d | %.1f / %.1f | %.1f | %.1f | %.2f | %.1f | %.1f | %.1f | %s | %s / %s |\n",
-        $1, $5, $6, $7, $8, $9, $10, ($8 > 0 ? $10 / $8 : 0), rest, restc, $11,
-        (rest < 5 ? "met" : sprintf("**missed** (%.1f ms over)", rest - 5)), ($12 == "true" ? "yes" : "no"),
-        ($13 == "true/true" ? "yes" : "not always") }' \
+  awk -F'\t' 'NR == FNR { if (FNR > 1 && $5 == "agent") { a[$1 FS $2 FS $3 FS $4] = $7; amin[$1 FS $2 FS $3 FS $4] = $9 }; next }
+    FNR > 1 { k = $1 FS $2 FS $3 FS $4; restc = $10 - $8
+      if ($5 > 10000) verdict = sprintf("not resolvable (%+.0f ms: derivation noise)", restc)
+      else verdict = (restc < 5 ? "met" : sprintf("**missed** (%.1f ms over)", restc - 5))
+      printf "| %s | %d, AES-%d | %.1f / %.1f | %.1f | %.1f | %.2f | %.1f | %.1f / %.1f | %.1f | %s | %s / %s |\n",
+        $1, $5, $6, $7, $8, $9, $10, ($8 > 0 ? $10 / $8 : 0), restc, a[k] - $7, amin[k] - $14, $11,
+        verdict, ($12 == "true" ? "yes" : "no"), ($13 == "true/true" ? "yes" : "not always") }' \
     "$OUT_DIR/keystore_write.tsv" "$OUT_DIR/keystore_floor.tsv"
   echo
 }
@@ -127,11 +132,22 @@ job's CPU) / wall: what the run got of the shared cores.
 
 ![credential step time against the node count](fanout.png)
 
-| agents | parallel ms | sequential ms | sequential / parallel | agents' CPU ms | job's CPU ms | cores used | bound ms | parallel / bound | target: parallel <= bound |
-|---|---|---|---|---|---|---|---|---|---|
+| agents | parallel ms | sequential ms | sequential / parallel | agents' CPU ms | job's CPU ms | job's / agents' CPU | cores used | bound ms | parallel / bound | target: parallel <= bound |
+|---|---|---|---|---|---|---|---|---|---|---|
 EOF
-  awk -F'\t' 'NR > 1 { printf "| %s | %.0f | %.0f | %.2f | %.0f | %.0f | %.2f | %.0f | %.2f | %s |\n",
-      $1, $2, $3, $10, $4, $5, $12, $8, $9, ($9 <= 1 ? "met" : sprintf("**missed** (%.0f%% over)", ($9 - 1) * 100)) }' \
+  awk -F'\t' 'NR > 1 { printf "| %s | %.0f | %.0f | %.2f | %.0f | %.0f | %.2f | %.2f | %.0f | %.2f | %s |\n",
+      $1, $2, $3, $10, $4, $5, ($4 > 0 ? $5 / $4 : 0), $12, $8, $9,
+      ($9 <= 1 ? "met" : sprintf("**missed** (%.0f%% over)", ($9 - 1) * 100)) }' \
+    "$OUT_DIR/fanout_summary.tsv"
+  cat <<'EOF'
+
+The same bound with the cores the run actually got (**cores used** in place of the machine's
+cores: what the target asks of the orchestration once the host's other load is taken out):
+
+| agents | bound with cores used, ms | parallel / that |
+|---|---|---|
+EOF
+  awk -F'\t' 'NR > 1 && $12 > 0 { b = 1.5 * ($4 / $12 + $7); printf "| %s | %.0f | %.2f |\n", $1, b, $2 / b }' \
     "$OUT_DIR/fanout_summary.tsv"
   echo
   echo "Per agent (linearity): parallel wall time and the job's CPU time divided by the agent count."
