@@ -4,8 +4,8 @@
 # keystore agent per node, versitygw as S3. The cluster is started once for the whole file
 # and stopped at the end, also on failure. Each test runs the jobs as a DataProtection job
 # runs them and asserts their exit code, their messages and their backup-info output.
-# One declared test double: for an agent answering 500 to a write, or 503 to everything, a
-# python http.server stands in for one agent on its address (the real agent is started again
+# One declared test double: for an agent answering 500 to a write, 503 to everything, or its
+# node refusing a reload, a python http.server stands in for one agent on its address (the real agent is started again
 # after those tests).
 #
 # Ends with 'N passed, M failed'; exits non-zero when a test failed.
@@ -293,8 +293,9 @@ agent_pid() {
 # --- a declared test double -----------------------------------------------------------
 
 # A stand-in for one agent, for the faults a real agent does not show on demand (an answer of
-# 500 to a write, a steady 503): a tiny python http.server on the agent's address and port.
-# It logs each request's method and path (no header, no body) to STANDIN_LOG.
+# 500 to a write, a steady 503, its node refusing the reload of a password-protected keystore):
+# a tiny python http.server on the agent's address and port. It logs each request's method
+# and path (no header, no body) to STANDIN_LOG.
 write_standin() {
   cat >"${OUT}/agent_standin.py" <<'PY'
 import http.server, json, sys
@@ -312,8 +313,7 @@ class StandIn(http.server.BaseHTTPRequestHandler):
 
     def handle_any(self):
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        body = self.rfile.read(length) if length else b"{}"
         with open(log, "a") as f:
             f.write(f"{self.command} {self.path}\n")
         route = self.path.split("?")[0]
@@ -322,8 +322,16 @@ class StandIn(http.server.BaseHTTPRequestHandler):
         if route == "/ready":
             return self.answer(200, {"status": "ready"})
         if self.command == "GET" and route == "/keystore":
-            return self.answer(200, {"keystore": "/stand-in", "exists": True, "has_password": False,
+            return self.answer(200, {"keystore": "/stand-in", "exists": True, "has_password": mode == "reload-fails",
                                      "settings": [], "sha256": "0"})
+        if self.command == "POST" and route == "/keystore" and mode == "reload-fails":
+            client = json.loads(body).get("client", "default")
+            return self.answer(502, {"keystore": "/stand-in", "sha256": "0", "changed": True,
+                                     "settings": [f"s3.client.{client}.access_key", f"s3.client.{client}.secret_key"],
+                                     "reload": {"node": "node-3", "reloaded": False,
+                                                "failure": "stand-in: the keystore password is wrong"},
+                                     "error": {"code": "NODE_RELOAD_FAILED",
+                                               "message": "the keystore was saved, but the reload failed"}})
         if self.command == "POST" and route == "/keystore":
             return self.answer(500, {"error": {"code": "KEYSTORE_WRITE_FAILED", "message": "stand-in: disk full"}})
         if self.command == "DELETE" and route == "/keystore":
@@ -339,8 +347,8 @@ http.server.HTTPServer((addr, port), StandIn).serve_forever()
 PY
 }
 
-# with_standin N MODE FUNCTION: replaces agent N by the stand-in (MODE 'fail-write' or
-# 'busy') while FUNCTION runs, then starts the real agent again as cluster.sh does.
+# with_standin N MODE FUNCTION: replaces agent N by the stand-in (MODE 'fail-write', 'busy'
+# or 'reload-fails') while FUNCTION runs, then starts the real agent again as cluster.sh does.
 with_standin() {
   local n=$1 mode=$2 fn=$3 pid waited=0 addr
   addr=$(e2e_node_addr "$n")
@@ -579,11 +587,12 @@ test_killed_job_rerun_follows_its_snapshot() {
   # The job is killed (SIGKILL: no clean-up at all) once its snapshot runs; the rerun takes
   # over the repository it left (same settings) and follows the same snapshot to its end.
   local name="t-killed-${RUN_ID}" waited=0
-  load_index t-killed 6000 2 8 || {
+  load_index t-killed 3000 2 8 || {
     ERRORS+=("loading t-killed failed")
     return 0
   }
-  start_job killed-backup backup.sh "DP_BACKUP_NAME=${name}" MAX_SNAPSHOT_BYTES_PER_SEC=40kb
+  # Slow enough (about 40 s) for the rerun to find it running even on a loaded machine.
+  start_job killed-backup backup.sh "DP_BACKUP_NAME=${name}" MAX_SNAPSHOT_BYTES_PER_SEC=8kb
   while ! log_has killed-backup "snapshot ${name} started" && ((waited < 240)); do
     sleep 0.25
     waited=$((waited + 1))
@@ -592,7 +601,7 @@ test_killed_job_rerun_follows_its_snapshot() {
   wait "$JOB_PID" 2>/dev/null
   check "the first attempt had started the snapshot" log_has killed-backup "snapshot ${name} started"
   check "and left its repository registered" test "$(es_status GET "/_snapshot/kb-${name}")" == 200
-  run_job killed-rerun backup.sh "DP_BACKUP_NAME=${name}" MAX_SNAPSHOT_BYTES_PER_SEC=40kb
+  run_job killed-rerun backup.sh "DP_BACKUP_NAME=${name}" MAX_SNAPSHOT_BYTES_PER_SEC=8kb
   check "the rerun exits 0" test "$JOB_RC" -eq 0
   check "it takes over the repository its first attempt left" \
     log_has killed-rerun "repository kb-${name} is already registered with the same settings \\(an earlier attempt of this Backup\\): taking it over"
@@ -723,6 +732,111 @@ test_deleting_one_backup_leaves_the_others() {
   es DELETE /t-big >/dev/null
 }
 
+test_missing_bucket_named() {
+  local name="t-nobucket-${RUN_ID}" conf="${PRIVATE}/no-bucket.conf"
+  awk '/^[[:space:]]*root[[:space:]]*=/ { print "root = no-such-bucket-e2e/prefix"; next } { print }' \
+    "$E2E_DATASAFED_CONF" >"$conf"
+  run_job nobucket-backup backup.sh "DP_BACKUP_NAME=${name}" "DATASAFED_CONF=${conf}"
+  check "backup fails" test "$JOB_RC" -ne 0
+  check "at registration, with the storage's cause" \
+    log_has nobucket-backup "ERROR: registration of repository kb-${name} \\(bucket no-such-bucket-e2e, base_path prefix/.*(NoSuchBucket|does not exist|404)"
+  check "no snapshot started" log_lacks nobucket-backup "snapshot ${name} started"
+  check "repository not left registered" repo_absent "$name"
+  check "the client removed again" no_client_left "$(job_client nobucket-backup)"
+}
+
+# node_pid N: the pid cluster.sh recorded for node N, if that process still runs.
+node_pid() {
+  local file="${E2E_WORK}/run/node-$1.pid" pid marker
+  { read -r pid && read -r marker; } <"$file" || return 1
+  [[ $pid =~ ^[0-9]+$ && -r /proc/$pid/cmdline ]] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$marker" || return 1
+  printf '%s' "$pid"
+}
+
+# pause_node_after N SECONDS TAG PATTERN: once TAG's log matches PATTERN, node N's JVM is
+# stopped (SIGSTOP) for SECONDS, then continued.
+pause_node_after() {
+  local n=$1 seconds=$2 tag=$3 pattern=$4 pid waited=0
+  pid=$(node_pid "$n") || return 1
+  while ! log_has "$tag" "$pattern" && ((waited < 400)); do
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  kill -STOP "$pid"
+  STOPPED_PIDS+=("$pid")
+  sleep "$seconds"
+  kill -CONT "$pid"
+  STOPPED_PIDS=()
+}
+
+test_cluster_unreachable_while_waiting() {
+  # The node the job talks to stops answering while the snapshot runs: a short outage is
+  # ridden out; a long one fails the job saying the final state is unknown (never a success).
+  local name="t-outage-${RUN_ID}"
+  load_index t-outage 6000 2 8 || {
+    ERRORS+=("loading t-outage failed")
+    return 0
+  }
+  start_job outage-short backup.sh "DP_BACKUP_NAME=${name}" MAX_SNAPSHOT_BYTES_PER_SEC=40kb \
+    ES_TIMEOUT=2 ES_CONNECT_TIMEOUT=1 MAX_POLL_ERRORS=20 POLL_INTERVAL=1
+  pause_node_after 1 5 outage-short "snapshot ${name} started"
+  wait "$JOB_PID"
+  local rc=$?
+  check "a short outage: the job still exits 0" test "$rc" -eq 0
+  check "it said it could not read the status" log_has outage-short "WARNING: reading snapshot ${name} \\(1/20\\): no answer"
+  check "then followed it to SUCCESS" log_has outage-short "snapshot ${name}: SUCCESS after"
+  name="t-outage2-${RUN_ID}"
+  start_job outage-long backup.sh "DP_BACKUP_NAME=${name}" MAX_SNAPSHOT_BYTES_PER_SEC=40kb \
+    ES_TIMEOUT=2 ES_CONNECT_TIMEOUT=1 MAX_POLL_ERRORS=3 POLL_INTERVAL=1
+  pause_node_after 1 16 outage-long "snapshot ${name} started"
+  wait "$JOB_PID"
+  rc=$?
+  check "a long outage: the job fails" test "$rc" -ne 0
+  check "saying the snapshot's final state is unknown" log_has outage-long "status unreadable 3 times in a row; its final state is unknown"
+  check "no backup info, .exit touched" failed_with_exit_marker outage-long
+  # Its snapshot still runs, in the repository the job could not unregister: abort it there.
+  check "the repository it could not unregister is said so" log_has outage-long "WARNING: could not unregister repository kb-${name}"
+  drop_index_after_outage t-outage "kb-${name}" "$name"
+}
+
+# drop_index_after_outage INDEX REPOSITORY SNAPSHOT: once the paused node is back, aborts the
+# snapshot the failed job left running, unregisters its repository, deletes INDEX.
+drop_index_after_outage() {
+  local tries=0
+  es GET "/_cluster/health?wait_for_nodes=${E2E_NODE_COUNT}&timeout=90s" >/dev/null 2>&1 || true
+  es DELETE "/_snapshot/$2/$3" >/dev/null 2>&1 || true
+  es DELETE "/_snapshot/$2" >/dev/null 2>&1 || true
+  until es DELETE "/$1" >/dev/null 2>&1; do
+    ((tries < 60)) || {
+      ERRORS+=("could not delete $1 after the outage")
+      return 0
+    }
+    sleep 1
+    tries=$((tries + 1))
+  done
+}
+
+standin_refuses_the_reload() {
+  local name="t-reloadfail-${RUN_ID}"
+  run_job reloadfail-backup backup.sh "DP_BACKUP_NAME=${name}"
+  check "backup fails" test "$JOB_RC" -ne 0
+  check "a password-protected keystore: every node reloads through its agent" \
+    log_has reloadfail-backup "1 keystore\\(s\\) have a password: each node reloads through its agent"
+  check "the real agents reloaded their nodes" \
+    test "$(grep -c -E "node node-[12] \\(.*\\): ok, keystore" "${OUT}/reloadfail-backup.log")" -eq 2
+  check "the node whose reload failed is named, with its reason" \
+    log_has reloadfail-backup "ERROR: keystore update failed on 1 of 3 node\\(s\\): node-3 \\($(addr_re 3):8080\\): saved, but its node refused the reload: stand-in: the keystore password is wrong"
+  check "a refused reload is not retried" test "$(grep -c '^POST /keystore' "$STANDIN_LOG")" -eq 1
+  check "no cluster-wide reload was tried" log_lacks reloadfail-backup "reload node-1: ok$"
+  check "nothing registered" log_lacks reloadfail-backup "registered and verified"
+  check "the real nodes lost the client again" no_client_left "$(job_client reloadfail-backup)"
+}
+
+test_one_nodes_reload_failing() {
+  with_standin 3 reload-fails standin_refuses_the_reload
+}
+
 test_no_secret_in_any_output() {
   local secrets="${PRIVATE}/secrets.txt" logs
   {
@@ -766,11 +880,14 @@ main() {
   run_test test_wrong_cluster_password_stops_at_the_agents
   run_test test_env_auth_skips_the_keystore
   run_test test_wrong_secret_fails_at_registration
+  run_test test_missing_bucket_named
+  run_test test_cluster_unreachable_while_waiting
   run_test test_restore_refuses_missing_snapshot
   run_test test_two_jobs_keep_their_own_credentials
   run_test test_deleting_one_backup_leaves_the_others
   write_standin
   run_test test_agent_answering_500
+  run_test test_one_nodes_reload_failing
   run_test test_agent_staying_busy
   run_test test_hung_agent_times_out
   run_test test_stopped_agent_fails_before_registration

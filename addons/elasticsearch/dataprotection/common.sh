@@ -451,6 +451,9 @@ on_exit() {
   if declare -F job_cleanup >/dev/null; then
     job_cleanup "$rc"
   fi
+  # Agent calls still in flight (the job was stopped during a fan-out) end first, each
+  # within its node's deadline: a write landing after the removal would outlive the job.
+  wait 2>/dev/null
   unregister_repository
   remove_keystore_client
   rm -rf -- "$WORK_DIR"
@@ -848,7 +851,7 @@ set_keystores() {
   KEYSTORE_TOUCHED=true
   fan_out write_node
   collect_results write.result
-  local r name host state text keystore sha i=0
+  local r id name host state text keystore sha i=0
   : >"$WORK_DIR/digests.tsv"
   while IFS=$'\t' read -r id _ _ _; do
     IFS=$'\t' read -r name host state text <<<"${RESULTS[$i]}"
