@@ -323,6 +323,9 @@ keystore_tool() {
 
 keystore_list() { keystore_tool "$1" list; }
 
+# keystore_has_password DIR: the tool's has-passwd (its warnings, 7.x's no-jdk one, in a file).
+keystore_has_password() { keystore_tool "$1" has-passwd --silent 2>"$1/has-passwd.err"; }
+
 has_name() { grep -qx -- "$2" <<<"$1"; }
 
 # lacks_secrets FILE SECRET...: none of the secrets appears in the file.
@@ -506,19 +509,22 @@ plugin_tool_lists_nothing() {
   return 1
 }
 
+# test_tls_pod MAJOR RESTART(true|false): a pod of that major's ComponentDefinition with TLS and
+# a keystore password; restarted once when RESTART. (On 7.x install-plugins is not run again:
+# the plain pod shows it, and the node does not depend on it.)
 test_tls_pod() {
-  local dir=$WORK/tls label="8.x pod with TLS and a keystore password"
+  local major=$1 restart=$2 dir=$WORK/tls-$1 label="$1.x pod with TLS and a keystore password"
   mkdir -p "$dir/keystore-password"
   random_secret >"$dir/elastic-password"
   # The one keystore-password Secret, as its volume would show it (0440, the engine's group).
   random_secret >"$dir/keystore-password/password"
   chgrp "$E2E_USER" "$dir/keystore-password/password"
   chmod 0440 "$dir/keystore-password/password"
-  render_pod "$dir" true 8 --set keystore.passwordSecret=es-keystore-password
-  make_pod_dirs "$dir" 8
+  render_pod "$dir" true "$major" --set keystore.passwordSecret=es-keystore-password
+  make_pod_dirs "$dir" "$major"
   make_tls "$dir"
   {
-    node_overrides "$dir" 8
+    node_overrides "$dir" "$major"
     printf '%s\n' "TLS_DIR=$dir/tls" "ES_KEYSTORE_PASSWORD_FILE=$dir/keystore-password/password"
   } >"$dir/overrides"
   check "$label: the pod's env says where the keystore password is" \
@@ -528,7 +534,7 @@ test_tls_pod() {
   check "$label: the node starts (security and TLS on) and turns green" wait_for_node "$dir" https "$auth"
   node_curl "$dir" https "$auth" /_nodes/_local >"$dir/root.json"
   check "$label: over https with the elastic account (bootstrap.password from the entrypoint)" \
-    json_is "$dir/root.json" "$(node_is_the_pod "$(major_release 8)")"
+    json_is "$dir/root.json" "$(node_is_the_pod "$(major_release "$major")")"
   node_curl "$dir" https - /_nodes/_local >/dev/null
   check "$label: without credentials: 401" status_is "$dir" 401
   printf 'wrong\n' >"$dir/wrong-password"
@@ -543,20 +549,22 @@ test_tls_pod() {
     json_is "$dir/certificates.json" '([.[].path] | unique) == ["tls/ca.pem", "tls/cert.pem"] and
       ([.[] | select(.path == "tls/cert.pem") | .subject_dn] | unique) == ["CN='"$TEST_POD"'"]'
   check "$label: the keystore has the configured password (the engine's tool says so)" \
-    keystore_tool "$dir" has-passwd --silent
+    keystore_has_password "$dir"
   local names ok=false
   names=$(keystore_list "$dir" 2>/dev/null || true)
   if has_name "$names" keystore.seed && has_name "$names" bootstrap.password; then ok=true; fi
   check "$label: keystore.seed and bootstrap.password in it" "$ok"
   test_agent "$dir" "$label"
-  # A restart of the pod's containers: the keystore is kept, not created again.
-  stop_process "$NODE_PID"
-  local digest
-  digest=$(sha256sum "$dir/volumes/config/elasticsearch.keystore" | cut -d' ' -f1)
-  start_node "$dir"
-  check "$label: after a restart the node comes back" wait_for_node "$dir" https "$auth"
-  check "$label: the restart kept the keystore as it was" \
-    [ "$(sha256sum "$dir/volumes/config/elasticsearch.keystore" | cut -d' ' -f1)" = "$digest" ]
+  if [[ $restart == true ]]; then
+    # A restart of the pod's containers: the keystore is kept, not created again.
+    stop_process "$NODE_PID"
+    local digest
+    digest=$(sha256sum "$dir/volumes/config/elasticsearch.keystore" | cut -d' ' -f1)
+    start_node "$dir"
+    check "$label: after a restart the node comes back" wait_for_node "$dir" https "$auth"
+    check "$label: the restart kept the keystore as it was" \
+      [ "$(sha256sum "$dir/volumes/config/elasticsearch.keystore" | cut -d' ' -f1)" = "$digest" ]
+  fi
   check "$label: no secret in the containers' output" lacks_secrets "$dir/prepare.out" \
     "$(cat "$dir/elastic-password")" "$(cat "$dir/keystore-password/password")"
   check "$label: no secret in the node's output" lacks_secrets "$dir/node.out" \
@@ -605,7 +613,7 @@ STUB
     </dev/null >/dev/null 2>&1
   run_container "$dir" elasticsearch "$dir/overrides" "$entrypoint" >"$dir/entrypoint.out" 2>&1 || true
   check "$label: an existing keystore without a password gets the configured one" \
-    keystore_tool "$dir" has-passwd --silent
+    keystore_has_password "$dir"
   local names ok=false
   names=$(keystore_list "$dir" 2>/dev/null || true)
   has_name "$names" keystore.seed && ok=true
@@ -669,6 +677,16 @@ test_three_node_render() {
       (has("discovery.type") | not)'
 }
 
+# test_other_major MAJOR [start-up]: the 7.x or 9.x pods, one after the other (beside the 8.x
+# ones), after the start-up cases when asked (they need no IP: the 9.x lane has the fewest starts).
+test_other_major() {
+  local started=$SECONDS
+  [[ ${2:-} != start-up ]] || test_startup_cases
+  test_plain_pod "$1"
+  test_tls_pod "$1" false
+  echo "note: the $1.x lane took $((SECONDS - started)) s"
+}
+
 # major_can_run MAJOR: its distribution and its Java are here; otherwise a note says why its
 # pod is not started.
 major_can_run() {
@@ -706,13 +724,17 @@ main() {
   [[ -z ${KEEP_WORK:-} ]] || echo "note: the pods' directories stay in $WORK"
   trap cleanup EXIT
   local major
-  for major in 7 9; do
-    if major_can_run "$major"; then run_beside "$major.x" "${TEST_IP_BY_MAJOR[$major]}" test_plain_pod "$major"; fi
-  done
+  local started=$SECONDS
+  if major_can_run 7; then run_beside 7.x "${TEST_IP_BY_MAJOR[7]}" test_other_major 7; fi
+  if major_can_run 9; then
+    run_beside 9.x "${TEST_IP_BY_MAJOR[9]}" test_other_major 9 start-up
+  else
+    test_startup_cases
+  fi
   test_three_node_render
-  test_startup_cases
   test_plain_pod 8
-  test_tls_pod
+  test_tls_pod 8 true
+  echo "note: the 8.x lane took $((SECONDS - started)) s"
   finish_beside
   printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
   ((FAILED == 0))

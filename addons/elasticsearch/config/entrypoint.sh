@@ -124,7 +124,9 @@ ensure_bootstrap_password() {
   if grep -qx 'bootstrap.password' <<<"$names"; then
     return 0
   fi
-  keystore_stdin "$ELASTIC_PASSWORD" | keystore_tool add -x bootstrap.password >/dev/null
+  # The value as the answer to the tool's prompt, not with --stdin (-x): Elasticsearch 7's tool,
+  # after a keystore password line, stores an empty value from --stdin and still exits 0.
+  keystore_stdin "$ELASTIC_PASSWORD" | keystore_tool add --force bootstrap.password >/dev/null
   log "bootstrap.password added to the keystore"
 }
 
