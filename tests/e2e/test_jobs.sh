@@ -9,7 +9,8 @@
 # after those tests).
 #
 # Ends with 'N passed, M failed'; exits non-zero when a test failed.
-# Usage: tests/e2e/test_jobs.sh   (as root; AGENT_BIN defaults to build/agent/es-agent)
+# Usage: tests/e2e/test_jobs.sh   (as root; AGENT_BIN defaults to build/agent/es-agent;
+# TEST_JOBS_ONLY="test_x test_y" runs only those tests)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -46,6 +47,8 @@ check() {
 # run_test FUNCTION: one test; passes when none of its checks failed.
 run_test() {
   local name=$1 t0=$SECONDS
+  # TEST_JOBS_ONLY="test_a test_b" runs only those (while working on them).
+  [[ -z ${TEST_JOBS_ONLY:-} || " ${TEST_JOBS_ONLY} " == *" ${name} "* ]] || return 0
   ERRORS=()
   say "RUN  ${name}"
   "$name" || ERRORS+=("the test stopped early (status $?)")
@@ -745,6 +748,35 @@ test_missing_bucket_named() {
   check "the client removed again" no_client_left "$(job_client nobucket-backup)"
 }
 
+test_untrusted_endpoint_certificate() {
+  # An S3 endpoint whose certificate the nodes do not trust: a second versitygw on the same
+  # bucket, serving TLS with a self-signed certificate. The job names that cause.
+  local name="t-untrusted-${RUN_ID}" port=$((E2E_S3_PORT + 500)) conf="${PRIVATE}/tls.conf" pid waited=0
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=untrusted-s3" \
+    -addext "subjectAltName=IP:127.0.0.1" -keyout "${PRIVATE}/tls.key" -out "${PRIVATE}/tls.crt" 2>/dev/null || {
+    ERRORS+=("openssl could not make a certificate")
+    return 0
+  }
+  ROOT_ACCESS_KEY=$(cred S3_ACCESS_KEY "$E2E_S3_CREDENTIALS") ROOT_SECRET_KEY=$(cred S3_SECRET_KEY "$E2E_S3_CREDENTIALS") \
+    "$E2E_VERSITYGW_BIN" --port "127.0.0.1:${port}" --region "$E2E_S3_REGION" \
+    --cert "${PRIVATE}/tls.crt" --key "${PRIVATE}/tls.key" --quiet posix "$E2E_S3_DATA_DIR" \
+    </dev/null >"${OUT}/versitygw-tls.log" 2>&1 &
+  pid=$!
+  until curl --silent --output /dev/null --insecure --connect-timeout 1 --max-time 2 "https://127.0.0.1:${port}/" || ((waited > 40)); do
+    sleep 0.25
+    waited=$((waited + 1))
+  done
+  awk -v e="https://127.0.0.1:${port}" '/^[[:space:]]*endpoint[[:space:]]*=/ { print "endpoint = " e; next } { print }' \
+    "$E2E_DATASAFED_CONF" >"$conf"
+  run_job untrusted-backup backup.sh "DP_BACKUP_NAME=${name}" "DATASAFED_CONF=${conf}"
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  check "backup fails" test "$JOB_RC" -ne 0
+  check "at registration, naming the untrusted certificate as the cause" \
+    log_has untrusted-backup "ERROR: registration of repository kb-${name} .*\\(the nodes do not trust the certificate of the S3 endpoint https://127\\.0\\.0\\.1:${port}: add its CA"
+  check "repository not left registered" repo_absent "$name"
+}
+
 # node_pid N: the pid cluster.sh recorded for node N, if that process still runs.
 node_pid() {
   local file="${E2E_WORK}/run/node-$1.pid" pid marker
@@ -881,6 +913,7 @@ main() {
   run_test test_env_auth_skips_the_keystore
   run_test test_wrong_secret_fails_at_registration
   run_test test_missing_bucket_named
+  run_test test_untrusted_endpoint_certificate
   run_test test_cluster_unreachable_while_waiting
   run_test test_restore_refuses_missing_snapshot
   run_test test_two_jobs_keep_their_own_credentials
