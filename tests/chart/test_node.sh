@@ -6,9 +6,10 @@
 # entrypoint.sh run as they would in the pod, as the engine's user, and start Elasticsearch (the
 # integ-test distributions in .cache/e2e). 8.x (8.19.21), on 127.0.0.51, one pod after the other:
 # without TLS; with TLS (certificates from a test CA, as KubeBlocks' issuer would make them) and
-# a keystore password, restarted once. 7.x (7.17.29) and 9.x (9.2.0), without TLS, beside them
-# on 127.0.0.52 and .53 (their lines are printed when they are done). The agent, when built,
-# runs from its container's env against each node's keystore.
+# a keystore password, restarted once. 7.x (7.17.29) and 9.x (9.2.0), the same two pods (not
+# restarted), beside them on 127.0.0.52 and .53 (the start-up cases, which start no node, in the
+# 9.x lane; each lane's lines are printed when it is done). The agent, when built, runs from its
+# container's env against each node's keystore.
 #
 # 7.x's repository-s3 plugin cannot be installed here (elasticsearch-plugin downloads it from
 # Elastic's site; it is not on Maven Central): install-plugins.sh runs in its container's env
@@ -723,7 +724,6 @@ main() {
   chmod 0755 "$WORK"
   [[ -z ${KEEP_WORK:-} ]] || echo "note: the pods' directories stay in $WORK"
   trap cleanup EXIT
-  local major
   local started=$SECONDS
   if major_can_run 7; then run_beside 7.x "${TEST_IP_BY_MAJOR[7]}" test_other_major 7; fi
   if major_can_run 9; then
