@@ -5,6 +5,8 @@
 #   ./build.sh cross       cross-build for linux/arm64 into CROSS_BUILD_DIR (Debian's cross
 #                          toolchain, cmake/aarch64-linux-gnu.cmake; tools/install-cross-deps.sh)
 #   ./build.sh cross-test  cross-build, then run the unit tests under qemu-user
+#   ./build.sh cross-bin   cross-build es-agent alone (no tests) into CROSS_BIN_DIR, for the
+#                          arm64 smoke test (tests/scripts/test_arm64_binary.sh)
 #   ./build.sh image       build the image for PLATFORMS with docker buildx (no push)
 #   ./build.sh push        build the image for PLATFORMS and push it
 # Image variables: REGISTRY (default none: Docker Hub), IMAGE_REPOSITORY (default
@@ -18,6 +20,7 @@ REPO_ROOT="$(cd "${AGENT_DIR}/../../.." && pwd)"
 readonly AGENT_DIR REPO_ROOT
 readonly BUILD_DIR="${BUILD_DIR:-${REPO_ROOT}/build/agent}"
 readonly CROSS_BUILD_DIR="${CROSS_BUILD_DIR:-${REPO_ROOT}/build/agent-arm64}"
+readonly CROSS_BIN_DIR="${CROSS_BIN_DIR:-${REPO_ROOT}/build/agent-arm64-bin}"
 readonly BUILD_TYPE="${BUILD_TYPE:-Release}"
 readonly BUILD_JOBS="${BUILD_JOBS:-$(nproc)}"
 readonly PLATFORMS="${PLATFORMS:-linux/amd64,linux/arm64}"
@@ -60,11 +63,14 @@ run_tests() {
   ctest --test-dir "${BUILD_DIR}" --output-on-failure
 }
 
+# cross_build [DIR [CMAKE FLAGS...]]: the arm64 build, into CROSS_BUILD_DIR by default.
 cross_build() {
+  local dir="${1:-${CROSS_BUILD_DIR}}"
+  (($# == 0)) || shift
   command -v aarch64-linux-gnu-g++ >/dev/null 2>&1 \
     || { echo "no aarch64-linux-gnu-g++: run tools/install-cross-deps.sh" >&2; exit 1; }
-  configure_and_build "${CROSS_BUILD_DIR}" \
-    -DCMAKE_TOOLCHAIN_FILE="${AGENT_DIR}/cmake/aarch64-linux-gnu.cmake"
+  configure_and_build "${dir}" \
+    -DCMAKE_TOOLCHAIN_FILE="${AGENT_DIR}/cmake/aarch64-linux-gnu.cmake" "$@"
 }
 
 run_cross_tests() {
@@ -107,7 +113,7 @@ buildx() {
 }
 
 usage() {
-  echo "usage: $0 [build|test|cross|cross-test|image|push]" \
+  echo "usage: $0 [build|test|cross|cross-test|cross-bin|image|push]" \
     "(image variables: REGISTRY IMAGE_REPOSITORY IMAGE_TAG PLATFORMS DRY_RUN)" >&2
   exit 2
 }
@@ -119,6 +125,7 @@ main() {
     test) run_tests ;;
     cross) cross_build ;;
     cross-test) run_cross_tests ;;
+    cross-bin) cross_build "${CROSS_BIN_DIR}" -DAGENT_BUILD_TESTS=OFF ;;
     image) buildx build ;;
     push) buildx push ;;
     *) usage ;;

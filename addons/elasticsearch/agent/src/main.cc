@@ -26,7 +26,7 @@ namespace {
 
 constexpr auto kNodeTimeout = std::chrono::seconds(5);
 // How long passthrough waits at start for its node to answer (the node starts beside it).
-constexpr auto kPassthroughNodeWait = std::chrono::seconds(120);
+constexpr auto kPassthroughNodeWait = std::chrono::milliseconds(120'000);
 
 std::optional<std::string> GetEnv(const char* name) {
   const char* v = std::getenv(name);
@@ -38,6 +38,11 @@ int Fail(int exit_code, const std::string& message) {
   return exit_code;
 }
 
+// A start-up error with its code first, as docs/security.md lists them: "CODE: message".
+int Fail(int exit_code, const agent::Error& error, const std::string& context = "") {
+  return Fail(exit_code, error.code + ": " + context + error.message);
+}
+
 agent::node::NodeEndpoint NodeEndpointFrom(const agent::app::Options& o,
                                            agent::node::NodeAddress address) {
   agent::node::NodeEndpoint e;
@@ -47,25 +52,6 @@ agent::node::NodeEndpoint NodeEndpointFrom(const agent::app::Options& o,
   if (o.node_https) e.ca_file = o.node_ca_file ? *o.node_ca_file : *o.tls_ca_file;
   e.timeout = kNodeTimeout;
   return e;
-}
-
-// Passthrough is only as good as the node's own checks: wait for the node (it starts beside
-// the agent) and refuse to serve when it lets anyone in. Ends early, Ok, when `stopping` is set.
-agent::Status WaitForSecureNode(const agent::node::NodeApi& api, agent::Logger& log,
-                                const std::atomic<bool>& stopping) {
-  const auto deadline = std::chrono::steady_clock::now() + kPassthroughNodeWait;
-  for (;;) {
-    agent::Status on = api.CheckSecurityOn();
-    if (on.ok() || on.error().code != agent::node::kNodeUnreachable ||
-        std::chrono::steady_clock::now() > deadline) {
-      return on;
-    }
-    log.Info("passthrough: waiting for the node to answer", {{"error", on.error().message}});
-    for (int i = 0; i < 20; ++i) {  // 2 s, in steps that notice a SIGTERM
-      if (stopping.load()) return agent::Ok{};
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  }
 }
 
 // Runs passthrough's check beside the server: on success it opens the gate; on failure it
@@ -81,23 +67,28 @@ class SecurityCheck {
   }
   void Start(agent::http::Server& server) {
     thread_ = std::thread([this, &server] {
-      agent::Status secure = WaitForSecureNode(api_, log_, stopping_);
+      // Passthrough is only as good as the node's own checks: wait for the node (it starts
+      // beside the agent) and refuse to serve when it lets anyone in.
+      agent::Status secure = api_.WaitForSecurityOn(
+          kPassthroughNodeWait, std::chrono::seconds(2), stopping_, [this](const agent::Error& e) {
+            log_.Info("passthrough: waiting for the node to check callers", {{"error", e.message}});
+          });
       if (stopping_.load()) return;
       if (secure.ok()) {
         gate_.Pass();
         log_.Info("passthrough: the node checks its callers; serving /keystore");
         return;
       }
-      failure_ = secure.error().message;
+      failure_ = secure.error();
       failed_.store(true);
       server.Stop();
     });
   }
   // After the server stopped: the reason the check failed, if it did.
-  std::optional<std::string> Failure() {
+  std::optional<agent::Error> Failure() {
     stopping_.store(true);
     if (thread_.joinable()) thread_.join();
-    return failed_.load() ? std::optional<std::string>(failure_) : std::nullopt;
+    return failed_.load() ? std::optional<agent::Error>(failure_) : std::nullopt;
   }
 
  private:
@@ -106,13 +97,13 @@ class SecurityCheck {
   agent::http::SecurityCheckGate& gate_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> failed_{false};
-  std::string failure_;  // written before failed_ is set
+  agent::Error failure_;  // written before failed_ is set
   std::thread thread_;
 };
 
 int Serve(const std::vector<std::string>& args) {
   auto parsed = agent::app::ParseServeOptions(args, GetEnv);
-  if (!parsed.ok()) return Fail(2, parsed.error().message);
+  if (!parsed.ok()) return Fail(2, parsed.error());
   agent::app::Options& options = parsed.value();
   agent::Logger log(options.log_level);
   if (options.help) {
@@ -120,15 +111,15 @@ int Serve(const std::vector<std::string>& args) {
     return 0;
   }
   if (auto loaded = agent::app::LoadCredentialFiles(options); !loaded.ok()) {
-    return Fail(2, loaded.error().message);
+    return Fail(2, loaded.error());
   }
   if (auto valid = agent::app::ValidateServeOptions(options); !valid.ok()) {
-    return Fail(2, valid.error().message);
+    return Fail(2, valid.error());
   }
   auto mode = agent::app::ResolveAuthMode(options);
-  if (!mode.ok()) return Fail(2, mode.error().message);
+  if (!mode.ok()) return Fail(2, mode.error());
   auto node_address = agent::node::ParseNodeAddress(options.node_address);
-  if (!node_address.ok()) return Fail(2, node_address.error().message);
+  if (!node_address.ok()) return Fail(2, node_address.error());
 
   const bool own_credentials = options.credentials.has_value();
   agent::node::NodeClient node(
@@ -141,8 +132,11 @@ int Serve(const std::vector<std::string>& args) {
   service_options.engine_version = options.engine_version;
   service_options.password_file = options.keystore_password_file;
   service_options.fetch_engine_info = [&node_api] { return node_api.FetchEngineInfo(); };
-  // Without credentials of its own, an answer (even a 401) is all the agent can ask for.
-  service_options.check_node = [&node_api, own_credentials] {
+  // Without credentials of its own, an answer (even a 401) is all the agent can ask for; in
+  // passthrough, that the node still checks callers (it may have restarted with security off).
+  const bool passthrough = mode.value() == agent::http::AuthMode::kPassthrough;
+  service_options.check_node = [&node_api, own_credentials, passthrough] {
+    if (passthrough && !own_credentials) return node_api.CheckSecurityOn();
     return node_api.CheckAnswers(/*need_ok=*/own_credentials);
   };
   if (options.cli_backend) {
@@ -153,7 +147,7 @@ int Serve(const std::vector<std::string>& args) {
     if (options.engine) cli.product = *options.engine;
     // At start, so that a missing tool or Java is found now, not at the first backup.
     if (auto usable = agent::cli_backend::CheckCliBackend(cli); !usable.ok()) {
-      return Fail(2, "--keystore-backend cli: " + usable.error().message);
+      return Fail(2, usable.error(), "--keystore-backend cli: ");
     }
     service_options.cli = cli;
   }
@@ -181,6 +175,7 @@ int Serve(const std::vector<std::string>& args) {
       auto product = keystore.KnownProduct();
       if (!product) {
         return Fail(2,
+                    "OPTION_INVALID: "
                     "--auth-mode passthrough needs to know the engine: give --engine, or a "
                     "config directory holding its keystore or config file");
       }
@@ -228,7 +223,7 @@ int Serve(const std::vector<std::string>& args) {
   if (!server.ok()) {
     // Bad TLS files are a configuration error (2), like a bad flag; a busy port is not (1).
     const bool config = server.error().code == agent::http::kTlsConfigInvalid;
-    return Fail(config ? 2 : 1, server.error().message);
+    return Fail(config ? 2 : 1, server.error());
   }
 
   log.Info("listening", {{"version", AGENT_VERSION},
@@ -241,9 +236,17 @@ int Serve(const std::vector<std::string>& args) {
                          {"uid", ::geteuid()}});
   SecurityCheck security_check(node_api, log, gate);
   if (mode.value() == agent::http::AuthMode::kPassthrough) security_check.Start(*server.value());
-  server.value()->Run(/*handle_signals=*/true);
+  const int still_running = server.value()->Run(/*handle_signals=*/true);
   if (auto failure = security_check.Failure()) {
-    return Fail(2, "--auth-mode passthrough: " + *failure);
+    return Fail(2, *failure, "--auth-mode passthrough: ");
+  }
+  if (still_running > 0) {
+    // The grace period is over: exit now rather than wait for the handlers. A write cut here
+    // leaves the old keystore (the new one only ever replaces it by rename) and a temporary
+    // file that the next start removes.
+    log.Warn("exiting with requests still running", {{"requests", still_running}});
+    std::fflush(stdout);
+    std::_Exit(0);
   }
   return 0;
 }

@@ -327,8 +327,10 @@ TEST_P(ElasticsearchTool, TheServiceWritesAndRemovesAClientThroughTheTool) {
   with_token.access_key = kAccessValue;
   with_token.secret_key = kSecretValue;
   with_token.session_token = "session-Token-1";
+  fs::permissions(KeystorePath(), fs::perms(0640));  // an operator's choice, kept by the write
   auto first = svc.WriteS3Credentials(with_token);
   ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_EQ(fs::status(KeystorePath()).permissions() & fs::perms::mask, fs::perms(0640));
   EXPECT_EQ(first.value().sha256, crypto::Sha256Hex(KeystoreBytes()));
   EXPECT_EQ(first.value().format_version,
             keystore::FormatWrittenBy(product_, EngineVersion(home_, product_)).value_or(-1));

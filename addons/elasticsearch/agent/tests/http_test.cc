@@ -7,6 +7,7 @@
 #include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
@@ -244,6 +245,43 @@ TEST_F(HttpCapTest, ConnectionsOverTheCapGet503AndTheAgentStaysHealthy) {
   idle.clear();
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_EQ(Send(port(), bhttp::verb::get, "/health", "").status, 200);
+}
+
+// A raw request on a fresh connection; the answer's status line, or "" when the connection
+// closed without one.
+std::string RawStatusLine(uint16_t port, const std::string& bytes) {
+  asio::io_context ioc;
+  asio::ip::tcp::socket socket(ioc);
+  socket.connect({asio::ip::make_address("127.0.0.1"), port});
+  boost::system::error_code ec;
+  asio::write(socket, asio::buffer(bytes), ec);
+  beast::flat_buffer buffer;
+  bhttp::response<bhttp::string_body> res;
+  bhttp::read(socket, buffer, res, ec);
+  if (ec) return "";
+  return std::to_string(res.result_int()) + " " +
+         nlohmann::json::parse(res.body(), nullptr, false).value("/error/code"_json_pointer, "");
+}
+
+TEST_F(HttpTest, ChunkedBodiesAreRefusedBeforeTheirTrailerIsRead) {
+  // A trailer field of 70,000 bytes once threw out of the parser and ended the process.
+  const std::string huge_trailer =
+      "GET /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked"
+      "\r\n\r\n0\r\nX: " +
+      std::string(70000, 'a') + "\r\n\r\n";
+  EXPECT_EQ(RawStatusLine(port(), huge_trailer), "411 LENGTH_REQUIRED");
+  const std::string chunked_post =
+      "POST /keystore HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n0\r\n\r\n";
+  EXPECT_EQ(RawStatusLine(port(), chunked_post), "411 LENGTH_REQUIRED");
+  EXPECT_EQ(Send(port(), bhttp::verb::get, "/health", "").status, 200);  // still alive
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "elasticsearch.keystore"));
+}
+
+TEST_F(HttpTest, TwoAuthorizationHeadersAreRefused) {
+  const std::string two = "GET /keystore HTTP/1.1\r\nHost: x\r\nAuthorization: " + good_auth_ +
+                          "\r\nAuthorization: Basic eDp5\r\n\r\n";
+  EXPECT_EQ(RawStatusLine(port(), two), "400 FIELD_INVALID");
 }
 
 TEST_F(HttpTest, OversizedHeadersAreRefused) {

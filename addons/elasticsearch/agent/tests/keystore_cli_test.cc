@@ -82,6 +82,13 @@ TEST_F(KeystoreCli, PasswdThenThePasswordFileOpensIt) {
   agent::testing::WriteFile(dir_.path() / "pw", "n3w-pässword\n");
   env_["AGENT_KEYSTORE_PASSWORD_FILE"] = (dir_.path() / "pw").string();
   EXPECT_EQ(Cli({"list"}).out, "keystore.seed\n");
+  // No input at all (kubectl exec without -i) is not an empty password: refused, unchanged.
+  const std::string before =
+      agent::testing::ReadFileOrEmpty(dir_.path() / "elasticsearch.keystore");
+  auto no_input = Cli({"passwd"}, "");
+  EXPECT_EQ(no_input.code, 1);
+  EXPECT_NE(no_input.err.find("VALUE_MISSING"), std::string::npos) << no_input.err;
+  EXPECT_EQ(agent::testing::ReadFileOrEmpty(dir_.path() / "elasticsearch.keystore"), before);
   ASSERT_EQ(Cli({"passwd"}, "\n").code, 0);  // an empty line removes the password
   EXPECT_FALSE(Load().has_password);
 }

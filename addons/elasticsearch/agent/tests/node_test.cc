@@ -220,5 +220,44 @@ TEST(NodeApi, SecurityOffIsNamed) {
   EXPECT_EQ(open.seen().at(0).authorization, "");  // asked without any credentials
 }
 
+TEST(NodeApi, TheStartUpWaitRetriesAnythingButAVerdict) {
+  std::atomic<bool> stopping{false};
+  int retries = 0;
+  auto count = [&retries](const Error&) { ++retries; };
+  using std::chrono::milliseconds;
+  // OpenSearch answers 503 while its security plugin initialises: waited out, not a verdict.
+  RecordingNode starting({{"GET /_nodes/_local", {503, R"({"error":"not initialized"})"}}});
+  NodeClient to_starting(starting.endpoint(), "");
+  Status waited =
+      NodeApi(to_starting).WaitForSecurityOn(milliseconds(900), milliseconds(200), stopping, count);
+  ASSERT_FALSE(waited.ok());
+  EXPECT_EQ(waited.error().code, kNodeError);  // the last answer, once the wait is over
+  EXPECT_GE(retries, 2);
+  EXPECT_GE(starting.seen().size(), 3u);
+  // 200 without credentials is the verdict "security off": no retry.
+  retries = 0;
+  RecordingNode open({{"GET /_nodes/_local", {200, R"({"nodes":{"a":{}}})"}}});
+  NodeClient to_open(open.endpoint(), "");
+  Status off =
+      NodeApi(to_open).WaitForSecurityOn(milliseconds(900), milliseconds(200), stopping, count);
+  ASSERT_FALSE(off.ok());
+  EXPECT_EQ(off.error().code, kNodeSecurityOff);
+  EXPECT_EQ(retries, 0);
+  // 401 and 403 (an anonymous user the node knows) both mean the node checks callers.
+  for (int status : {401, 403}) {
+    RecordingNode secure({{"GET /_nodes/_local", {status, R"({"error":"no"})"}}});
+    NodeClient to_secure(secure.endpoint(), "");
+    EXPECT_TRUE(NodeApi(to_secure)
+                    .WaitForSecurityOn(milliseconds(900), milliseconds(200), stopping, count)
+                    .ok())
+        << status;
+  }
+  // SIGTERM during the wait ends it at once.
+  stopping = true;
+  EXPECT_TRUE(NodeApi(to_starting)
+                  .WaitForSecurityOn(milliseconds(60000), milliseconds(200), stopping, count)
+                  .ok());
+}
+
 }  // namespace
 }  // namespace agent::node

@@ -257,6 +257,38 @@ TEST(Service, ReadyNamesWhatAWriteWouldTripOver) {
   }
 }
 
+TEST(Service, ReadyRefusesALockFileThatIsNotAFile) {
+  TempDir dir;
+  KeystoreService svc({dir.path(), Product::kElasticsearch, "8.15.0", std::nullopt, nullptr,
+                       nullptr, std::nullopt});
+  ASSERT_TRUE(svc.CheckReady().ok());
+  fs::create_directory(dir.path() / "elasticsearch.keystore.lock");
+  Status ready = svc.CheckReady();
+  ASSERT_FALSE(ready.ok());
+  EXPECT_EQ(ready.error().code, "KEYSTORE_LOCK_FAILED");
+  EXPECT_FALSE(svc.WriteS3Credentials(Creds("c", "AK", "SK")).ok());  // as the write finds
+  fs::remove(dir.path() / "elasticsearch.keystore.lock");
+  fs::create_symlink("/etc/passwd", dir.path() / "elasticsearch.keystore.lock");
+  EXPECT_EQ(svc.CheckReady().error().code, "KEYSTORE_LOCK_FAILED");
+}
+
+TEST(Service, RootRefusesToWriteInTheEngineUsersDirectory) {
+  if (::geteuid() != 0) GTEST_SKIP() << "skipped: needs root";
+  TempDir dir;
+  ASSERT_EQ(::chown(dir.path().c_str(), 4321, 4321), 0);
+  KeystoreService svc({dir.path(), Product::kElasticsearch, "8.15.0", std::nullopt, nullptr,
+                       nullptr, std::nullopt});
+  Status ready = svc.CheckReady();
+  ASSERT_FALSE(ready.ok());
+  EXPECT_EQ(ready.error().code, "KEYSTORE_OWNER_MISMATCH");
+  EXPECT_NE(ready.error().message.find("uid 4321"), std::string::npos);
+  auto w = svc.WriteS3Credentials(Creds("c", "AK", "SK"));
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.error().code, "KEYSTORE_OWNER_MISMATCH");
+  EXPECT_FALSE(fs::exists(dir.path() / "elasticsearch.keystore"));
+  EXPECT_FALSE(fs::exists(dir.path() / "elasticsearch.keystore.lock"));
+}
+
 TEST(Service, ConcurrentWritersAllLand) {
   TempDir dir;
   KeystoreService svc({dir.path(), Product::kElasticsearch, "8.10.0", std::nullopt, nullptr,

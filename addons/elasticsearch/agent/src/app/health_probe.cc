@@ -60,6 +60,7 @@ Result<node::NodeEndpoint> HealthProbeEndpoint(const Options& o) {
   e.address.host = LoopbackFor(o.listen_address);
   e.address.port = o.port;
   e.timeout = kProbeTimeout;
+  e.label = "agent";
   if (!o.tls_cert_file) return e;
   if (!o.tls_ca_file) {
     return MakeError("OPTION_INVALID",

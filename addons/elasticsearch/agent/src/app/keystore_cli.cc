@@ -145,8 +145,15 @@ Result<service::WriteResult> Execute(const Command& c, KeystoreService& svc, std
         },
         /*create_if_missing=*/true);
   }
-  // passwd: the new password is one line of standard input; empty removes the password.
-  std::string password = ReadLine(in).value_or("");  // no line: no password
+  // passwd: the new password is one line of standard input; an empty line removes the
+  // password. No line at all (`kubectl exec` without -i) is refused, not taken as empty.
+  std::optional<std::string> line = ReadLine(in);
+  if (!line) {
+    return MakeError("VALUE_MISSING",
+                     "passwd reads the new password from one line of standard input and got "
+                     "none (an empty line removes the password); nothing changed");
+  }
+  std::string password = std::move(*line);
   std::string salt_error;
   auto result = svc.Update(
       [&](keystore::Keystore& ks) {

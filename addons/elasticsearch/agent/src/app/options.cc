@@ -181,7 +181,10 @@ Result<Options> ParseServeOptions(const std::vector<std::string>& args, const En
   const bool has_user = user && !user->empty();
   const bool has_password = password && !password->empty();
   if (has_user != has_password) {
-    return Invalid("set both ELASTIC_USERNAME and ELASTIC_PASSWORD, or neither");
+    const char* empty = has_user ? "ELASTIC_PASSWORD" : "ELASTIC_USERNAME";
+    return Invalid(std::string(empty) + " is " +
+                   ((has_user ? password : user) ? "empty" : "unset") +
+                   ": set both ELASTIC_USERNAME and ELASTIC_PASSWORD, or neither");
   }
   if (has_user) o.credentials = http::BasicCredentials{*user, *password};
   return o;

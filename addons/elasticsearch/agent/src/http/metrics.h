@@ -27,8 +27,8 @@ class Metrics {
 
   // Upper bounds of the write-latency buckets, in seconds: a native write is milliseconds,
   // the CLI backend seconds.
-  static constexpr std::array<double, 12> kBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                      0.1,   0.25,   0.5,   1,    2.5,   10};
+  static constexpr std::array<double, 13> kBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                      0.25,  0.5,    1,     2.5,  5,     10};
 
  private:
   mutable std::mutex mutex_;

@@ -133,6 +133,8 @@ struct Server::Impl {
 
   asio::awaitable<void> Accept();
   asio::awaitable<void> Serve(tcp::socket socket, Slot slot, bool refuse);
+  asio::awaitable<void> OpenAndConverse(tcp::socket socket, const std::string& peer, bool refuse,
+                                        std::chrono::seconds deadline);
   template <class Stream>
   asio::awaitable<void> Converse(Stream& stream, const std::string& peer, bool refuse);
   template <class Stream>
@@ -262,6 +264,18 @@ asio::awaitable<void> Server::Impl::Serve(tcp::socket socket, [[maybe_unused]] S
   const auto remote = socket.remote_endpoint(ec);
   const std::string peer = ec ? "?" : remote.address().to_string();
   const auto deadline = refuse ? kRefusalDeadline : options.io_timeout;
+  try {
+    co_await OpenAndConverse(std::move(socket), peer, refuse, deadline);
+  } catch (const std::exception& e) {
+    // A parser or stream failure the error codes do not carry must cost this connection
+    // only, never the process (the socket closes as the stream goes).
+    log.Warn("connection dropped after an unexpected error", {{"peer", peer}, {"error", e.what()}});
+  }
+}
+
+asio::awaitable<void> Server::Impl::OpenAndConverse(tcp::socket socket, const std::string& peer,
+                                                    bool refuse, std::chrono::seconds deadline) {
+  beast::error_code ec;
   if (!tls) {
     beast::tcp_stream stream(std::move(socket));
     stream.expires_after(deadline);
@@ -300,7 +314,8 @@ asio::awaitable<void> Server::Impl::AnswerTooManyConnections(Stream& stream) {
   auto res =
       ToBeast(ErrorResponse(503, "TOO_MANY_CONNECTIONS",
                             "the agent serves at most " + std::to_string(options.max_connections) +
-                                " connections at once; retry"),
+                                (options.max_connections == 1 ? " connection" : " connections") +
+                                " at once; retry"),
               11, false);
   router.CountServerAnswer("", "", 503);  // the request itself is never read
   beast::error_code ec;
@@ -332,10 +347,20 @@ asio::awaitable<void> Server::Impl::Session(Stream& stream, const std::string& p
     parser.body_limit(options.body_limit);
     parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
     beast::get_lowest_layer(stream).expires_after(options.io_timeout);
-    co_await bhttp::async_read(stream, buffer, parser,
-                               asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) {
-      if (auto answer = ReadErrorResponse(ec)) {
+    // The header first: a chunked body is refused before any of it is read, since no limit
+    // bounds its trailer fields (and nothing the agent serves needs one).
+    co_await bhttp::async_read_header(stream, buffer, parser,
+                                      asio::redirect_error(asio::use_awaitable, ec));
+    std::optional<Response> refusal;
+    if (!ec && parser.chunked()) {
+      refusal = ErrorResponse(411, "LENGTH_REQUIRED",
+                              "chunked request bodies are not accepted: send Content-Length");
+    } else if (!ec) {
+      co_await bhttp::async_read(stream, buffer, parser,
+                                 asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (ec || refusal) {
+      if (auto answer = refusal ? refusal : ReadErrorResponse(ec)) {
         // The request line is parsed first: a body or header too large still names its route
         // (empty when even that line was not read).
         const std::string target(parser.get().target());
@@ -389,7 +414,14 @@ bhttp::response<bhttp::string_body> Server::Impl::Dispatch(
   request.body = req.body();
   Response response;
   try {
-    response = router.Handle(request);
+    if (req.count(bhttp::field::authorization) > 1) {
+      // Ambiguous (a proxy and the client may each add one): which is the caller's is not the
+      // agent's to guess.
+      response = ErrorResponse(400, "FIELD_INVALID", "the request has two Authorization headers");
+      router.CountServerAnswer(request.target, request.method, response.status);
+    } else {
+      response = router.Handle(request);
+    }
   } catch (const std::exception& e) {
     // A bug must cost one request, not the process; the log says what was thrown.
     log.Error("unhandled exception in a request handler", {{"error", e.what()}});
@@ -439,7 +471,7 @@ Server::~Server() = default;
 
 uint16_t Server::port() const { return impl_->acceptor.local_endpoint().port(); }
 
-void Server::Run(bool handle_signals) {
+int Server::Run(bool handle_signals) {
   asio::signal_set signals(impl_->ioc);
   if (handle_signals) {
     signals.add(SIGINT);
@@ -453,6 +485,7 @@ void Server::Run(bool handle_signals) {
   }
   asio::co_spawn(impl_->ioc, impl_->Accept(), asio::detached);
   impl_->ioc.run();
+  return impl_->in_flight.load();
 }
 
 void Server::Stop() { impl_->ioc.stop(); }

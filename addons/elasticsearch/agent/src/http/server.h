@@ -39,8 +39,9 @@ class Server {
   uint16_t port() const;
   // Serves until Stop() is called or, when handle_signals is set, SIGINT/SIGTERM arrives:
   // then it stops accepting, lets requests in flight finish (up to the grace period) and
-  // returns.
-  void Run(bool handle_signals);
+  // returns how many still run (their handlers hold worker threads that the server's
+  // destruction would wait for: a caller bound by the grace period exits without it).
+  int Run(bool handle_signals);
   void Stop();  // at once: requests in flight are abandoned (a keystore write is atomic)
 
   struct Impl;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <thread>
 #include <vector>
 
 #include "crypto/crypto.h"
@@ -170,7 +171,8 @@ Result<ReloadOutcome> NodeApi::ReloadSecureSettings(const std::string& authoriza
 Status NodeApi::CheckSecurityOn() const {
   auto reply = client_.Send("GET", kProbe, "", "-");
   if (!reply.ok()) return reply.error();
-  if (reply.value().status == 401) return Ok{};
+  // 401, or 403 for an anonymous user the node knows but does not let in: it checks callers.
+  if (reply.value().status == 401 || reply.value().status == 403) return Ok{};
   if (reply.value().status == 200) {
     return MakeError(kNodeSecurityOff,
                      client_.Describe() +
@@ -179,6 +181,26 @@ Status NodeApi::CheckSecurityOn() const {
                          "--auth-mode static, or turn the node's security on)");
   }
   return Unexpected("GET /_nodes/_local without credentials", reply.value());
+}
+
+Status NodeApi::WaitForSecurityOn(std::chrono::milliseconds max_wait,
+                                  std::chrono::milliseconds step, const std::atomic<bool>& stopping,
+                                  const std::function<void(const Error&)>& on_retry) const {
+  const auto deadline = std::chrono::steady_clock::now() + max_wait;
+  for (;;) {
+    Status on = CheckSecurityOn();
+    if (on.ok() || on.error().code == kNodeSecurityOff ||
+        std::chrono::steady_clock::now() + step > deadline) {
+      return on;
+    }
+    on_retry(on.error());
+    // In slices, so that a SIGTERM is noticed within 100 ms.
+    for (auto waited = std::chrono::milliseconds(0); waited < step;
+         waited += std::chrono::milliseconds(100)) {
+      if (stopping.load()) return Ok{};
+      std::this_thread::sleep_for(std::min(step - waited, std::chrono::milliseconds(100)));
+    }
+  }
 }
 
 Result<std::string> NodeApi::AuthorizeCaller(keystore::Product product,

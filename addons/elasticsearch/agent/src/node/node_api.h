@@ -2,6 +2,9 @@
 // whether the S3 repository is installed, a reload of secure settings, and who a caller is.
 #pragma once
 
+#include <atomic>
+#include <chrono>
+#include <functional>
 #include <string>
 
 #include "common/result.h"
@@ -43,6 +46,12 @@ class NodeApi {
   // Ok when the node refuses a request without credentials (its security is on);
   // NODE_SECURITY_OFF when it serves one.
   Status CheckSecurityOn() const;
+  // Asks CheckSecurityOn every `step` until it gives a verdict (Ok, or NODE_SECURITY_OFF) or
+  // `max_wait` is over (then its last error): a node that does not answer yet, or answers 503
+  // while its security initialises (OpenSearch), is waited for. Ok at once when `stopping`.
+  Status WaitForSecurityOn(std::chrono::milliseconds max_wait, std::chrono::milliseconds step,
+                           const std::atomic<bool>& stopping,
+                           const std::function<void(const Error&)>& on_retry) const;
   // Passthrough authentication: asks the node who `authorization` is and whether it may
   // reload secure settings. The user name, or UNAUTHORIZED / FORBIDDEN / NODE_* errors.
   Result<std::string> AuthorizeCaller(keystore::Product product,

@@ -133,7 +133,7 @@ Result<std::unique_ptr<asio::ssl::context>> ClientContext(const NodeEndpoint& e)
 }  // namespace
 
 std::string NodeClient::Describe() const {
-  return std::string("node ") + (endpoint_.https ? "https://" : "http://") +
+  return endpoint_.label + " " + (endpoint_.https ? "https://" : "http://") +
          endpoint_.address.ToString();
 }
 

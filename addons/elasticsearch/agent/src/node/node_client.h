@@ -38,6 +38,7 @@ struct NodeEndpoint {
   std::filesystem::path client_cert_file;
   std::filesystem::path client_key_file;
   std::chrono::milliseconds timeout{5000};  // connect, handshake, write and read together
+  std::string label = "node";               // what the messages call the peer
 };
 
 struct NodeReply {

@@ -1,5 +1,6 @@
 #include "service/keystore_service.h"
 
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -142,6 +143,7 @@ Result<std::string> KeystoreService::ReloadPassword() {
 }
 
 Result<KeystoreService::LockedKeystore> KeystoreService::LockForChange() {
+  if (Status s = CheckNotRootInOthersDirectory(); !s.ok()) return s.error();
   auto product = ResolveProduct();
   if (!product.ok()) return product.error();
   const fs::path path = KeystorePath(options_.config_dir, product.value());
@@ -216,11 +218,14 @@ Result<WriteResult> KeystoreService::UpdateWithTool(const std::vector<cli_backen
       }
     }
   }
+  // The tools give the file a mode of their own: an operator's 0640 is put back after them.
+  const storage::FileAccess access = storage::AccessToKeep(path);
   Status done = Ok{};
   if (!set.empty()) done = cli_backend::CliAddSettings(cli, set, password);
   if (done.ok() && !present_to_remove.empty()) {
     done = cli_backend::CliRemoveSettings(cli, present_to_remove, password);
   }
+  if (!result.created) storage::RestoreAccess(path, access);
   if (!done.ok()) return done.error();
 
   for (const auto& [name, unused] : set) result.settings.push_back(name);
@@ -359,6 +364,7 @@ Status KeystoreService::CheckReady() {
                      dir.string() + " is not writable by uid " + std::to_string(::geteuid()));
   }
   const fs::path path = KeystorePath(dir, product.value());
+  if (Status s = CheckNotRootInOthersDirectory(); !s.ok()) return s;
   if (Status owner = storage::CheckOwner(path); !owner.ok()) return owner.error();
   if (Status lock = CheckLockFileUsable(path); !lock.ok()) return lock;
   auto bytes = storage::ReadFileIfExists(path);
@@ -393,13 +399,35 @@ Status KeystoreService::CheckKeystoreOpensHere(const fs::path& path, const std::
   return Ok{};
 }
 
-// The lock file is the engines' user's to create; one left by another user must at least be
-// readable, which flock(2) needs (FileLock opens such a file read-only).
+// The lock file is the engines' user's to create; one there must be a regular file (FileLock
+// refuses a link) that the agent can at least read, which flock(2) needs (FileLock opens
+// another user's lock file read-only).
 Status KeystoreService::CheckLockFileUsable(const fs::path& keystore_path) {
   const fs::path lock = keystore_path.string() + ".lock";
-  if (!Exists(lock) || ::access(lock.c_str(), R_OK) == 0) return Ok{};
-  return MakeError(storage::kLockFailed,
-                   lock.string() + " cannot be read by uid " + std::to_string(::geteuid()));
+  struct stat st;
+  if (::lstat(lock.c_str(), &st) != 0) return Ok{};  // none yet: a write creates it
+  if (!S_ISREG(st.st_mode)) {
+    return MakeError(storage::kLockFailed, lock.string() + " is not a regular file");
+  }
+  if (::access(lock.c_str(), R_OK) != 0) {
+    return MakeError(storage::kLockFailed,
+                     lock.string() + " cannot be read by uid " + std::to_string(::geteuid()));
+  }
+  return Ok{};
+}
+
+// An agent run as root in the engine user's config directory would create a keystore and a
+// lock that the engine cannot read, and that the agent run rightly later refuses.
+Status KeystoreService::CheckNotRootInOthersDirectory() const {
+  struct stat st;
+  if (::geteuid() != 0 || ::stat(options_.config_dir.c_str(), &st) != 0 || st.st_uid == 0) {
+    return Ok{};
+  }
+  return MakeError(storage::kOwnerMismatch,
+                   "the agent runs as root, but " + options_.config_dir.string() +
+                       " belongs to uid " + std::to_string(st.st_uid) +
+                       ": run the agent as that user (the engine's), so that the files it "
+                       "writes stay the engine's");
 }
 
 Result<keystore::Keystore> KeystoreService::LoadOrCreate(const std::optional<std::string>& file,

@@ -117,6 +117,7 @@ class KeystoreService {
   Status CheckKeystoreOpensHere(const std::filesystem::path& path, const std::string& bytes,
                                 keystore::Product product) const;
   static Status CheckLockFileUsable(const std::filesystem::path& keystore_path);
+  Status CheckNotRootInOthersDirectory() const;
   // What a change holds while it runs: the file's engine and path, its password, the lock.
   struct LockedKeystore {
     keystore::Product product;

@@ -64,24 +64,6 @@ std::string TemporaryPrefix(const fs::path& path) {
   return "." + path.filename().string() + ".agent-";
 }
 
-// The mode and group the new file gets: those of the file it replaces (an operator's 0640 or
-// a group the engine reads through stays as it was), else the engines' own 0660.
-struct FileAccess {
-  mode_t mode = kKeystoreMode;
-  std::optional<gid_t> group;
-};
-
-FileAccess AccessToKeep(const fs::path& path) {
-  struct stat st;
-  FileAccess access;
-  if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
-    // The owner keeps read and write, or the agent could not read its own next write.
-    access.mode = (st.st_mode & 0777) | S_IRUSR | S_IWUSR;
-    access.group = st.st_gid;
-  }
-  return access;
-}
-
 // Writes the bytes to a new temporary file beside `path` and returns its name.
 Result<fs::path> WriteTemporary(const fs::path& path, const std::string& bytes,
                                 const FileAccess& access) {
@@ -112,6 +94,27 @@ Result<fs::path> WriteTemporary(const fs::path& path, const std::string& bytes,
 }
 
 }  // namespace
+
+FileAccess AccessToKeep(const fs::path& path) {
+  struct stat st;
+  FileAccess access;
+  if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+    // The owner keeps read and write, or the agent could not read its own next write.
+    access.mode = (st.st_mode & 0777) | S_IRUSR | S_IWUSR;
+    access.group = st.st_gid;
+  }
+  return access;
+}
+
+void RestoreAccess(const fs::path& path, const FileAccess& access) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return;
+  if (access.group && st.st_gid != *access.group &&
+      ::chown(path.c_str(), static_cast<uid_t>(-1), *access.group) != 0) {
+    // As in WriteTemporary: a group the process may not set is left as it is.
+  }
+  if ((st.st_mode & 0777) != access.mode) ::chmod(path.c_str(), access.mode);
+}
 
 UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
   if (this != &other) {

@@ -69,6 +69,17 @@ Result<std::optional<std::string>> ReadFileIfExists(const std::filesystem::path&
 // owner.
 Status ReplaceAtomically(const std::filesystem::path& path, const std::string& bytes);
 
+// The mode and group a keystore keeps across a rewrite: those of the file it replaces (an
+// operator's 0640, or a group the engine reads through), else the engines' own 0660.
+struct FileAccess {
+  unsigned mode = 0660;
+  std::optional<unsigned> group;
+};
+FileAccess AccessToKeep(const std::filesystem::path& path);
+// Puts a mode and group back after another program (the engine's keystore tool, which sets
+// its own) rewrote the file; best effort, as ReplaceAtomically's group.
+void RestoreAccess(const std::filesystem::path& path, const FileAccess& access);
+
 // Ok when `path` does not exist or belongs to the process's user (KEYSTORE_OWNER_MISMATCH).
 Status CheckOwner(const std::filesystem::path& path);
 
