@@ -29,7 +29,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # FORMAT ENGINE VERSION KIND: KIND "tool" runs the release's own bin/<engine>-keystore,
 # "program" bench/WrapperTool.java over the release's KeyStoreWrapper (no tool published:
 # Elasticsearch publishes integ-test-zips for some releases only, none for 7.0.x or 8.14-8.17).
-BENCH_KS_CASES="${BENCH_KS_CASES:-3:elasticsearch:7.0.1:program 4:elasticsearch:7.17.29:tool 5:elasticsearch:8.13.4:tool 6:elasticsearch:8.17.10:program 7:elasticsearch:8.19.21:tool}"
+# The last case runs the program where the tool exists too (8.19.21): how the stand-in compares.
+BENCH_KS_CASES="${BENCH_KS_CASES:-3:elasticsearch:7.0.1:program 4:elasticsearch:7.17.29:tool 5:elasticsearch:8.13.4:tool 6:elasticsearch:8.17.10:program 7:elasticsearch:8.19.21:tool 7:elasticsearch:8.19.21:program}"
 TOOL_REPS="${BENCH_TOOL_REPS:-3}"
 AGENT_WRITES="${BENCH_AGENT_WRITES:-30}"
 KDF_REPS="${BENCH_KDF_REPS:-5}"

@@ -24,7 +24,7 @@ header() {
   cat <<EOF
 # Benchmarks: the credential step against the alternatives, and the targets
 
-Written by \`bench/report.sh\` from the run of $(hw date) (commit $(hw commit)); raw numbers in
+Written by \`bench/report.sh\` from the runs listed under Commands (bench scripts at commit $(hw commit)); raw numbers in
 \`bench/out/\`. Re-run everything with \`make bench\` (or \`sudo bash bench/run.sh\`), one benchmark
 with \`BENCH_ONLY=fanout bash bench/run.sh\`.
 
@@ -37,7 +37,7 @@ with \`BENCH_ONLY=fanout bash bench/run.sh\`.
 | memory | $(hw memory) |
 | kernel | $(hw kernel) |
 | OpenSSL | $(hw openssl) |
-| agent | $(hw agent) |
+| agent | $(hw agent) ($(hw agent_binary)) |
 | load average (1, 5, 15 min) | before: $(hw load_before); after: $(hw load_after) |
 
 The cores are shared and the load was high throughout: every number below is a median of
@@ -47,10 +47,10 @@ machine.
 
 ## Commands
 
-| benchmark | command (from the repository root, as root) | seconds |
-|---|---|---|
+| benchmark | command (from the repository root, as root) | started | seconds | load average (1 min) |
+|---|---|---|---|---|
 EOF
-  awk -F'\t' 'NR > 1 { printf "| %s | `%s` | %s |\n", $1, $2, $3 }' "$OUT_DIR/commands.tsv"
+  awk -F'\t' 'NR > 1 { printf "| %s | `%s` | %s | %s | %s |\n", $1, $2, $3, $4, $5 }' "$OUT_DIR/commands.tsv"
   echo
 }
 

@@ -45,6 +45,7 @@ hardware() {
     printf 'kernel\t%s\n' "$(uname -sr)"
     printf 'openssl\t%s\n' "$(openssl version 2>/dev/null || echo unknown)"
     printf 'agent\t%s\n' "$("$AGENT_BIN" --version 2>/dev/null || echo unknown)"
+    printf 'agent_binary\t%s, sha256 %s\n' "$AGENT_BIN" "$(sha256sum "$AGENT_BIN" | cut -c1-16)"
     printf 'load_before\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
   } >"$BENCH_OUT/hardware.tsv"
 }
@@ -60,8 +61,8 @@ main() {
   }
   mkdir -p "$BENCH_OUT"
   hardware
-  local name knob cmd t0 commands="$BENCH_OUT/commands.tsv"
-  [[ -f "$commands" ]] || printf 'benchmark\tcommand\tseconds\n' >"$commands"
+  local name knob cmd t0 started load0 commands="$BENCH_OUT/commands.tsv"
+  [[ -f "$commands" ]] || printf 'benchmark\tcommand\tstarted\tseconds\tload\n' >"$commands"
   for name in $BENCH_ONLY; do
     [[ -n "${KNOBS[$name]:-}" ]] || {
       log "unknown benchmark $name (one of: ${!KNOBS[*]})"
@@ -72,10 +73,13 @@ main() {
     cmd+="bash bench/$name.sh"
     log "== $name: $cmd"
     t0=$SECONDS
+    started="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    load0="$(cut -d' ' -f1 /proc/loadavg)"
     bash "$HERE/$name.sh"
-    # One line per benchmark: the latest run's.
+    # One line per benchmark: the latest run's, with the 1-minute load average around it.
     awk -F'\t' -v n="$name" '$1 != n' "$commands" >"$commands.tmp"
-    printf '%s\t%s\t%s\n' "$name" "$cmd" "$((SECONDS - t0))" >>"$commands.tmp"
+    printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$cmd" "$started" "$((SECONDS - t0))" \
+      "$load0 -> $(cut -d' ' -f1 /proc/loadavg)" >>"$commands.tmp"
     mv -f "$commands.tmp" "$commands"
   done
   printf 'load_after\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$BENCH_OUT/hardware.tsv"
