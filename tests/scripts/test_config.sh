@@ -872,6 +872,8 @@ fake_agents_http_call() {
     e401:GET:/keystore) printf '{"error":{"code":"UNAUTHORIZED","message":"bad credentials"}}' >"$out"; printf 401 ;;
     pw:GET:/keystore | reloadfail:GET:/keystore) printf '{"keystore":"/k","exists":true,"has_password":true}' >"$out"; printf 200 ;;
     *:GET:/keystore) printf '{"keystore":"/k","exists":true,"has_password":false}' >"$out"; printf 200 ;;
+    nosettings:POST:/keystore) printf '{"settings":["s3.client.other.access_key"],"sha256":"x"}' >"$out"; printf 200 ;;
+    notjson:POST:/keystore) printf '<html>proxy</html>' >"$out"; printf 200 ;;
     e500:POST:/keystore) printf '{"error":{"code":"KEYSTORE_WRITE_FAILED","message":"disk full"}}' >"$out"; printf 500 ;;
     reloadfail:POST:/keystore)
       printf '{"settings":["s3.client.%s.access_key","s3.client.%s.secret_key"],"sha256":"ab","reload":{"node":"n","reloaded":false,"failure":"keystore password incorrect"},"error":{"code":"NODE_RELOAD_FAILED","message":"the keystore was saved, but the reload failed"}}' "$FAKE_CLIENT" "$FAKE_CLIENT" >"$out"
@@ -949,6 +951,12 @@ test_agent_fan_out() {
   expect_true "a 500 on write fails the node with the agent's code" \
     grep -q 'ERROR: keystore update failed on 1 of 2 node(s): node-002 (e500-2:8080): POST /keystore: agent answered 500 KEYSTORE_WRITE_FAILED: disk full' "$FAKE/out.log"
   expect_eq "a 500 is not retried" 1 "$(calls_to '^e500-2 POST')"
+
+  fan_out_case "nosettings notjson" inspect_agents set_keystores
+  expect_true "a 200 without the job's settings is a failure" \
+    grep -q 'node node-001 (nosettings-1:8080): FAILED: agent answered 200 without the settings of client kb_t_1' "$FAKE/out.log"
+  expect_true "a 200 that is not JSON is a failure" \
+    grep -q 'node node-002 (notjson-2:8080): FAILED: agent answered 200 with a body that is not JSON' "$FAKE/out.log"
 
   AGENT_NODE_DEADLINE=2 AGENT_ATTEMPTS=10 fan_out_case "slow ok" inspect_agents
   expect_true "a slow agent fails at its node's deadline" grep -q 'node-001 (slow-1:8080): GET /ready: no answer from the agent.*: curl: (28)' "$FAKE/out.log"
