@@ -806,7 +806,7 @@ test_cluster_unreachable_while_waiting() {
   # The node the job talks to stops answering while the snapshot runs: a short outage is
   # ridden out; a long one fails the job saying the final state is unknown (never a success).
   local name="t-outage-${RUN_ID}"
-  load_index t-outage 6000 2 8 || {
+  load_index t-outage 3000 2 8 || {
     ERRORS+=("loading t-outage failed")
     return 0
   }
