@@ -57,6 +57,7 @@ e2e: agent e2e-deps
 	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/e2e/test_es_keystore.sh
 	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/e2e/test_agent_security.sh
 	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/e2e/test_jobs.sh
+	bash tests/e2e/test_backup_es.sh
 	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/e2e/test_restore.sh
 
 # The addon's chart without a cluster: helm lint and template per major, kubeconform (strict)
