@@ -38,7 +38,7 @@ with \`BENCH_ONLY=fanout bash bench/run.sh\`.
 | kernel | $(hw kernel) |
 | OpenSSL | $(hw openssl) |
 | agent | $(hw agent) ($(hw agent_binary)) |
-| load average (1, 5, 15 min) | before: $(hw load_before); after: $(hw load_after) |
+| load average (1, 5, 15 min), around the latest \`run.sh\` | before: $(hw load_before); after: $(hw load_after) |
 
 The cores are shared and the load was high throughout: every number below is a median of
 repeated runs, and every comparison is a ratio of numbers measured in the same run, in
@@ -50,7 +50,8 @@ machine.
 | benchmark | command (from the repository root, as root) | started | seconds | load average (1 min) |
 |---|---|---|---|---|
 EOF
-  awk -F'\t' 'NR > 1 { printf "| %s | `%s` | %s | %s | %s |\n", $1, $2, $3, $4, $5 }' "$OUT_DIR/commands.tsv"
+  tail -n +2 "$OUT_DIR/commands.tsv" | sort -t"$(printf '\t')" -k3,3 |
+    awk -F'\t' '{ printf "| %s | `%s` | %s | %s | %s |\n", $1, $2, $3, $4, $5 }'
   echo
 }
 
