@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 AGENT_BIN := build/agent/es-agent
 SCRIPTS := $(wildcard addons/elasticsearch/dataprotection/*.sh tests/e2e/*.sh tests/e2e/lib/*.sh \
-             tests/compat/*.sh \
+             tests/compat/*.sh bench/*.sh \
              tests/scripts/*.sh tools/*.sh addons/elasticsearch/agent/build.sh \
              addons/elasticsearch/config/*.sh tests/chart/*.sh \
              addons/elasticsearch/agent/fuzz/run.sh) .ci/run
@@ -13,7 +13,7 @@ CXX_SOURCES := $(wildcard addons/elasticsearch/agent/src/*.cc addons/elasticsear
                  addons/elasticsearch/agent/tests/*.h addons/elasticsearch/agent/fuzz/*.cc)
 
 .PHONY: all deps build-deps e2e-deps agent unit lint script-tests e2e compat fuzz demo test clean \
-        chart chart-node cross cross-smoke
+        chart chart-node cross cross-smoke bench
 
 all: agent
 
@@ -93,6 +93,11 @@ demo: agent e2e-deps
 	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/e2e/demo.sh
 
 test: lint unit fuzz script-tests chart chart-node compat e2e cross-smoke demo
+
+# Benchmarks, not part of `make test`: bench/RESULTS.md and bench/fanout.png (~10 min on 2
+# quiet cores; a run rewrites bench/out).
+bench: agent e2e-deps
+	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash bench/run.sh
 
 clean:
 	rm -rf build

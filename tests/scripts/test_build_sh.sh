@@ -75,7 +75,7 @@ test_bad_arguments() {
   expect_eq "an unknown command exits 2" 2 "$(exit_code frobnicate)"
   expect_eq "an extra argument exits 2 (the tag is a variable now)" 2 "$(exit_code image my/tag:1)"
   expect_eq "the usage names the commands" 1 \
-    "$(bash "${BUILD_SH}" frobnicate 2>&1 >/dev/null | grep -c 'build|test|cross|cross-test|image|push')"
+    "$(bash "${BUILD_SH}" frobnicate 2>&1 >/dev/null | grep -c 'build|test|cross|cross-test|cross-bin|image|push')"
 }
 
 test_no_buildx() {
