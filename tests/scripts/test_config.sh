@@ -80,7 +80,9 @@ field() {
 
 # --- KubeBlocks' StorageProvider templates, rendered -----------------------------------------
 
-PROVIDERS_DIR=${PROVIDERS_DIR:-/work/shared/schemas/kubeblocks/storageproviders}
+# The KubeBlocks storage provider templates: ../shared beside the project root (not part of a
+# clone; the tests that read them skip, saying so, when it is absent).
+PROVIDERS_DIR=${PROVIDERS_DIR:-$ROOT/../shared/schemas/kubeblocks/storageproviders}
 
 # provider_template FILE: the datasafedConfigTemplate block of a StorageProvider, with Helm's
 # escaping ({{ `...` }}) undone, so what is left is the Go template KubeBlocks renders.

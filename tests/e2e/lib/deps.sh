@@ -56,7 +56,9 @@ install_packages() {
   for cmd in "${!pkg_for[@]}"; do
     command -v "$cmd" >/dev/null || missing+=("${pkg_for[$cmd]}")
   done
-  if ! command -v java >/dev/null && [[ ! -d /usr/lib/jvm/java-17-openjdk-amd64 ]]; then
+  # Debian's Java 17, whatever other Java is on PATH: Elasticsearch 7.x and OpenSearch 1.x/2.x
+  # tools run on it (cli_tools.sh, the crash test, the chart's 7.x node).
+  if [[ ! -d /usr/lib/jvm/java-17-openjdk-amd64 ]]; then
     missing+=(openjdk-17-jdk-headless)
   fi
   command -v mvn >/dev/null || missing+=(maven)
