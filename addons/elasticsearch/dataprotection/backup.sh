@@ -264,8 +264,10 @@ follow_snapshot() {
     if ! snapshot_info; then
       errors=$((errors + 1))
       warn "reading snapshot ${SNAPSHOT_NAME} (${errors}/${MAX_POLL_ERRORS}): $(read_failure)"
-      ((errors < MAX_POLL_ERRORS)) ||
+      ((errors < MAX_POLL_ERRORS)) || {
+        keep_for_the_engine
         die "snapshot ${SNAPSHOT_NAME}: status unreadable ${errors} times in a row; its final state is unknown (the snapshot may still run: a retry of this Backup follows it)"
+      }
     else
       errors=0
       judge_state && return 0

@@ -484,8 +484,12 @@ on_exit() {
   # Agent calls still in flight (the job was stopped during a fan-out) end first, each
   # within its node's deadline: a write landing after the removal would outlive the job.
   wait 2>/dev/null
-  unregister_repository
-  remove_keystore_client
+  if [[ ${KEEP_FOR_THE_ENGINE:-false} == true ]]; then
+    leave_for_the_engine
+  else
+    unregister_repository
+    remove_keystore_client
+  fi
   rm -rf -- "$WORK_DIR"
   if [[ $rc -ne 0 || $JOB_DONE != true ]]; then
     [[ $rc -ne 0 ]] || rc=1
@@ -495,6 +499,16 @@ on_exit() {
     log "${JOB_KIND:-job} ${BACKUP_NAME:-} FAILED (exit $rc)" >&2
   fi
   exit "$rc"
+}
+
+# keep_for_the_engine: the engine may still be working with the job's repository (a snapshot or
+# a restore whose end the job could not see). Unregistering the repository or removing the S3
+# client then would break that work, so on exit both stay and the log says how to remove them.
+keep_for_the_engine() { KEEP_FOR_THE_ENGINE=true; }
+
+leave_for_the_engine() {
+  [[ ${REPOSITORY_REGISTERED:-false} == true || ${KEYSTORE_TOUCHED:-false} == true ]] || return 0
+  warn "the engine may still be using repository ${REPOSITORY} and S3 client ${S3_CLIENT}: both are left in place so that it can finish; once it has ended, unregister the repository (DELETE _snapshot/${REPOSITORY}) and remove s3.client.${S3_CLIENT}.* from every node's keystore (DELETE /keystore?client=${S3_CLIENT}&reload=true on each agent)"
 }
 
 # private_file FILE: an empty file only its owner can read, whatever the umask.
