@@ -1036,20 +1036,8 @@ register_repository() {
   claim_repository "$body"
   REPOSITORY_REGISTERED=true
   REPOSITORY_OWNED=true
-  local step="registration of repository ${REPOSITORY} (bucket ${S3_BUCKET}, base_path ${REPO_BASE_PATH})"
-  local attempt cause
-  for attempt in 1 2 3; do
-    es_call PUT "/_snapshot/${REPOSITORY}?verify=true" "$body" "$ES_VERIFY_TIMEOUT" ||
-      die "${step}: no answer from ${ES_URL}: ${HTTP_ERROR}"
-    [[ $HTTP_STATUS == 2* ]] && break
-    cause=$(engine_error "$ES_REPLY")
-    if ((attempt < 3)) && client_closed_under "$cause"; then
-      warn "${step}: the engine's S3 client was closed under the verification (another job reloaded secure settings?): retrying"
-      sleep $((attempt * 2))
-      continue
-    fi
-    die "${step}: engine answered HTTP ${HTTP_STATUS}: ${cause}$(certificate_hint "$cause")"
-  done
+  es_verifying "registration of repository ${REPOSITORY} (bucket ${S3_BUCKET}, base_path ${REPO_BASE_PATH})" \
+    PUT "/_snapshot/${REPOSITORY}?verify=true" "$body"
   log "repository ${REPOSITORY} registered and verified ($([[ $readonly == true ]] && echo read-only || echo read-write))"
 }
 
@@ -1060,6 +1048,24 @@ certificate_hint() {
     *PKIX* | *"unable to find valid certification path"* | *SSLHandshake* | *"No subject alternative"* | *CertificateException* | *"certificate_unknown"*)
       printf ' (the nodes do not trust the certificate of the S3 endpoint %s: add its CA to the JVM trust store of every node, or use an endpoint whose certificate they trust)' "${S3_ENDPOINT:-(default)}" ;;
   esac
+}
+
+# es_verifying STEP METHOD PATH BODY: an engine call that verifies a repository against the
+# bucket. It is tried again, up to three times, when another job's reload closed the S3 client
+# under it; any other failure dies naming STEP and the engine's cause.
+es_verifying() {
+  local step=$1 attempt cause
+  for attempt in 1 2 3; do
+    es_call "$2" "$3" "$4" "$ES_VERIFY_TIMEOUT" || die "${step}: no answer from ${ES_URL}: ${HTTP_ERROR}"
+    [[ $HTTP_STATUS == 2* ]] && return 0
+    cause=$(engine_error "$ES_REPLY")
+    if ((attempt < 3)) && client_closed_under "$cause"; then
+      warn "${step}: the engine's S3 client was closed under the verification (another job reloaded secure settings?): retrying"
+      sleep $((attempt * 2))
+      continue
+    fi
+    die "${step}: engine answered HTTP ${HTTP_STATUS}: ${cause}$(certificate_hint "$cause")"
+  done
 }
 
 # client_closed_under CAUSE: whether a verification failed because another job's reload of
@@ -1073,19 +1079,8 @@ client_closed_under() {
 # _snapshot/<repo>/_verify lists the nodes that wrote and read the bucket; every
 # master-eligible and data node of nodes.tsv must be among them.
 verify_repository_nodes() {
-  local step="verification of repository ${REPOSITORY} on every node" attempt cause missing expected
-  for attempt in 1 2 3; do
-    es_call POST "/_snapshot/${REPOSITORY}/_verify" '' "$ES_VERIFY_TIMEOUT" ||
-      die "${step}: no answer from ${ES_URL}: ${HTTP_ERROR}"
-    [[ $HTTP_STATUS == 2* ]] && break
-    cause=$(engine_error "$ES_REPLY")
-    if ((attempt < 3)) && client_closed_under "$cause"; then
-      warn "${step}: the engine's S3 client was closed under the verification (another job reloaded secure settings?): retrying"
-      sleep $((attempt * 2))
-      continue
-    fi
-    die "${step}: engine answered HTTP ${HTTP_STATUS}: ${cause}$(certificate_hint "$cause")"
-  done
+  local step="verification of repository ${REPOSITORY} on every node" missing expected
+  es_verifying "$step" POST "/_snapshot/${REPOSITORY}/_verify" ''
   missing=$(jq -r --rawfile nodes "$WORK_DIR/nodes.tsv" '
       (.nodes // {} | keys) as $verified
       | [$nodes | split("\n")[] | select(. != "") | split("\t")
