@@ -19,8 +19,8 @@
 #      the saved state on every exit path, failure included.
 #   6. The conflict mode's one change (close or delete exactly the colliding indices), then
 #      POST _restore (wait_for_completion=false).
-#   7. Done when every restored primary is active (_cluster/health/<indices>
-#      ?wait_for_status=yellow) and _recovery shows each primary recovered from the snapshot,
+#   7. Done when every restored primary is active (_cluster/health/<indices>, read once every
+#      POLL_INTERVAL seconds) and _recovery shows each primary recovered from the snapshot,
 #      within RESTORE_TIMEOUT; an index whose replicas cannot be placed (too few data nodes)
 #      ends yellow with a warning. The repository is unregistered on exit.
 #
@@ -660,6 +660,7 @@ start_restore() {
 health_pending() {
   local batch=$1 wait=$2
   PENDING=''
+  HEALTH_READS=$((HEALTH_READS + 1))
   es_call GET "/_cluster/health/${batch}?wait_for_status=yellow&timeout=${wait}s&level=indices&expand_wildcards=all" \
     '' "$((wait + ES_TIMEOUT))" || return 1
   [[ $HTTP_STATUS == 200 || $HTTP_STATUS == 408 ]] || return 1
@@ -686,18 +687,32 @@ unassigned_reasons() {
       | "\(.index)[\(.shard)] \(.state)\(if .["unassigned.reason"] then " (" + .["unassigned.reason"] + ")" else "" end)"][:10] | join(", ")' "$ES_REPLY"
 }
 
-# Waits until every watched index has all its primaries active, within RESTORE_TIMEOUT;
-# status reads that get no answer are retried for RESTORE_UNREACHABLE_TIMEOUT seconds.
+# now_us: the time in microseconds (EPOCHREALTIME without its locale's decimal point).
+now_us() { printf '%s' "${EPOCHREALTIME//[!0-9]/}"; }
+
+# sleep_rest_of START_US SECONDS: sleeps what is left of SECONDS since START_US. A health
+# read's wait_for_status=yellow does not pace the polling: the engines call an index yellow
+# as soon as its primaries start restoring, so the read returns at once.
+sleep_rest_of() {
+  local left=$(($2 * 1000000 - ($(now_us) - $1)))
+  ((left <= 0)) || sleep "$((left / 1000000)).$(printf '%06d' $((left % 1000000)))"
+}
+
+# Waits until every watched index has all its primaries active, within RESTORE_TIMEOUT,
+# reading their health once every POLL_INTERVAL seconds; reads that get no answer are
+# retried for RESTORE_UNREACHABLE_TIMEOUT seconds.
 wait_for_primaries() {
   local deadline=$((RESTORE_START + RESTORE_TIMEOUT)) last_report=$SECONDS unreachable_since=''
+  HEALTH_READS=0
   if [[ ! -s $WORK_DIR/watch.txt ]]; then
     log "no index to wait for (global state only)"
     return 0
   fi
   names_in_batches "$WORK_DIR/watch.txt" >"$WORK_DIR/pending-batches.txt"
   while [[ -s $WORK_DIR/pending-batches.txt ]]; do
-    local batch all_pending='' failed=false server_wait cause=''
-    # The engine holds each health read up to POLL_INTERVAL seconds (1-30) waiting for yellow.
+    local batch all_pending='' failed=false server_wait cause='' round_start
+    round_start=$(now_us)
+    # The engine holds a read of a red index up to POLL_INTERVAL seconds (1-30).
     server_wait=$((POLL_INTERVAL < 1 ? 1 : (POLL_INTERVAL > 30 ? 30 : POLL_INTERVAL)))
     : >"$WORK_DIR/still-pending.txt"
     while IFS= read -r batch; do
@@ -735,8 +750,9 @@ wait_for_primaries() {
       report_recovery
       last_report=$SECONDS
     fi
+    sleep_rest_of "$round_start" "$POLL_INTERVAL"
   done
-  log "every restored primary shard is active ($(wc -l <"$WORK_DIR/watch.txt") index(es), $((SECONDS - RESTORE_START))s)"
+  log "every restored primary shard is active ($(wc -l <"$WORK_DIR/watch.txt") index(es), $((SECONDS - RESTORE_START))s, ${HEALTH_READS} health read(s))"
 }
 
 # Confirms through _recovery that each primary of the restored indices came from the
