@@ -381,6 +381,9 @@ def check_actionsets(docs, values, chart, work, variant):
     check_backup_parameters(spec, sources["backup.sh"].decode(), variant)
     check(f"[{variant}] backup runs on the target's node (it mounts the target's TLS volume)",
           spec["backup"]["backupData"].get("runOnTargetPodNode") is True)
+    restore_job = job_commands(a)["restore.sh"] or {}
+    check(f"[{variant}] restore runs on a target's node too (KubeBlocks mounts the Backup's targetVolumes only then)",
+          restore_job.get("runOnTargetPodNode") is True)
     names = " ".join(sets) + " " + " ".join(d["metadata"]["name"] for d in docs)
     check(f"[{variant}] no setup-keystore or unified-backup object",
           "setup-keystore" not in names and "unified" not in names)
@@ -394,6 +397,12 @@ def check_restore_parameters(spec, restore_sh, variant):
     check(f"[{variant}] every option restore.sh reads is a Restore parameter",
           options and options <= declared, f"missing: {sorted(options - declared)}")
     props = spec["parametersSchema"]["openAPIV3Schema"]["properties"]
+    kinds = {n: props.get(n, {}).get("type") for n in declared}
+    check(f"[{variant}] Restore parameters have types KubeBlocks 1.0 takes (string, number, integer, array)",
+          all(t in ("string", "number", "integer", "array") for t in kinds.values()), str(kinds))
+    for flag in ("RESTORE_INCLUDE_GLOBAL_STATE", "RESTORE_INCLUDE_ALIASES"):
+        check(f"[{variant}] {flag} is \"true\" or \"false\", as restore.sh parses it",
+              props.get(flag, {}).get("enum") == ["true", "false"] and f'parse_bool "${flag}"' in restore_sh)
     check(f"[{variant}] RESTORE_CONFLICT_MODE: fail, rename, close, delete",
           props.get("RESTORE_CONFLICT_MODE", {}).get("enum") == ["fail", "rename", "close", "delete"]
           and "fail | close | delete | rename) ;;" in restore_sh)
@@ -454,6 +463,12 @@ def check_bpt(docs, cmpds, variant):
                    for c in cmpds.values())
     check(f"[{variant}] full-backup target port is the http port of the elasticsearch container",
           port == {"containerName": "elasticsearch", "portName": "http"} and has_port, str(port))
+    mounts = (methods[0].get("targetVolumes") or {}).get("volumeMounts") or []
+    tls_ok = all(any(m["name"] == (c["spec"].get("tls") or {}).get("volumeName")
+                     and m["mountPath"] == (c["spec"].get("tls") or {}).get("mountPath") for m in mounts)
+                 for c in cmpds.values())
+    check(f"[{variant}] full-backup mounts the ComponentDefinitions' TLS volume where the nodes have it, for both jobs",
+          tls_ok and cmpds, str(mounts))
     schedules = spec.get("schedules") or []
     check(f"[{variant}] one default schedule, of full-backup, disabled",
           len(schedules) == 1 and schedules[0]["backupMethod"] == "full-backup" and schedules[0]["enabled"] is False)

@@ -225,17 +225,6 @@ snapshot_failure() {
       | if length == 0 then "no reason given" else join("; ") end' "$WORK_DIR/snapshot.json"
 }
 
-# now_ms: the time in milliseconds.
-now_ms() {
-  local t=${EPOCHREALTIME/[.,]/}
-  printf '%s' "${t:0:${#t}-3}"
-}
-
-# sleep_ms MS
-sleep_ms() {
-  sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"
-}
-
 # judge_state: returns 0 when the snapshot has ended well, 1 while it runs; stops the job
 # when it ended otherwise.
 judge_state() {

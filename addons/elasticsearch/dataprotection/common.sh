@@ -501,6 +501,17 @@ on_exit() {
   exit "$rc"
 }
 
+# now_ms: the time in milliseconds.
+now_ms() {
+  local t=${EPOCHREALTIME/[.,]/}
+  printf '%s' "${t:0:${#t}-3}"
+}
+
+# sleep_ms MS
+sleep_ms() {
+  sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"
+}
+
 # keep_for_the_engine: the engine may still be working with the job's repository (a snapshot or
 # a restore whose end the job could not see). Unregistering the repository or removing the S3
 # client then would break that work, so on exit both stay and the log says how to remove them.

@@ -687,22 +687,15 @@ unassigned_reasons() {
       | "\(.index)[\(.shard)] \(.state)\(if .["unassigned.reason"] then " (" + .["unassigned.reason"] + ")" else "" end)"][:10] | join(", ")' "$ES_REPLY"
 }
 
-# now_us: the time in microseconds (EPOCHREALTIME without its locale's decimal point).
-now_us() { printf '%s' "${EPOCHREALTIME//[!0-9]/}"; }
-
-# sleep_rest_of START_US SECONDS: sleeps what is left of SECONDS since START_US. A health
-# read's wait_for_status=yellow does not pace the polling: the engines call an index yellow
-# as soon as its primaries start restoring, so the read returns at once.
-sleep_rest_of() {
-  local left=$(($2 * 1000000 - ($(now_us) - $1)))
-  ((left <= 0)) || sleep "$((left / 1000000)).$(printf '%06d' $((left % 1000000)))"
-}
-
-# Waits until every watched index has all its primaries active, within RESTORE_TIMEOUT,
-# reading their health once every POLL_INTERVAL seconds; reads that get no answer are
-# retried for RESTORE_UNREACHABLE_TIMEOUT seconds.
+# Waits until every watched index has all its primaries active, within RESTORE_TIMEOUT:
+# reads their health after 0.25 s, then twice as long each time up to POLL_INTERVAL (the
+# engines call an index yellow as soon as its primaries start restoring, so a read's
+# wait_for_status returns at once and does not pace the polling); reads that get no answer
+# are retried for RESTORE_UNREACHABLE_TIMEOUT seconds.
 wait_for_primaries() {
   local deadline=$((RESTORE_START + RESTORE_TIMEOUT)) last_report=$SECONDS unreachable_since=''
+  local pause=250 max_pause=$((POLL_INTERVAL * 1000)) round_ms
+  ((max_pause >= 250)) || max_pause=250
   HEALTH_READS=0
   if [[ ! -s $WORK_DIR/watch.txt ]]; then
     log "no index to wait for (global state only)"
@@ -711,7 +704,7 @@ wait_for_primaries() {
   names_in_batches "$WORK_DIR/watch.txt" >"$WORK_DIR/pending-batches.txt"
   while [[ -s $WORK_DIR/pending-batches.txt ]]; do
     local batch all_pending='' failed=false server_wait cause='' round_start
-    round_start=$(now_us)
+    round_start=$(now_ms)
     # The engine holds a read of a red index up to POLL_INTERVAL seconds (1-30).
     server_wait=$((POLL_INTERVAL < 1 ? 1 : (POLL_INTERVAL > 30 ? 30 : POLL_INTERVAL)))
     : >"$WORK_DIR/still-pending.txt"
@@ -750,7 +743,11 @@ wait_for_primaries() {
       report_recovery
       last_report=$SECONDS
     fi
-    sleep_rest_of "$round_start" "$POLL_INTERVAL"
+    # A read of a red index is held by the engine: only the rest of the pause is slept.
+    round_ms=$(($(now_ms) - round_start))
+    ((round_ms >= pause)) || sleep_ms "$((pause - round_ms))"
+    pause=$((pause * 2))
+    ((pause <= max_pause)) || pause=$max_pause
   done
   log "every restored primary shard is active ($(wc -l <"$WORK_DIR/watch.txt") index(es), $((SECONDS - RESTORE_START))s, ${HEALTH_READS} health read(s))"
 }
