@@ -151,7 +151,7 @@ restore_ms() {
 # Milestones of each job's log: a pattern of its line, and what happened since the previous one.
 readonly BACKUP_MILESTONES=(
   "nodes: [0-9]|start, GET /, GET /_nodes/http"
-  "agents ready on all|GET /ready and GET /keystore on every agent"
+  "agents ready on all|GET /ready on every agent"
   "written on all|POST /keystore on every agent"
   "secure settings reloaded on all|reload of secure settings"
   "registered and verified|PUT _snapshot/<repo>?verify=true"
@@ -163,7 +163,7 @@ readonly BACKUP_MILESTONES=(
 )
 readonly RESTORE_MILESTONES=(
   "nodes: [0-9]|start, GET /, GET /_nodes/http"
-  "agents ready on all|GET /ready and GET /keystore on every agent"
+  "agents ready on all|GET /ready on every agent"
   "written on all|POST /keystore on every agent"
   "secure settings reloaded on all|reload of secure settings"
   "registered and verified|PUT _snapshot/<repo>?verify=true (read-only)"

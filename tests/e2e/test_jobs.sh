@@ -676,14 +676,14 @@ test_options_reach_the_snapshot() {
 
 test_wrong_cluster_password_stops_at_the_agents() {
   # The agents check the job's credentials (the local OpenSearch nodes have no security, so
-  # only the agents can refuse them): nothing is written anywhere.
+  # only the agents can refuse them): every write is refused, nothing is written anywhere.
   local name="t-badpw-${RUN_ID}" password
   password="wrong-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   printf '%s\n' "$password" >"${PRIVATE}/wrong-password.txt"
   run_job badpw-backup backup.sh "DP_BACKUP_NAME=${name}" "DP_DB_PASSWORD=${password}"
   check "backup fails" test "$JOB_RC" -ne 0
-  check "every node named with the 401" test "$(grep -c 'FAILED: GET /keystore: agent answered 401 UNAUTHORIZED: wrong or missing cluster credentials' "${OUT}/badpw-backup.log")" -eq 3
-  check "the summary says nothing was written" log_has badpw-backup "ERROR: agents not ready on 3 of 3 node\\(s\\), nothing written"
+  check "every node named with the 401" test "$(grep -c 'FAILED: POST /keystore: agent answered 401 UNAUTHORIZED: wrong or missing cluster credentials' "${OUT}/badpw-backup.log")" -eq 3
+  check "the summary names the refused write" log_has badpw-backup "ERROR: keystore update failed on 3 of 3 node\\(s\\)"
   check "a 401 is not retried" log_lacks badpw-backup "401 UNAUTHORIZED after"
   check "no keystore holds the job's client" no_client_left "$(job_client badpw-backup)"
 }

@@ -843,7 +843,8 @@ EOF
 # fake_agents_http_call OUT METHOD URL BODY CONNECT MAX: stands in for http_call with one fake
 # agent per node, whose behaviour its host name says (ok, pw: keystore with a password,
 # flaky: refuses the first connection of each call, down, slow: times out, notready,
-# e401, e500, reloadfail). Records every call in $FAKE/calls.log and how many calls were in
+# e401, e500, reloadfail; old and oldpw: an agent whose /ready does not tell has_password,
+# so the job asks GET /keystore). Records every call in $FAKE/calls.log and how many calls were in
 # flight at once in $FAKE/inflight.log.
 # The client name the fake agents answer for (the job's S3_CLIENT in fan_out_case).
 FAKE_CLIENT=kb_t_1
@@ -870,9 +871,11 @@ fake_agents_http_call() {
   esac
   case $kind:$method:${path%%\?*} in
     notready:GET:/ready) printf '{"error":{"code":"KEYSTORE_CORRUPT","message":"checksum mismatch"}}' >"$out"; printf 503 ;;
-    *:GET:/ready) printf '{"status":"ready"}' >"$out"; printf 200 ;;
-    e401:GET:/keystore) printf '{"error":{"code":"UNAUTHORIZED","message":"bad credentials"}}' >"$out"; printf 401 ;;
-    pw:GET:/keystore | reloadfail:GET:/keystore) printf '{"keystore":"/k","exists":true,"has_password":true}' >"$out"; printf 200 ;;
+    old:GET:/ready | oldpw:GET:/ready) printf '{"status":"ready"}' >"$out"; printf 200 ;;
+    pw:GET:/ready | reloadfail:GET:/ready) printf '{"status":"ready","keystore":{"exists":true,"format_version":5,"has_password":true}}' >"$out"; printf 200 ;;
+    *:GET:/ready) printf '{"status":"ready","keystore":{"exists":true,"format_version":5,"has_password":false}}' >"$out"; printf 200 ;;
+    e401:*:/keystore) printf '{"error":{"code":"UNAUTHORIZED","message":"bad credentials"}}' >"$out"; printf 401 ;;
+    oldpw:GET:/keystore) printf '{"keystore":"/k","exists":true,"has_password":true}' >"$out"; printf 200 ;;
     *:GET:/keystore) printf '{"keystore":"/k","exists":true,"has_password":false}' >"$out"; printf 200 ;;
     nosettings:POST:/keystore) printf '{"settings":["s3.client.other.access_key"],"sha256":"x"}' >"$out"; printf 200 ;;
     notjson:POST:/keystore) printf '<html>proxy</html>' >"$out"; printf 200 ;;
@@ -938,16 +941,24 @@ test_agent_fan_out() {
   expect_eq "the flaky agent's /ready was called twice" 2 "$(calls_to '^flaky-2 GET /ready')"
   expect_eq "and its POST twice" 2 "$(calls_to '^flaky-2 POST /keystore')"
 
-  AGENT_ATTEMPTS=3 fan_out_case "ok down notready e401" inspect_agents set_keystores
+  AGENT_ATTEMPTS=3 fan_out_case "ok down notready" inspect_agents set_keystores
   expect_true "unready agents stop the job before any write" \
-    grep -q 'ERROR: agents not ready on 3 of 4 node(s), nothing written: node-002 (down-2:8080): GET /ready: no answer from the agent after 3 attempts: curl: (7)' "$FAKE/out.log"
+    grep -q 'ERROR: agents not ready on 2 of 3 node(s), nothing written: node-002 (down-2:8080): GET /ready: no answer from the agent after 3 attempts: curl: (7)' "$FAKE/out.log"
   expect_true "the not-ready agent's reason" \
     grep -q 'node node-003 (notready-3:8080): FAILED: agent is not ready (GET /ready answered 503 KEYSTORE_CORRUPT): checksum mismatch' "$FAKE/out.log"
-  expect_true "the 401 named as a credentials problem" \
-    grep -q 'node node-004 (e401-4:8080): FAILED: GET /keystore: agent answered 401 UNAUTHORIZED: wrong or missing cluster credentials (bad credentials)' "$FAKE/out.log"
   expect_eq "nothing written anywhere" 0 "$(calls_to ' POST ')"
-  expect_eq "a 401 is not retried" 1 "$(calls_to '^e401-4 GET /keystore')"
   expect_eq "a refused connection is tried AGENT_ATTEMPTS times" 3 "$(calls_to '^down-2 GET /ready')"
+  expect_eq "/ready tells whether the keystore has a password: no GET /keystore (which decrypts)" 0 "$(calls_to ' GET /keystore')"
+
+  fan_out_case "ok e401" inspect_agents set_keystores
+  expect_true "the 401 named as a credentials problem" \
+    grep -q 'ERROR: keystore update failed on 1 of 2 node(s): node-002 (e401-2:8080): POST /keystore: agent answered 401 UNAUTHORIZED: wrong or missing cluster credentials (bad credentials)' "$FAKE/out.log"
+  expect_eq "a 401 is not retried" 1 "$(calls_to '^e401-2 POST /keystore')"
+
+  fan_out_case "ok old oldpw" inspect_agents
+  expect_eq "an agent whose /ready does not tell is asked GET /keystore" "0 1 1" \
+    "$(calls_to '^ok-1 GET /keystore') $(calls_to '^old-2 GET /keystore') $(calls_to '^oldpw-3 GET /keystore')"
+  expect_true "and its answer counts" grep -q '1 keystore(s) have a password: each node reloads through its agent' "$FAKE/out.log"
 
   fan_out_case "ok e500" inspect_agents set_keystores
   expect_true "a 500 on write fails the node with the agent's code" \

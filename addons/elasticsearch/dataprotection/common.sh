@@ -774,14 +774,22 @@ result_line() {
   printf '%s\t%s\n' "$2" "$3" >"$1"
 }
 
-# inspect_node INDEX HOST: GET /ready, then GET /keystore. Result INDEX.inspect:
-# 'ok<TAB>true|false' (whether the keystore has a password) or 'failed<TAB>why'.
+# inspect_node INDEX HOST: GET /ready, which also tells from the keystore's header whether it
+# has a password (GET /keystore, which decrypts, only for an agent whose /ready does not say).
+# Result INDEX.inspect: 'ok<TAB>true|false' (whether the keystore has a password) or
+# 'failed<TAB>why'.
 inspect_node() {
-  local i=$1 host=$2 out="$AGENT_DIR/$1.ready" deadline=$((EPOCHSECONDS + AGENT_NODE_DEADLINE)) why
+  local i=$1 host=$2 out="$AGENT_DIR/$1.ready" deadline=$((EPOCHSECONDS + AGENT_NODE_DEADLINE)) why has
   agent_call "$out" GET "$(agent_url "$host" /ready)" '' "$deadline"
   if why=$(agent_failure "GET /ready" "$out"); then
     [[ $A_RC != 0 ]] || why="agent is not ready (GET /ready answered ${A_STATUS} $(jq -r '.error.code // "ERROR"' "$out" 2>/dev/null || echo ERROR)): $(jq -r '.error.message // "no message"' "$out" 2>/dev/null || echo 'no message')"
     result_line "$AGENT_DIR/$i.inspect" failed "$why"
+    return 0
+  fi
+  has=$(jq -r 'if (.keystore | type) == "object" and (.keystore | has("has_password"))
+      then (.keystore.has_password // false) else "unknown" end' "$out" 2>/dev/null || echo unknown)
+  if [[ $has == true || $has == false ]]; then
+    result_line "$AGENT_DIR/$i.inspect" ok "$has"
     return 0
   fi
   out="$AGENT_DIR/$i.describe"

@@ -345,9 +345,17 @@ TEST_F(HttpTest, DeleteOnAMissingKeystoreCreatesNothing) {
 }
 
 TEST_F(HttpTest, ReadyChecksTheKeystoreWithoutDecrypting) {
-  EXPECT_EQ(Send(port(), bhttp::verb::get, "/ready", "").status, 200);
+  Reply none = Send(port(), bhttp::verb::get, "/ready", "");
+  EXPECT_EQ(none.status, 200);
+  EXPECT_EQ(none.body["status"], "ready");
+  EXPECT_EQ(none.body["keystore"]["exists"], false);
+  EXPECT_TRUE(none.body["keystore"]["has_password"].is_null());
   ASSERT_EQ(Send(port(), bhttp::verb::post, "/keystore", kBody, good_auth_).status, 200);
-  EXPECT_EQ(Send(port(), bhttp::verb::get, "/ready", "").status, 200);
+  Reply written = Send(port(), bhttp::verb::get, "/ready", "");
+  EXPECT_EQ(written.status, 200);
+  EXPECT_EQ(written.body["keystore"]["exists"], true);
+  EXPECT_EQ(written.body["keystore"]["format_version"], 5);
+  EXPECT_EQ(written.body["keystore"]["has_password"], false);
   std::string damaged = keystore_bytes();
   damaged[damaged.size() - 1] ^= 1;  // the CRC
   agent::testing::WriteFile(dir_.path() / "elasticsearch.keystore", damaged);

@@ -237,6 +237,7 @@ TEST(Service, ReadyNamesWhatAWriteWouldTripOver) {
                                  nullptr, nullptr, std::nullopt});
   ASSERT_TRUE(with_password.WriteS3Credentials(Creds("c", "AK", "SK")).ok());
   ASSERT_TRUE(with_password.CheckReady().ok());
+  EXPECT_EQ(with_password.Health().has_password, true);  // the header's byte, no decryption
   // The password file went away (a Secret not mounted yet, or removed).
   fs::remove(password_file);
   Status gone = with_password.CheckReady();

@@ -59,6 +59,7 @@ class Router {
 
  private:
   Response Route(const Request& request);
+  Response StatusWithKeystore(const char* status);
   Response Health();
   Response Ready();
   Response RenderMetrics();

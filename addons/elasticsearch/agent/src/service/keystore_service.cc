@@ -471,6 +471,7 @@ KeystoreHealth KeystoreService::Health() {
     // The header alone: /health stays cheap, and names a format the codec does not know.
     if (auto header = keystore::PeekHeader(*bytes.value(), *product)) {
       health.format_version = header->version;
+      health.has_password = header->has_password;
     }
   }
   return health;

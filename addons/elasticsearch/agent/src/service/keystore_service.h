@@ -67,6 +67,7 @@ struct KeystoreHealth {
   std::optional<std::filesystem::path> path;  // unknown until the engine is known
   bool exists = false;
   std::optional<int> format_version;  // from the header; nullopt if absent or unreadable
+  std::optional<bool> has_password;   // from the header too: no decryption
 };
 
 // The engine a config directory shows: its keystore file first, then its config file.
