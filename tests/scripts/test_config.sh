@@ -1107,18 +1107,33 @@ test_verification_on_every_node() {
   local d="$TMP/verify" out
   mkdir -p "$d"
   printf 'idA\tes-0\t10.0.0.4\ttrue\nidB\tes-1\t10.0.0.5\tfalse\nidC\tes-2\t10.0.0.6\ttrue\n' >"$d/nodes.tsv"
+  : >"$d/calls.log"
   out=$( (
-    WORK_DIR="$d" REPOSITORY=kb-x ES_VERIFY_TIMEOUT=1
-    es_call() { ES_REPLY="$d/reply.json"; HTTP_STATUS=200; HTTP_ERROR=''; printf '%s' "$VERIFIED" >"$ES_REPLY"; }
+    WORK_DIR="$d" REPOSITORY=kb-x ES_VERIFY_TIMEOUT=1 ENGINE_DISTRIBUTION=opensearch S3_PROTOCOL=http
+    S3_BUCKET=b REPO_BASE_PATH=p S3_CLIENT=c S3_ENDPOINT=http://s3 S3_REGION=r S3_PATH_STYLE=true
+    # The engine: no repository yet, any PUT taken, _verify answering VERIFIED.
+    es_call() {
+      ES_REPLY="$d/reply.json" HTTP_ERROR=''
+      printf '%s %s\n' "$1" "$2" >>"$d/calls.log"
+      case $1 in
+        GET) HTTP_STATUS=404; printf '{}' >"$ES_REPLY" ;;
+        PUT) HTTP_STATUS=200; printf '{"acknowledged":true}' >"$ES_REPLY" ;;
+        POST) HTTP_STATUS=200; printf '%s' "$VERIFIED" >"$ES_REPLY" ;;
+      esac
+    }
     VERIFIED='{"nodes":{"idA":{"name":"es-0"},"idC":{"name":"es-2"}}}'
-    verify_repository_nodes
+    register_repository false true
+    REPOSITORY_OWNED=false
     VERIFIED='{"nodes":{"idA":{"name":"es-0"}}}'
-    verify_repository_nodes
+    register_repository false true
   ) 2>&1 || true)
   expect_true "verification: every master/data node listed: ok" \
     grep -q 'repository kb-x verified by all 2 master-eligible and data nodes (es-0,es-2)' <<<"$out"
   expect_true "verification: a node missing from the list stops the job, named" \
     grep -q 'ERROR: verification of repository kb-x on every node: node(s) es-2 did not verify it' <<<"$out"
+  expect_eq "verification: done once, by _verify (the PUT does not verify too)" \
+    "GET /_snapshot/kb-x|PUT /_snapshot/kb-x?verify=false|POST /_snapshot/kb-x/_verify" \
+    "$(head -n 3 "$d/calls.log" | paste -sd'|')"
 }
 
 # shellcheck disable=SC2034 # SECRET_VALUES is read by redact
@@ -1139,12 +1154,42 @@ test_hostile_configs() {
   expect_false "bash -x prints no secret of the job" grep -q -E "TRACED(KEY|SECRET|PASSWORD)" <<<"$out"
 }
 
+# shellcheck disable=SC2016,SC2034,SC2317 # awk programs; globals read by restore.sh; stubs called by it
+test_restore_wait_for_primaries() {
+  local d="$TMP/wait" out
+  mkdir -p "$d"
+  printf 'a\nb\n' >"$d/watch.txt"
+  # The engine: a, 2 primaries, done at once; b, 3 primaries, restoring for two reads.
+  out=$( (
+    # shellcheck source=../../addons/elasticsearch/dataprotection/restore.sh disable=SC1091
+    source "${ROOT}/addons/elasticsearch/dataprotection/restore.sh"
+    WORK_DIR=$d NAMES_PER_REQUEST=100 POLL_INTERVAL=3 PROGRESS_INTERVAL=1000 RESTORE_TIMEOUT=60
+    RESTORE_START=$SECONDS RESTORE_UNREACHABLE_TIMEOUT=60 ES_TIMEOUT=5
+    es_call() {
+      printf '%s\n' "$2" >>"$d/calls.log"
+      ES_REPLY="$d/health.json" HTTP_STATUS=200 HTTP_ERROR=''
+      local b_active=1
+      (($(grep -c health "$d/calls.log") < 3)) || b_active=3
+      jq -n --argjson b "$b_active" '{indices: {a: {status: "yellow", number_of_shards: 2, active_primary_shards: 2},
+        b: {status: "yellow", number_of_shards: 3, active_primary_shards: $b}}}' >"$ES_REPLY"
+    }
+    sleep_ms() { printf 'pause %s\n' "$1" >>"$d/calls.log"; }
+    wait_for_primaries
+  ) 2>&1 || true)
+  expect_true "wait: done when every primary is active" grep -q 'every restored primary shard is active (2 index(es), [0-9]*s, 3 health read(s))' <<<"$out"
+  expect_eq "wait: the first read asks for yellow only; later ones for the pending primaries as active shards, held up to POLL_INTERVAL" \
+    "/_cluster/health/a,b?wait_for_status=yellow&timeout=3s&level=indices&expand_wildcards=all|pause|/_cluster/health/b?wait_for_status=yellow&wait_for_active_shards=3&timeout=3s&level=indices&expand_wildcards=all|pause|/_cluster/health/b?wait_for_status=yellow&wait_for_active_shards=3&timeout=3s&level=indices&expand_wildcards=all" \
+    "$(sed -E 's/^pause [0-9]+$/pause/' "$d/calls.log" | paste -sd'|')"
+  # The rest of 0.25 s, then of 0.5 s, after what the rounds took.
+  expect_true "wait: the pauses back off" awk '/^pause/ { n++; if ($2 > (n == 1 ? 250 : 500) || $2 <= 0) bad = 1 } END { exit bad || n != 2 }' "$d/calls.log"
+}
+
 main() {
   local t
   for t in test_ini_reader test_provider_aws test_provider_minio test_provider_s3_compatible \
     test_provider_oss_cos_obs_gcs test_storage_provider_templates test_env_auth test_config_errors test_secrets_registered test_paths test_names \
     test_job_env test_engine_error test_request_bodies test_registration_retries_only_a_closed_client \
-    test_node_answers test_agent_fan_out test_verification_on_every_node test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
+    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
     "$t"
   done
   printf '%d passed, %d failed\n' "$PASSED" "$FAILED"

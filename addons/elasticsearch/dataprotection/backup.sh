@@ -15,8 +15,8 @@
 #      ("reload": true: the engines take the password only for the local node); otherwise one
 #      POST /_nodes/reload_secure_settings, every node's entry checked.
 #   3. PUT _snapshot/kb-<backup>: an S3 repository at the Backup's own path (BackupRepo prefix
-#      + DP_BACKUP_BASE_PATH), verified; then POST .../_verify must list every master-eligible
-#      and data node (proof that each holds working keys). A repository of that name with other
+#      + DP_BACKUP_BASE_PATH), verified once, by POST .../_verify, which must list every
+#      master-eligible and data node (proof that each holds working keys). A repository of that name with other
 #      settings, which this job did not register, is left as it is and the job stops.
 #   4. PUT _snapshot/kb-<backup>/<DP_BACKUP_NAME>, followed until it ends, polling fast at
 #      first and backing off to POLL_INTERVAL, a progress line every PROGRESS_INTERVAL. A
@@ -313,8 +313,7 @@ main() {
   job_init backup
   validate_backup_options
   prepare_job
-  register_repository false
-  verify_repository_nodes
+  register_repository false true
   start_snapshot
   [[ $SNAPSHOT_DONE == true ]] || follow_snapshot
   write_backup_info

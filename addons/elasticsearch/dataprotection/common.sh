@@ -487,8 +487,11 @@ on_exit() {
   if [[ ${KEEP_FOR_THE_ENGINE:-false} == true ]]; then
     leave_for_the_engine
   else
-    unregister_repository
+    # Side by side: neither needs the other, and each waits on the cluster (a cluster-state
+    # update; a keystore save and reload on every node).
+    unregister_repository &
     remove_keystore_client
+    wait 2>/dev/null
   fi
   rm -rf -- "$WORK_DIR"
   if [[ $rc -ne 0 || $JOB_DONE != true ]]; then
@@ -1023,11 +1026,14 @@ claim_repository() {
   die "repository ${REPOSITORY} already exists with other settings (${theirs}), registered by someone else: it is left unchanged; unregister it (DELETE _snapshot/${REPOSITORY}, its data stays) if it is a leftover"
 }
 
-# register_repository READONLY(true|false): PUT _snapshot/<repo> (verified), after
-# claim_repository. REPOSITORY_EXTRA_SETTINGS (a JSON object) adds settings. Stops with the
-# engine's root cause when verification fails.
+# register_repository READONLY(true|false) [EVERY_NODE(true|false)]: PUT _snapshot/<repo>
+# (verified), after claim_repository. With EVERY_NODE, the verification is POST _verify
+# instead of the PUT's own (the same check, once, and it names the nodes), and every
+# master-eligible and data node of nodes.tsv must be among those that passed it.
+# REPOSITORY_EXTRA_SETTINGS (a JSON object) adds settings. Stops with the engine's root cause
+# when verification fails.
 register_repository() {
-  local readonly=$1 body="$WORK_DIR/repository.json" protocol='' shard_path_type=''
+  local readonly=$1 every_node=${2:-false} body="$WORK_DIR/repository.json" protocol='' shard_path_type=''
   if [[ $ENGINE_DISTRIBUTION == opensearch ]]; then
     # OpenSearch takes the scheme from 'protocol' (Elasticsearch from the endpoint; its
     # 'protocol' is deprecated from 8.19/9.1). OpenSearch 3.x writes shard data under
@@ -1055,9 +1061,15 @@ register_repository() {
   claim_repository "$body"
   REPOSITORY_REGISTERED=true
   REPOSITORY_OWNED=true
-  es_verifying "registration of repository ${REPOSITORY} (bucket ${S3_BUCKET}, base_path ${REPO_BASE_PATH})" \
-    PUT "/_snapshot/${REPOSITORY}?verify=true" "$body"
+  local step="registration of repository ${REPOSITORY} (bucket ${S3_BUCKET}, base_path ${REPO_BASE_PATH})"
+  if [[ $every_node == true ]]; then
+    es_verifying "$step" PUT "/_snapshot/${REPOSITORY}?verify=false" "$body"
+    es_verifying "$step" POST "/_snapshot/${REPOSITORY}/_verify" ''
+  else
+    es_verifying "$step" PUT "/_snapshot/${REPOSITORY}?verify=true" "$body"
+  fi
   log "repository ${REPOSITORY} registered and verified ($([[ $readonly == true ]] && echo read-only || echo read-write))"
+  [[ $every_node != true ]] || check_every_node_verified
 }
 
 # certificate_hint CAUSE: when an engine's error says TLS to the endpoint failed its
@@ -1094,12 +1106,11 @@ client_closed_under() {
   [[ $1 == *"Shutting down"* || $1 == *"rejected from"* || $1 == *RejectedExecution* || $1 == *"pool shut down"* ]]
 }
 
-# verify_repository_nodes: proof that every node holds working keys: POST
-# _snapshot/<repo>/_verify lists the nodes that wrote and read the bucket; every
+# check_every_node_verified: proof that every node holds working keys: the answer of POST
+# _snapshot/<repo>/_verify (ES_REPLY) lists the nodes that wrote and read the bucket; every
 # master-eligible and data node of nodes.tsv must be among them.
-verify_repository_nodes() {
+check_every_node_verified() {
   local step="verification of repository ${REPOSITORY} on every node" missing expected
-  es_verifying "$step" POST "/_snapshot/${REPOSITORY}/_verify" ''
   missing=$(jq -r --rawfile nodes "$WORK_DIR/nodes.tsv" '
       (.nodes // {} | keys) as $verified
       | [$nodes | split("\n")[] | select(. != "") | split("\t")

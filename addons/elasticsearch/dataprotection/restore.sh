@@ -19,8 +19,8 @@
 #      the saved state on every exit path, failure included.
 #   6. The conflict mode's one change (close or delete exactly the colliding indices), then
 #      POST _restore (wait_for_completion=false).
-#   7. Done when every restored primary is active (_cluster/health/<indices>, read once every
-#      POLL_INTERVAL seconds) and _recovery shows each primary recovered from the snapshot,
+#   7. Done when every restored primary is active (_cluster/health/<indices>, each read held by
+#      the engine until they are, up to POLL_INTERVAL) and _recovery shows each primary recovered from the snapshot,
 #      within RESTORE_TIMEOUT; an index whose replicas cannot be placed (too few data nodes)
 #      ends yellow with a warning. The repository is unregistered on exit.
 #
@@ -654,19 +654,24 @@ start_restore() {
   CLOSED_BY_JOB=()
 }
 
-# health_pending BATCH SECONDS: sets PENDING to the indices of BATCH whose primaries are not
-# all active (empty when every one is), the engine waiting up to SECONDS for yellow; returns 1
-# when the cluster gave no usable answer (HTTP_STATUS, HTTP_ERROR say why).
+# health_pending BATCH SECONDS PRIMARIES: sets PENDING to the indices of BATCH whose
+# primaries are not all active (empty when every one is) and PENDING_PRIMARIES to how many
+# primaries those indices have. The engine holds the read up to SECONDS until the batch is
+# yellow and has PRIMARIES active shards (0: unknown yet): the engines call a restoring index
+# yellow at once, so the shard count is what makes the read return as soon as the restore is
+# done. Returns 1 when the cluster gave no usable answer (HTTP_STATUS, HTTP_ERROR say why).
 health_pending() {
-  local batch=$1 wait=$2
-  PENDING=''
+  local batch=$1 wait=$2 primaries=$3 active=''
+  PENDING='' PENDING_PRIMARIES=0
+  ((primaries == 0)) || active="&wait_for_active_shards=${primaries}"
   HEALTH_READS=$((HEALTH_READS + 1))
-  es_call GET "/_cluster/health/${batch}?wait_for_status=yellow&timeout=${wait}s&level=indices&expand_wildcards=all" \
+  es_call GET "/_cluster/health/${batch}?wait_for_status=yellow${active}&timeout=${wait}s&level=indices&expand_wildcards=all" \
     '' "$((wait + ES_TIMEOUT))" || return 1
   [[ $HTTP_STATUS == 200 || $HTTP_STATUS == 408 ]] || return 1
-  PENDING=$(jq -r --arg batch "$batch" '(.indices // {}) as $h
+  read -r PENDING_PRIMARIES PENDING < <(jq -r --arg batch "$batch" '(.indices // {}) as $h
       | [$batch | split(",")[] | select(($h[.] // null) == null or $h[.].status == "red"
-          or $h[.].active_primary_shards < $h[.].number_of_shards)] | join(",")' "$ES_REPLY")
+          or $h[.].active_primary_shards < $h[.].number_of_shards)]
+      | "\(map($h[.].number_of_shards // 0) | add // 0) \(join(","))"' "$ES_REPLY") || return 1
 }
 
 # Prints how the restore advances: shards recovering from the snapshot, bytes.
@@ -687,11 +692,11 @@ unassigned_reasons() {
       | "\(.index)[\(.shard)] \(.state)\(if .["unassigned.reason"] then " (" + .["unassigned.reason"] + ")" else "" end)"][:10] | join(", ")' "$ES_REPLY"
 }
 
-# Waits until every watched index has all its primaries active, within RESTORE_TIMEOUT:
-# reads their health after 0.25 s, then twice as long each time up to POLL_INTERVAL (the
-# engines call an index yellow as soon as its primaries start restoring, so a read's
-# wait_for_status returns at once and does not pace the polling); reads that get no answer
-# are retried for RESTORE_UNREACHABLE_TIMEOUT seconds.
+# Waits until every watched index has all its primaries active, within RESTORE_TIMEOUT: each
+# read is held by the engine until its batch's primaries are active (health_pending) or up to
+# POLL_INTERVAL; one that returns sooner (replicas count as active shards too) is followed by
+# a pause, 0.25 s first, then twice as long each time up to POLL_INTERVAL. Reads that get no
+# answer are retried for RESTORE_UNREACHABLE_TIMEOUT seconds.
 wait_for_primaries() {
   local deadline=$((RESTORE_START + RESTORE_TIMEOUT)) last_report=$SECONDS unreachable_since=''
   local pause=250 max_pause=$((POLL_INTERVAL * 1000)) round_ms
@@ -701,23 +706,24 @@ wait_for_primaries() {
     log "no index to wait for (global state only)"
     return 0
   fi
-  names_in_batches "$WORK_DIR/watch.txt" >"$WORK_DIR/pending-batches.txt"
+  # Each line: a batch of names, and how many primaries they have (0 until a read tells).
+  names_in_batches "$WORK_DIR/watch.txt" | sed 's/$/\t0/' >"$WORK_DIR/pending-batches.txt"
   while [[ -s $WORK_DIR/pending-batches.txt ]]; do
-    local batch all_pending='' failed=false server_wait cause='' round_start
+    local batch primaries all_pending='' failed=false server_wait cause='' round_start
     round_start=$(now_ms)
     # The engine holds a read of a red index up to POLL_INTERVAL seconds (1-30).
     server_wait=$((POLL_INTERVAL < 1 ? 1 : (POLL_INTERVAL > 30 ? 30 : POLL_INTERVAL)))
     : >"$WORK_DIR/still-pending.txt"
-    while IFS= read -r batch; do
-      if health_pending "$batch" "$server_wait"; then
+    while IFS=$'\t' read -r batch primaries; do
+      if health_pending "$batch" "$server_wait" "$primaries"; then
         [[ -z $PENDING ]] || {
-          printf '%s\n' "$PENDING" >>"$WORK_DIR/still-pending.txt"
+          printf '%s\t%s\n' "$PENDING" "$PENDING_PRIMARIES" >>"$WORK_DIR/still-pending.txt"
           all_pending+="${all_pending:+,}${PENDING}"
         }
       else
         failed=true
         cause=${HTTP_ERROR:-HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")}
-        printf '%s\n' "$batch" >>"$WORK_DIR/still-pending.txt"
+        printf '%s\t%s\n' "$batch" "$primaries" >>"$WORK_DIR/still-pending.txt"
       fi
     done <"$WORK_DIR/pending-batches.txt"
     mv "$WORK_DIR/still-pending.txt" "$WORK_DIR/pending-batches.txt"
@@ -743,7 +749,7 @@ wait_for_primaries() {
       report_recovery
       last_report=$SECONDS
     fi
-    # A read of a red index is held by the engine: only the rest of the pause is slept.
+    # The engine may have held the reads: only the rest of the pause is slept.
     round_ms=$(($(now_ms) - round_start))
     ((round_ms >= pause)) || sleep_ms "$((pause - round_ms))"
     pause=$((pause * 2))
