@@ -819,7 +819,11 @@ EOF
     cat "$d/nodes.tsv"
     printf 'idA\taaaa\nidC\tcccc\n' >"$d/digests.tsv"
     (ANSWER=reload.json reload_secure_settings) 2>&1 | grep -E '^(reload|ERROR)' || true
-    (ANSWER=reload-digest.json reload_secure_settings) 2>&1 | grep -E '^(ERROR)' || true
+    # shellcheck disable=SC2030 # this subshell's own
+    AGENT_SCHEME=http AGENT_PORT=8080 AGENT_NODE_DEADLINE=5
+    agent_call() { printf '{"sha256":"%s"}' "$AGENT_NOW" >"$1"; A_RC=0 A_STATUS=200 A_TRIES=1; }
+    (ANSWER=reload-digest.json AGENT_NOW=ffff reload_secure_settings) 2>&1 | grep -E '^(ERROR)' || true
+    (ANSWER=reload-digest.json AGENT_NOW=BBBB reload_secure_settings) 2>&1 | grep -E '^reload es-0' || true
     (ANSWER=nodes-failed.json list_nodes) 2>&1 | grep -o 'ERROR.*' || true
   )
   local -a l
@@ -834,10 +838,12 @@ EOF
   expect_eq "reload: the job stops naming both nodes" \
     "ERROR: reload of secure settings failed on 2 node(s): es-1: illegal_state_exception: keystore is password-protected; es-2: no answer from this node" \
     "${l[6]:-}"
-  expect_eq "reload: keystore digest differs from the agent's" \
-    "ERROR: reload of secure settings failed on 1 node(s): es-0: reloaded keystore digest BBBB differs from the one the agent wrote (aaaa)" \
+  expect_eq "reload: keystore digest differs from the agent's and from the file now" \
+    "ERROR: reload of secure settings failed on 1 node(s): es-0: reloaded keystore digest bbbb differs from the one the agent wrote (aaaa) and from the file as it is now (ffff)" \
     "${l[7]:-}"
-  expect_eq "nodes: _nodes.failed stops the job" "ERROR: node listing: 1 node(s) did not answer: idC Failed node [idC]" "${l[8]:-}"
+  expect_eq "reload: a later save (another job's) is what the node loaded: ok" \
+    "reload es-0: ok (it loaded a later save of its keystore, which keeps this job's entries)" "${l[8]:-}"
+  expect_eq "nodes: _nodes.failed stops the job" "ERROR: node listing: 1 node(s) did not answer: idC Failed node [idC]" "${l[9]:-}"
 }
 
 # fake_agents_http_call OUT METHOD URL BODY CONNECT MAX: stands in for http_call with one fake
@@ -905,6 +911,7 @@ fan_out_case() {
   (
     WORK_DIR="$FAKE/work" AGENT_DIR="$FAKE/work/agents" AGENT_SCHEME=http AGENT_PORT=8080
     AGENT_CONNECT_TIMEOUT=1 AGENT_TIMEOUT=5 AGENT_PARALLELISM=${AGENT_PARALLELISM:-32}
+    # shellcheck disable=SC2031 # set here, not inherited
     AGENT_NODE_DEADLINE=${AGENT_NODE_DEADLINE:-30} AGENT_ATTEMPTS=${AGENT_ATTEMPTS:-3}
     S3_CLIENT=$FAKE_CLIENT S3_ACCESS_KEY=FAKE-AK S3_SECRET_KEY=FAKE-SK S3_SESSION_TOKEN=''
     http_call() { fake_agents_http_call "$@"; }

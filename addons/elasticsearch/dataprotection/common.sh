@@ -966,6 +966,24 @@ remove_keystore_client() {
   fi
 }
 
+# judge_reloaded_digest HOST RELOADED WROTE: a node (Elasticsearch 9.3+) loaded a keystore
+# whose digest is not the one its agent answered this job's write with. A later save (another
+# job's, which keeps this job's entries) explains it when the file on that node is now what
+# the node loaded: its agent says (GET /keystore). Prints 'ok (...)' or 'FAILED: ...'.
+judge_reloaded_digest() {
+  local host=$1 reloaded=$2 wrote=$3 out="$WORK_DIR/digest-$1.json" now=''
+  agent_call "$out" GET "$(agent_url "$host" /keystore)" '' "$((EPOCHSECONDS + AGENT_NODE_DEADLINE))"
+  if ! agent_failure "GET /keystore" "$out" >/dev/null; then
+    now=$(jq -r '.sha256 // "" | ascii_downcase' "$out" 2>/dev/null || true)
+  fi
+  if [[ -n $now && $now == "$reloaded" ]]; then
+    printf 'ok (it loaded a later save of its keystore, which keeps this job'"'"'s entries)'
+  else
+    printf 'FAILED: reloaded keystore digest %s differs from the one the agent wrote (%s)%s' \
+      "$reloaded" "$wrote" "${now:+ and from the file as it is now (${now})}"
+  fi
+}
+
 # POST /_nodes/reload_secure_settings and checks every node's entry (a node's
 # reload_exception comes with HTTP 200).
 reload_secure_settings() {
@@ -977,17 +995,21 @@ reload_secure_settings() {
       | ($nodes | split("\n") | map(select(. != "") | split("\t")))[]
       | . as [$id, $name, $host]
       | ($r.nodes[$id] // null) as $n
-      | if $n == null then [$name, "FAILED: no answer from this node"]
+      | if $n == null then [$name, $host, "FAILED: no answer from this node"]
         elif $n.reload_exception then
-          [$name, "FAILED: " + ($n.reload_exception | [(.type // "error") + ": " + (.reason // "")] + ([.caused_by.reason // empty]) | join("; caused by: "))]
+          [$name, $host, "FAILED: " + ($n.reload_exception | [(.type // "error") + ": " + (.reason // "")] + ([.caused_by.reason // empty]) | join("; caused by: "))]
         elif ($n.keystore_digest // null) != null and ($d[$id] // null) != null and ($n.keystore_digest | ascii_downcase) != ($d[$id] | ascii_downcase) then
-          [$name, "FAILED: reloaded keystore digest " + $n.keystore_digest + " differs from the one the agent wrote (" + $d[$id] + ")"]
-        else [$name, "ok"] end
+          [$name, $host, "DIGEST " + ($n.keystore_digest | ascii_downcase) + " " + ($d[$id] | ascii_downcase)]
+        else [$name, $host, "ok"] end
       | @tsv' "$ES_REPLY")
-  local failures=() name result
-  while IFS=$'\t' read -r name result; do
-    if [[ $result == ok ]]; then
-      log "reload ${name}: ok"
+  local failures=() name host result reloaded wrote
+  while IFS=$'\t' read -r name host result; do
+    if [[ $result == DIGEST\ * ]]; then
+      read -r _ reloaded wrote <<<"$result"
+      result=$(judge_reloaded_digest "$host" "$reloaded" "$wrote")
+    fi
+    if [[ $result == ok* ]]; then
+      log "reload ${name}: ${result}"
     else
       log "reload ${name}: ${result}" >&2
       failures+=("${name}: ${result#FAILED: }")

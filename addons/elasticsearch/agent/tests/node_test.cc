@@ -129,6 +129,17 @@ TEST(NodeParsers, ReloadAnswer) {
   EXPECT_FALSE(failed.value().reloaded);
   EXPECT_EQ(failed.value().failure, "Provided keystore password was incorrect");
   EXPECT_FALSE(ParseReloadAnswer(R"({"nodes":{}})").ok());  // the local node did not answer
+  EXPECT_EQ(ok.value().keystore_digest, "");                // before Elasticsearch 9.3
+}
+
+TEST(NodeParsers, ReloadAnswerOfElasticsearch93NamesTheDigest) {
+  // The node entry's shape from 9.3 on (the reload API's specification; no 9.3 node runs here).
+  auto ok = ParseReloadAnswer(R"({"nodes":{"id1":{"name":"node-1",
+      "secure_setting_names":["s3.client.kb.access_key"],"keystore_path":"/c/elasticsearch.keystore",
+      "keystore_digest":"ABCDEF0123","keystore_last_modified_time":"2026-01-01T00:00:00Z"}}})");
+  ASSERT_TRUE(ok.ok());
+  EXPECT_TRUE(ok.value().reloaded);
+  EXPECT_EQ(ok.value().keystore_digest, "abcdef0123");  // compared in lower case
 }
 
 TEST(NodeParsers, AReloadFailureNamesEveryReason) {

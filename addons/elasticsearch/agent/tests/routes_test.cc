@@ -75,7 +75,7 @@ TEST_F(RoutesTest, ReloadGetsTheKeystorePasswordAndItsAnswerIsReturned) {
   NodeHooks hooks;
   hooks.reload = [&](const std::string&, const std::string& password) {
     password_seen = password;
-    return Result<node::ReloadOutcome>(node::ReloadOutcome{"node-1", true, ""});
+    return Result<node::ReloadOutcome>(node::ReloadOutcome{"node-1", true, "", ""});
   };
   Response r = MakeRouter(hooks).Handle(Post(kReloadBody));
   ASSERT_EQ(r.status, 200) << r.body;
@@ -90,8 +90,8 @@ TEST_F(RoutesTest, AFailedReloadIs502AndStillReportsTheSave) {
   WritePasswordFile("");
   NodeHooks hooks;
   hooks.reload = [](const std::string&, const std::string&) {
-    return Result<node::ReloadOutcome>(
-        node::ReloadOutcome{"node-1", false, "unknown secure setting [s3.client.kb.access_key]"});
+    return Result<node::ReloadOutcome>(node::ReloadOutcome{
+        "node-1", false, "unknown secure setting [s3.client.kb.access_key]", ""});
   };
   Router router = MakeRouter(hooks);
   Response r = router.Handle(Post(kReloadBody));
@@ -110,6 +110,51 @@ TEST_F(RoutesTest, AFailedReloadIs502AndStillReportsTheSave) {
             json::array({"s3.client.kb.access_key", "s3.client.kb.secret_key"}));
 }
 
+TEST_F(RoutesTest, AReloadedDigestMustBeTheSavedFileOrALaterOne) {
+  // Elasticsearch 9.3+ names the digest of the keystore it loaded (no such node runs here:
+  // the hook answers as its reload API's specification says).
+  WritePasswordFile("");
+  std::string digest;
+  NodeHooks hooks;
+  hooks.reload = [&](const std::string&, const std::string&) {
+    node::ReloadOutcome outcome{"node-1", true, "", ""};
+    outcome.keystore_digest = digest.empty() ? crypto::Sha256Hex(keystore_bytes()) : digest;
+    return Result<node::ReloadOutcome>(outcome);
+  };
+  Router router = MakeRouter(hooks);
+  Response same = router.Handle(Post(kReloadBody));
+  ASSERT_EQ(same.status, 200) << same.body;
+  EXPECT_EQ(json::parse(same.body)["reload"]["keystore_digest"],
+            crypto::Sha256Hex(keystore_bytes()));
+  // Another caller saved after this one (keeping its entries): the node loaded that file.
+  hooks.reload = [&](const std::string&, const std::string&) {
+    EXPECT_TRUE(service_
+                    .WriteS3Credentials(
+                        service::ParseS3Credentials(
+                            R"({"access_key_id":"A2","secret_access_key":"S2","client":"other"})")
+                            .value())
+                    .ok());
+    node::ReloadOutcome outcome{"node-1", true, "", ""};
+    outcome.keystore_digest = crypto::Sha256Hex(keystore_bytes());
+    return Result<node::ReloadOutcome>(outcome);
+  };
+  EXPECT_EQ(MakeRouter(hooks).Handle(Post(kReloadBody)).status, 200);
+  // A digest of neither: the node read some other file.
+  digest = std::string(64, 'a');
+  hooks.reload = [&](const std::string&, const std::string&) {
+    node::ReloadOutcome outcome{"node-1", true, "", ""};
+    outcome.keystore_digest = digest;
+    return Result<node::ReloadOutcome>(outcome);
+  };
+  Response other = MakeRouter(hooks).Handle(
+      Post(R"({"access_key_id":"AK3","secret_access_key":"SK3","client":"kb","reload":true})"));
+  EXPECT_EQ(other.status, 502);
+  EXPECT_EQ(other.error_code, "NODE_RELOAD_FAILED");
+  EXPECT_NE(json::parse(other.body)["error"]["message"].get<std::string>().find(
+                "reloaded a keystore with digest " + digest),
+            std::string::npos);
+}
+
 TEST_F(RoutesTest, AReloadSendsNoPasswordForAKeystoreThatHasNone) {
   WritePasswordFile("");
   ASSERT_EQ(MakeRouter(NodeHooks{}).Handle(Post(kBody)).status, 200);  // made without one
@@ -118,7 +163,7 @@ TEST_F(RoutesTest, AReloadSendsNoPasswordForAKeystoreThatHasNone) {
   NodeHooks hooks;
   hooks.reload = [&](const std::string&, const std::string& password) {
     password_seen = password;
-    return Result<node::ReloadOutcome>(node::ReloadOutcome{"node-1", true, ""});
+    return Result<node::ReloadOutcome>(node::ReloadOutcome{"node-1", true, "", ""});
   };
   EXPECT_EQ(MakeRouter(hooks)
                 .Handle({"DELETE", "/keystore?client=nobody&reload=true", auth_header_, ""})
@@ -133,7 +178,7 @@ TEST_F(RoutesTest, WithoutReloadTheNodeIsNotAskedToReload) {
   NodeHooks hooks;
   hooks.reload = [&](const std::string&, const std::string&) {
     reloaded = true;
-    return Result<node::ReloadOutcome>(node::ReloadOutcome{"n", true, ""});
+    return Result<node::ReloadOutcome>(node::ReloadOutcome{"n", true, "", ""});
   };
   EXPECT_EQ(MakeRouter(hooks).Handle(Post(kBody)).status, 200);
   EXPECT_FALSE(reloaded);

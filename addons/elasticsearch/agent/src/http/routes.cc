@@ -225,6 +225,9 @@ Response Router::Change(const char* operation,
         failure =
             MakeError("NODE_RELOAD_FAILED",
                       "node " + o.node_name + " did not reload its secure settings: " + o.failure);
+      } else if (!o.keystore_digest.empty()) {
+        body["reload"]["keystore_digest"] = o.keystore_digest;
+        failure = CheckReloadedDigest(o, saved.value().sha256);
       }
     }
     metrics_.CountReload(!failure);
@@ -238,6 +241,19 @@ Response Router::Change(const char* operation,
   }
   r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
   return r;
+}
+
+// The node (Elasticsearch 9.3+) says which keystore it loaded: the one just saved, or a later
+// save (another caller's, which keeps every other entry), or else the node read another file.
+std::optional<Error> Router::CheckReloadedDigest(const node::ReloadOutcome& outcome,
+                                                 const std::string& saved_sha256) {
+  if (outcome.keystore_digest == saved_sha256) return std::nullopt;
+  auto now = keystore_.CurrentSha256();
+  if (now.ok() && outcome.keystore_digest == now.value()) return std::nullopt;
+  return MakeError("NODE_RELOAD_FAILED",
+                   "node " + outcome.node_name + " reloaded a keystore with digest " +
+                       outcome.keystore_digest + ", not the file the agent saved (" + saved_sha256 +
+                       ") nor the file as it is now");
 }
 
 Response Router::DeleteClient(const Request& request, const Caller& caller) {

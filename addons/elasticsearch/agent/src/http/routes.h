@@ -60,6 +60,8 @@ class Router {
  private:
   Response Route(const Request& request);
   Response StatusWithKeystore(const char* status);
+  std::optional<Error> CheckReloadedDigest(const node::ReloadOutcome& outcome,
+                                           const std::string& saved_sha256);
   Response Health();
   Response Ready();
   Response RenderMetrics();

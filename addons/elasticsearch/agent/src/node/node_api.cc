@@ -1,6 +1,7 @@
 #include "node/node_api.h"
 
 #include <algorithm>
+#include <cctype>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
@@ -109,6 +110,8 @@ Result<ReloadOutcome> ParseReloadAnswer(const std::string& body) {
     return outcome;
   }
   outcome.reloaded = true;
+  outcome.keystore_digest = StringAt(node, "keystore_digest");
+  for (char& c : outcome.keystore_digest) c = static_cast<char>(std::tolower(c));
   return outcome;
 }
 

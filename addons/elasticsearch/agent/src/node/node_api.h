@@ -22,6 +22,8 @@ struct ReloadOutcome {
   std::string node_name;
   bool reloaded = false;
   std::string failure;  // the node's reload_exception reason, when not reloaded
+  // SHA-256 (hex) of the keystore file the node loaded: Elasticsearch 9.3+; empty before.
+  std::string keystore_digest;
 };
 
 // Parsers of the node's answers, pure so that they can be tested on recorded bodies.
