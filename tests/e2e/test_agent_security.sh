@@ -546,6 +546,39 @@ case_agent_https_client_auth() {
   check "no answer without a client certificate (got ${without})" test "$without" == 000
 }
 
+# The backup job itself (backup.sh, lib/backup_job_integ.sh) over HTTPS to the node, by its
+# pod DNS name, and to the agent, with the CA and the credentials as KubeBlocks gives them: it
+# reaches the node, finds the keystore's password through /ready, writes and reloads through
+# the agent; the reload fails (this distribution has no S3 module: the node names the unknown
+# settings), so the job fails naming the node and the reason, and removes its client again.
+case_backup_job_over_https() {
+  start_agent "$SECURE_ADDR" --credentials-dir "$SECURE_CREDENTIALS_DIR" \
+    --tls-cert-file "${SECURE_TLS}/agent.pem" --tls-key-file "${SECURE_TLS}/agent.key" \
+    --tls-ca-file "$SECURE_CA" "${NODE_TLS_FLAGS[@]}" --allow-without-s3-repository \
+    --keystore-password-file "$SECURE_KEYSTORE_PASSWORD_FILE" || return 0
+  local home="${PRIVATE}/job-home" conf="${PRIVATE}/datasafed.conf" log="${OUT}/${CASE}.job.log" rc=0
+  install -d -m 0700 "$home"
+  # Stands in for the cluster's DNS: the pod's name resolves to the node's address.
+  printf 'resolve = "%s:%s:%s"\n' "$SECURE_SERVER_NAME" "$SECURE_HTTP_PORT" "$SECURE_ADDR" >"$home/.curlrc"
+  make_s3_body unused
+  printf '[storage]\ntype = s3\nprovider = Minio\nenv_auth = false\naccess_key_id = %s\nsecret_access_key = %s\nendpoint = http://127.0.0.1:9\nroot = es-backups/https\n' \
+    "$S3_ACCESS" "$S3_SECRET" >"$conf"
+  HOME=$home DP_DB_HOST=$SECURE_SERVER_NAME DP_DB_PORT=$SECURE_HTTP_PORT DP_DB_USER=agent-admin \
+    DP_DB_PASSWORD="$(<"${SECURE_SECRETS}/agent-admin.password")" ES_SCHEME=https ES_CACERT=$SECURE_CA \
+    AGENT_SCHEME=https AGENT_PORT=$AGENT_PORT DP_BACKUP_NAME=https-job DP_BACKUP_BASE_PATH=/e2e/https-job \
+    DATASAFED_CONF=$conf TMPDIR=$home timeout 300 bash "${HERE}/lib/backup_job_integ.sh" >"$log" 2>&1 </dev/null || rc=$?
+  check "the job fails (exit ${rc})" test "$rc" -ne 0
+  check "it read the node over https by its DNS name, with the credentials" \
+    grep -q "cluster [^ ]*: elasticsearch ${E2E_ELASTICSEARCH_VERSION}" "$log"
+  check "it asked the agent over https and learnt the keystore has a password" \
+    grep -q 'agents ready on all 1 nodes; 1 keystore(s) have a password: each node reloads through its agent' "$log"
+  check "the failure names the node and the node's reason" \
+    grep -E -q "ERROR: keystore update failed on 1 of 1 node\(s\): [^ ]+ \(${SECURE_ADDR//./\\.}:${AGENT_PORT}\): saved, but its node refused the reload: .*unknown secure setting" "$log"
+  check "the job removed its client again, over https with a reload" \
+    grep -E -q "keystore: client kb_https_job_[0-9a-f]+ removed from all 1 nodes \(1 held it\)" "$log"
+  check "the keystore holds what it held before" test "$(tool_list)" == "$BASE_NAMES"
+}
+
 # --- secrets ---------------------------------------------------------------------------------
 
 write_private_configs() {
@@ -641,6 +674,7 @@ main() {
   run_case metrics case_metrics --node-scheme --allow-without-s3-repository
   run_case agent_https case_agent_https --tls-cert-file --node-scheme
   run_case agent_https_client_auth case_agent_https_client_auth --tls-client-auth --node-scheme
+  run_case backup_job_over_https case_backup_job_over_https --tls-cert-file --node-scheme
   run_case no_secret_in_any_output case_no_secret_in_any_output
 
   [[ $FAILED -eq 0 ]] || say "# failed: ${FAILED_NAMES[*]}"

@@ -12,15 +12,8 @@ set -euo pipefail
 JOBS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../../addons/elasticsearch/dataprotection" && pwd)
 # shellcheck source=../../../addons/elasticsearch/dataprotection/restore.sh disable=SC1091
 source "${JOBS_DIR}/restore.sh"
-
-# The engine and its version from the local node's info (as detect_engine reads GET /).
-detect_engine_from_nodes() {
-  es_ok "node info (GET /_nodes/_local)" GET '/_nodes/_local?filter_path=nodes.*.version,nodes.*.build_flavor,cluster_name'
-  ENGINE_DISTRIBUTION=elasticsearch
-  ENGINE_VERSION=$(jq -r '[.nodes[].version][0] // "unknown"' "$ES_REPLY")
-  CLUSTER_NAME=$(jq -r '.cluster_name // "unknown"' "$ES_REPLY")
-  log "cluster ${CLUSTER_NAME}: ${ENGINE_DISTRIBUTION} ${ENGINE_VERSION}"
-}
+# shellcheck source=tests/e2e/lib/integ_test_engine.sh
+source "$(dirname "${BASH_SOURCE[0]}")/integ_test_engine.sh"
 
 fs_main() {
   job_init restore
