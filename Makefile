@@ -59,6 +59,7 @@ e2e: agent e2e-deps
 	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/e2e/test_jobs.sh
 	bash tests/e2e/test_backup_es.sh
 	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/e2e/test_restore.sh
+	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/e2e/test_ipv6.sh
 
 # The addon's chart without a cluster: helm lint and template per major, kubeconform (strict)
 # against KubeBlocks v1.0.2 and main, assertions on the rendered objects and job commands.

@@ -19,6 +19,12 @@ DEMO_DIR="${E2E_WORK}/demo"
 BACKUP_NAME="demo-full-$(date -u +%Y%m%d%H%M%S)"
 NAMESPACE=demo
 POLICY_PREFIX=demo-cluster-elasticsearch-backup-policy
+# Replicas of the sample indices: 1, or 0 for a one-node cluster (tests/e2e/test_ipv6.sh).
+DEMO_REPLICAS=${DEMO_REPLICAS:-1}
+[[ $DEMO_REPLICAS =~ ^[0-9]$ ]] || {
+  echo "DEMO_REPLICAS must be 0-9" >&2
+  exit 2
+}
 
 # Sample data: index name and number of documents (12,000 in all).
 declare -A DOC_COUNTS=([demo-products]=2500 [demo-orders]=6000 [demo-events]=3500)
@@ -107,7 +113,7 @@ make_docs() {
 load_data() {
   local index total=0 errors
   for index in "${INDICES[@]}"; do
-    es PUT "/${index}" --data-binary '{"settings":{"number_of_shards":3,"number_of_replicas":1}}' >/dev/null
+    es PUT "/${index}" --data-binary "$(jq -cn --argjson r "$DEMO_REPLICAS" '{settings: {number_of_shards: 3, number_of_replicas: $r}}')" >/dev/null
     make_docs "$index" "${DOC_COUNTS[$index]}" >"${DEMO_DIR}/${index}.ndjson"
     split -l 4000 "${DEMO_DIR}/${index}.ndjson" "${DEMO_DIR}/${index}.part."
     local part
@@ -251,7 +257,7 @@ main() {
   trap on_exit EXIT
   trap 'exit 143' TERM
   trap 'exit 130' INT
-  step "start cluster (3 nodes, agents, S3)" start_cluster
+  step "start cluster (${E2E_NODE_COUNT} node(s), agents, S3)" start_cluster
   step "load sample data (_bulk)" load_data
   step "fingerprint indices" fingerprint_before
   step "backup.sh (${BACKUP_NAME})" run_backup

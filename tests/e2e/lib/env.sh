@@ -91,7 +91,9 @@ E2E_HEAP="${E2E_HEAP:-512m}"
 # Extra node JVM options. C1-only JIT roughly halves the time to green on two
 # busy cores (measured 80 s -> 43 s); set to "" for the stock JIT.
 E2E_EXTRA_JAVA_OPTS="${E2E_EXTRA_JAVA_OPTS--XX:TieredStopAtLevel=1}"
-E2E_ES_URL="http://${E2E_NODE_ADDRS[0]}:$E2E_HTTP_PORT"
+# e2e_host_port ADDR PORT: ADDR:PORT, an IPv6 address in brackets.
+e2e_host_port() { if [[ $1 == *:* ]]; then printf '[%s]:%s\n' "$1" "$2"; else printf '%s:%s\n' "$1" "$2"; fi; }
+E2E_ES_URL="http://$(e2e_host_port "${E2E_NODE_ADDRS[0]}" "$E2E_HTTP_PORT")"
 E2E_FS_REPO_DIR="$E2E_WORK/fsrepo"
 export E2E_HEAP E2E_EXTRA_JAVA_OPTS E2E_USER E2E_USER_HOME E2E_CLUSTER_NAME E2E_NODE_COUNT E2E_HTTP_PORT E2E_TRANSPORT_PORT E2E_AGENT_PORT E2E_ES_URL E2E_FS_REPO_DIR
 
@@ -109,7 +111,7 @@ export E2E_S3_CREDENTIALS E2E_DATASAFED_CONF E2E_AGENT_CREDENTIALS
 # e2e_node_addr N / e2e_node_dir N / e2e_node_url N (N = 1..E2E_NODE_COUNT)
 e2e_node_addr() { printf '%s\n' "${E2E_NODE_ADDRS[$(($1 - 1))]}"; }
 e2e_node_dir() { printf '%s\n' "$E2E_WORK/node-$1"; }
-e2e_node_url() { printf 'http://%s:%s\n' "$(e2e_node_addr "$1")" "$E2E_HTTP_PORT"; }
+e2e_node_url() { printf 'http://%s\n' "$(e2e_host_port "$(e2e_node_addr "$1")" "$E2E_HTTP_PORT")"; }
 
 # True when the installed OpenSearch carries the assembled repository-s3 plugin.
 e2e_has_s3_plugin() { [[ -f "$E2E_S3_PLUGIN_DIR/plugin-descriptor.properties" ]]; }
