@@ -1191,12 +1191,62 @@ test_restore_wait_for_primaries() {
   expect_true "wait: the pauses back off" awk '/^pause/ { n++; if ($2 > (n == 1 ? 250 : 500) || $2 <= 0) bad = 1 } END { exit bad || n != 2 }' "$d/calls.log"
 }
 
+# TEST DOUBLE, declared as such: OpenSearch's ISM (the index-management plugin is published
+# nowhere this machine reaches), as a stub of the engine's answers: its plugin list and the
+# cluster settings, which PUT _cluster/settings changes as the engine does (null removes).
+# shellcheck disable=SC2016,SC2034,SC2317 # jq programs; globals read by restore.sh; stubs
+test_ism_paused_and_put_back() {
+  local d="$TMP/ism" out
+  mkdir -p "$d"
+  ism_case() {
+    printf '%s' "$2" >"$d/settings.json"
+    : >"$d/calls.log"
+    (
+      # shellcheck source=../../addons/elasticsearch/dataprotection/restore.sh disable=SC1091
+      source "${ROOT}/addons/elasticsearch/dataprotection/restore.sh"
+      WORK_DIR=$d ENGINE_DISTRIBUTION=opensearch ES_VERIFY_TIMEOUT=5 PAUSED_FEATURES=()
+      es_call() {
+        ES_REPLY="$d/reply.json" HTTP_STATUS=200 HTTP_ERROR=''
+        printf '%s %s %s\n' "$1" "${2%%\?*}" "$([[ -n ${3:-} ]] && jq -c . "$3")" >>"$d/calls.log"
+        case $1:${2%%\?*} in
+          GET:/_cat/plugins) jq -n --arg p "$1" '[{component: "opensearch-job-scheduler"}] + (if env.PLUGIN == "yes" then [{component: "opensearch-index-management"}] else [] end)' >"$ES_REPLY" ;;
+          GET:/_cluster/settings) cp "$d/settings.json" "$ES_REPLY" ;;
+          PUT:/_cluster/settings)
+            jq --slurpfile b "$3" 'reduce ($b[0] | to_entries[]) as $s (.; reduce ($s.value | to_entries[]) as $kv (.;
+                if $kv.value == null then del(.[$s.key][$kv.key]) else .[$s.key][$kv.key] = ($kv.value | tostring) end))' \
+              "$d/settings.json" >"$d/settings.new" && mv "$d/settings.new" "$d/settings.json"
+            printf '{"acknowledged":true}' >"$ES_REPLY" ;;
+        esac
+      }
+      pause_features
+      jq -c . "$d/settings.json" >"$d/during.json"
+      resume_features
+      echo "exit 0"
+    ) 2>&1 || echo "exit $?"
+  }
+  local k=plugins.index_state_management.enabled
+  out=$(PLUGIN=yes ism_case absent '{"persistent":{},"transient":{}}')
+  expect_true "ISM, setting absent: paused persistently" grep -q "ISM: was persistent ${k}=null, set false for the restore" <<<"$out"
+  expect_eq "ISM, setting absent: false during the restore" "{\"persistent\":{\"${k}\":\"false\"},\"transient\":{}}" "$(cat "$d/during.json")"
+  expect_eq "ISM, setting absent: removed again after it" '{"persistent":{},"transient":{}}' "$(jq -c . "$d/settings.json")"
+  out=$(PLUGIN=yes ism_case transient "{\"persistent\":{\"${k}\":\"false\"},\"transient\":{\"${k}\":\"true\"}}")
+  expect_true "ISM, a transient true (which wins): paused there" grep -q "ISM: was transient ${k}=\"true\", set false for the restore" <<<"$out"
+  expect_eq "ISM, transient: put back as it was, the persistent value untouched" \
+    "{\"persistent\":{\"${k}\":\"false\"},\"transient\":{\"${k}\":\"true\"}}" "$(jq -c . "$d/settings.json")"
+  out=$(PLUGIN=yes ism_case off "{\"persistent\":{\"${k}\":\"false\"},\"transient\":{}}")
+  expect_true "ISM, off already: left as it is" grep -q "ISM: disabled already (persistent ${k}=false): left as it is" <<<"$out"
+  expect_eq "ISM, off already: no settings change" 0 "$(grep -c '^PUT' "$d/calls.log" || true)"
+  out=$(PLUGIN=no ism_case none '{"persistent":{},"transient":{}}')
+  expect_true "ISM, no plugin: nothing to pause, said so" grep -q 'ISM: plugin opensearch-index-management not installed: nothing to pause' <<<"$out"
+  expect_eq "ISM, no plugin: only the plugin list read" "GET /_cat/plugins " "$(paste -sd'|' "$d/calls.log")"
+}
+
 main() {
   local t
   for t in test_ini_reader test_provider_aws test_provider_minio test_provider_s3_compatible \
     test_provider_oss_cos_obs_gcs test_storage_provider_templates test_env_auth test_config_errors test_secrets_registered test_paths test_names \
     test_job_env test_engine_error test_request_bodies test_registration_retries_only_a_closed_client \
-    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
+    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_ism_paused_and_put_back test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
     "$t"
   done
   printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
