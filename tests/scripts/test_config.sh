@@ -1241,12 +1241,31 @@ test_ism_paused_and_put_back() {
   expect_eq "ISM, no plugin: only the plugin list read" "GET /_cat/plugins " "$(paste -sd'|' "$d/calls.log")"
 }
 
+# shellcheck disable=SC2034 # globals read by common.sh
+test_grace_period_bounds_the_clean_up() {
+  local out
+  out=$(
+    AGENT_NODE_DEADLINE=60 AGENT_TIMEOUT=30 AGENT_CONNECT_TIMEOUT=5 ES_TIMEOUT=60 ES_VERIFY_TIMEOUT=120 ES_CONNECT_TIMEOUT=10
+    bound_for_the_grace_period 2>&1
+    echo "$AGENT_NODE_DEADLINE $AGENT_TIMEOUT $AGENT_CONNECT_TIMEOUT $ES_TIMEOUT $ES_VERIFY_TIMEOUT $ES_CONNECT_TIMEOUT"
+  )
+  expect_eq "a signal: every clean-up call bounded by EXIT_CALL_TIMEOUT (10), shorter ones kept" \
+    "10 10 5 10 10 10" "$(tail -n1 <<<"$out")"
+  expect_true "a signal: said so" grep -q "stopped by a signal: the clean-up's calls get 10s each" <<<"$out"
+  out=$(
+    EXIT_CALL_TIMEOUT=3 AGENT_NODE_DEADLINE=60 ES_TIMEOUT=2
+    bound_for_the_grace_period 2>/dev/null
+    echo "$AGENT_NODE_DEADLINE $ES_TIMEOUT"
+  )
+  expect_eq "a signal: EXIT_CALL_TIMEOUT chooses the bound" "3 2" "$out"
+}
+
 main() {
   local t
   for t in test_ini_reader test_provider_aws test_provider_minio test_provider_s3_compatible \
     test_provider_oss_cos_obs_gcs test_storage_provider_templates test_env_auth test_config_errors test_secrets_registered test_paths test_names \
     test_job_env test_engine_error test_request_bodies test_registration_retries_only_a_closed_client \
-    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_ism_paused_and_put_back test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
+    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_ism_paused_and_put_back test_grace_period_bounds_the_clean_up test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
     "$t"
   done
   printf '%d passed, %d failed\n' "$PASSED" "$FAILED"

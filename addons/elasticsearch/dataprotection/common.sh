@@ -473,11 +473,26 @@ job_done() {
   log "${JOB_KIND} ${BACKUP_NAME} done in ${SECONDS}s"
 }
 
+# bound_for_the_grace_period: a job stopped by a signal (its pod is being deleted) has what is
+# left of the pod's grace period, 30 s by default, not its usual deadlines: each call of the
+# clean-up gets EXIT_CALL_TIMEOUT seconds (10) at most, so that it ends before the SIGKILL.
+bound_for_the_grace_period() {
+  local limit=${EXIT_CALL_TIMEOUT:-10} var
+  [[ $limit =~ ^[1-9][0-9]*$ ]] || limit=10
+  for var in AGENT_NODE_DEADLINE AGENT_TIMEOUT AGENT_CONNECT_TIMEOUT ES_TIMEOUT ES_VERIFY_TIMEOUT ES_CONNECT_TIMEOUT; do
+    if [[ ${!var:-} =~ ^[0-9]+$ ]] && ((${!var} > limit)); then
+      printf -v "$var" '%s' "$limit"
+    fi
+  done
+  warn "stopped by a signal: the clean-up's calls get ${limit}s each, to end within the pod's grace period"
+}
+
 # Runs on every exit path: job cleanup hook, repository unregistration, removal of the job's
 # S3 client from every keystore, temp files, the '.exit' marker of a failed backup.
 on_exit() {
   local rc=$?
   set +e
+  ((rc != 143 && rc != 130)) || bound_for_the_grace_period
   if declare -F job_cleanup >/dev/null; then
     job_cleanup "$rc"
   fi
