@@ -467,8 +467,8 @@ test_unreachable_while_waiting_then_back() {
   check "the unanswered reads were reported" log_has unreachable "WARNING: cluster health unreadable while waiting \\(curl: \\(28\\) .*\\): retrying for up to 300s"
   check "then the cluster answered again" log_has unreachable "the cluster answers again \\(after [0-9]+s\\)"
   check "the throttled restore was reported while it ran" log_has unreachable "restore in progress: [1-9][0-9]* shard\\(s\\) recovering from the snapshot, [0-9.]+ of [0-9.]+ MiB"
-  # The engines call a restoring index yellow at once, so only the job's own back-off keeps
-  # it from reading the health in a tight loop.
+  # The engines call a restoring index yellow at once: the reads are held by the engine
+  # (wait_for_active_shards) and paced by the job's back-off, not made in a tight loop.
   read -r took reads < <(sed -nE 's/.*every restored primary shard is active \([0-9]+ index\(es\), ([0-9]+)s, ([0-9]+) health read\(s\)\).*/\1 \2/p' "${OUT}/unreachable.log") || true
   check "health read at most once every POLL_INTERVAL (2s) after the first: ${reads:-no} reads in ${took:-no}s" \
     test "${reads:-999999}" -le "$((${took:-0} / 2 + 6))"
@@ -504,6 +504,34 @@ test_unreachable_too_long_says_unknown() {
     es GET '/_cat/recovery/r-big?v&h=index,shard,stage,type,files_percent,bytes_percent' || true
     es GET '/_cluster/health/r-big' || true
   } >&2
+}
+
+test_sigterm_while_restoring_leaves_it_to_the_engine() {
+  es DELETE /r-big >/dev/null
+  run_job term "DP_BACKUP_NAME=${BASE}" RESTORE_INDICES=r-big MAX_RESTORE_BYTES_PER_SEC=64kb &
+  local job=$! timeout_pid
+  if wait_for_log term "restore of ${BASE} started" 120; then
+    sleep 1
+    # The job's own process is timeout(1), the child of the background subshell; it passes
+    # SIGTERM on to the job as the kubelet's would reach it.
+    timeout_pid=$(ps -o pid= --ppid "$job" | head -n1 | tr -d ' ')
+    [[ -n $timeout_pid ]] && kill -TERM "$timeout_pid"
+  else
+    ERRORS+=("the restore never started")
+  fi
+  wait "$job" || true
+  check "the job ends as terminated" log_has term "restore ${BASE} FAILED \\(exit 143\\)"
+  check "its clean-up bounded for the pod's grace period" log_has term "stopped by a signal: the clean-up's calls get 10s each"
+  check "the repository and the S3 client left to the engine, with how to remove them" \
+    log_has term "WARNING: the engine may still be using repository kb-${BASE} and S3 client kb_"
+  check "so the engine finishes the restore: r-big holds the snapshot's documents" wait_for_fingerprint r-big
+}
+
+# wait_for_fingerprint INDEX: once INDEX is green (a restoring index is yellow already), its
+# documents are the snapshot's.
+wait_for_fingerprint() {
+  es GET "/_cluster/health/$1?wait_for_status=green&timeout=90s" >/dev/null || true
+  [[ $(fingerprint "$1") == "${SNAP_FP[$1]}" ]]
 }
 
 # ====================================================================================
@@ -774,6 +802,7 @@ main() {
   run_test test_bad_options_fail_before_any_call
   run_test test_unreachable_while_waiting_then_back
   run_test test_unreachable_too_long_says_unknown
+  run_test test_sigterm_while_restoring_leaves_it_to_the_engine
 
   say "starting the Elasticsearch node and the declared test double ($((SECONDS - t0))s)"
   start_es

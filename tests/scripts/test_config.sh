@@ -808,7 +808,7 @@ EOF
 EOF
   cat >"$d/reload-digest.json" <<'EOF'
 {"_nodes":{"total":3,"successful":3,"failed":0},"nodes":{
- "idA":{"name":"es-0","keystore_digest":"BBBB"},"idB":{"name":"es-1"},"idC":{"name":"es-2","keystore_digest":"cccc"}}}
+ "idA":{"name":"es-0","keystore_digest":"BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"},"idB":{"name":"es-1","keystore_digest":"not-hex"},"idC":{"name":"es-2","keystore_digest":"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"}}}
 EOF
   out=$(
     WORK_DIR="$d" NODE_COUNT=3 ES_VERIFY_TIMEOUT=1
@@ -817,13 +817,20 @@ EOF
     log() { printf '%s\n' "$*"; }
     ANSWER=nodes.json list_nodes >/dev/null
     cat "$d/nodes.tsv"
-    printf 'idA\taaaa\nidC\tcccc\n' >"$d/digests.tsv"
+    printf 'idA\taaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\nidB\taaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\nidC\tcccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\n' >"$d/digests.tsv"
     (ANSWER=reload.json reload_secure_settings) 2>&1 | grep -E '^(reload|ERROR)' || true
     # shellcheck disable=SC2030 # this subshell's own
     AGENT_SCHEME=http AGENT_PORT=8080 AGENT_NODE_DEADLINE=5
-    agent_call() { printf '{"sha256":"%s"}' "$AGENT_NOW" >"$1"; A_RC=0 A_STATUS=200 A_TRIES=1; }
-    (ANSWER=reload-digest.json AGENT_NOW=ffff reload_secure_settings) 2>&1 | grep -E '^(ERROR)' || true
-    (ANSWER=reload-digest.json AGENT_NOW=BBBB reload_secure_settings) 2>&1 | grep -E '^reload es-0' || true
+    S3_CLIENT=kb_t
+    # The node's agent: the file's digest now, and whether it holds this job's keys.
+    agent_call() {
+      jq -n --arg sha "$AGENT_NOW" --argjson keys "${AGENT_KEYS:-true}" \
+        '{sha256: $sha, settings: (if $keys then ["s3.client.kb_t.access_key", "s3.client.kb_t.secret_key"] else [] end)}' >"$1"
+      A_RC=0 A_STATUS=200 A_TRIES=1
+    }
+    (ANSWER=reload-digest.json AGENT_NOW=ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff reload_secure_settings) 2>&1 | grep -E '^(ERROR)' || true
+    (ANSWER=reload-digest.json AGENT_NOW=BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB reload_secure_settings) 2>&1 | grep -E '^reload es-[01]' | paste -sd'|' || true
+    (ANSWER=reload-digest.json AGENT_NOW=BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB AGENT_KEYS=false reload_secure_settings) 2>&1 | grep -E '^(ERROR)' || true
     (ANSWER=nodes-failed.json list_nodes) 2>&1 | grep -o 'ERROR.*' || true
   )
   local -a l
@@ -839,18 +846,22 @@ EOF
     "ERROR: reload of secure settings failed on 2 node(s): es-1: illegal_state_exception: keystore is password-protected; es-2: no answer from this node" \
     "${l[6]:-}"
   expect_eq "reload: keystore digest differs from the agent's and from the file now" \
-    "ERROR: reload of secure settings failed on 1 node(s): es-0: reloaded keystore digest bbbb differs from the one the agent wrote (aaaa) and from the file as it is now (ffff)" \
+    "ERROR: reload of secure settings failed on 1 node(s): es-0: reloaded keystore digest bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb differs from the one the agent wrote (aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa) and from the file as it is now (ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff)" \
     "${l[7]:-}"
-  expect_eq "reload: a later save (another job's) is what the node loaded: ok" \
-    "reload es-0: ok (it loaded a later save of its keystore, which keeps this job's entries)" "${l[8]:-}"
-  expect_eq "nodes: _nodes.failed stops the job" "ERROR: node listing: 1 node(s) did not answer: idC Failed node [idC]" "${l[9]:-}"
+  expect_eq "reload: a later save (another job's) is what the node loaded: ok; a digest that is no SHA-256 is not compared" \
+    "reload es-0: ok (it loaded a later save of its keystore, which keeps this job's entries)|reload es-1: ok" "${l[8]:-}"
+  expect_eq "reload: the file now lacks this job's keys: a failure" \
+    "ERROR: reload of secure settings failed on 1 node(s): es-0: reloaded keystore digest bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb differs from the one the agent wrote (aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa) and from the file as it is now (without this job's keys)" \
+    "${l[9]:-}"
+  expect_eq "nodes: _nodes.failed stops the job" "ERROR: node listing: 1 node(s) did not answer: idC Failed node [idC]" "${l[10]:-}"
 }
 
 # fake_agents_http_call OUT METHOD URL BODY CONNECT MAX: stands in for http_call with one fake
 # agent per node, whose behaviour its host name says (ok, pw: keystore with a password,
 # flaky: refuses the first connection of each call, down, slow: times out, notready,
 # e401, e500, reloadfail; old and oldpw: an agent whose /ready does not tell has_password,
-# so the job asks GET /keystore). Records every call in $FAKE/calls.log and how many calls were in
+# so the job asks GET /keystore; nohdr: a keystore whose header the agent could not read;
+# fresh: no keystore yet). Records every call in $FAKE/calls.log and how many calls were in
 # flight at once in $FAKE/inflight.log.
 # The client name the fake agents answer for (the job's S3_CLIENT in fan_out_case).
 FAKE_CLIENT=kb_t_1
@@ -878,6 +889,8 @@ fake_agents_http_call() {
   case $kind:$method:${path%%\?*} in
     notready:GET:/ready) printf '{"error":{"code":"KEYSTORE_CORRUPT","message":"checksum mismatch"}}' >"$out"; printf 503 ;;
     old:GET:/ready | oldpw:GET:/ready) printf '{"status":"ready"}' >"$out"; printf 200 ;;
+    nohdr:GET:/ready) printf '{"status":"ready","keystore":{"exists":true,"format_version":null,"has_password":null}}' >"$out"; printf 200 ;;
+    fresh:GET:/ready) printf '{"status":"ready","keystore":{"exists":false,"format_version":null,"has_password":null}}' >"$out"; printf 200 ;;
     pw:GET:/ready | reloadfail:GET:/ready) printf '{"status":"ready","keystore":{"exists":true,"format_version":5,"has_password":true}}' >"$out"; printf 200 ;;
     *:GET:/ready) printf '{"status":"ready","keystore":{"exists":true,"format_version":5,"has_password":false}}' >"$out"; printf 200 ;;
     e401:*:/keystore) printf '{"error":{"code":"UNAUTHORIZED","message":"bad credentials"}}' >"$out"; printf 401 ;;
@@ -962,9 +975,9 @@ test_agent_fan_out() {
     grep -q 'ERROR: keystore update failed on 1 of 2 node(s): node-002 (e401-2:8080): POST /keystore: agent answered 401 UNAUTHORIZED: wrong or missing cluster credentials (bad credentials)' "$FAKE/out.log"
   expect_eq "a 401 is not retried" 1 "$(calls_to '^e401-2 POST /keystore')"
 
-  fan_out_case "ok old oldpw" inspect_agents
-  expect_eq "an agent whose /ready does not tell is asked GET /keystore" "0 1 1" \
-    "$(calls_to '^ok-1 GET /keystore') $(calls_to '^old-2 GET /keystore') $(calls_to '^oldpw-3 GET /keystore')"
+  fan_out_case "ok old oldpw nohdr fresh" inspect_agents
+  expect_eq "an agent whose /ready does not tell (or whose keystore's header it could not read) is asked GET /keystore" "0 1 1 1 0" \
+    "$(calls_to '^ok-1 GET /keystore') $(calls_to '^old-2 GET /keystore') $(calls_to '^oldpw-3 GET /keystore') $(calls_to '^nohdr-4 GET /keystore') $(calls_to '^fresh-5 GET /keystore')"
   expect_true "and its answer counts" grep -q '1 keystore(s) have a password: each node reloads through its agent' "$FAKE/out.log"
 
   fan_out_case "ok e500" inspect_agents set_keystores
@@ -1187,6 +1200,24 @@ test_restore_wait_for_primaries() {
   expect_eq "wait: the first read asks for yellow only; later ones for the pending primaries as active shards, held up to POLL_INTERVAL" \
     "/_cluster/health/a,b?wait_for_status=yellow&timeout=3s&level=indices&expand_wildcards=all|pause|/_cluster/health/b?wait_for_status=yellow&wait_for_active_shards=3&timeout=3s&level=indices&expand_wildcards=all|pause|/_cluster/health/b?wait_for_status=yellow&wait_for_active_shards=3&timeout=3s&level=indices&expand_wildcards=all" \
     "$(sed -E 's/^pause [0-9]+$/pause/' "$d/calls.log" | paste -sd'|')"
+  # One name a request: only the round's first read is held, the others asked at once.
+  : >"$d/calls2.log"
+  out=$( (
+    # shellcheck source=../../addons/elasticsearch/dataprotection/restore.sh disable=SC1091
+    source "${ROOT}/addons/elasticsearch/dataprotection/restore.sh"
+    WORK_DIR=$d NAMES_PER_REQUEST=1 POLL_INTERVAL=3 PROGRESS_INTERVAL=1000 RESTORE_TIMEOUT=60
+    RESTORE_START=$SECONDS RESTORE_UNREACHABLE_TIMEOUT=60 ES_TIMEOUT=5
+    es_call() {
+      printf '%s\n' "$2" >>"$d/calls2.log"
+      ES_REPLY="$d/health.json" HTTP_STATUS=200 HTTP_ERROR=''
+      jq -n '{indices: {a: {status: "yellow", number_of_shards: 2, active_primary_shards: 2},
+        b: {status: "yellow", number_of_shards: 3, active_primary_shards: 3}}}' >"$ES_REPLY"
+    }
+    wait_for_primaries
+  ) 2>&1 || true)
+  expect_eq "wait: in a round of several requests only the first is held" \
+    "/_cluster/health/a?wait_for_status=yellow&timeout=3s&level=indices&expand_wildcards=all|/_cluster/health/b?wait_for_status=yellow&timeout=0s&level=indices&expand_wildcards=all" \
+    "$(grep health "$d/calls2.log" | paste -sd'|')"
   # The rest of 0.25 s, then of 0.5 s, after what the rounds took.
   expect_true "wait: the pauses back off" awk '/^pause/ { n++; if ($2 > (n == 1 ? 250 : 500) || $2 <= 0) bad = 1 } END { exit bad || n != 2 }' "$d/calls.log"
 }
@@ -1260,12 +1291,31 @@ test_grace_period_bounds_the_clean_up() {
   expect_eq "a signal: EXIT_CALL_TIMEOUT chooses the bound" "3 2" "$out"
 }
 
+# shellcheck disable=SC2034 # globals read by common.sh
+test_missing_ca_named() {
+  local out
+  out=$( (
+    WORK_DIR="$TMP" DB_USER='' DB_PASSWORD='' ES_CACERT="$TMP/no-such-ca.pem"
+    write_auth_config
+    echo "exit 0"
+  ) 2>&1 || true)
+  expect_true "a CA file that is not there stops the job, naming it and where it should come from" \
+    grep -q "ERROR: ES_CACERT ${TMP}/no-such-ca.pem is not a readable file: the nodes' CA is missing .*targetVolumes" <<<"$out"
+  printf 'x\n' >"$TMP/ca.pem"
+  out=$( (
+    WORK_DIR="$TMP" DB_USER='' DB_PASSWORD='' ES_CACERT="$TMP/ca.pem"
+    write_auth_config
+    cat "$AUTH_CONFIG"
+  ) 2>&1 || true)
+  expect_eq "a readable CA goes into the curl config" "cacert = \"${TMP}/ca.pem\"" "$out"
+}
+
 main() {
   local t
   for t in test_ini_reader test_provider_aws test_provider_minio test_provider_s3_compatible \
     test_provider_oss_cos_obs_gcs test_storage_provider_templates test_env_auth test_config_errors test_secrets_registered test_paths test_names \
     test_job_env test_engine_error test_request_bodies test_registration_retries_only_a_closed_client \
-    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_ism_paused_and_put_back test_grace_period_bounds_the_clean_up test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
+    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_ism_paused_and_put_back test_grace_period_bounds_the_clean_up test_missing_ca_named test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
     "$t"
   done
   printf '%d passed, %d failed\n' "$PASSED" "$FAILED"

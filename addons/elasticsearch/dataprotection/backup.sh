@@ -6,9 +6,11 @@
 #   0. The Backup's options (below) are checked before anything else; a bad one stops the job
 #      naming it. GET / tells the engine; feature_states needs Elasticsearch 7.12 or newer.
 #   1. GET /_nodes/http; every node's agent (at the node's ip, port AGENT_PORT), at most
-#      AGENT_PARALLELISM at a time and each node within AGENT_NODE_DEADLINE: GET /ready and GET
-#      /keystore first (any failure stops the job with nothing written), then POST /keystore
-#      with the BackupRepo's keys under this Backup's own S3 client (kb_<backup>_<hash>).
+#      AGENT_PARALLELISM at a time and each node within AGENT_NODE_DEADLINE: GET /ready first
+#      (any failure stops the job with nothing written; it also tells whether the keystore has
+#      a password), then POST /keystore with the BackupRepo's keys under this Backup's own S3
+#      client (kb_<backup>_<hash>): wrong cluster credentials or a wrong keystore password
+#      fail there, naming the node; what other nodes wrote is removed on exit.
 #      Refused connections, timeouts and 503s are retried (AGENT_ATTEMPTS); a 4xx or 500 is not.
 #      A BackupRepo with env_auth = true and no keys skips this step (client 'default').
 #   2. Reload: when any keystore has a password, every node reloads through its own agent

@@ -474,8 +474,9 @@ job_done() {
 }
 
 # bound_for_the_grace_period: a job stopped by a signal (its pod is being deleted) has what is
-# left of the pod's grace period, 30 s by default, not its usual deadlines: each call of the
-# clean-up gets EXIT_CALL_TIMEOUT seconds (10) at most, so that it ends before the SIGKILL.
+# left of the pod's grace period, 30 s by default, not its usual deadlines: each call the
+# clean-up makes gets EXIT_CALL_TIMEOUT seconds (10) at most. (Agent calls already in flight
+# keep their own deadline; bash runs the trap once the call in the foreground returns.)
 bound_for_the_grace_period() {
   local limit=${EXIT_CALL_TIMEOUT:-10} var
   [[ $limit =~ ^[1-9][0-9]*$ ]] || limit=10
@@ -558,6 +559,10 @@ write_auth_config() {
     printf 'header = "Authorization: Basic %s"\n' "$token" >"$AUTH_CONFIG"
   fi
   if [[ -n ${ES_CACERT:-} ]]; then
+    # The chart's ES_CACERT is the TLS volume's ca.pem, mounted from the target pod through the
+    # backup method's targetVolumes: a Backup whose method lists none cannot give it.
+    [[ -r $ES_CACERT ]] ||
+      die "ES_CACERT ${ES_CACERT} is not a readable file: the nodes' CA is missing (in Kubernetes it comes from the target pod's TLS volume, which the Backup's method must list in targetVolumes; a Backup made by a method without it, such as the upstream addon's, cannot give it)"
     local escaped=${ES_CACERT//\\/\\\\}
     printf 'cacert = "%s"\n' "${escaped//\"/\\\"}" >>"$AUTH_CONFIG"
   fi
@@ -804,8 +809,11 @@ inspect_node() {
     result_line "$AGENT_DIR/$i.inspect" failed "$why"
     return 0
   fi
-  has=$(jq -r 'if (.keystore | type) == "object" and (.keystore | has("has_password"))
-      then (.keystore.has_password // false) else "unknown" end' "$out" 2>/dev/null || echo unknown)
+  # No keystore yet: no password. One whose header the agent could not read (a format only the
+  # cli backend knows) or an agent that does not say: GET /keystore asks.
+  has=$(jq -r '.keystore as $k | if ($k | type) != "object" or ($k | has("has_password") | not) then "unknown"
+      elif $k.exists == false then false elif $k.has_password == null then "unknown"
+      else $k.has_password end' "$out" 2>/dev/null || echo unknown)
   if [[ $has == true || $has == false ]]; then
     result_line "$AGENT_DIR/$i.inspect" ok "$has"
     return 0
@@ -895,9 +903,9 @@ failure_summary() {
   printf '%s' "$joined"
 }
 
-# Asks every agent whether it can serve (GET /ready) and whether its keystore has a
-# password (GET /keystore); stops, before anything is written anywhere, naming each node that
-# failed. Sets RELOAD_MODE: agent (some keystore has a password: every node reloads through
+# Asks every agent whether it can serve and whether its keystore has a password (GET /ready;
+# GET /keystore only for an agent that does not say); stops, before anything is written
+# anywhere, naming each node that failed. Sets RELOAD_MODE: agent (some keystore has a password: every node reloads through
 # its agent, which passes the password to its own node only) or cluster (one cluster-wide
 # reload).
 inspect_agents() {
@@ -984,12 +992,15 @@ remove_keystore_client() {
 # judge_reloaded_digest HOST RELOADED WROTE: a node (Elasticsearch 9.3+) loaded a keystore
 # whose digest is not the one its agent answered this job's write with. A later save (another
 # job's, which keeps this job's entries) explains it when the file on that node is now what
-# the node loaded: its agent says (GET /keystore). Prints 'ok (...)' or 'FAILED: ...'.
+# the node loaded and still holds this job's keys: its agent says (GET /keystore). Prints
+# 'ok (...)' or 'FAILED: ...'.
 judge_reloaded_digest() {
   local host=$1 reloaded=$2 wrote=$3 out="$WORK_DIR/digest-$1.json" now=''
   agent_call "$out" GET "$(agent_url "$host" /keystore)" '' "$((EPOCHSECONDS + AGENT_NODE_DEADLINE))"
   if ! agent_failure "GET /keystore" "$out" >/dev/null; then
-    now=$(jq -r '.sha256 // "" | ascii_downcase' "$out" 2>/dev/null || true)
+    now=$(jq -r --arg c "s3.client.${S3_CLIENT}." '(.settings // []) as $s
+        | if ($s | index($c + "access_key")) and ($s | index($c + "secret_key"))
+          then (.sha256 // "" | ascii_downcase) else "without this job'"'"'s keys" end' "$out" 2>/dev/null || true)
   fi
   if [[ -n $now && $now == "$reloaded" ]]; then
     printf 'ok (it loaded a later save of its keystore, which keeps this job'"'"'s entries)'
@@ -1013,7 +1024,8 @@ reload_secure_settings() {
       | if $n == null then [$name, $host, "FAILED: no answer from this node"]
         elif $n.reload_exception then
           [$name, $host, "FAILED: " + ($n.reload_exception | [(.type // "error") + ": " + (.reason // "")] + ([.caused_by.reason // empty]) | join("; caused by: "))]
-        elif ($n.keystore_digest // null) != null and ($d[$id] // null) != null and ($n.keystore_digest | ascii_downcase) != ($d[$id] | ascii_downcase) then
+        elif ($n.keystore_digest // "" | ascii_downcase | test("^[0-9a-f]{64}$")) and ($d[$id] // null) != null
+            and ($n.keystore_digest | ascii_downcase) != ($d[$id] | ascii_downcase) then
           [$name, $host, "DIGEST " + ($n.keystore_digest | ascii_downcase) + " " + ($d[$id] | ascii_downcase)]
         else [$name, $host, "ok"] end
       | @tsv' "$ES_REPLY")

@@ -69,6 +69,7 @@ PAUSED_FEATURES=()
 # Indices this job closed (close mode), reopened should the restore not start.
 CLOSED_BY_JOB=()
 RESTORE_STARTED=false
+RESTORE_PRIMARIES_DONE=false
 
 # ---------------------------------------------------------------------------
 # Options
@@ -646,8 +647,10 @@ start_restore() {
   RESTORE_START=$SECONDS
   log "restore of ${SNAPSHOT_NAME} started (indices '$(jq -r '.indices' "$WORK_DIR/restore-request.json")', global state ${INCLUDE_GLOBAL}, aliases ${INCLUDE_ALIASES}${RESTORE_REPLICAS:+, replicas ${RESTORE_REPLICAS}})"
   es_call POST "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}/_restore?wait_for_completion=false" \
-    "$WORK_DIR/restore-request.json" "$ES_VERIFY_TIMEOUT" ||
+    "$WORK_DIR/restore-request.json" "$ES_VERIFY_TIMEOUT" || {
+    keep_for_the_engine
     die "restore of ${SNAPSHOT_NAME}: no answer from ${ES_URL}: ${HTTP_ERROR} (whether it started is unknown: see GET _recovery)"
+  }
   [[ $HTTP_STATUS == 2* ]] ||
     die "restore of ${SNAPSHOT_NAME}: engine answered HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")"
   RESTORE_STARTED=true
@@ -714,8 +717,11 @@ wait_for_primaries() {
     # The engine holds a read of a red index up to POLL_INTERVAL seconds (1-30).
     server_wait=$((POLL_INTERVAL < 1 ? 1 : (POLL_INTERVAL > 30 ? 30 : POLL_INTERVAL)))
     : >"$WORK_DIR/still-pending.txt"
+    # Only the round's first read is held: K batches held one after the other would make a
+    # round last K x POLL_INTERVAL.
+    local hold=$server_wait
     while IFS=$'\t' read -r batch primaries; do
-      if health_pending "$batch" "$server_wait" "$primaries"; then
+      if health_pending "$batch" "$hold" "$primaries"; then
         [[ -z $PENDING ]] || {
           printf '%s\t%s\n' "$PENDING" "$PENDING_PRIMARIES" >>"$WORK_DIR/still-pending.txt"
           all_pending+="${all_pending:+,}${PENDING}"
@@ -725,6 +731,7 @@ wait_for_primaries() {
         cause=${HTTP_ERROR:-HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")}
         printf '%s\t%s\n' "$batch" "$primaries" >>"$WORK_DIR/still-pending.txt"
       fi
+      hold=0
     done <"$WORK_DIR/pending-batches.txt"
     mv "$WORK_DIR/still-pending.txt" "$WORK_DIR/pending-batches.txt"
     if [[ $failed == true ]]; then
@@ -810,10 +817,13 @@ report_health() {
 # ---------------------------------------------------------------------------
 
 # Runs on every exit path (through common.sh's EXIT trap): indices closed for a restore that
-# never started are reopened, and every paused feature is put back.
+# never started are reopened, and every paused feature is put back. A restore that started
+# and whose primaries the job did not see done (a signal, a deadline, a failed read) goes on
+# in the engine: its repository and S3 client are left to it.
 job_cleanup() {
   reopen_closed
   resume_features || true
+  [[ $RESTORE_STARTED != true || $RESTORE_PRIMARIES_DONE == true ]] || keep_for_the_engine
   return 0
 }
 
@@ -829,6 +839,7 @@ restore_from_repository() {
   apply_conflict_mode
   start_restore
   wait_for_primaries
+  RESTORE_PRIMARIES_DONE=true
   check_recoveries
   report_health
   resume_features || die "restore of ${SNAPSHOT_NAME} done, but a paused feature could not be put back (see above)"
