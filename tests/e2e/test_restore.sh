@@ -498,6 +498,7 @@ test_unreachable_too_long_says_unknown() {
   local got
   got=$(fingerprint r-big) || true
   check "the engine finished the restore: r-big holds the snapshot's documents" test "$got" == "${SNAP_FP[r-big]}"
+  unregister_left_repository
   [[ $got == "${SNAP_FP[r-big]}" ]] || {
     say "     r-big: '${got}', snapshot's '${SNAP_FP[r-big]}'"
     es GET '/_cat/shards/r-big?v' || true
@@ -525,6 +526,13 @@ test_sigterm_while_restoring_leaves_it_to_the_engine() {
   check "the repository and the S3 client left to the engine, with how to remove them" \
     log_has term "WARNING: the engine may still be using repository kb-${BASE} and S3 client kb_"
   check "so the engine finishes the restore: r-big holds the snapshot's documents" wait_for_fingerprint r-big
+  unregister_left_repository
+}
+
+# unregister_left_repository: what the job's warning says to do once the engine has ended
+# (DELETE _snapshot/<repo>), so that the next job registers its own settings.
+unregister_left_repository() {
+  check "the repository left behind unregisters as the warning says" es DELETE "/_snapshot/kb-${BASE}" -o /dev/null
 }
 
 # wait_for_fingerprint INDEX: once INDEX is green (a restoring index is yellow already), its
