@@ -126,6 +126,10 @@ TEST_F(RoutesTest, AReloadedDigestMustBeTheSavedFileOrALaterOne) {
   ASSERT_EQ(same.status, 200) << same.body;
   EXPECT_EQ(json::parse(same.body)["reload"]["keystore_digest"],
             crypto::Sha256Hex(keystore_bytes()));
+  // A digest in another form is passed on, not judged.
+  digest = "not-a-sha256";
+  EXPECT_EQ(router.Handle(Post(kReloadBody)).status, 200);
+  digest.clear();
   // Another caller saved after this one (keeping its entries): the node loaded that file.
   hooks.reload = [&](const std::string&, const std::string&) {
     EXPECT_TRUE(service_
@@ -139,6 +143,14 @@ TEST_F(RoutesTest, AReloadedDigestMustBeTheSavedFileOrALaterOne) {
     return Result<node::ReloadOutcome>(outcome);
   };
   EXPECT_EQ(MakeRouter(hooks).Handle(Post(kReloadBody)).status, 200);
+  // A later save that dropped this change's keys does not explain it.
+  hooks.reload = [&](const std::string&, const std::string&) {
+    EXPECT_TRUE(service_.RemoveS3Client("kb").ok());
+    node::ReloadOutcome outcome{"node-1", true, "", ""};
+    outcome.keystore_digest = crypto::Sha256Hex(keystore_bytes());
+    return Result<node::ReloadOutcome>(outcome);
+  };
+  EXPECT_EQ(MakeRouter(hooks).Handle(Post(kReloadBody)).status, 502);
   // A digest of neither: the node read some other file.
   digest = std::string(64, 'a');
   hooks.reload = [&](const std::string&, const std::string&) {

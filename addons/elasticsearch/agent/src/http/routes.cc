@@ -1,7 +1,9 @@
 #include "http/routes.h"
 
+#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "crypto/crypto.h"
 
@@ -227,7 +229,7 @@ Response Router::Change(const char* operation,
                       "node " + o.node_name + " did not reload its secure settings: " + o.failure);
       } else if (!o.keystore_digest.empty()) {
         body["reload"]["keystore_digest"] = o.keystore_digest;
-        failure = CheckReloadedDigest(o, saved.value().sha256);
+        failure = CheckReloadedDigest(o, saved.value(), std::string_view(operation) == "delete");
       }
     }
     metrics_.CountReload(!failure);
@@ -243,17 +245,43 @@ Response Router::Change(const char* operation,
   return r;
 }
 
+namespace {
+
+bool IsSha256Hex(std::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// Whether a keystore's names still say what a change said: its settings there (a write), or
+// none of them (a removal).
+bool StillSays(const std::vector<std::string>& names, const std::vector<std::string>& settings,
+               bool removed) {
+  return std::all_of(settings.begin(), settings.end(), [&](const std::string& setting) {
+    const bool there = std::find(names.begin(), names.end(), setting) != names.end();
+    return there != removed;
+  });
+}
+
+}  // namespace
+
 // The node (Elasticsearch 9.3+) says which keystore it loaded: the one just saved, or a later
-// save (another caller's, which keeps every other entry), or else the node read another file.
+// save (another caller's, which keeps every other entry) that still says what this change
+// said; else the node read another file. A digest in another form is not judged.
 std::optional<Error> Router::CheckReloadedDigest(const node::ReloadOutcome& outcome,
-                                                 const std::string& saved_sha256) {
-  if (outcome.keystore_digest == saved_sha256) return std::nullopt;
-  auto now = keystore_.CurrentSha256();
-  if (now.ok() && outcome.keystore_digest == now.value()) return std::nullopt;
+                                                 const service::WriteResult& saved, bool removed) {
+  if (!IsSha256Hex(outcome.keystore_digest) || outcome.keystore_digest == saved.sha256) {
+    return std::nullopt;
+  }
+  auto now = keystore_.Describe();  // decrypts: only on a mismatch
+  if (now.ok() && outcome.keystore_digest == now.value().sha256 &&
+      StillSays(now.value().names, saved.settings, removed)) {
+    return std::nullopt;
+  }
   return MakeError("NODE_RELOAD_FAILED",
                    "node " + outcome.node_name + " reloaded a keystore with digest " +
-                       outcome.keystore_digest + ", not the file the agent saved (" + saved_sha256 +
-                       ") nor the file as it is now");
+                       outcome.keystore_digest + ", not the file the agent saved (" + saved.sha256 +
+                       ") nor a later save that keeps this change");
 }
 
 Response Router::DeleteClient(const Request& request, const Caller& caller) {

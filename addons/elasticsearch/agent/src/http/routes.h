@@ -61,7 +61,7 @@ class Router {
   Response Route(const Request& request);
   Response StatusWithKeystore(const char* status);
   std::optional<Error> CheckReloadedDigest(const node::ReloadOutcome& outcome,
-                                           const std::string& saved_sha256);
+                                           const service::WriteResult& saved, bool removed);
   Response Health();
   Response Ready();
   Response RenderMetrics();

@@ -142,14 +142,6 @@ Result<std::string> KeystoreService::ReloadPassword() {
   return ReadPassword();
 }
 
-Result<std::string> KeystoreService::CurrentSha256() {
-  auto product = ResolveProduct();
-  if (!product.ok()) return product.error();
-  auto bytes = storage::ReadFileIfExists(KeystorePath(options_.config_dir, product.value()));
-  if (!bytes.ok()) return bytes.error();
-  return bytes.value() ? crypto::Sha256Hex(*bytes.value()) : std::string();
-}
-
 Result<KeystoreService::LockedKeystore> KeystoreService::LockForChange() {
   if (Status s = CheckNotRootInOthersDirectory(); !s.ok()) return s.error();
   auto product = ResolveProduct();

@@ -101,8 +101,6 @@ class KeystoreService {
   // The password a reload must send: the configured one when the keystore file has a
   // password, "" when it has none (the node refuses a password for such a keystore).
   Result<std::string> ReloadPassword();
-  // SHA-256 (hex) of the keystore file as it is now; empty when there is none.
-  Result<std::string> CurrentSha256();
   // The engine, when the flags or the config directory tell it without asking the node.
   std::optional<keystore::Product> KnownProduct() const { return DetectProductLocally(); }
   // Removes, under the lock, temporary files that a killed write left; for start-up.
