@@ -1174,52 +1174,49 @@ test_hostile_configs() {
   expect_false "bash -x prints no secret of the job" grep -q -E "TRACED(KEY|SECRET|PASSWORD)" <<<"$out"
 }
 
-# shellcheck disable=SC2016,SC2034,SC2317 # awk programs; globals read by restore.sh; stubs called by it
+# wait_case LOG NAMES_PER_REQUEST DONE_AT: restore.sh's wait_for_primaries against a stub
+# engine where index a (2 primaries) is done at once and b (3 primaries) from health read
+# DONE_AT on; every read's path and every pause go to LOG. Prints the job's output.
+# shellcheck disable=SC2034,SC2317 # globals read by restore.sh; stubs called by it
+wait_case() {
+  local log=$1 names=$2 done_at=$3
+  : >"$log"
+  (
+    # shellcheck source=../../addons/elasticsearch/dataprotection/restore.sh disable=SC1091
+    source "${ROOT}/addons/elasticsearch/dataprotection/restore.sh"
+    WORK_DIR=$(dirname "$log") NAMES_PER_REQUEST=$names POLL_INTERVAL=3 PROGRESS_INTERVAL=1000
+    RESTORE_TIMEOUT=60 RESTORE_START=$SECONDS RESTORE_UNREACHABLE_TIMEOUT=60 ES_TIMEOUT=5
+    es_call() {
+      printf '%s\n' "$2" >>"$log"
+      ES_REPLY="$WORK_DIR/health.json" HTTP_STATUS=200 HTTP_ERROR=''
+      local b_active=1
+      (($(grep -c health "$log") < done_at)) || b_active=3
+      jq -n --argjson b "$b_active" '{indices: {a: {status: "yellow", number_of_shards: 2, active_primary_shards: 2},
+        b: {status: "yellow", number_of_shards: 3, active_primary_shards: $b}}}' >"$ES_REPLY"
+    }
+    sleep_ms() { printf 'pause %s\n' "$1" >>"$log"; }
+    wait_for_primaries
+  ) 2>&1 || true
+}
+
+# shellcheck disable=SC2016 # awk programs
 test_restore_wait_for_primaries() {
   local d="$TMP/wait" out
   mkdir -p "$d"
   printf 'a\nb\n' >"$d/watch.txt"
-  # The engine: a, 2 primaries, done at once; b, 3 primaries, restoring for two reads.
-  out=$( (
-    # shellcheck source=../../addons/elasticsearch/dataprotection/restore.sh disable=SC1091
-    source "${ROOT}/addons/elasticsearch/dataprotection/restore.sh"
-    WORK_DIR=$d NAMES_PER_REQUEST=100 POLL_INTERVAL=3 PROGRESS_INTERVAL=1000 RESTORE_TIMEOUT=60
-    RESTORE_START=$SECONDS RESTORE_UNREACHABLE_TIMEOUT=60 ES_TIMEOUT=5
-    es_call() {
-      printf '%s\n' "$2" >>"$d/calls.log"
-      ES_REPLY="$d/health.json" HTTP_STATUS=200 HTTP_ERROR=''
-      local b_active=1
-      (($(grep -c health "$d/calls.log") < 3)) || b_active=3
-      jq -n --argjson b "$b_active" '{indices: {a: {status: "yellow", number_of_shards: 2, active_primary_shards: 2},
-        b: {status: "yellow", number_of_shards: 3, active_primary_shards: $b}}}' >"$ES_REPLY"
-    }
-    sleep_ms() { printf 'pause %s\n' "$1" >>"$d/calls.log"; }
-    wait_for_primaries
-  ) 2>&1 || true)
+  # b restoring for two reads.
+  out=$(wait_case "$d/calls.log" 100 3)
   expect_true "wait: done when every primary is active" grep -q 'every restored primary shard is active (2 index(es), [0-9]*s, 3 health read(s))' <<<"$out"
   expect_eq "wait: the first read asks for yellow only; later ones for the pending primaries as active shards, held up to POLL_INTERVAL" \
     "/_cluster/health/a,b?wait_for_status=yellow&timeout=3s&level=indices&expand_wildcards=all|pause|/_cluster/health/b?wait_for_status=yellow&wait_for_active_shards=3&timeout=3s&level=indices&expand_wildcards=all|pause|/_cluster/health/b?wait_for_status=yellow&wait_for_active_shards=3&timeout=3s&level=indices&expand_wildcards=all" \
     "$(sed -E 's/^pause [0-9]+$/pause/' "$d/calls.log" | paste -sd'|')"
-  # One name a request: only the round's first read is held, the others asked at once.
-  : >"$d/calls2.log"
-  out=$( (
-    # shellcheck source=../../addons/elasticsearch/dataprotection/restore.sh disable=SC1091
-    source "${ROOT}/addons/elasticsearch/dataprotection/restore.sh"
-    WORK_DIR=$d NAMES_PER_REQUEST=1 POLL_INTERVAL=3 PROGRESS_INTERVAL=1000 RESTORE_TIMEOUT=60
-    RESTORE_START=$SECONDS RESTORE_UNREACHABLE_TIMEOUT=60 ES_TIMEOUT=5
-    es_call() {
-      printf '%s\n' "$2" >>"$d/calls2.log"
-      ES_REPLY="$d/health.json" HTTP_STATUS=200 HTTP_ERROR=''
-      jq -n '{indices: {a: {status: "yellow", number_of_shards: 2, active_primary_shards: 2},
-        b: {status: "yellow", number_of_shards: 3, active_primary_shards: 3}}}' >"$ES_REPLY"
-    }
-    wait_for_primaries
-  ) 2>&1 || true)
+  # The rest of 0.25 s, then of 0.5 s, after what the rounds took.
+  expect_true "wait: the pauses back off" awk '/^pause/ { n++; if ($2 > (n == 1 ? 250 : 500) || $2 <= 0) bad = 1 } END { exit bad || n != 2 }' "$d/calls.log"
+  # One name a request, both done at once: only the round's first read is held.
+  wait_case "$d/calls2.log" 1 1 >/dev/null
   expect_eq "wait: in a round of several requests only the first is held" \
     "/_cluster/health/a?wait_for_status=yellow&timeout=3s&level=indices&expand_wildcards=all|/_cluster/health/b?wait_for_status=yellow&timeout=0s&level=indices&expand_wildcards=all" \
     "$(grep health "$d/calls2.log" | paste -sd'|')"
-  # The rest of 0.25 s, then of 0.5 s, after what the rounds took.
-  expect_true "wait: the pauses back off" awk '/^pause/ { n++; if ($2 > (n == 1 ? 250 : 500) || $2 <= 0) bad = 1 } END { exit bad || n != 2 }' "$d/calls.log"
 }
 
 # TEST DOUBLE, declared as such: OpenSearch's ISM (the index-management plugin is published

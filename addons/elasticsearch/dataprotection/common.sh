@@ -905,9 +905,9 @@ failure_summary() {
 
 # Asks every agent whether it can serve and whether its keystore has a password (GET /ready;
 # GET /keystore only for an agent that does not say); stops, before anything is written
-# anywhere, naming each node that failed. Sets RELOAD_MODE: agent (some keystore has a password: every node reloads through
-# its agent, which passes the password to its own node only) or cluster (one cluster-wide
-# reload).
+# anywhere, naming each node that failed. Sets RELOAD_MODE: agent (some keystore has a
+# password: every node reloads through its agent, which passes the password to its own node
+# only) or cluster (one cluster-wide reload).
 inspect_agents() {
   fan_out inspect_node
   collect_results inspect

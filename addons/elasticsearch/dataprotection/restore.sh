@@ -736,10 +736,9 @@ wait_for_primaries() {
     mv "$WORK_DIR/still-pending.txt" "$WORK_DIR/pending-batches.txt"
     if [[ $failed == true ]]; then
       unreachable_since=${unreachable_since:-$SECONDS}
-      ((SECONDS - unreachable_since < RESTORE_UNREACHABLE_TIMEOUT)) || {
-        keep_for_the_engine
+      # job_cleanup leaves the repository and the S3 client to the engine (a started restore).
+      ((SECONDS - unreachable_since < RESTORE_UNREACHABLE_TIMEOUT)) ||
         die "restore of ${SNAPSHOT_NAME}: the cluster did not answer for ${RESTORE_UNREACHABLE_TIMEOUT}s (RESTORE_UNREACHABLE_TIMEOUT) while the restore ran: its outcome is unknown; the engine goes on with it (see GET _cat/recovery)"
-      }
       warn "cluster health unreadable while waiting (${cause}): retrying for up to ${RESTORE_UNREACHABLE_TIMEOUT}s"
       sleep "$POLL_INTERVAL"
       continue
