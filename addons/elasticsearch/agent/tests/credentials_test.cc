@@ -102,5 +102,17 @@ TEST(Credentials, DeleteQueryTakesAClientAndAnOptionalReload) {
   EXPECT_EQ(ParseClientQuery("client=A").error().code, kClientNameInvalid);
 }
 
+TEST(Credentials, DeleteQueryValuesArePercentDecoded) {
+  auto encoded = ParseClientQuery("client=k%62-%31&reload=%74rue");  // a client may encode any byte
+  ASSERT_TRUE(encoded.ok());
+  EXPECT_EQ(encoded.value().client, "kb-1");
+  EXPECT_TRUE(encoded.value().reload);
+  EXPECT_EQ(ParseClientQuery("client=kb%").error().code, kFieldInvalid);
+  EXPECT_EQ(ParseClientQuery("client=kb%6").error().code, kFieldInvalid);
+  EXPECT_EQ(ParseClientQuery("client=kb%zz").error().code, kFieldInvalid);
+  EXPECT_EQ(ParseClientQuery("client=k%2Fb").error().code, kClientNameInvalid);  // "k/b"
+  EXPECT_EQ(ParseClientQuery("client=k+b").error().code, kClientNameInvalid);    // "k b"
+}
+
 }  // namespace
 }  // namespace agent::service

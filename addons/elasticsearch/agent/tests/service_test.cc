@@ -2,8 +2,10 @@
 // the file's format kept, and nothing written when anything is wrong.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <thread>
 
 #include "keystore/codec.h"
@@ -316,6 +318,23 @@ TEST(Service, HealthReportsTheKeystore) {
   EXPECT_TRUE(h.exists);
   EXPECT_EQ(h.format_version, 4);
   EXPECT_EQ(h.path, dir.path() / "elasticsearch.keystore");
+  EXPECT_FALSE(h.problem);
+}
+
+TEST(Service, HealthSaysWhatIsInTheWayOfAKeystoreThatIsNoFile) {
+  TempDir dir;
+  KeystoreService svc({dir.path(), Product::kElasticsearch, "7.17.0", std::nullopt, nullptr,
+                       nullptr, std::nullopt});
+  const auto path = dir.path() / "elasticsearch.keystore";
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  KeystoreHealth fifo = svc.Health();
+  EXPECT_TRUE(fifo.exists);
+  EXPECT_EQ(fifo.problem, "KEYSTORE_NOT_A_FILE");
+  EXPECT_FALSE(fifo.format_version);
+  std::filesystem::remove(path);
+  std::filesystem::create_symlink(dir.path() / "elsewhere", path);
+  EXPECT_TRUE(svc.Health().exists);  // even a dangling link is in the way of a write
+  EXPECT_EQ(svc.Health().problem, "KEYSTORE_NOT_A_FILE");
 }
 
 }  // namespace

@@ -147,6 +147,7 @@ Response Router::StatusWithKeystore(const char* status) {
                    {"exists", h.exists},
                    {"format_version", h.format_version ? json(*h.format_version) : json(nullptr)},
                    {"has_password", h.has_password ? json(*h.has_password) : json(nullptr)}};
+  if (h.problem) keystore["problem"] = *h.problem;
   Response r;
   r.body = json{{"status", status}, {"keystore", keystore}}.dump(-1, ' ', false,
                                                                  json::error_handler_t::replace);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <vector>
 
 #include "crypto/crypto.h"
@@ -126,6 +127,36 @@ Result<S3Credentials> ParseS3Credentials(std::string_view text) {
   return creds;
 }
 
+namespace {
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// A query value as a URL carries it: "%6b" is "k", "+" a space (which no valid name holds).
+std::optional<std::string> PercentDecode(std::string_view in) {
+  std::string out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '+') {
+      out += ' ';
+    } else if (in[i] != '%') {
+      out += in[i];
+    } else {
+      if (i + 2 >= in.size()) return std::nullopt;  // "%" needs two hex digits after it
+      int hi = HexDigit(in[i + 1]), lo = HexDigit(in[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<ClientQuery> ParseClientQuery(std::string_view query) {
   std::optional<std::string> client;
   std::optional<bool> reload;
@@ -135,10 +166,13 @@ Result<ClientQuery> ParseClientQuery(std::string_view query) {
     query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
     if (param.rfind("client=", 0) == 0) {
       if (client) return MakeError(kFieldInvalid, "query parameter client is given twice");
-      client = std::string(param.substr(7));
+      client = PercentDecode(param.substr(7));
+      if (!client) {
+        return MakeError(kFieldInvalid, "query parameter client has a malformed %-escape");
+      }
     } else if (param.rfind("reload=", 0) == 0) {
       if (reload) return MakeError(kFieldInvalid, "query parameter reload is given twice");
-      std::string_view value = param.substr(7);
+      std::optional<std::string> value = PercentDecode(param.substr(7));
       if (value != "true" && value != "false") {
         return MakeError(kFieldInvalid, "query parameter reload must be true or false");
       }

@@ -466,7 +466,10 @@ KeystoreHealth KeystoreService::Health() {
   if (!product) return health;
   health.path = KeystorePath(options_.config_dir, *product);
   auto bytes = storage::ReadFileIfExists(*health.path);
-  if (bytes.ok() && bytes.value()) {
+  if (!bytes.ok()) {  // a link, a FIFO, a directory, unreadable: there, but no keystore to use
+    health.exists = true;
+    health.problem = bytes.error().code;
+  } else if (bytes.value()) {
     health.exists = true;
     // The header alone: /health stays cheap, and names a format the codec does not know.
     if (auto header = keystore::PeekHeader(*bytes.value(), *product)) {

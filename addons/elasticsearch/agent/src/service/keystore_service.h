@@ -66,8 +66,9 @@ struct KeystoreDescription {
 struct KeystoreHealth {
   std::optional<std::filesystem::path> path;  // unknown until the engine is known
   bool exists = false;
-  std::optional<int> format_version;  // from the header; nullopt if absent or unreadable
-  std::optional<bool> has_password;   // from the header too: no decryption
+  std::optional<int> format_version;   // from the header; nullopt if absent or unreadable
+  std::optional<bool> has_password;    // from the header too: no decryption
+  std::optional<std::string> problem;  // the error code when something there cannot be read
 };
 
 // The engine a config directory shows: its keystore file first, then its config file.
