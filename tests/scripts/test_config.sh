@@ -1104,14 +1104,14 @@ test_snapshot_request_and_follow() {
   # Following: fast polls first, backing off to POLL_INTERVAL; progress on its own clock.
   out=$(backup_job 'WORK_DIR=$TMP REPOSITORY=kb-b SNAPSHOT_NAME=b POLL_INTERVAL=2 PROGRESS_INTERVAL=1 BACKUP_TIMEOUT=60
       N=0
-      snapshot_info() { N=$((N + 1)); if ((N < 8)); then SNAPSHOT_STATE=IN_PROGRESS; else SNAPSHOT_STATE=SUCCESS; fi; }
+      snapshot_info() { N=$((N + 1)); if ((N < 13)); then SNAPSHOT_STATE=IN_PROGRESS; else SNAPSHOT_STATE=SUCCESS; fi; }
       sleep_ms() { echo "sleep $1"; FAKE_NOW=$((FAKE_NOW + $1)); }
       FAKE_NOW=1000000
       now_ms() { echo "$FAKE_NOW"; }
       report_progress() { echo "progress"; }
       follow_snapshot; echo "polls=$N"')
-  expect_eq "follow: sleeps 250, 500, 1000 ms, then the progress clock and POLL_INTERVAL" \
-    "250 500 250 1000 1000 1000 1000" "$(grep -o '^sleep [0-9]*' <<<"$out" | cut -d' ' -f2 | paste -sd' ')"
+  expect_eq "follow: sleeps 100 ms six times, then doubling, each pause cut short by the progress clock" \
+    "100 100 100 100 100 100 200 200 800 200 1000 1000" "$(grep -o '^sleep [0-9]*' <<<"$out" | cut -d' ' -f2 | paste -sd' ')"
   expect_true "follow: a progress line every PROGRESS_INTERVAL" test "$(grep -c '^progress' <<<"$out")" -ge 3
   expect_true "follow: ends at SUCCESS" grep -q 'snapshot b: SUCCESS after' <<<"$out"
   out=$(backup_job 'WORK_DIR=$TMP REPOSITORY=kb-b SNAPSHOT_NAME=b MAX_POLL_ERRORS=3 POLL_INTERVAL=1 PROGRESS_INTERVAL=100 BACKUP_TIMEOUT=60
@@ -1204,11 +1204,12 @@ test_restore_wait_for_primaries() {
   local d="$TMP/wait" out
   mkdir -p "$d"
   printf 'a\nb\n' >"$d/watch.txt"
-  # b restoring for two reads.
-  out=$(wait_case "$d/calls.log" 100 3)
-  expect_true "wait: done when every primary is active" grep -q 'every restored primary shard is active (2 index(es), [0-9]*s, 3 health read(s))' <<<"$out"
-  expect_eq "wait: the first read asks for yellow only; later ones for the pending primaries as active shards, held up to POLL_INTERVAL" \
-    "/_cluster/health/a,b?wait_for_status=yellow&timeout=3s&level=indices&expand_wildcards=all|pause|/_cluster/health/b?wait_for_status=yellow&wait_for_active_shards=3&timeout=3s&level=indices&expand_wildcards=all|pause|/_cluster/health/b?wait_for_status=yellow&wait_for_active_shards=3&timeout=3s&level=indices&expand_wildcards=all" \
+  # b restoring for three reads.
+  out=$(wait_case "$d/calls.log" 100 4)
+  expect_true "wait: done when every primary is active" grep -q 'every restored primary shard is active (2 index(es), [0-9]*s, 4 health read(s))' <<<"$out"
+  local held="/_cluster/health/b?wait_for_status=yellow&wait_for_active_shards=3&timeout=3s&level=indices&expand_wildcards=all"
+  expect_eq "wait: the first read asks for yellow only and is followed at once; later ones ask for the pending primaries as active shards, held up to POLL_INTERVAL" \
+    "/_cluster/health/a,b?wait_for_status=yellow&timeout=3s&level=indices&expand_wildcards=all|$held|pause|$held|pause|$held" \
     "$(sed -E 's/^pause [0-9]+$/pause/' "$d/calls.log" | paste -sd'|')"
   # The rest of 0.25 s, then of 0.5 s, after what the rounds took.
   expect_true "wait: the pauses back off" awk '/^pause/ { n++; if ($2 > (n == 1 ? 250 : 500) || $2 <= 0) bad = 1 } END { exit bad || n != 2 }' "$d/calls.log"

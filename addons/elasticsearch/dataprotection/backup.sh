@@ -126,6 +126,9 @@ validate_backup_options() {
   [[ -z $MAX_SNAPSHOT_BYTES_PER_SEC || ${MAX_SNAPSHOT_BYTES_PER_SEC,,} =~ ^[0-9]+(\.[0-9]+)?(b|kb|mb|gb|tb|pb)?$ ]] ||
     die "option MAX_SNAPSHOT_BYTES_PER_SEC '${MAX_SNAPSHOT_BYTES_PER_SEC}' is not a byte rate such as 200mb"
   # shellcheck disable=SC2034 # read by register_repository (common.sh)
+  REPOSITORY_EXTRA_SETTINGS='{}'
+  [[ -z $BACKUP_SERVER_SIDE_ENCRYPTION$BACKUP_STORAGE_CLASS$BACKUP_CANNED_ACL ]] && return 0
+  # shellcheck disable=SC2034
   REPOSITORY_EXTRA_SETTINGS=$(jq -cn --arg sse "$BACKUP_SERVER_SIDE_ENCRYPTION" \
     --arg class "$BACKUP_STORAGE_CLASS" --arg acl "$BACKUP_CANNED_ACL" '
       (if $sse != "" then {server_side_encryption: ($sse == "true")} else {} end)
@@ -187,7 +190,7 @@ start_snapshot() {
      + (if $indices != "" then {indices: $indices} else {} end)
      + (if $features != "" then {feature_states: ($features | split(","))} else {} end)' >"$body"
   es_ok "start of snapshot ${SNAPSHOT_NAME}" PUT "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}?wait_for_completion=false" "$body"
-  log "snapshot ${SNAPSHOT_NAME} started ($(jq -r '"indices \(.indices // "all"), global state \(.include_global_state), partial \(.partial)" + (if .feature_states then ", feature states \(.feature_states | join(","))" else "" end)' "$body"))"
+  log "snapshot ${SNAPSHOT_NAME} started (indices ${BACKUP_INDICES:-all}, global state ${BACKUP_INCLUDE_GLOBAL_STATE}, partial ${BACKUP_ALLOW_PARTIAL}${BACKUP_FEATURE_STATES:+, feature states $BACKUP_FEATURE_STATES})"
 }
 
 # The cause of the last failed read, for messages.
@@ -243,14 +246,15 @@ judge_state() {
   log "snapshot ${SNAPSHOT_NAME}: ${SNAPSHOT_STATE} after $((SECONDS - FOLLOW_START))s"
 }
 
-# Follows the snapshot until it ends, under BACKUP_TIMEOUT: polls after 0.25 s, then twice
-# as long each time up to POLL_INTERVAL; a progress line every PROGRESS_INTERVAL, on its own
+# Follows the snapshot until it ends, under BACKUP_TIMEOUT: polls every 0.1 s for the first
+# half second (a small cluster's snapshot is done by then, and a read is cheap), then twice as
+# long each time up to POLL_INTERVAL; a progress line every PROGRESS_INTERVAL, on its own
 # clock. Never returns without the snapshot's final state.
 follow_snapshot() {
   FOLLOW_START=$SECONDS
-  local deadline=$((SECONDS + BACKUP_TIMEOUT)) errors=0 pause=250 max_pause=$((POLL_INTERVAL * 1000))
+  local deadline=$((SECONDS + BACKUP_TIMEOUT)) errors=0 pause=100 fast=5 max_pause=$((POLL_INTERVAL * 1000))
   local next_report=$(($(now_ms) + PROGRESS_INTERVAL * 1000)) now wait_ms
-  ((max_pause >= 250)) || max_pause=250
+  ((max_pause >= 100)) || max_pause=100
   while true; do
     if ! snapshot_info; then
       errors=$((errors + 1))
@@ -276,23 +280,31 @@ follow_snapshot() {
     ((next_report - now >= wait_ms)) || wait_ms=$((next_report - now))
     ((wait_ms >= 50)) || wait_ms=50
     sleep_ms "$wait_ms"
-    pause=$((pause * 2))
+    if ((fast > 0)); then
+      fast=$((fast - 1))
+    else
+      pause=$((pause * 2))
+    fi
     ((pause <= max_pause)) || pause=$max_pause
   done
 }
 
 # Writes the Backup status fragment KubeBlocks merges: totalSize, timeRange, extras.
 write_backup_info() {
-  local size=0 fragment="$WORK_DIR/backup-info.json"
+  local fragment="$WORK_DIR/backup-info.json" status="$WORK_DIR/no-status.json"
   if es_call GET "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}/_status" '' "$ES_VERIFY_TIMEOUT" && [[ $HTTP_STATUS == 200 ]]; then
-    size=$(jq -r '.snapshots[0].stats | (.total.size_in_bytes // .total_size_in_bytes // .incremental.size_in_bytes // 0)' "$ES_REPLY")
+    status=$ES_REPLY
   else
     warn "snapshot size unknown: $(read_failure)"
+    printf '{}\n' >"$status"
   fi
-  jq --arg size "$size" --arg engine "$ENGINE_DISTRIBUTION" --arg version "$ENGINE_VERSION" \
+  # One jq run (compact, so the log line is the file): the size from _status, the rest from
+  # the snapshot's own answer.
+  jq -c --slurpfile status "$status" --arg engine "$ENGINE_DISTRIBUTION" --arg version "$ENGINE_VERSION" \
     --arg repository "$REPOSITORY" --arg bucket "$S3_BUCKET" --arg base_path "$REPO_BASE_PATH" '
       .snapshots[0] as $s
-      | {totalSize: $size,
+      | ($status[0].snapshots[0].stats // {}) as $stats
+      | {totalSize: ($stats | .total.size_in_bytes // .total_size_in_bytes // .incremental.size_in_bytes // 0 | tostring),
          timeRange: {start: ($s.start_time_in_millis / 1000 | floor | todate),
                      end: (($s.end_time_in_millis + 999) / 1000 | floor | todate)},
          extras: [{snapshot: $s.snapshot, uuid: $s.uuid, state: $s.state,
@@ -305,9 +317,9 @@ write_backup_info() {
   if [[ -n ${DP_BACKUP_INFO_FILE:-} ]]; then
     cp "$fragment" "${DP_BACKUP_INFO_FILE}.tmp"
     mv -f "${DP_BACKUP_INFO_FILE}.tmp" "$DP_BACKUP_INFO_FILE"
-    log "backup info written to ${DP_BACKUP_INFO_FILE}: $(jq -c . "$fragment")"
+    log "backup info written to ${DP_BACKUP_INFO_FILE}: $(<"$fragment")"
   else
-    warn "DP_BACKUP_INFO_FILE is not set; backup info: $(jq -c . "$fragment")"
+    warn "DP_BACKUP_INFO_FILE is not set; backup info: $(<"$fragment")"
   fi
 }
 

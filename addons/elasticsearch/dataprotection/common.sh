@@ -662,9 +662,12 @@ log_plan() {
 # CLUSTER_NAME.
 detect_engine() {
   es_ok "cluster info (GET /)" GET /
-  ENGINE_DISTRIBUTION=$(jq -r '.version.distribution // "elasticsearch"' "$ES_REPLY")
-  ENGINE_VERSION=$(jq -r '.version.number // "unknown"' "$ES_REPLY")
-  CLUSTER_NAME=$(jq -r '.cluster_name // "unknown"' "$ES_REPLY")
+  local fields
+  # One jq run for the three (each run costs some 20 ms); fields split at US (0x1f), which no
+  # version or name holds and which, unlike a tab, read does not merge when a field is empty.
+  fields=$(jq -r '[.version.distribution // "elasticsearch", .version.number // "unknown",
+      .cluster_name // "unknown"] | map(tostring | gsub("[\u001f\n]"; " ")) | join("\u001f")' "$ES_REPLY")
+  IFS=$'\x1f' read -r ENGINE_DISTRIBUTION ENGINE_VERSION CLUSTER_NAME <<<"$fields"
   log "cluster ${CLUSTER_NAME}: ${ENGINE_DISTRIBUTION} ${ENGINE_VERSION}"
 }
 
@@ -673,24 +676,29 @@ detect_engine() {
 # to answer.
 list_nodes() {
   es_ok "node listing (GET /_nodes/http)" GET '/_nodes/http'
-  local failed
-  failed=$(jq -r '._nodes.failed // 0' "$ES_REPLY")
-  if [[ $failed != 0 ]]; then
-    local detail
-    detail=$(jq -r '[(._nodes.failures // .failures // [])[]
-        | ((.node_id // "") + " " + (.reason // .caused_by.reason // "unknown") | ltrimstr(" "))] | join("; ")' "$ES_REPLY")
-    die "node listing: ${failed} node(s) did not answer${detail:+: $detail}"
-  fi
-  jq -r '.nodes | to_entries | sort_by(.value.name // .key)[] |
-      [.key, (.value.name // .key),
-       (.value.ip // ((.value.http.publish_address // "") | sub("^[^/]*/"; "") | sub(":[0-9]+$"; ""))
-        | ltrimstr("[") | rtrimstr("]")),
-       (if .value.roles == null then "true"
-        else .value.roles | any(test("master|cluster_manager|data")) | tostring end)]
-      | @tsv' "$ES_REPLY" >"$WORK_DIR/nodes.tsv"
-  NODE_COUNT=$(wc -l <"$WORK_DIR/nodes.tsv")
+  local out summary failed detail names
+  # One jq run: a summary line (failed count, failures, node count, names; split at US), then
+  # the table.
+  out=$(jq -r '(.nodes // {} | to_entries | sort_by(.value.name // .key)) as $nodes
+      | ([(._nodes.failed // 0),
+          ([(._nodes.failures // .failures // [])[]
+            | ((.node_id // "") + " " + (.reason // .caused_by.reason // "unknown") | ltrimstr(" "))]
+           | join("; ")),
+          ($nodes | length), ([$nodes[] | .value.name // .key] | join(","))]
+         | map(tostring | gsub("[\u001f\n]"; " ")) | join("\u001f")),
+        ($nodes[] |
+          [.key, (.value.name // .key),
+           (.value.ip // ((.value.http.publish_address // "") | sub("^[^/]*/"; "") | sub(":[0-9]+$"; ""))
+            | ltrimstr("[") | rtrimstr("]")),
+           (if .value.roles == null then "true"
+            else .value.roles | any(test("master|cluster_manager|data")) | tostring end)]
+          | @tsv)' "$ES_REPLY")
+  summary=${out%%$'\n'*}
+  IFS=$'\x1f' read -r failed detail NODE_COUNT names <<<"$summary"
+  [[ $failed == 0 ]] || die "node listing: ${failed} node(s) did not answer${detail:+: $detail}"
   [[ $NODE_COUNT -gt 0 ]] || die "node listing: the cluster reported no node"
-  log "nodes: ${NODE_COUNT} ($(cut -f2 "$WORK_DIR/nodes.tsv" | paste -sd, -))"
+  printf '%s\n' "${out#*$'\n'}" >"$WORK_DIR/nodes.tsv"
+  log "nodes: ${NODE_COUNT} (${names})"
 }
 
 # ---------------------------------------------------------------------------
@@ -704,11 +712,16 @@ write_agent_body() {
   AGENT_BODY_RELOAD="$WORK_DIR/agent-body-reload.json"
   private_file "$AGENT_BODY"
   private_file "$AGENT_BODY_RELOAD"
-  KB_S3_AK=$S3_ACCESS_KEY KB_S3_SK=$S3_SECRET_KEY KB_S3_ST=$S3_SESSION_TOKEN \
-    jq -n --arg client "$S3_CLIENT" \
-    '{access_key_id: env.KB_S3_AK, secret_access_key: env.KB_S3_SK, client: $client}
-     + (if (env.KB_S3_ST // "") != "" then {session_token: env.KB_S3_ST} else {} end)' >"$AGENT_BODY"
-  jq '. + {reload: true}' "$AGENT_BODY" >"$AGENT_BODY_RELOAD"
+  local bodies
+  # Both bodies from one jq run, a line each; printf is a builtin, so the keys reach no
+  # command line.
+  bodies=$(KB_S3_AK=$S3_ACCESS_KEY KB_S3_SK=$S3_SECRET_KEY KB_S3_ST=$S3_SESSION_TOKEN \
+    jq -nc --arg client "$S3_CLIENT" \
+    '({access_key_id: env.KB_S3_AK, secret_access_key: env.KB_S3_SK, client: $client}
+      + (if (env.KB_S3_ST // "") != "" then {session_token: env.KB_S3_ST} else {} end))
+     | ., . + {reload: true}')
+  printf '%s\n' "${bodies%%$'\n'*}" >"$AGENT_BODY"
+  printf '%s\n' "${bodies#*$'\n'}" >"$AGENT_BODY_RELOAD"
 }
 
 # agent_url HOST PATH
@@ -1097,16 +1110,15 @@ register_repository() {
     --arg shard_path_type "$shard_path_type" \
     --argjson path_style "$S3_PATH_STYLE" --argjson readonly "$readonly" \
     --arg max_snapshot "${MAX_SNAPSHOT_BYTES_PER_SEC:-}" --arg max_restore "${MAX_RESTORE_BYTES_PER_SEC:-}" \
+    --argjson extra "${REPOSITORY_EXTRA_SETTINGS:-"{}"}" \
     '{type: "s3", settings: ({bucket: $bucket, base_path: $base_path, client: $client,
         region: $region, path_style_access: $path_style, readonly: $readonly}
       + (if $endpoint != "" then {endpoint: $endpoint} else {} end)
       + (if $protocol != "" then {protocol: $protocol} else {} end)
       + (if $shard_path_type != "" then {shard_path_type: $shard_path_type} else {} end)
       + (if $max_snapshot != "" then {max_snapshot_bytes_per_sec: $max_snapshot} else {} end)
-      + (if $max_restore != "" then {max_restore_bytes_per_sec: $max_restore} else {} end))}' >"$body"
-  local extra=${REPOSITORY_EXTRA_SETTINGS:-}
-  jq --argjson extra "${extra:-"{}"}" '.settings += $extra' "$body" >"$body.tmp"
-  mv -f "$body.tmp" "$body"
+      + (if $max_restore != "" then {max_restore_bytes_per_sec: $max_restore} else {} end)
+      + $extra)}' >"$body"
   claim_repository "$body"
   REPOSITORY_REGISTERED=true
   REPOSITORY_OWNED=true
@@ -1159,15 +1171,16 @@ client_closed_under() {
 # _snapshot/<repo>/_verify (ES_REPLY) lists the nodes that wrote and read the bucket; every
 # master-eligible and data node of nodes.tsv must be among them.
 check_every_node_verified() {
-  local step="verification of repository ${REPOSITORY} on every node" missing expected
-  missing=$(jq -r --rawfile nodes "$WORK_DIR/nodes.tsv" '
+  local step="verification of repository ${REPOSITORY} on every node" fields missing expected names
+  fields=$(jq -r --rawfile nodes "$WORK_DIR/nodes.tsv" '
       (.nodes // {} | keys) as $verified
-      | [$nodes | split("\n")[] | select(. != "") | split("\t")
-         | select(.[3] != "false" and (.[0] as $id | $verified | index($id) | not)) | .[1]]
-      | join(", ")' "$ES_REPLY")
+      | [$nodes | split("\n")[] | select(. != "") | split("\t") | select(.[3] != "false")] as $expected
+      | [([$expected[] | select(.[0] as $id | $verified | index($id) | not) | .[1]] | join(", ")),
+         ($expected | length), ([.nodes[]?.name] | sort | join(","))]
+      | map(tostring | gsub("[\u001f\n]"; " ")) | join("\u001f")' "$ES_REPLY")
+  IFS=$'\x1f' read -r missing expected names <<<"$fields"
   [[ -z $missing ]] || die "${step}: node(s) ${missing} did not verify it (the keys did not reach them, or they cannot reach the bucket)"
-  expected=$(awk -F'\t' '$4 != "false"' "$WORK_DIR/nodes.tsv" | wc -l)
-  log "repository ${REPOSITORY} verified by all ${expected} master-eligible and data nodes ($(jq -r '[.nodes[].name] | sort | join(",")' "$ES_REPLY"))"
+  log "repository ${REPOSITORY} verified by all ${expected} master-eligible and data nodes (${names})"
 }
 
 # Unregisters the job's repository (the data stays in the bucket). Called on exit.

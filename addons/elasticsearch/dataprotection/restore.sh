@@ -179,14 +179,15 @@ check_snapshot() {
     *)
       die "snapshot ${SNAPSHOT_NAME} is ${SNAPSHOT_STATE}, not SUCCESS: nothing restored" ;;
   esac
-  log "snapshot ${SNAPSHOT_NAME}: SUCCESS, $(jq -r '.snapshots[0] |
-      "\(.indices | length) indices, \(.shards.total // "?") shards, taken \(.start_time // "?") by version \(.version // "?")"' \
-    "$WORK_DIR/snapshot.json")"
-  log "snapshot contents: $(jq -r '.snapshots[0] |
+  local summary contents
+  { IFS= read -r summary && IFS= read -r contents; } <<<"$(jq -r '.snapshots[0] |
+      "\(.indices | length) indices, \(.shards.total // "?") shards, taken \(.start_time // "?") by version \(.version // "?")",
       "data streams: \((.data_streams // []) | if length == 0 then "none" else join(", ") end); " +
       "feature states: \((.feature_states // []) | map(.feature_name) | if length == 0 then "none" else join(", ") end); " +
       "global state: \(if .include_global_state == true then "included" elif .include_global_state == false then "not included" else "unknown" end)"' \
     "$WORK_DIR/snapshot.json")"
+  log "snapshot ${SNAPSHOT_NAME}: SUCCESS, ${summary}"
+  log "snapshot contents: ${contents}"
 }
 
 # version_parts X.Y.Z[-...]: prints 'X Y Z' (missing parts are 0).
@@ -265,13 +266,13 @@ has_feature_states() {
 # names to send; [] for none).
 select_feature_states() {
   local available
-  available=$(jq -c '[.snapshots[0].feature_states // [] | .[].feature_name]' "$WORK_DIR/snapshot.json")
   if ! has_feature_states; then
     [[ ${RESTORE_FEATURE_STATES,,} == none ]] ||
       die "RESTORE_FEATURE_STATES '${RESTORE_FEATURE_STATES}': feature states exist on Elasticsearch 7.12 and later only; on ${ENGINE_DISTRIBUTION} ${ENGINE_VERSION} system indices travel with the indices (name them in RESTORE_INDICES) or the global state"
     printf '[]' >"$WORK_DIR/features.json"
     return 0
   fi
+  available=$(jq -c '[.snapshots[0].feature_states // [] | .[].feature_name]' "$WORK_DIR/snapshot.json")
   jq -n --arg wanted "$RESTORE_FEATURE_STATES" --argjson available "$available" '
       ($wanted | ascii_downcase) as $w
       | if $w == "none" then []
@@ -336,49 +337,54 @@ plan_restore() {
        system: [$s.feature_states // [] | .[] | {feature: .feature_name, indices: .indices}]}' \
     "$WORK_DIR/snapshot.json" >"$WORK_DIR/plan.json"
 
-  local missing system
-  missing=$(jq -r '.missing | join(", ")' "$WORK_DIR/plan.json")
+  # What the plan says, from one jq run (fields split at US, 0x1f): what the snapshot lacks,
+  # system indices named outright, renamed names that are invalid or taken twice, the line
+  # to log, how much is selected, and what the snapshot holds (for the message).
+  local fields missing system bad dup line selected holds
+  fields=$(jq -r --slurpfile features "$WORK_DIR/features.json" --slurpfile snapshot "$WORK_DIR/snapshot.json" '
+      [(.missing | join(", ")), (.explicit_system | join(", ")),
+       ([.indices[], .data_streams[] | .target
+         | select(test("^[^-_+][^A-Z\\\\/*?\"<>| ,#:]*$") | not)] | unique | join(", ")),
+       ([.indices[].target] | group_by(.) | map(select(length > 1) | .[0]) | join(", ")),
+       ("to restore: \(.indices | length) index(es), \(.data_streams | length) data stream(s)" +
+        (if ([.indices[] | select(.source != .target)] | length) > 0
+         then ", renamed: " + ([.indices[], .data_streams[] | select(.source != .target) | "\(.source) -> \(.target)"][:10] | join(", "))
+         else "" end)),
+       ((.indices | length) + (.data_streams | length) + ($features[0] | length)),
+       ($snapshot[0].snapshots[0].indices // [] | .[:10] | join(", "))]
+      | map(tostring | gsub("[\u001f\n]"; " ")) | join("\u001f")' "$WORK_DIR/plan.json")
+  IFS=$'\x1f' read -r missing system bad dup line selected holds <<<"$fields"
   [[ -z $missing ]] || die "RESTORE_INDICES names what snapshot ${SNAPSHOT_NAME} does not hold: ${missing}: nothing restored"
-  system=$(jq -r '.explicit_system | join(", ")' "$WORK_DIR/plan.json")
   [[ -z $system ]] ||
     die "RESTORE_INDICES names system indices (${system}): on ${ENGINE_DISTRIBUTION} ${ENGINE_VERSION} they come back only with their feature state (RESTORE_FEATURE_STATES): nothing restored"
-  check_target_names
-  jq -r '"to restore: \(.indices | length) index(es), \(.data_streams | length) data stream(s)" +
-      (if ([.indices[] | select(.source != .target)] | length) > 0
-       then ", renamed: " + ([.indices[], .data_streams[] | select(.source != .target) | "\(.source) -> \(.target)"][:10] | join(", "))
-       else "" end)' "$WORK_DIR/plan.json" | while IFS= read -r line; do log "$line"; done
-  [[ $(jq '(.indices | length) + (.data_streams | length)' "$WORK_DIR/plan.json") -gt 0 ]] ||
-    [[ $(jq 'length' "$WORK_DIR/features.json") -gt 0 || $INCLUDE_GLOBAL == true ]] ||
-    die "RESTORE_INDICES '${RESTORE_INDICES}' selects nothing in snapshot ${SNAPSHOT_NAME} (it holds: $(jq -r '.snapshots[0].indices[:10] | join(", ")' "$WORK_DIR/snapshot.json")): nothing restored"
-}
-
-# Renamed names must be valid index names, and distinct.
-check_target_names() {
-  local bad dup
-  bad=$(jq -r '[.indices[], .data_streams[] | .target
-      | select(test("^[^-_+][^A-Z\\\\/*?\"<>| ,#:]*$") | not)] | unique | join(", ")' "$WORK_DIR/plan.json")
+  # Renamed names must be valid index names, and distinct.
   [[ -z $bad ]] || die "the rename gives invalid index name(s): ${bad} (lower case, no \\ / * ? \" < > | , # : or blank, not starting with - _ +): nothing restored"
-  dup=$(jq -r '[.indices[].target] | group_by(.) | map(select(length > 1) | .[0]) | join(", ")' "$WORK_DIR/plan.json")
   [[ -z $dup ]] || die "the rename gives two indices the same name: ${dup}: nothing restored"
+  log "$line"
+  ((selected > 0)) || [[ $INCLUDE_GLOBAL == true ]] ||
+    die "RESTORE_INDICES '${RESTORE_INDICES}' selects nothing in snapshot ${SNAPSHOT_NAME} (it holds: ${holds}): nothing restored"
 }
 
 # What the cluster holds: $WORK_DIR/existing.json {indices: {name: open|close},
 # aliases: [names], data_streams: {name: [backing indices]}}.
 read_existing() {
   es_ok "listing the cluster's indices" GET '/_cat/indices?format=json&h=index,status&expand_wildcards=all'
-  jq 'map({(.index): .status}) | add // {}' "$ES_REPLY" >"$WORK_DIR/existing-indices.json"
+  mv -f "$ES_REPLY" "$WORK_DIR/cat-indices.json"
   es_ok "listing the cluster's aliases" GET '/_cat/aliases?format=json&h=alias&expand_wildcards=all'
-  jq '[.[].alias] | unique' "$ES_REPLY" >"$WORK_DIR/existing-aliases.json"
+  mv -f "$ES_REPLY" "$WORK_DIR/cat-aliases.json"
   # Elasticsearch hides some data streams unless asked; OpenSearch refuses the parameter.
   local streams_path=/_data_stream
   [[ $ENGINE_DISTRIBUTION == opensearch ]] || streams_path+='?expand_wildcards=all'
   if es_call GET "$streams_path" && [[ $HTTP_STATUS == 200 ]]; then
-    jq '[.data_streams[]? | {(.name): [.indices[]?.index_name]}] | add // {}' "$ES_REPLY" >"$WORK_DIR/existing-streams.json"
+    mv -f "$ES_REPLY" "$WORK_DIR/data-streams.json"
   else
-    printf '{}' >"$WORK_DIR/existing-streams.json"
+    printf '{}' >"$WORK_DIR/data-streams.json"
   fi
-  jq -n --slurpfile i "$WORK_DIR/existing-indices.json" --slurpfile a "$WORK_DIR/existing-aliases.json" \
-    --slurpfile d "$WORK_DIR/existing-streams.json" '{indices: $i[0], aliases: $a[0], data_streams: $d[0]}' \
+  jq -n --slurpfile i "$WORK_DIR/cat-indices.json" --slurpfile a "$WORK_DIR/cat-aliases.json" \
+    --slurpfile d "$WORK_DIR/data-streams.json" '
+      {indices: ($i[0] | map({(.index): .status}) | add // {}),
+       aliases: ([$a[0][].alias] | unique),
+       data_streams: ([$d[0].data_streams[]? | {(.name): [.indices[]?.index_name]}] | add // {})}' \
     >"$WORK_DIR/existing.json"
 }
 
@@ -387,7 +393,7 @@ read_existing() {
 # stream D), stream (when the name belongs to an existing data stream)}.
 find_conflicts() {
   read_existing
-  jq --slurpfile e "$WORK_DIR/existing.json" '
+  jq -c --slurpfile e "$WORK_DIR/existing.json" '
     $e[0] as $x
     | ([$x.data_streams | to_entries[] | .key as $d | .value[] | {(.): $d}] | add // {}) as $owner
     | [(.indices[].target | . as $n
@@ -414,7 +420,12 @@ conflict_list() {
 # with the full list otherwise.
 check_conflicts() {
   local count
-  count=$(jq 'length' "$WORK_DIR/conflicts.json")
+  # The common case without a jq run: find_conflicts writes [] compactly when there is none.
+  if [[ $(<"$WORK_DIR/conflicts.json") == "[]" ]]; then
+    count=0
+  else
+    count=$(jq 'length' "$WORK_DIR/conflicts.json")
+  fi
   if [[ $count == 0 ]]; then
     log "conflicts: none (no restored name exists in the cluster)"
     return 0
@@ -550,7 +561,15 @@ resume_features() {
 
 # names_in_batches FILE: the names (one a line) as comma-joined batches, one a line.
 names_in_batches() {
-  paste -sd, "$1" | tr ',' '\n' | awk -v n="$NAMES_PER_REQUEST" 'NF { b = b (b == "" ? "" : ",") $0; if (++c == n) { print b; b = ""; c = 0 } } END { if (b != "") print b }'
+  local IFS=, name i
+  local -a names=()
+  while read -r name; do
+    [[ -z $name ]] || names+=("$name")
+  done <"$1"
+  # "${names[*]:i:n}" joins n names with IFS's first character, in bash, without a process.
+  for ((i = 0; i < ${#names[@]}; i += NAMES_PER_REQUEST)); do
+    printf '%s\n' "${names[*]:i:NAMES_PER_REQUEST}"
+  done
 }
 
 # Closes the open indices that collide (close mode); the names are kept to reopen them
@@ -617,7 +636,8 @@ apply_conflict_mode() {
 # The restore request: the planned names (data streams by name, their backing indices come
 # along), the rename, feature states where the engine has them, replicas override.
 write_restore_request() {
-  jq -n --slurpfile plan "$WORK_DIR/plan.json" --slurpfile features "$WORK_DIR/features.json" \
+  local out
+  out=$(jq -nr --slurpfile plan "$WORK_DIR/plan.json" --slurpfile features "$WORK_DIR/features.json" \
     --argjson global "$INCLUDE_GLOBAL" --argjson aliases "$INCLUDE_ALIASES" \
     --arg re "$RESTORE_RENAME_PATTERN" --arg rep "$RESTORE_RENAME_REPLACEMENT" \
     --arg replicas "$RESTORE_REPLICAS" --argjson feature_states "$(has_feature_states && echo true || echo false)" '
@@ -629,8 +649,11 @@ write_restore_request() {
        include_global_state: $global, include_aliases: $aliases}
     + (if $re != "" then {rename_pattern: $re, rename_replacement: $rep} else {} end)
     + (if $feature_states then {feature_states: (if ($features[0] | length) == 0 then ["none"] else $features[0] end)} else {} end)
-    + (if $replicas != "" then {index_settings: {"index.number_of_replicas": ($replicas | tonumber)}} else {} end)' \
-    >"$WORK_DIR/restore-request.json"
+    + (if $replicas != "" then {index_settings: {"index.number_of_replicas": ($replicas | tonumber)}} else {} end)
+    | tojson, .indices')
+  # Line 1 the request (tojson has no raw newline), line 2 its indices, for the log.
+  printf '%s\n' "${out%%$'\n'*}" >"$WORK_DIR/restore-request.json"
+  RESTORE_REQUEST_INDICES=${out#*$'\n'}
 }
 
 # The names "done" waits for: the restored indices under their new names and the feature
@@ -645,7 +668,7 @@ start_restore() {
   write_restore_request
   write_watch_list
   RESTORE_START=$SECONDS
-  log "restore of ${SNAPSHOT_NAME} started (indices '$(jq -r '.indices' "$WORK_DIR/restore-request.json")', global state ${INCLUDE_GLOBAL}, aliases ${INCLUDE_ALIASES}${RESTORE_REPLICAS:+, replicas ${RESTORE_REPLICAS}})"
+  log "restore of ${SNAPSHOT_NAME} started (indices '${RESTORE_REQUEST_INDICES}', global state ${INCLUDE_GLOBAL}, aliases ${INCLUDE_ALIASES}${RESTORE_REPLICAS:+, replicas ${RESTORE_REPLICAS}})"
   es_call POST "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}/_restore?wait_for_completion=false" \
     "$WORK_DIR/restore-request.json" "$ES_VERIFY_TIMEOUT" || {
     keep_for_the_engine
@@ -698,7 +721,8 @@ unassigned_reasons() {
 # Waits until every watched index has all its primaries active, within RESTORE_TIMEOUT: each
 # read is held by the engine until its batch's primaries are active (health_pending) or up to
 # POLL_INTERVAL; one that returns sooner (replicas count as active shards too) is followed by
-# a pause, 0.25 s first, then twice as long each time up to POLL_INTERVAL. Reads that get no
+# a pause, 0.25 s first, then twice as long each time up to POLL_INTERVAL. The first round,
+# which learns how many primaries there are, is followed by none. Reads that get no
 # answer are retried for RESTORE_UNREACHABLE_TIMEOUT seconds.
 wait_for_primaries() {
   local deadline=$((RESTORE_START + RESTORE_TIMEOUT)) last_report=$SECONDS unreachable_since=''
@@ -719,8 +743,9 @@ wait_for_primaries() {
     : >"$WORK_DIR/still-pending.txt"
     # Only the round's first read is held: K batches held one after the other would make a
     # round last K x POLL_INTERVAL.
-    local hold=$server_wait
+    local hold=$server_wait counted=true
     while IFS=$'\t' read -r batch primaries; do
+      [[ $primaries != 0 ]] || counted=false
       if health_pending "$batch" "$hold" "$primaries"; then
         [[ -z $PENDING ]] || {
           printf '%s\t%s\n' "$PENDING" "$PENDING_PRIMARIES" >>"$WORK_DIR/still-pending.txt"
@@ -755,6 +780,9 @@ wait_for_primaries() {
       report_recovery
       last_report=$SECONDS
     fi
+    # A round that did not know every batch's primaries was not held: the next one, which
+    # knows them, follows at once and is.
+    [[ $counted == true ]] || continue
     # The engine may have held the reads: only the rest of the pause is slept.
     round_ms=$(($(now_ms) - round_start))
     ((round_ms >= pause)) || sleep_ms "$((pause - round_ms))"
@@ -770,10 +798,11 @@ check_recoveries() {
   local batch missing='' bytes=0 b m
   while IFS= read -r batch; do
     es_ok "reading the recoveries" GET "/${batch}/_recovery?expand_wildcards=all"
-    b=$(jq '[.[].shards[] | select(.primary and .type == "SNAPSHOT") | .index.size.recovered_in_bytes // 0] | add // 0' "$ES_REPLY")
-    m=$(jq -r --arg batch "$batch" '. as $r | [$batch | split(",")[]
-        | select(([($r[.].shards // [])[] | select(.primary)]) as $p
-                 | ($p | length) == 0 or ($p | any(.stage != "DONE"))) ] | join(", ")' "$ES_REPLY")
+    read -r b m <<<"$(jq -r --arg batch "$batch" '. as $r
+        | "\([.[].shards[] | select(.primary and .type == "SNAPSHOT") | .index.size.recovered_in_bytes // 0] | add // 0) " +
+          ([$batch | split(",")[]
+            | select(([($r[.].shards // [])[] | select(.primary)]) as $p
+                     | ($p | length) == 0 or ($p | any(.stage != "DONE")))] | join(", "))' "$ES_REPLY")"
     bytes=$((bytes + b))
     missing+="${m:+${missing:+, }$m}"
   done < <(names_in_batches "$WORK_DIR/watch.txt")
@@ -784,16 +813,17 @@ check_recoveries() {
 # The restored indices' health; a warning for each that cannot become green here.
 report_health() {
   [[ -s $WORK_DIR/watch.txt ]] || return 0
-  es_ok "reading the data nodes" GET '/_cluster/health?filter_path=number_of_data_nodes'
-  local data_nodes batch
-  data_nodes=$(jq -r '.number_of_data_nodes // 0' "$ES_REPLY")
+  local data_nodes=0 batch
   : >"$WORK_DIR/health.tsv"
   while IFS= read -r batch; do
+    # A health read with indices still names the cluster's data nodes.
     es_ok "reading the restored indices' health" GET "/_cluster/health/${batch}?level=indices&expand_wildcards=all"
-    jq -r '.indices // {} | to_entries[] | [.key, .value.status, .value.number_of_replicas] | @tsv' "$ES_REPLY" >>"$WORK_DIR/health.tsv"
+    jq -r '(.number_of_data_nodes // 0) as $d
+      | .indices // {} | to_entries[] | [.key, .value.status, .value.number_of_replicas, $d] | @tsv' "$ES_REPLY" >>"$WORK_DIR/health.tsv"
   done < <(names_in_batches "$WORK_DIR/watch.txt")
-  local name status replicas green=0 yellow=0 short=()
-  while IFS=$'\t' read -r name status replicas; do
+  local name status replicas nodes green=0 yellow=0 short=()
+  while IFS=$'\t' read -r name status replicas nodes; do
+    data_nodes=$nodes
     if [[ $status == green ]]; then
       green=$((green + 1))
       continue
