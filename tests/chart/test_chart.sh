@@ -174,6 +174,33 @@ test_package() {
   fi
 }
 
+# Every release values.yaml offers is a published Elasticsearch release: Maven Central holds
+# its org.elasticsearch:elasticsearch POM (the registry this machine reaches; the images'
+# registry it does not). Skipped, saying so, when Maven Central cannot be reached.
+test_versions_are_releases() {
+  local central=https://repo1.maven.org/maven2/org/elasticsearch/elasticsearch version code
+  if ! curl --silent --fail --output /dev/null --connect-timeout 10 --max-time 30 "$central/maven-metadata.xml"; then
+    printf 'skip every values.yaml release is published: Maven Central unreachable\n'
+    return 0
+  fi
+  while read -r version; do
+    code=$(curl --silent --output /dev/null --write-out '%{http_code}' --connect-timeout 10 --max-time 30 \
+      "$central/$version/elasticsearch-$version.pom") || code=000
+    if [[ $code == 200 ]]; then
+      pass "release $version of values.yaml is published (Maven Central)"
+    else
+      fail "release $version of values.yaml is not a published Elasticsearch release (Maven Central answered $code)"
+    fi
+  done < <("$PYTHON" -c 'import sys, yaml
+for major, releases in yaml.safe_load(open(sys.argv[1]))["versions"].items():
+    for r in releases:
+        print(r)' "$CHART/values.yaml")
+  # The negative control: a release that does not exist is told apart.
+  code=$(curl --silent --output /dev/null --write-out '%{http_code}' --connect-timeout 10 --max-time 30 \
+    "$central/9.99.0/elasticsearch-9.99.0.pom") || code=000
+  if [[ $code == 404 ]]; then pass "an unpublished release (9.99.0) is told apart"; else fail "9.99.0 answered $code, not 404"; fi
+}
+
 # install-plugins.sh's own logic, with a stand-in for the image's elasticsearch-plugin (no 7.x
 # plugin zip is published where this machine can fetch it): the sources it installs, the names
 # it derives, a plugin already there, a source it cannot name.
@@ -226,6 +253,7 @@ main() {
   test_kubeconform
   test_rendered
   test_package
+  test_versions_are_releases
   test_install_plugins
   test_linters
   printf '%d passed, %d failed\n' "$PASSED" "$FAILED"

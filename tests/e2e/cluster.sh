@@ -66,6 +66,14 @@ pid_of() {
 }
 
 running() { pid_of "$1" >/dev/null; }
+
+# alive NAME: the recorded process still exists. What the start-up waits ask: just after the
+# fork (setsid, setpriv and env exec one after the other) its command line is not yet the
+# program's, which `running` would take for a process that is gone.
+alive() {
+  local pid
+  pid=$(sed -n 1p "$PID_DIR/$1.pid" 2>/dev/null) && [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null
+}
 pid_value() { pid_of "$1" && sed -n 1p "$PID_DIR/$1.pid"; }
 
 # kill_target PID: "-PID" (its whole process group) when PID leads its own
@@ -223,7 +231,7 @@ start_s3() {
 wait_for_s3() {
   local deadline=$((SECONDS + S3_TIMEOUT))
   while [[ "$(http_code "$E2E_S3_ENDPOINT/")" == 000 ]]; do
-    if ! running versitygw || ((SECONDS >= deadline)); then
+    if ! alive versitygw || ((SECONDS >= deadline)); then
       tail -n 20 "$E2E_WORK/s3/versitygw.log" >&2 || true
       die "versitygw did not come up on $E2E_S3_ENDPOINT"
     fi
@@ -348,7 +356,7 @@ wait_for_green() {
   local url="$E2E_ES_URL/_cluster/health?wait_for_nodes=$E2E_NODE_COUNT&wait_for_status=green&timeout=5s"
   while ! curl --silent --fail --connect-timeout 2 --max-time 10 --output /dev/null "$url"; do
     for ((n = 1; n <= E2E_NODE_COUNT; n++)); do
-      if ! running "node-$n"; then
+      if ! alive "node-$n"; then
         node_log_tail "$n"
         die "node-$n exited during start"
       fi
@@ -407,7 +415,7 @@ wait_for_agent() {
   local n="$1" url deadline=$((SECONDS + AGENT_TIMEOUT))
   url="http://$(e2e_host_port "$(e2e_node_addr "$n")" "$E2E_AGENT_PORT")/health"
   while [[ "$(http_code "$url")" != 200 ]]; do
-    if ! running "agent-$n" || ((SECONDS >= deadline)); then
+    if ! alive "agent-$n" || ((SECONDS >= deadline)); then
       echo "---- agent-$n: tail of $(e2e_node_dir "$n")/agent.log" >&2
       tail -n 30 "$(e2e_node_dir "$n")/agent.log" >&2 || true
       die "agent-$n not healthy at $url within ${AGENT_TIMEOUT}s"

@@ -301,7 +301,7 @@ agent_pid() {
 # and path (no header, no body) to STANDIN_LOG.
 write_standin() {
   cat >"${OUT}/agent_standin.py" <<'PY'
-import http.server, json, sys
+import http.server, json, sys, time
 
 mode, addr, port, log = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 
@@ -335,6 +335,9 @@ class StandIn(http.server.BaseHTTPRequestHandler):
                                                 "failure": "stand-in: the keystore password is wrong"},
                                      "error": {"code": "NODE_RELOAD_FAILED",
                                                "message": "the keystore was saved, but the reload failed"}})
+        if self.command == "POST" and route == "/keystore" and mode == "slow-write":
+            time.sleep(60)  # longer than the job's grace period
+            return self.answer(500, {"error": {"code": "KEYSTORE_LOCK_TIMEOUT", "message": "stand-in: slow"}})
         if self.command == "POST" and route == "/keystore":
             return self.answer(500, {"error": {"code": "KEYSTORE_WRITE_FAILED", "message": "stand-in: disk full"}})
         if self.command == "DELETE" and route == "/keystore":
@@ -346,12 +349,13 @@ class StandIn(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-http.server.HTTPServer((addr, port), StandIn).serve_forever()
+# Threads: a slow write must not hold back the DELETE that follows it.
+http.server.ThreadingHTTPServer((addr, port), StandIn).serve_forever()
 PY
 }
 
-# with_standin N MODE FUNCTION: replaces agent N by the stand-in (MODE 'fail-write', 'busy'
-# or 'reload-fails') while FUNCTION runs, then starts the real agent again as cluster.sh does.
+# with_standin N MODE FUNCTION: replaces agent N by the stand-in (MODE 'fail-write', 'busy',
+# 'slow-write' or 'reload-fails') while FUNCTION runs, then starts the real agent again as cluster.sh does.
 with_standin() {
   local n=$1 mode=$2 fn=$3 pid waited=0 addr
   addr=$(e2e_node_addr "$n")
@@ -421,12 +425,42 @@ standin_is_busy() {
   check "nothing written anywhere" log_lacks busy-backup "ok, keystore"
 }
 
+standin_writes_slowly() {
+  # The pod is deleted while one node's write hangs: the clean-up (the keys off the other
+  # nodes) must end within the grace period, not after the hung call's 30 s.
+  local name="t-grace-${RUN_ID}" waited=0 t0 took rc=0
+  start_job grace-backup backup.sh "DP_BACKUP_NAME=${name}" EXIT_GRACE=8 EXIT_CALL_TIMEOUT=3
+  until grep -q '^POST /keystore' "$STANDIN_LOG" || ((waited > 120)); do
+    sleep 0.25
+    waited=$((waited + 1))
+  done
+  sleep 1 # the two real nodes' writes are done by then
+  t0=$(date +%s%N)
+  kill -TERM "$JOB_PID"
+  wait "$JOB_PID" || rc=$?
+  took=$((($(date +%s%N) - t0) / 1000000))
+  say "     backup.sh (grace-backup) exit ${rc} ${took} ms after SIGTERM; log ${OUT}/grace-backup.log"
+  check "the slow node was being written when the signal came" grep -q '^POST /keystore' "$STANDIN_LOG"
+  check "the job exits 143" test "$rc" -eq 143
+  check "within EXIT_GRACE (8 s; took ${took} ms)" test "$took" -lt 9000
+  check "says how long the clean-up may take" log_has grace-backup "stopped by a signal: the clean-up ends within 8s \\(EXIT_GRACE\\), each of its calls within 3s"
+  check "names the agent whose write was cut off" \
+    log_has grace-backup "agent calls still running were cut off to end within the grace period \\(agents at $(addr_re 3)\\)"
+  check "the removal asked the slow node too" grep -q "^DELETE /keystore?client=$(job_client grace-backup)&reload=true$" "$STANDIN_LOG"
+  check "the real nodes lost the client again" no_client_left "$(job_client grace-backup)"
+  check ".exit touched, no backup info" failed_with_exit_marker grace-backup
+}
+
 test_agent_answering_500() {
   with_standin 3 fail-write standin_fails_the_write
 }
 
 test_agent_staying_busy() {
   with_standin 1 busy standin_is_busy
+}
+
+test_sigterm_during_a_hung_write_ends_within_the_grace_period() {
+  with_standin 3 slow-write standin_writes_slowly
 }
 
 # --- tests ----------------------------------------------------------------------------
@@ -924,6 +958,7 @@ main() {
   run_test test_agent_answering_500
   run_test test_one_nodes_reload_failing
   run_test test_agent_staying_busy
+  run_test test_sigterm_during_a_hung_write_ends_within_the_grace_period
   run_test test_hung_agent_times_out
   run_test test_stopped_agent_fails_before_registration
   run_test test_no_secret_in_any_output

@@ -281,6 +281,8 @@ setup_cluster_data() {
     make_index r-beta 1 1 600 &&
     make_index r-big 2 0 3000 8 || return 1
   es PUT /_index_template/logs-r --data-binary '{"index_patterns":["logs-r*"],"data_stream":{},"priority":500}' >/dev/null
+  # Global state only (no index uses it): what a restore with the global state brings back.
+  es PUT /_index_template/r-tmpl --data-binary '{"index_patterns":["r-tmpl-*"],"priority":10,"template":{"settings":{"number_of_shards":1}}}' >/dev/null
   bulk_load logs-r 200 1 create || return 1
   local i
   for i in r-alpha r-beta r-big logs-r; do
@@ -392,6 +394,26 @@ test_upstream_layout_restores() {
   check "found it there" log_has upstream "snapshot ${UPSTREAM} found in the upstream addon's layout"
   check "r-beta holds the snapshot's documents" test "$(fingerprint r-beta)" == "${SNAP_FP[r-beta]}"
   check "repository unregistered" repo_absent "$UPSTREAM"
+}
+
+test_global_state_and_names_in_batches() {
+  # The global state (an index template) comes back when asked; the names go to the engine
+  # one a request (NAMES_PER_REQUEST=1), in the wait and the checks after it.
+  es DELETE /_index_template/r-tmpl >/dev/null
+  local keep
+  keep=$(fingerprint r-big)
+  run_job global "DP_BACKUP_NAME=${BASE}" RESTORE_INDICES=r-alpha,r-beta RESTORE_CONFLICT_MODE=delete \
+    RESTORE_INCLUDE_GLOBAL_STATE=true NAMES_PER_REQUEST=1
+  check "restore exits 0" test "$JOB_RC" -eq 0
+  check "the request asks for the global state" log_has global "restore of ${BASE} started \\(indices 'r-alpha,r-beta', global state true"
+  check "the index template of the global state is back" test "$(es_status GET /_index_template/r-tmpl)" == 200
+  check "done means both indices' primaries active, read one name a request" \
+    log_has global "every restored primary shard is active \\(2 index\\(es\\), [0-9]+s, [2-9][0-9]* health read\\(s\\)\\)"
+  check "recoveries checked for both" log_has global "recoveries: every restored primary DONE"
+  check "both reported" log_has global "restored indices: [0-9] green, [0-9] yellow"
+  check "r-alpha holds the snapshot's documents" test "$(fingerprint r-alpha)" == "${SNAP_FP[r-alpha]}"
+  check "r-beta holds the snapshot's documents" test "$(fingerprint r-beta)" == "${SNAP_FP[r-beta]}"
+  check "r-big (not selected) untouched" test "$(fingerprint r-big)" == "$keep"
 }
 
 test_missing_snapshot_changes_nothing() {
@@ -806,6 +828,7 @@ main() {
   run_test test_delete_mode_deletes_only_what_collides
   run_test test_rename_restores_beside_the_originals
   run_test test_upstream_layout_restores
+  run_test test_global_state_and_names_in_batches
   run_test test_missing_snapshot_changes_nothing
   run_test test_bad_options_fail_before_any_call
   run_test test_unreachable_while_waiting_then_back

@@ -856,7 +856,7 @@ EOF
   expect_eq "nodes: _nodes.failed stops the job" "ERROR: node listing: 1 node(s) did not answer: idC Failed node [idC]" "${l[10]:-}"
 }
 
-# fake_agents_http_call OUT METHOD URL BODY CONNECT MAX: stands in for http_call with one fake
+# fake_agents_http_call OUT METHOD URL BODY CONNECT MAX: stands in for curl with one fake
 # agent per node, whose behaviour its host name says (ok, pw: keystore with a password,
 # flaky: refuses the first connection of each call, down, slow: times out, notready,
 # e401, e500, reloadfail; old and oldpw: an agent whose /ready does not tell has_password,
@@ -927,7 +927,12 @@ fan_out_case() {
     # shellcheck disable=SC2031 # set here, not inherited
     AGENT_NODE_DEADLINE=${AGENT_NODE_DEADLINE:-30} AGENT_ATTEMPTS=${AGENT_ATTEMPTS:-3}
     S3_CLIENT=$FAKE_CLIENT S3_ACCESS_KEY=FAKE-AK S3_SECRET_KEY=FAKE-SK S3_SESSION_TOKEN=''
-    http_call() { fake_agents_http_call "$@"; }
+    # The job's http_call sets HTTP_CODE; the fake prints it.
+    http_call() {
+      local rc=0
+      HTTP_CODE=$(fake_agents_http_call "$@") || rc=$?
+      return "$rc"
+    }
     sleep() { command sleep 0.01; }
     local i=0 k
     for k in $kinds; do
@@ -1280,13 +1285,74 @@ test_grace_period_bounds_the_clean_up() {
   )
   expect_eq "a signal: every clean-up call bounded by EXIT_CALL_TIMEOUT (10), shorter ones kept" \
     "10 10 5 10 10 10" "$(tail -n1 <<<"$out")"
-  expect_true "a signal: said so" grep -q "stopped by a signal: the clean-up's calls get 10s each" <<<"$out"
+  expect_true "a signal: said so" grep -q "stopped by a signal: the clean-up ends within 25s (EXIT_GRACE), each of its calls within 10s" <<<"$out"
   out=$(
     EXIT_CALL_TIMEOUT=3 AGENT_NODE_DEADLINE=60 ES_TIMEOUT=2
     bound_for_the_grace_period 2>/dev/null
     echo "$AGENT_NODE_DEADLINE $ES_TIMEOUT"
   )
   expect_eq "a signal: EXIT_CALL_TIMEOUT chooses the bound" "3 2" "$out"
+  out=$(
+    EXIT_GRACE=4 AGENT_NODE_DEADLINE=60
+    bound_for_the_grace_period 2>/dev/null
+    echo "$AGENT_NODE_DEADLINE $((EXIT_DEADLINE - EPOCHSECONDS))"
+  )
+  expect_eq "a signal: no call longer than EXIT_GRACE, whose end is EXIT_DEADLINE" "4 4" "$out"
+  out=$(
+    EXIT_DEADLINE=$((EPOCHSECONDS + 3)) a=60 b=2 c=60
+    within_the_grace_period a
+    within_the_grace_period b
+    EXIT_DEADLINE=$((EPOCHSECONDS - 5))
+    within_the_grace_period c
+    echo "$a $b $c"
+  )
+  expect_eq "within the grace period: a call gets what is left of it, at least 1 s" "3 2 1" "$out"
+  out=$(
+    a=60
+    within_the_grace_period a
+    echo "$a"
+  )
+  expect_eq "without a signal no call is shortened" "60" "$out"
+}
+
+# A job stopped by a signal while the engine holds a call (a health read held for
+# POLL_INTERVAL, a verification) runs its exit trap at once, not when the call ends: curl
+# runs in the background and is waited for. The "engine" is a real TCP listener that never
+# answers.
+test_signal_during_a_call_is_handled_at_once() {
+  local d="$TMP/signal" port pid t0 took rc=0
+  mkdir -p "$d"
+  /usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+print(s.getsockname()[1], flush=True)
+conns = []
+while True:
+    c, _ = s.accept(); conns.append(c)' >"$d/port" &
+  local listener=$!
+  for _ in $(seq 50); do [[ -s $d/port ]] && break; sleep 0.1; done
+  port=$(<"$d/port")
+  bash -c '
+    set -euo pipefail
+    source "$1/addons/elasticsearch/dataprotection/common.sh"
+    job_init backup
+    AUTH_CONFIG=/dev/null ES_URL="http://127.0.0.1:$2" ES_CONNECT_TIMEOUT=2 ES_TIMEOUT=30
+    log "calling"
+    es_call GET /_cluster/health
+    log "the call returned"' _ "$ROOT" "$port" >"$d/job.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 50); do grep -q calling "$d/job.log" 2>/dev/null && break; sleep 0.1; done
+  sleep 0.5
+  t0=$(date +%s%N)
+  kill -TERM "$pid"
+  wait "$pid" || rc=$?
+  took=$((($(date +%s%N) - t0) / 1000000))
+  kill "$listener" 2>/dev/null
+  wait "$listener" 2>/dev/null || true
+  expect_eq "a signal during a held call: the job exits 143" 143 "$rc"
+  expect_true "a signal during a held call: the trap runs at once (${took} ms, the call had 30 s)" test "$took" -lt 3000
+  expect_false "a signal during a held call: the call is not waited for" grep -q 'the call returned' "$d/job.log"
+  expect_true "a signal during a held call: the job says it failed" grep -Eq 'backup .*FAILED \(exit 143\)' "$d/job.log"
 }
 
 # shellcheck disable=SC2034 # globals read by common.sh
@@ -1313,7 +1379,7 @@ main() {
   for t in test_ini_reader test_provider_aws test_provider_minio test_provider_s3_compatible \
     test_provider_oss_cos_obs_gcs test_storage_provider_templates test_env_auth test_config_errors test_secrets_registered test_paths test_names \
     test_job_env test_engine_error test_request_bodies test_registration_retries_only_a_closed_client \
-    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_ism_paused_and_put_back test_grace_period_bounds_the_clean_up test_missing_ca_named test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
+    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_ism_paused_and_put_back test_grace_period_bounds_the_clean_up test_signal_during_a_call_is_handled_at_once test_missing_ca_named test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
     "$t"
   done
   printf '%d passed, %d failed\n' "$PASSED" "$FAILED"

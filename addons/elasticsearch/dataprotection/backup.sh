@@ -36,7 +36,8 @@
 # (http), AGENT_PORT (8080), AGENT_PARALLELISM (32), AGENT_ATTEMPTS (3); seconds:
 # AGENT_CONNECT_TIMEOUT (5), AGENT_TIMEOUT (30, per call), AGENT_NODE_DEADLINE (60, per node
 # and step, retries included), ES_CONNECT_TIMEOUT (10), ES_TIMEOUT (60), ES_VERIFY_TIMEOUT
-# (120), POLL_INTERVAL (5, the slowest poll), PROGRESS_INTERVAL (10), MAX_POLL_ERRORS (5).
+# (120), POLL_INTERVAL (5, the slowest poll), PROGRESS_INTERVAL (10), MAX_POLL_ERRORS (5);
+# after SIGTERM: EXIT_GRACE (25, the whole clean-up), EXIT_CALL_TIMEOUT (10, each of its calls).
 #
 # The Backup's options (ActionSet parameters, each an environment variable of its name):
 #   BACKUP_INDICES                 indices and data streams, comma-separated patterns (all)

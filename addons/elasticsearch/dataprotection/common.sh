@@ -474,18 +474,52 @@ job_done() {
 }
 
 # bound_for_the_grace_period: a job stopped by a signal (its pod is being deleted) has what is
-# left of the pod's grace period, 30 s by default, not its usual deadlines: each call the
-# clean-up makes gets EXIT_CALL_TIMEOUT seconds (10) at most. (Agent calls already in flight
-# keep their own deadline; bash runs the trap once the call in the foreground returns.)
+# left of the pod's grace period (terminationGracePeriodSeconds, 30 s by default), not its
+# usual deadlines: the whole clean-up ends within EXIT_GRACE seconds (25) of the signal
+# (EXIT_DEADLINE), and each call it makes gets EXIT_CALL_TIMEOUT seconds (10) at most.
 bound_for_the_grace_period() {
   local limit=${EXIT_CALL_TIMEOUT:-10} var
   [[ $limit =~ ^[1-9][0-9]*$ ]] || limit=10
+  [[ ${EXIT_GRACE:-} =~ ^[1-9][0-9]*$ ]] || EXIT_GRACE=25
+  ((limit <= EXIT_GRACE)) || limit=$EXIT_GRACE
+  EXIT_DEADLINE=$((EPOCHSECONDS + EXIT_GRACE))
   for var in AGENT_NODE_DEADLINE AGENT_TIMEOUT AGENT_CONNECT_TIMEOUT ES_TIMEOUT ES_VERIFY_TIMEOUT ES_CONNECT_TIMEOUT; do
     if [[ ${!var:-} =~ ^[0-9]+$ ]] && ((${!var} > limit)); then
       printf -v "$var" '%s' "$limit"
     fi
   done
-  warn "stopped by a signal: the clean-up's calls get ${limit}s each, to end within the pod's grace period"
+  warn "stopped by a signal: the clean-up ends within ${EXIT_GRACE}s (EXIT_GRACE), each of its calls within ${limit}s"
+}
+
+# within_the_grace_period VAR: lowers the seconds in VAR to what is left of the grace period
+# when that is less (at least 1).
+within_the_grace_period() {
+  [[ -n ${EXIT_DEADLINE:-} ]] && ((EXIT_DEADLINE - EPOCHSECONDS < ${!1})) || return 0
+  local left=$((EXIT_DEADLINE - EPOCHSECONDS))
+  ((left >= 1)) || left=1
+  printf -v "$1" '%s' "$left"
+}
+
+# wait_for_agent_calls: the agent calls a stop found in flight end before the keys are
+# removed (a write landing after the removal would outlive the job). After a signal they get
+# until one clean-up call's time before EXIT_DEADLINE; those still running then are stopped,
+# and their nodes named: a write already sent may still land there.
+wait_for_agent_calls() {
+  if [[ -z ${EXIT_DEADLINE:-} ]]; then
+    wait 2>/dev/null
+    return 0
+  fi
+  local until=$((EXIT_DEADLINE - ${EXIT_CALL_TIMEOUT:-10})) running
+  while running=$(jobs -rp) && [[ -n $running ]] && ((EPOCHSECONDS < until)); do
+    sleep 0.1
+  done
+  [[ -n $running ]] || return 0
+  # shellcheck disable=SC2086 # one pid a word
+  kill $running 2>/dev/null
+  wait 2>/dev/null
+  local cut
+  cut=$(cat "$AGENT_DIR"/cut.* 2>/dev/null | paste -sd, -)
+  warn "stopped by a signal: agent calls still running were cut off to end within the grace period${cut:+ (agents at ${cut})}; a write sent to them may still land after the removal below: check them with GET /keystore"
 }
 
 # Runs on every exit path: job cleanup hook, repository unregistration, removal of the job's
@@ -494,12 +528,13 @@ on_exit() {
   local rc=$?
   set +e
   ((rc != 143 && rc != 130)) || bound_for_the_grace_period
+  # The call a signal interrupted.
+  [[ -z ${CURL_PID:-} ]] || kill "$CURL_PID" 2>/dev/null
   if declare -F job_cleanup >/dev/null; then
     job_cleanup "$rc"
   fi
-  # Agent calls still in flight (the job was stopped during a fan-out) end first, each
-  # within its node's deadline: a write landing after the removal would outlive the job.
-  wait 2>/dev/null
+  # Agent calls still in flight (the job was stopped during a fan-out).
+  wait_for_agent_calls
   if [[ ${KEEP_FOR_THE_ENGINE:-false} == true ]]; then
     leave_for_the_engine
   else
@@ -526,9 +561,15 @@ now_ms() {
   printf '%s' "${t:0:${#t}-3}"
 }
 
+# sleep_s SECONDS: a pause that a signal cuts short (`wait` lets its trap run at once).
+sleep_s() {
+  sleep "$1" &
+  wait "$!" || true
+}
+
 # sleep_ms MS
 sleep_ms() {
-  sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"
+  sleep_s "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"
 }
 
 # keep_for_the_engine: the engine may still be working with the job's repository (a snapshot or
@@ -586,12 +627,21 @@ curl_args() {
 }
 
 # http_call OUT METHOD URL BODY_FILE CONNECT_TIMEOUT MAX_TIME: one request; the answer
-# goes to OUT, curl's message to OUT.err, the HTTP status to standard output. Returns
-# curl's exit code.
+# goes to OUT, curl's message to OUT.err, the HTTP status to HTTP_CODE ('000' when none came).
+# Returns curl's exit code. curl runs in the background and is waited for: bash runs a
+# signal's trap only between commands, but at once during `wait`, so a stopped job does not
+# first sit out the call. CURL_PID names it meanwhile, for the trap to stop.
 http_call() {
   local -a CURL_ARGS
+  local rc=0
   curl_args "$1" "$2" "$4" "$5" "$6"
-  curl "${CURL_ARGS[@]}" --url "$3" 2>"$1.err"
+  curl "${CURL_ARGS[@]}" --url "$3" >"$1.code" 2>"$1.err" &
+  CURL_PID=$!
+  wait "$CURL_PID" || rc=$?
+  CURL_PID=''
+  read -r HTTP_CODE <"$1.code" || true
+  [[ -n $HTTP_CODE ]] || HTTP_CODE=000
+  return "$rc"
 }
 
 # Standard input on one line, without trailing blanks.
@@ -605,12 +655,13 @@ one_line() {
 # and ES_REPLY (the answer's file). Returns 0 when an answer came (any status), 1 when none
 # did (HTTP_ERROR then holds curl's message).
 es_call() {
-  local method=$1 path=$2 body=${3:-} max=${4:-$ES_TIMEOUT}
+  local method=$1 path=$2 body=${3:-} max=${4:-$ES_TIMEOUT} rc=0
   ES_REPLY="$WORK_DIR/reply.json"
   HTTP_ERROR=''
-  if HTTP_STATUS=$(http_call "$ES_REPLY" "$method" "${ES_URL}${path}" "$body" "$ES_CONNECT_TIMEOUT" "$max"); then
-    return 0
-  fi
+  within_the_grace_period max
+  http_call "$ES_REPLY" "$method" "${ES_URL}${path}" "$body" "$ES_CONNECT_TIMEOUT" "$max" || rc=$?
+  HTTP_STATUS=$HTTP_CODE
+  ((rc == 0)) && return 0
   HTTP_ERROR=$(one_line <"$ES_REPLY.err")
   return 1
 }
@@ -762,10 +813,11 @@ agent_call() {
     ((left < max)) && max=$left
     ((max >= 1)) || max=1
     A_RC=0
-    A_STATUS=$(http_call "$out" "$method" "$url" "$body" "$AGENT_CONNECT_TIMEOUT" "$max") || A_RC=$?
+    http_call "$out" "$method" "$url" "$body" "$AGENT_CONNECT_TIMEOUT" "$max" || A_RC=$?
+    A_STATUS=$HTTP_CODE
     agent_retryable "$A_RC" "$A_STATUS" "$out" || return 0
     ((A_TRIES < AGENT_ATTEMPTS && EPOCHSECONDS + A_TRIES < deadline)) || return 0
-    sleep "$A_TRIES"
+    sleep_s "$A_TRIES"
   done
 }
 
@@ -799,7 +851,12 @@ fan_out() {
     while (($(jobs -rp | wc -l) >= AGENT_PARALLELISM)); do
       wait -n || true
     done
-    "$worker" "$i" "$host" </dev/null &
+    # A worker the exit trap stops (the grace period is running out) stops its call and
+    # leaves its node's name in cut.INDEX.
+    (
+      trap '[[ -z ${CURL_PID:-} ]] || kill "$CURL_PID" 2>/dev/null; printf "%s\n" "$host" >"$AGENT_DIR/cut.$i"; exit 143' TERM
+      "$worker" "$i" "$host"
+    ) </dev/null &
     i=$((i + 1))
   done <"$WORK_DIR/nodes.tsv"
   wait || true
@@ -869,6 +926,13 @@ write_node() {
 # INDEX.remove: 'ok<TAB>removed|absent' or 'failed<TAB>why'.
 remove_node() {
   local i=$1 host=$2 out="$AGENT_DIR/$1.remove" deadline=$((EPOCHSECONDS + AGENT_NODE_DEADLINE)) why
+  if [[ -n ${EXIT_DEADLINE:-} ]]; then
+    ((deadline <= EXIT_DEADLINE)) || deadline=$EXIT_DEADLINE
+    if ((EPOCHSECONDS >= deadline)); then
+      result_line "$out.result" failed "not asked: the job's grace period (EXIT_GRACE, ${EXIT_GRACE}s) had ended"
+      return 0
+    fi
+  fi
   agent_call "$out" DELETE "$(agent_url "$host" "/keystore?client=${S3_CLIENT}&reload=true")" '' "$deadline"
   if why=$(agent_failure "DELETE /keystore" "$out"); then
     if [[ $(jq -r '.error.code // empty' "$out" 2>/dev/null) == NODE_RELOAD_FAILED ]]; then
@@ -1153,7 +1217,7 @@ es_verifying() {
     cause=$(engine_error "$ES_REPLY")
     if ((attempt < 3)) && client_closed_under "$cause"; then
       warn "${step}: the engine's S3 client was closed under the verification (another job reloaded secure settings?): retrying"
-      sleep $((attempt * 2))
+      sleep_s $((attempt * 2))
       continue
     fi
     die "${step}: engine answered HTTP ${HTTP_STATUS}: ${cause}$(certificate_hint "$cause")"

@@ -29,7 +29,9 @@
 # (/etc/datasafed/datasafed.conf); ES_SCHEME (http), ES_CACERT; AGENT_SCHEME (http),
 # AGENT_PORT (8080); timeouts in seconds: AGENT_CONNECT_TIMEOUT (5), AGENT_TIMEOUT (30),
 # ES_CONNECT_TIMEOUT (10), ES_TIMEOUT (60), ES_VERIFY_TIMEOUT (120), RESTORE_TIMEOUT (21600),
-# RESTORE_UNREACHABLE_TIMEOUT (300); POLL_INTERVAL (5), PROGRESS_INTERVAL (30).
+# RESTORE_UNREACHABLE_TIMEOUT (300); POLL_INTERVAL (5), PROGRESS_INTERVAL (30); NAMES_PER_REQUEST
+# (40, index names in one request's URL); after SIGTERM:
+# EXIT_GRACE (25, the whole clean-up), EXIT_CALL_TIMEOUT (10, each of its calls).
 # Options (also the Restore's parameters): RESTORE_INDICES ('*,-.*'), RESTORE_CONFLICT_MODE
 # (fail | rename | close | delete), RESTORE_RENAME_PATTERN, RESTORE_RENAME_REPLACEMENT,
 # RESTORE_FEATURE_STATES (none | all | names), RESTORE_INCLUDE_GLOBAL_STATE (false),
@@ -62,7 +64,7 @@ RESTORE_REPLICAS=${RESTORE_REPLICAS:-}
 RESTORE_LAYOUT=${RESTORE_LAYOUT:-auto}
 MAX_RESTORE_BYTES_PER_SEC=${MAX_RESTORE_BYTES_PER_SEC:-}
 # Index names per request where names go into the URL (the engines cap a request line at 4 KiB).
-NAMES_PER_REQUEST=40
+NAMES_PER_REQUEST=${NAMES_PER_REQUEST:-40}
 
 # Features paused by this job, 'name<TAB>saved state' per line, put back in reverse order.
 PAUSED_FEATURES=()
@@ -80,6 +82,7 @@ validate_restore_options() {
   [[ $RESTORE_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "RESTORE_TIMEOUT '${RESTORE_TIMEOUT}' is not a positive number of seconds"
   [[ $RESTORE_UNREACHABLE_TIMEOUT =~ ^[1-9][0-9]*$ ]] ||
     die "RESTORE_UNREACHABLE_TIMEOUT '${RESTORE_UNREACHABLE_TIMEOUT}' is not a positive number of seconds"
+  [[ $NAMES_PER_REQUEST =~ ^[1-9][0-9]*$ ]] || die "NAMES_PER_REQUEST '${NAMES_PER_REQUEST}' is not a positive number"
   INCLUDE_GLOBAL=$(parse_bool "$RESTORE_INCLUDE_GLOBAL_STATE") ||
     die "RESTORE_INCLUDE_GLOBAL_STATE '${RESTORE_INCLUDE_GLOBAL_STATE}' is not a boolean"
   INCLUDE_ALIASES=$(parse_bool "$RESTORE_INCLUDE_ALIASES") ||
@@ -765,7 +768,7 @@ wait_for_primaries() {
       ((SECONDS - unreachable_since < RESTORE_UNREACHABLE_TIMEOUT)) ||
         die "restore of ${SNAPSHOT_NAME}: the cluster did not answer for ${RESTORE_UNREACHABLE_TIMEOUT}s (RESTORE_UNREACHABLE_TIMEOUT) while the restore ran: its outcome is unknown; the engine goes on with it (see GET _cat/recovery)"
       warn "cluster health unreadable while waiting (${cause}): retrying for up to ${RESTORE_UNREACHABLE_TIMEOUT}s"
-      sleep "$POLL_INTERVAL"
+      sleep_s "$POLL_INTERVAL"
       continue
     fi
     if [[ -n $unreachable_since ]]; then
