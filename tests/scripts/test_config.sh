@@ -1353,6 +1353,24 @@ while True:
   expect_true "a signal during a held call: the trap runs at once (${took} ms, the call had 30 s)" test "$took" -lt 3000
   expect_false "a signal during a held call: the call is not waited for" grep -q 'the call returned' "$d/job.log"
   expect_true "a signal during a held call: the job says it failed" grep -Eq 'backup .*FAILED \(exit 143\)' "$d/job.log"
+  # The same for a pause between polls (POLL_INTERVAL may be 30 s).
+  bash -c '
+    set -euo pipefail
+    source "$1/addons/elasticsearch/dataprotection/common.sh"
+    job_init backup
+    log "pausing"
+    sleep_s 30
+    log "the pause ended"' _ "$ROOT" >"$d/pause.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 50); do grep -q pausing "$d/pause.log" 2>/dev/null && break; sleep 0.1; done
+  sleep 0.3
+  t0=$(date +%s%N)
+  rc=0
+  kill -TERM "$pid"
+  wait "$pid" || rc=$?
+  took=$((($(date +%s%N) - t0) / 1000000))
+  expect_true "a signal during a pause: handled at once, exit 143 (${took} ms, exit ${rc})" test "$took" -lt 3000 -a "$rc" -eq 143
+  expect_false "a signal during a pause: the pause is not sat out" grep -q 'the pause ended' "$d/pause.log"
 }
 
 # shellcheck disable=SC2034 # globals read by common.sh

@@ -528,8 +528,9 @@ on_exit() {
   local rc=$?
   set +e
   ((rc != 143 && rc != 130)) || bound_for_the_grace_period
-  # The call a signal interrupted.
+  # The call or pause a signal interrupted.
   [[ -z ${CURL_PID:-} ]] || kill "$CURL_PID" 2>/dev/null
+  [[ -z ${SLEEP_PID:-} ]] || kill "$SLEEP_PID" 2>/dev/null
   if declare -F job_cleanup >/dev/null; then
     job_cleanup "$rc"
   fi
@@ -564,7 +565,9 @@ now_ms() {
 # sleep_s SECONDS: a pause that a signal cuts short (`wait` lets its trap run at once).
 sleep_s() {
   sleep "$1" &
-  wait "$!" || true
+  SLEEP_PID=$!
+  wait "$SLEEP_PID" || true
+  SLEEP_PID=''
 }
 
 # sleep_ms MS
