@@ -44,7 +44,7 @@ exit_code() {
 }
 
 chart_agent_tag() {
-  python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["image"]["agent"]["tag"])' \
+  /usr/bin/python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["image"]["agent"]["tag"])' \
     "${ROOT}/addons/elasticsearch/values.yaml"
 }
 
