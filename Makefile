@@ -66,9 +66,11 @@ e2e: agent e2e-deps
 chart: build-deps
 	bash tests/chart/test_chart.sh
 
-# A real Elasticsearch node started from the chart's rendered config and start-up, with the agent.
+# A real Elasticsearch node started from the chart's rendered config and start-up, with the agent;
+# then a 3-node cluster from the 3-replica render (discovery by the pods' DNS names, a restart).
 chart-node: agent e2e-deps
 	AGENT_BIN=$(CURDIR)/$(AGENT_BIN) bash tests/chart/test_node.sh
+	bash tests/chart/test_cluster.sh
 
 # Every supported engine version's own keystore code reads what the agent writes, and back;
 # then the agent is killed during 500 writes and an engine's code judges each keystore left.

@@ -660,8 +660,8 @@ refused_with() {
   grep -qF -- "$message" "$dir/refused.out" && [[ ! -s $dir/stub.out ]]
 }
 
-# The three-node render (not started: the three pods would need three IPs of their own): seeds
-# and first masters.
+# The three-node render (not started here: test_cluster.sh starts the three pods as a cluster):
+# seeds and first masters.
 test_three_node_render() {
   local dir=$WORK/three
   mkdir -p "$dir"
