@@ -1194,10 +1194,13 @@ wait_case() {
     es_call() {
       printf '%s\n' "$2" >>"$log"
       ES_REPLY="$WORK_DIR/health.json" HTTP_STATUS=200 HTTP_ERROR=''
-      local b_active=1
-      (($(grep -c health "$log") < done_at)) || b_active=3
-      jq -n --argjson b "$b_active" '{indices: {a: {status: "yellow", number_of_shards: 2, active_primary_shards: 2},
-        b: {status: "yellow", number_of_shards: 3, active_primary_shards: $b}}}' >"$ES_REPLY"
+      # b: one primary of three active; from the third read a replica of it is active too.
+      local reads b_active=1 b_shards=1
+      reads=$(grep -c health "$log")
+      ((reads < 3)) || b_shards=2
+      ((reads < done_at)) || b_active=3 b_shards=3
+      jq -n --argjson b "$b_active" --argjson s "$b_shards" '{indices: {a: {status: "yellow", number_of_shards: 2, active_primary_shards: 2, active_shards: 2},
+        b: {status: "yellow", number_of_shards: 3, active_primary_shards: $b, active_shards: $s}}}' >"$ES_REPLY"
     }
     sleep_ms() { printf 'pause %s\n' "$1" >>"$log"; }
     wait_for_primaries
@@ -1209,12 +1212,13 @@ test_restore_wait_for_primaries() {
   local d="$TMP/wait" out
   mkdir -p "$d"
   printf 'a\nb\n' >"$d/watch.txt"
-  # b restoring for three reads.
-  out=$(wait_case "$d/calls.log" 100 4)
-  expect_true "wait: done when every primary is active" grep -q 'every restored primary shard is active (2 index(es), [0-9]*s, 4 health read(s))' <<<"$out"
+  # b restoring for five reads; a replica becomes active at the third.
+  out=$(wait_case "$d/calls.log" 100 6)
+  expect_true "wait: done when every primary is active" grep -q 'every restored primary shard is active (2 index(es), [0-9]*s, 6 health read(s))' <<<"$out"
   local held="/_cluster/health/b?wait_for_status=yellow&wait_for_active_shards=3&timeout=3s&level=indices&expand_wildcards=all"
-  expect_eq "wait: the first read asks for yellow only and is followed at once; later ones ask for the pending primaries as active shards, held up to POLL_INTERVAL" \
-    "/_cluster/health/a,b?wait_for_status=yellow&timeout=3s&level=indices&expand_wildcards=all|$held|pause|$held|pause|$held" \
+  local held2="/_cluster/health/b?wait_for_status=yellow&wait_for_active_shards=4&timeout=3s&level=indices&expand_wildcards=all"
+  expect_eq "wait: the first read asks for yellow only; later ones for the shards active once the pending primaries are (one more than now), held up to POLL_INTERVAL; a read after progress follows at once, one without pauses" \
+    "/_cluster/health/a,b?wait_for_status=yellow&timeout=3s&level=indices&expand_wildcards=all|$held|$held|$held2|pause|$held2|pause|$held2" \
     "$(sed -E 's/^pause [0-9]+$/pause/' "$d/calls.log" | paste -sd'|')"
   # The rest of 0.25 s, then of 0.5 s, after what the rounds took.
   expect_true "wait: the pauses back off" awk '/^pause/ { n++; if ($2 > (n == 1 ? 250 : 500) || $2 <= 0) bad = 1 } END { exit bad || n != 2 }' "$d/calls.log"

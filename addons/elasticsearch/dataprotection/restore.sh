@@ -696,24 +696,28 @@ start_restore() {
   CLOSED_BY_JOB=()
 }
 
-# health_pending BATCH SECONDS PRIMARIES: sets PENDING to the indices of BATCH whose
-# primaries are not all active (empty when every one is) and PENDING_PRIMARIES to how many
-# primaries those indices have. The engine holds the read up to SECONDS until the batch is
-# yellow and has PRIMARIES active shards (0: unknown yet): the engines call a restoring index
-# yellow at once, so the shard count is what makes the read return as soon as the restore is
-# done. Returns 1 when the cluster gave no usable answer (HTTP_STATUS, HTTP_ERROR say why).
+# health_pending BATCH SECONDS SHARDS: sets PENDING to the indices of BATCH whose primaries
+# are not all active (empty when every one is), PENDING_PRIMARIES to how many active shards
+# those indices will have once their primaries are (their active shards now, plus the
+# primaries still missing) and PENDING_ACTIVE to their active shards now. The engine holds the
+# read up to SECONDS until the batch is yellow and has SHARDS active shards (0: unknown yet):
+# the engines call a restoring index yellow at once, so the shard count is what makes the read
+# return as soon as the restore is done, or as soon as a shard more is active (a replica of a
+# restored primary counts too: progress all the same). Returns 1 when the cluster gave no
+# usable answer (HTTP_STATUS, HTTP_ERROR say why).
 health_pending() {
-  local batch=$1 wait=$2 primaries=$3 active=''
-  PENDING='' PENDING_PRIMARIES=0
-  ((primaries == 0)) || active="&wait_for_active_shards=${primaries}"
+  local batch=$1 wait=$2 shards=$3 active=''
+  PENDING='' PENDING_PRIMARIES=0 PENDING_ACTIVE=0
+  ((shards == 0)) || active="&wait_for_active_shards=${shards}"
   HEALTH_READS=$((HEALTH_READS + 1))
   es_call GET "/_cluster/health/${batch}?wait_for_status=yellow${active}&timeout=${wait}s&level=indices&expand_wildcards=all" \
     '' "$((wait + ES_TIMEOUT))" || return 1
   [[ $HTTP_STATUS == 200 || $HTTP_STATUS == 408 ]] || return 1
-  read -r PENDING_PRIMARIES PENDING < <(jq -r --arg batch "$batch" '(.indices // {}) as $h
+  read -r PENDING_PRIMARIES PENDING_ACTIVE PENDING < <(jq -r --arg batch "$batch" '(.indices // {}) as $h
       | [$batch | split(",")[] | select(($h[.] // null) == null or $h[.].status == "red"
           or $h[.].active_primary_shards < $h[.].number_of_shards)]
-      | "\(map($h[.].number_of_shards // 0) | add // 0) \(join(","))"' "$ES_REPLY") || return 1
+      | (map($h[.] // {} | (.active_shards // 0) + (.number_of_shards // 0) - (.active_primary_shards // 0)) | add // 0) as $target
+      | "\($target) \(map($h[.].active_shards // 0) | add // 0) \(join(","))"' "$ES_REPLY") || return 1
 }
 
 # Prints how the restore advances: shards recovering from the snapshot, bytes.
@@ -742,17 +746,17 @@ unassigned_reasons() {
 # answer are retried for RESTORE_UNREACHABLE_TIMEOUT seconds.
 wait_for_primaries() {
   local deadline=$((RESTORE_START + RESTORE_TIMEOUT)) last_report=$SECONDS unreachable_since=''
-  local pause=250 max_pause=$((POLL_INTERVAL * 1000)) round_ms
+  local pause=250 max_pause=$((POLL_INTERVAL * 1000)) round_ms last_pending='' last_active=''
   ((max_pause >= 250)) || max_pause=250
   HEALTH_READS=0
   if [[ ! -s $WORK_DIR/watch.txt ]]; then
     log "no index to wait for (global state only)"
     return 0
   fi
-  # Each line: a batch of names, and how many primaries they have (0 until a read tells).
+  # Each line: a batch of names, and how many active shards to wait for (0 until a read tells).
   names_in_batches "$WORK_DIR/watch.txt" | sed 's/$/\t0/' >"$WORK_DIR/pending-batches.txt"
   while [[ -s $WORK_DIR/pending-batches.txt ]]; do
-    local batch primaries all_pending='' failed=false server_wait cause='' round_start
+    local batch primaries all_pending='' failed=false server_wait cause='' round_start round_active=0
     round_start=$(now_ms)
     # The engine holds a read of a red index up to POLL_INTERVAL seconds (1-30).
     server_wait=$((POLL_INTERVAL < 1 ? 1 : (POLL_INTERVAL > 30 ? 30 : POLL_INTERVAL)))
@@ -766,6 +770,7 @@ wait_for_primaries() {
         [[ -z $PENDING ]] || {
           printf '%s\t%s\n' "$PENDING" "$PENDING_PRIMARIES" >>"$WORK_DIR/still-pending.txt"
           all_pending+="${all_pending:+,}${PENDING}"
+          round_active=$((round_active + PENDING_ACTIVE))
         }
       else
         failed=true
@@ -799,6 +804,12 @@ wait_for_primaries() {
     # A round that did not know every batch's primaries was not held: the next one, which
     # knows them, follows at once and is.
     [[ $counted == true ]] || continue
+    # A read the engine let go early because a shard more became active: progress, so the
+    # next read (which asks for one more again) follows at once.
+    if [[ $all_pending != "${last_pending:-}" || $round_active != "${last_active:-}" ]]; then
+      last_pending=$all_pending last_active=$round_active
+      continue
+    fi
     # The engine may have held the reads: only the rest of the pause is slept.
     round_ms=$(($(now_ms) - round_start))
     ((round_ms >= pause)) || sleep_ms "$((pause - round_ms))"
