@@ -14,7 +14,9 @@
 # Every job log line is kept with its time since the job started ($BENCH_OUT/job-logs/), to
 # say where the rest goes.
 #
-# Output: $BENCH_OUT/job_overhead.tsv. Environment: BENCH_JOB_REPS (rounds; 3),
+# Output: $BENCH_OUT/job_overhead.tsv (with each job's 1-minute load average when it started:
+# the host's other load shows in every step). Environment: BENCH_JOB_REPS (rounds; 5; the
+# report's medians leave out round 1, the first jobs after the cluster started, cold JITs),
 # BENCH_JOB_DOCS (documents per index; 4000), AGENT_BIN; the jobs' own variables
 # (POLL_INTERVAL, ...) pass through to them.
 set -euo pipefail
@@ -26,7 +28,7 @@ BENCH_NAME="job-overhead"
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-REPS="${BENCH_JOB_REPS:-3}"
+REPS="${BENCH_JOB_REPS:-5}"
 DOCS="${BENCH_JOB_DOCS:-4000}"
 JOBS_DIR="$BENCH_ROOT/addons/elasticsearch/dataprotection"
 INDICES=(bench-products bench-orders bench-events)
@@ -189,8 +191,9 @@ phases() {
 }
 
 round() {
-  local r=$1 backup wall start end state bucket base rwall rstart rstop shards count
+  local r=$1 backup wall start end state bucket base rwall rstart rstop shards count load rload
   backup="bench-$r-$(date -u +%Y%m%d%H%M%S)"
+  load=$(cut -d' ' -f1 /proc/loadavg)
   wall="$(run_job backup.sh "$backup" "$LOGS/backup-$r.log")"
   [[ ! -e "$WORK/backup.info.exit" ]] || bench_die "backup.sh left backup.info.exit"
   bucket="$(jq -r '.extras[0].bucket' "$WORK/backup.info")"
@@ -198,6 +201,7 @@ round() {
   read -r start end state <<<"$(snapshot_ms "$bucket" "$base" "$backup")"
   [[ $state == SUCCESS ]] || bench_die "snapshot $backup is $state"
   es DELETE "/$(IFS=,; echo "${INDICES[*]}")" >/dev/null
+  rload=$(cut -d' ' -f1 /proc/loadavg)
   rwall="$(run_job restore.sh "$backup" "$LOGS/restore-$r.log")"
   read -r rstart rstop shards <<<"$(restore_ms)"
   [[ $rstart != none ]] || bench_die "no SNAPSHOT recovery in _recovery after restore.sh"
@@ -205,10 +209,10 @@ round() {
     count="$(es GET "/$ix/_count" | jq -r .count)"
     [[ $count == "$DOCS" ]] || bench_die "$ix has $count documents after the restore, not $DOCS"
   done
-  printf '%s\tbackup\t%s\t%s\t%s\t-\n' "$r" "$wall" "$((end - start))" \
-    "$(awk -v w="$wall" -v d=$((end - start)) 'BEGIN { printf "%.3f", w - d }')" >>"$OUT"
-  printf '%s\trestore\t%s\t%s\t%s\t%s\n' "$r" "$rwall" "$((rstop - rstart))" \
-    "$(awk -v w="$rwall" -v d=$((rstop - rstart)) 'BEGIN { printf "%.3f", w - d }')" "$shards" >>"$OUT"
+  printf '%s\tbackup\t%s\t%s\t%s\t-\t%s\n' "$r" "$wall" "$((end - start))" \
+    "$(awk -v w="$wall" -v d=$((end - start)) 'BEGIN { printf "%.3f", w - d }')" "$load" >>"$OUT"
+  printf '%s\trestore\t%s\t%s\t%s\t%s\t%s\n' "$r" "$rwall" "$((rstop - rstart))" \
+    "$(awk -v w="$rwall" -v d=$((rstop - rstart)) 'BEGIN { printf "%.3f", w - d }')" "$shards" "$rload" >>"$OUT"
   phases "$r" backup "$LOGS/backup-$r.log" "${BACKUP_MILESTONES[@]}"
   phases "$r" restore "$LOGS/restore-$r.log" "${RESTORE_MILESTONES[@]}"
   bench_log "round $r: backup.sh $wall ms, snapshot $((end - start)) ms; restore.sh $rwall ms, restore $((rstop - rstart)) ms ($shards shards)"
@@ -224,7 +228,7 @@ main() {
   LOGS="$BENCH_OUT/job-logs"
   rm -rf "$LOGS"
   mkdir -p "$LOGS"
-  printf 'round\tjob\twall_ms\tengine_ms\toverhead_ms\tshards\n' >"$OUT"
+  printf 'round\tjob\twall_ms\tengine_ms\toverhead_ms\tshards\tload\n' >"$OUT"
   PHASES="$BENCH_OUT/job_phases.tsv"
   printf 'round\tjob\tphase\tms\n' >"$PHASES"
   trap cleanup EXIT
