@@ -1229,6 +1229,47 @@ test_restore_wait_for_primaries() {
     "$(grep health "$d/calls2.log" | paste -sd'|')"
 }
 
+# Index names reach URL paths percent-encoded: "x%2a" stays that index, never the pattern x*.
+test_index_names_in_urls() {
+  local out
+  out=$(
+    # shellcheck source=../../addons/elasticsearch/dataprotection/restore.sh disable=SC1091
+    source "${ROOT}/addons/elasticsearch/dataprotection/restore.sh"
+    uri_names 'x%2a,ab+c,é-1,k=v&y,plain.name_1'
+  )
+  expect_eq "names in a URL: each percent-encoded, commas kept" 'x%252a,ab%2Bc,%C3%A9-1,k%3Dv%26y,plain.name_1' "$out"
+}
+
+# The rename patterns both the job's plan (jq) and the engine (Java) read alike, and
+# replacements that refer only to groups the pattern has.
+# shellcheck disable=SC2016 # $1 and the like are the engine's, not the shell's
+test_rename_subset() {
+  rename_case() {
+    (
+      # shellcheck source=../../addons/elasticsearch/dataprotection/restore.sh disable=SC1091
+      source "${ROOT}/addons/elasticsearch/dataprotection/restore.sh"
+      # shellcheck disable=SC2034 # read by check_rename_subset
+      RESTORE_RENAME_PATTERN=$1 RESTORE_RENAME_REPLACEMENT=$2
+      check_rename_subset
+      echo "accepted"
+    ) 2>&1 || true
+  }
+  local c
+  for c in '^r-(.+)$|copy-$1' '(.+)|restored-$0-$1' 'logs-(\d+)\.(\w+)|l-$2-$1' '^(?:ab)-(x)$|$1' '[a-z]+|z'; do
+    expect_true "rename '${c%%|*}' -> '${c#*|}': accepted" grep -qx accepted <<<"$(rename_case "${c%%|*}" "${c#*|}")"
+  done
+  for c in '^[[:alpha:]]+$|copy-$0|a POSIX or Unicode class' '\p{L}+|x|a POSIX or Unicode class' \
+    '(?i)abc|x|a (? construct other than (?:' '(?<n>a)|x|a (? construct other than (?:' \
+    '\Qa\E|x|a backslash escape other than' \
+    '(.+)|restored-$1$2|refers to group 2, but RESTORE_RENAME_PATTERN has 1' \
+    '\(x\)|$1|refers to group 1, but RESTORE_RENAME_PATTERN has 0' \
+    '(.+)|a$b|has a $ that is not a group reference' '(.+)|a\1|has a backslash'; do
+    local re=${c%%|*} rest=${c#*|}
+    expect_true "rename '${re}' -> '${rest%%|*}': refused, saying ${rest#*|}" \
+      grep -qF -- "${rest#*|}" <<<"$(rename_case "$re" "${rest%%|*}")"
+  done
+}
+
 # TEST DOUBLE, declared as such: OpenSearch's ISM (the index-management plugin is published
 # nowhere this machine reaches), as a stub of the engine's answers: its plugin list and the
 # cluster settings, which PUT _cluster/settings changes as the engine does (null removes).
@@ -1401,7 +1442,7 @@ main() {
   for t in test_ini_reader test_provider_aws test_provider_minio test_provider_s3_compatible \
     test_provider_oss_cos_obs_gcs test_storage_provider_templates test_env_auth test_config_errors test_secrets_registered test_paths test_names \
     test_job_env test_engine_error test_request_bodies test_registration_retries_only_a_closed_client \
-    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_ism_paused_and_put_back test_grace_period_bounds_the_clean_up test_signal_during_a_call_is_handled_at_once test_missing_ca_named test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
+    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_index_names_in_urls test_rename_subset test_ism_paused_and_put_back test_grace_period_bounds_the_clean_up test_signal_during_a_call_is_handled_at_once test_missing_ca_named test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
     "$t"
   done
   printf '%d passed, %d failed\n' "$PASSED" "$FAILED"

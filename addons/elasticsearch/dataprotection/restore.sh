@@ -87,6 +87,12 @@ validate_restore_options() {
     die "RESTORE_INCLUDE_GLOBAL_STATE '${RESTORE_INCLUDE_GLOBAL_STATE}' is not a boolean"
   INCLUDE_ALIASES=$(parse_bool "$RESTORE_INCLUDE_ALIASES") ||
     die "RESTORE_INCLUDE_ALIASES '${RESTORE_INCLUDE_ALIASES}' is not a boolean"
+  if [[ -n $RESTORE_RENAME_PATTERN && $INCLUDE_ALIASES == true ]]; then
+    # The snapshot's aliases would then name the renamed indices and the existing ones both
+    # (searches through them count twice, writes find no write index).
+    INCLUDE_ALIASES=false
+    log "aliases: not restored, since the indices are renamed (the snapshot's aliases would also name the renamed copies)"
+  fi
   [[ -n ${RESTORE_INDICES//[[:space:],]/} ]] || die "RESTORE_INDICES is empty: name the indices to restore"
   [[ $RESTORE_INDICES != *[[:space:]]* ]] || die "RESTORE_INDICES '${RESTORE_INDICES}' holds blanks: separate patterns with commas only"
   case $RESTORE_CONFLICT_MODE in
@@ -100,6 +106,7 @@ validate_restore_options() {
     [[ -n $RESTORE_RENAME_REPLACEMENT ]] || die "RESTORE_RENAME_PATTERN is set but RESTORE_RENAME_REPLACEMENT is empty"
     jq -n --arg re "$RESTORE_RENAME_PATTERN" '"x" | test($re)' >/dev/null 2>&1 ||
       die "RESTORE_RENAME_PATTERN '${RESTORE_RENAME_PATTERN}' is not a valid regular expression"
+    check_rename_subset
   elif [[ -n $RESTORE_RENAME_REPLACEMENT ]]; then
     die "RESTORE_RENAME_REPLACEMENT is set but RESTORE_RENAME_PATTERN is empty"
   fi
@@ -115,6 +122,43 @@ validate_restore_options() {
     auto | own | upstream) ;;
     *) die "RESTORE_LAYOUT '${RESTORE_LAYOUT}' is not one of auto, own, upstream" ;;
   esac
+}
+
+# check_rename_subset: the pre-flight plans the rename with jq's regular expressions, the engine
+# applies Java's replaceAll; where the two read a pattern differently the plan would be wrong
+# (a conflict unseen, the wrong index overwritten). So only what both read alike: no POSIX or
+# Unicode classes, no (? constructs but (?:, no backslash escapes but of a punctuation
+# character, \d, \w and \s; a replacement with $0-$9 only up to the pattern's groups and no
+# other $ or \ (Java refuses a reference to a group the pattern lacks, after the delete mode
+# would have deleted).
+check_rename_subset() {
+  local re=$RESTORE_RENAME_PATTERN rep=$RESTORE_RENAME_REPLACEMENT groups stripped why=''
+  if [[ $re == *"[:"* || $re == *'\p'* || $re == *'\P'* ]]; then
+    why='a POSIX or Unicode class'
+  elif [[ ${re//'(?:'/} == *'(?'* ]]; then
+    why='a (? construct other than (?:'
+  elif [[ $(sed -E 's/\\[][(){}.*+?^$|\\/dwsDWS-]//g' <<<"$re") == *"\\"* ]]; then
+    why='a backslash escape other than of punctuation, \d, \w or \s'
+  fi
+  [[ -z $why ]] ||
+    die "RESTORE_RENAME_PATTERN '${re}' uses ${why}, which the engine's Java regular expressions and this job's plan would read differently: use plain characters, [...] sets, groups, quantifiers, ^ and \$"
+  # Capturing groups: each ( not escaped and not (?:.
+  stripped=$(sed -E 's/\\.//g' <<<"$re")
+  stripped=${stripped//'(?:'/}
+  stripped=${stripped//[^(]/}
+  groups=${#stripped}
+  [[ $rep != *"\\"* ]] ||
+    die "RESTORE_RENAME_REPLACEMENT '${rep}' has a backslash, which Java's replaceAll reads as an escape: leave it out"
+  local rest=$rep n
+  while [[ $rest == *'$'* ]]; do
+    rest=${rest#*'$'}
+    [[ $rest =~ ^[0-9] ]] ||
+      die "RESTORE_RENAME_REPLACEMENT '${rep}' has a \$ that is not a group reference \$0-\$9: the engine refuses it"
+    n=${rest:0:1}
+    ((n <= groups)) ||
+      die "RESTORE_RENAME_REPLACEMENT '${rep}' refers to group ${n}, but RESTORE_RENAME_PATTERN has ${groups}: the engine refuses it"
+    rest=${rest:1}
+  done
 }
 
 # ---------------------------------------------------------------------------
@@ -575,6 +619,23 @@ resume_features() {
 # The one change of the conflict mode
 # ---------------------------------------------------------------------------
 
+# uri_names NAMES: comma-separated index names as one URL path segment: each name
+# percent-encoded, the commas kept. An index may be called "x%2a", which the engine would
+# otherwise decode to the pattern x* (and delete or close every x... index).
+uri_names() {
+  local LC_ALL=C in=$1 out='' c i
+  for ((i = 0; i < ${#in}; i++)); do
+    c=${in:i:1}
+    case $c in
+      [A-Za-z0-9._,-]) out+=$c ;;
+      *)
+        printf -v c '%02X' "'$c"
+        out+="%${c: -2}" ;;
+    esac
+  done
+  printf '%s' "$out"
+}
+
 # names_in_batches FILE: the names (one a line) as comma-joined batches, one a line.
 names_in_batches() {
   local IFS=, name i
@@ -595,7 +656,7 @@ close_conflicts() {
   [[ -s $WORK_DIR/to-close.txt ]] || return 0
   local batch
   while IFS= read -r batch; do
-    es_ok "closing ${batch}" POST "/${batch}/_close?expand_wildcards=all" '' "$ES_VERIFY_TIMEOUT"
+    es_ok "closing ${batch}" POST "/$(uri_names "$batch")/_close?expand_wildcards=all" '' "$ES_VERIFY_TIMEOUT"
     local name names
     IFS=, read -r -a names <<<"$batch"
     for name in "${names[@]}"; do CLOSED_BY_JOB+=("$name"); done
@@ -609,7 +670,7 @@ reopen_closed() {
   printf '%s\n' "${CLOSED_BY_JOB[@]}" >"$WORK_DIR/to-reopen.txt"
   local batch
   while IFS= read -r batch; do
-    if es_call POST "/${batch}/_open?expand_wildcards=all" '' "$ES_VERIFY_TIMEOUT" && [[ $HTTP_STATUS == 2* ]]; then
+    if es_call POST "/$(uri_names "$batch")/_open?expand_wildcards=all" '' "$ES_VERIFY_TIMEOUT" && [[ $HTTP_STATUS == 2* ]]; then
       log "reopened ${batch}: the restore did not start"
     else
       warn "could not reopen ${batch} (HTTP ${HTTP_STATUS}${HTTP_ERROR:+: $HTTP_ERROR}): open it by hand"
@@ -627,12 +688,12 @@ delete_conflicts() {
   local batch
   while IFS= read -r batch; do
     [[ -n $batch ]] || continue
-    es_ok "deleting data stream(s) ${batch}" DELETE "/_data_stream/${batch}" '' "$ES_VERIFY_TIMEOUT"
+    es_ok "deleting data stream(s) ${batch}" DELETE "/_data_stream/$(uri_names "$batch")" '' "$ES_VERIFY_TIMEOUT"
     log "deleted data stream(s): ${batch}"
   done < <(names_in_batches "$WORK_DIR/to-delete-streams.txt")
   while IFS= read -r batch; do
     [[ -n $batch ]] || continue
-    es_ok "deleting ${batch}" DELETE "/${batch}?expand_wildcards=all" '' "$ES_VERIFY_TIMEOUT"
+    es_ok "deleting ${batch}" DELETE "/$(uri_names "$batch")?expand_wildcards=all" '' "$ES_VERIFY_TIMEOUT"
     log "deleted: ${batch} (RESTORE_CONFLICT_MODE=delete)"
   done < <(names_in_batches "$WORK_DIR/to-delete.txt")
 }
@@ -710,7 +771,7 @@ health_pending() {
   PENDING='' PENDING_PRIMARIES=0 PENDING_ACTIVE=0
   ((shards == 0)) || active="&wait_for_active_shards=${shards}"
   HEALTH_READS=$((HEALTH_READS + 1))
-  es_call GET "/_cluster/health/${batch}?wait_for_status=yellow${active}&timeout=${wait}s&level=indices&expand_wildcards=all" \
+  es_call GET "/_cluster/health/$(uri_names "$batch")?wait_for_status=yellow${active}&timeout=${wait}s&level=indices&expand_wildcards=all" \
     '' "$((wait + ES_TIMEOUT))" || return 1
   [[ $HTTP_STATUS == 200 || $HTTP_STATUS == 408 ]] || return 1
   read -r PENDING_PRIMARIES PENDING_ACTIVE PENDING < <(jq -r --arg batch "$batch" '(.indices // {}) as $h
@@ -732,7 +793,7 @@ report_recovery() {
 
 # unassigned_reasons NAMES: 'index[shard]: reason' for the named indices' unassigned primaries.
 unassigned_reasons() {
-  es_call GET "/_cat/shards/${1}?format=json&h=index,shard,prirep,state,unassigned.reason&expand_wildcards=all" &&
+  es_call GET "/_cat/shards/$(uri_names "$1")?format=json&h=index,shard,prirep,state,unassigned.reason&expand_wildcards=all" &&
     [[ $HTTP_STATUS == 200 ]] || return 0
   jq -r '[.[] | select(.prirep == "p" and .state != "STARTED")
       | "\(.index)[\(.shard)] \(.state)\(if .["unassigned.reason"] then " (" + .["unassigned.reason"] + ")" else "" end)"][:10] | join(", ")' "$ES_REPLY"
@@ -824,7 +885,7 @@ wait_for_primaries() {
 check_recoveries() {
   local batch missing='' bytes=0 b m
   while IFS= read -r batch; do
-    es_ok "reading the recoveries" GET "/${batch}/_recovery?expand_wildcards=all"
+    es_ok "reading the recoveries" GET "/$(uri_names "$batch")/_recovery?expand_wildcards=all"
     read -r b m <<<"$(jq -r --arg batch "$batch" '. as $r
         | "\([.[].shards[] | select(.primary and .type == "SNAPSHOT") | .index.size.recovered_in_bytes // 0] | add // 0) " +
           ([$batch | split(",")[]
@@ -844,7 +905,7 @@ report_health() {
   : >"$WORK_DIR/health.tsv"
   while IFS= read -r batch; do
     # A health read with indices still names the cluster's data nodes.
-    es_ok "reading the restored indices' health" GET "/_cluster/health/${batch}?level=indices&expand_wildcards=all"
+    es_ok "reading the restored indices' health" GET "/_cluster/health/$(uri_names "$batch")?level=indices&expand_wildcards=all"
     jq -r '(.number_of_data_nodes // 0) as $d
       | .indices // {} | to_entries[] | [.key, .value.status, .value.number_of_replicas, $d] | @tsv' "$ES_REPLY" >>"$WORK_DIR/health.tsv"
   done < <(names_in_batches "$WORK_DIR/watch.txt")
