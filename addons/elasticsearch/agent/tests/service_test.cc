@@ -292,6 +292,22 @@ TEST(Service, RootRefusesToWriteInTheEngineUsersDirectory) {
   EXPECT_FALSE(fs::exists(dir.path() / "elasticsearch.keystore.lock"));
 }
 
+TEST(Service, RootCleansUpNothingInTheEngineUsersDirectoryAtStart) {
+  if (::geteuid() != 0) GTEST_SKIP() << "skipped: needs root";
+  TempDir dir;
+  const fs::path stale = dir.path() / ".elasticsearch.keystore.agent-Ab12Cd";
+  WriteFile(stale, "half");
+  ASSERT_EQ(::chown(dir.path().c_str(), 4321, 4321), 0);
+  KeystoreService svc({dir.path(), Product::kElasticsearch, "8.15.0", std::nullopt, nullptr,
+                       nullptr, std::nullopt});
+  auto removed = svc.RemoveStaleTemporaries();
+  ASSERT_FALSE(removed.ok());
+  EXPECT_EQ(removed.error().code, "KEYSTORE_OWNER_MISMATCH");
+  // No root-owned lock file that would keep the engine's user from ever writing.
+  EXPECT_FALSE(fs::exists(dir.path() / "elasticsearch.keystore.lock"));
+  EXPECT_TRUE(fs::exists(stale));
+}
+
 TEST(Service, ConcurrentWritersAllLand) {
   TempDir dir;
   KeystoreService svc({dir.path(), Product::kElasticsearch, "8.10.0", std::nullopt, nullptr,

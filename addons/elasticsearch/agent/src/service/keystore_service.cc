@@ -449,6 +449,9 @@ Result<keystore::Keystore> KeystoreService::LoadOrCreate(const std::optional<std
 Result<int> KeystoreService::RemoveStaleTemporaries() {
   std::optional<Product> product = DetectProductLocally();
   if (!product) return 0;  // no keystore and no engine config yet: nothing can be stale
+  // The same checks as a write's, before the lock file is created: a root-owned lock in the
+  // engine user's directory would keep that user from ever writing.
+  if (Status s = CheckNotRootInOthersDirectory(); !s.ok()) return s.error();
   const fs::path path = KeystorePath(options_.config_dir, *product);
   if (Status owner = storage::CheckOwner(path); !owner.ok()) return owner.error();
   auto lock = storage::FileLock::Acquire(path.string() + ".lock", kLockTimeout);
