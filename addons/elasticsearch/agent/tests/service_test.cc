@@ -353,6 +353,21 @@ TEST(Service, HealthSaysWhatIsInTheWayOfAKeystoreThatIsNoFile) {
   EXPECT_EQ(svc.Health().problem, "KEYSTORE_NOT_A_FILE");
 }
 
+TEST(Service, ALinkAtTheKeystorePathTellsTheEngineDanglingOrNot) {
+  TempDir dir;
+  const auto path = dir.path() / "opensearch.keystore";
+  fs::create_symlink(dir.path() / "elsewhere", path);  // dangling
+  EXPECT_EQ(DetectProductIn(dir.path()), Product::kOpenSearch);
+  KeystoreService svc(
+      {dir.path(), std::nullopt, "2.11.0", std::nullopt, nullptr, nullptr, std::nullopt});
+  KeystoreHealth h = svc.Health();
+  EXPECT_EQ(h.path, path);
+  EXPECT_TRUE(h.exists);
+  EXPECT_EQ(h.problem, "KEYSTORE_NOT_A_FILE");
+  WriteFile(dir.path() / "elsewhere", "");  // the link now leads to a file
+  EXPECT_EQ(DetectProductIn(dir.path()), Product::kOpenSearch);
+}
+
 }  // namespace
 }  // namespace agent::service
 

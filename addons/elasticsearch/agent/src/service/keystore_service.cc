@@ -45,6 +45,13 @@ bool Exists(const fs::path& path) {
   return fs::exists(path, ec);
 }
 
+// Whether anything is at `path`, a link (even a dangling one) included: a keystore path
+// taken by a link still tells the engine, and /health then names the problem.
+bool Taken(const fs::path& path) {
+  std::error_code ec;
+  return fs::exists(fs::symlink_status(path, ec));
+}
+
 fs::path KeystorePath(const fs::path& dir, Product product) {
   return dir / std::string(keystore::FileName(product));
 }
@@ -59,7 +66,7 @@ KeystoreService::KeystoreService(ServiceOptions options) : options_(std::move(op
 
 std::optional<Product> DetectProductIn(const fs::path& config_dir) {
   for (Product p : {Product::kElasticsearch, Product::kOpenSearch}) {
-    if (Exists(KeystorePath(config_dir, p))) return p;
+    if (Taken(KeystorePath(config_dir, p))) return p;
   }
   if (Exists(config_dir / "elasticsearch.yml")) return Product::kElasticsearch;
   if (Exists(config_dir / "opensearch.yml")) return Product::kOpenSearch;
