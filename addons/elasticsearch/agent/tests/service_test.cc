@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -290,6 +291,51 @@ TEST(Service, RootRefusesToWriteInTheEngineUsersDirectory) {
   EXPECT_EQ(w.error().code, "KEYSTORE_OWNER_MISMATCH");
   EXPECT_FALSE(fs::exists(dir.path() / "elasticsearch.keystore"));
   EXPECT_FALSE(fs::exists(dir.path() / "elasticsearch.keystore.lock"));
+}
+
+// CheckReady's error code in a config directory of mode 0355 (searchable and writable, not
+// readable), as seen by a user other than root, whom no mode stops; "" when ready.
+std::string ReadyCodeInAnUnlistableDirectory(const fs::path& dir) {
+  KeystoreService svc(
+      {dir, Product::kElasticsearch, "8.15.0", std::nullopt, nullptr, nullptr, std::nullopt});
+  Status ready = svc.CheckReady();
+  auto w = svc.WriteS3Credentials(Creds("c", "AK", "SK"));
+  // The write fails as /ready says it would.
+  if (w.ok() || w.error().code != "KEYSTORE_READ_FAILED") return "write: not KEYSTORE_READ_FAILED";
+  return ready.ok() ? "" : ready.error().code;
+}
+
+TEST(Service, ReadyRefusesAConfigDirectoryThatCannotBeListed) {
+  TempDir dir;
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0355), 0);
+  if (::geteuid() != 0) {
+    EXPECT_EQ(ReadyCodeInAnUnlistableDirectory(dir.path()), "KEYSTORE_DIR_NOT_LISTABLE");
+    ASSERT_EQ(::chmod(dir.path().c_str(), 0700), 0);
+    return;
+  }
+  ASSERT_EQ(::chown(dir.path().c_str(), 4321, 4321), 0);
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {  // the child becomes the directory's owner, as the engine's user would be
+    ::close(pipe_fds[0]);
+    std::string code = "setuid failed";
+    if (::setgid(4321) == 0 && ::setuid(4321) == 0)
+      code = ReadyCodeInAnUnlistableDirectory(dir.path());
+    ssize_t n = ::write(pipe_fds[1], code.data(), code.size());
+    _exit(n == static_cast<ssize_t>(code.size()) ? 0 : 1);
+  }
+  ::close(pipe_fds[1]);
+  std::string code;
+  char buf[256];
+  for (ssize_t n; (n = ::read(pipe_fds[0], buf, sizeof buf)) > 0;)
+    code.append(buf, static_cast<size_t>(n));
+  ::close(pipe_fds[0]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_EQ(code, "KEYSTORE_DIR_NOT_LISTABLE");
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0700), 0);
 }
 
 TEST(Service, RootCleansUpNothingInTheEngineUsersDirectoryAtStart) {

@@ -370,6 +370,13 @@ Status KeystoreService::CheckReady() {
     return MakeError(kDirNotWritable,
                      dir.string() + " is not writable by uid " + std::to_string(::geteuid()));
   }
+  // Every write lists the directory for the temporary files a killed write left.
+  if (::access(dir.c_str(), R_OK) != 0) {
+    return MakeError(kDirNotListable, dir.string() + " cannot be listed by uid " +
+                                          std::to_string(::geteuid()) +
+                                          " (it needs read permission too), so every write "
+                                          "would fail with KEYSTORE_READ_FAILED");
+  }
   const fs::path path = KeystorePath(dir, product.value());
   if (Status s = CheckNotRootInOthersDirectory(); !s.ok()) return s;
   if (Status owner = storage::CheckOwner(path); !owner.ok()) return owner.error();
