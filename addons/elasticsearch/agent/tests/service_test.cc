@@ -2,10 +2,13 @@
 // the file's format kept, and nothing written when anything is wrong.
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -397,6 +400,24 @@ TEST(Service, HealthSaysWhatIsInTheWayOfAKeystoreThatIsNoFile) {
   std::filesystem::create_symlink(dir.path() / "elsewhere", path);
   EXPECT_TRUE(svc.Health().exists);  // even a dangling link is in the way of a write
   EXPECT_EQ(svc.Health().problem, "KEYSTORE_NOT_A_FILE");
+}
+
+TEST(Service, AUnixSocketAtTheKeystorePathIsNotAFile) {
+  TempDir dir;
+  const fs::path path = dir.path() / "elasticsearch.keystore";
+  storage::UniqueFd socket_fd(::socket(AF_UNIX, SOCK_STREAM, 0));
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  ASSERT_LT(path.string().size(), sizeof address.sun_path);
+  std::strcpy(address.sun_path, path.c_str());
+  ASSERT_EQ(::bind(socket_fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  KeystoreService svc({dir.path(), Product::kElasticsearch, "8.15.0", std::nullopt, nullptr,
+                       nullptr, std::nullopt});
+  EXPECT_EQ(svc.Health().problem, "KEYSTORE_NOT_A_FILE");
+  auto w = svc.WriteS3Credentials(Creds("c", "AK", "SK"));
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.error().code, "KEYSTORE_NOT_A_FILE") << w.error().message;
+  EXPECT_EQ(svc.CheckReady().error().code, "KEYSTORE_NOT_A_FILE");
 }
 
 TEST(Service, ALinkAtTheKeystorePathTellsTheEngineDanglingOrNot) {

@@ -211,6 +211,8 @@ Result<WriteResult> KeystoreService::UpdateWithTool(const std::vector<cli_backen
   cli.product = locked.value().product;
   cli.config_dir = options_.config_dir;
 
+  // The tool would follow a link or block on a FIFO: refused as the native backend refuses.
+  if (Status s = storage::CheckRegularFileOrAbsent(path); !s.ok()) return s.error();
   WriteResult result;
   result.keystore = path;
   result.created = !Exists(path);
