@@ -10,6 +10,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <sstream>
 #include <thread>
 
 #include "keystore/codec.h"
@@ -400,6 +401,33 @@ TEST(Service, HealthSaysWhatIsInTheWayOfAKeystoreThatIsNoFile) {
   std::filesystem::create_symlink(dir.path() / "elsewhere", path);
   EXPECT_TRUE(svc.Health().exists);  // even a dangling link is in the way of a write
   EXPECT_EQ(svc.Health().problem, "KEYSTORE_NOT_A_FILE");
+}
+
+// Bytes this process has read so far (rchar: every read(2), whatever the file).
+long long BytesReadByThisProcess() {
+  std::istringstream io(ReadFileOrEmpty("/proc/self/io"));
+  std::string key;
+  long long value = -1;
+  while (io >> key >> value) {
+    if (key == "rchar:") return value;
+  }
+  return -1;
+}
+
+TEST(Service, HealthReadsTheHeaderNotTheWholeKeystore) {
+  TempDir dir;
+  KeystoreService svc({dir.path(), Product::kElasticsearch, "8.15.0", std::nullopt, nullptr,
+                       nullptr, std::nullopt});
+  ASSERT_TRUE(svc.WriteS3Credentials(Creds("c", "AK", std::string(8 << 20, 'x'))).ok());
+  ASSERT_GT(fs::file_size(dir.path() / "elasticsearch.keystore"), 8u << 20);
+  if (BytesReadByThisProcess() < 0) GTEST_SKIP() << "skipped: no /proc/self/io here";
+  const long long before = BytesReadByThisProcess();
+  KeystoreHealth h = svc.Health();
+  const long long read = BytesReadByThisProcess() - before;
+  EXPECT_TRUE(h.format_version.has_value());
+  EXPECT_EQ(h.has_password, false);
+  EXPECT_FALSE(h.problem);
+  EXPECT_LT(read, 64 * 1024) << "Health read " << read << " bytes";  // /proc/self/io too
 }
 
 TEST(Service, AUnixSocketAtTheKeystorePathIsNotAFile) {

@@ -484,13 +484,14 @@ KeystoreHealth KeystoreService::Health() {
   }
   if (!product) return health;
   health.path = KeystorePath(options_.config_dir, *product);
-  auto bytes = storage::ReadFileIfExists(*health.path);
+  // The header alone is read: /health answers on the network thread, for every probe.
+  auto bytes = storage::ReadFilePrefixIfExists(*health.path, keystore::kHeaderPeekBytes);
   if (!bytes.ok()) {  // a link, a FIFO, a directory, unreadable: there, but no keystore to use
     health.exists = true;
     health.problem = bytes.error().code;
   } else if (bytes.value()) {
     health.exists = true;
-    // The header alone: /health stays cheap, and names a format the codec does not know.
+    // No checksum or decryption either: it names a format the codec does not know.
     if (auto header = keystore::PeekHeader(*bytes.value(), *product)) {
       health.format_version = header->version;
       health.has_password = header->has_password;

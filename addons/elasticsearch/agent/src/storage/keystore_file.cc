@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -197,31 +198,60 @@ Result<std::optional<UniqueFd>> OpenRegularFile(const fs::path& path, Links link
   return std::optional<UniqueFd>(std::move(fd));
 }
 
+// Up to `limit` bytes from the start of `fd`; `*more` says whether the file goes on.
+Result<std::string> ReadUpTo(int fd, const fs::path& path, size_t limit, bool* more) {
+  std::string bytes;
+  char buf[64 * 1024];
+  *more = false;
+  for (;;) {
+    // One byte past the limit, to tell a file of exactly `limit` bytes from a longer one.
+    const size_t want = std::min(sizeof buf, limit + 1 - bytes.size());
+    ssize_t n = ::read(fd, buf, want);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return MakeError(kReadFailed, Describe(path, "cannot read"));
+    if (n == 0) return bytes;
+    bytes.append(buf, static_cast<size_t>(n));
+    if (bytes.size() > limit) {
+      bytes.resize(limit);
+      *more = true;
+      return bytes;
+    }
+  }
+}
+
+Error TooLarge(const fs::path& path) {
+  return MakeError(kReadFailed, path.string() + " is larger than 64 MiB: not a keystore");
+}
+
+// Told by fstat before reading: a huge file is refused without reading it.
+bool IsTooLarge(int fd) {
+  struct stat st;
+  return ::fstat(fd, &st) == 0 && static_cast<size_t>(st.st_size) > kMaxKeystoreSize;
+}
+
 }  // namespace
 
 Result<std::optional<std::string>> ReadFileIfExists(const fs::path& path, Links links) {
   auto fd = OpenRegularFile(path, links);
   if (!fd.ok()) return fd.error();
   if (!fd.value()) return std::optional<std::string>();
-  const int raw = fd.value()->get();
-  struct stat st;
-  if (::fstat(raw, &st) != 0) return MakeError(kReadFailed, Describe(path, "cannot stat"));
-  if (static_cast<size_t>(st.st_size) > kMaxKeystoreSize) {
-    return MakeError(kReadFailed, path.string() + " is larger than 64 MiB: not a keystore");
-  }
-  std::string bytes;
-  char buf[64 * 1024];
-  for (;;) {
-    ssize_t n = ::read(raw, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return MakeError(kReadFailed, Describe(path, "cannot read"));
-    if (n == 0) break;
-    bytes.append(buf, static_cast<size_t>(n));
-    if (bytes.size() > kMaxKeystoreSize) {
-      return MakeError(kReadFailed, path.string() + " is larger than 64 MiB: not a keystore");
-    }
-  }
-  return std::optional<std::string>(std::move(bytes));
+  if (IsTooLarge(fd.value()->get())) return TooLarge(path);
+  bool more = false;
+  auto bytes = ReadUpTo(fd.value()->get(), path, kMaxKeystoreSize, &more);
+  if (!bytes.ok()) return bytes.error();
+  if (more) return TooLarge(path);
+  return std::optional<std::string>(std::move(bytes.value()));
+}
+
+Result<std::optional<std::string>> ReadFilePrefixIfExists(const fs::path& path, size_t length) {
+  auto fd = OpenRegularFile(path, Links::kRefuse);
+  if (!fd.ok()) return fd.error();
+  if (!fd.value()) return std::optional<std::string>();
+  if (IsTooLarge(fd.value()->get())) return TooLarge(path);  // as a whole read would find
+  bool more = false;
+  auto bytes = ReadUpTo(fd.value()->get(), path, length, &more);
+  if (!bytes.ok()) return bytes.error();
+  return std::optional<std::string>(std::move(bytes.value()));
 }
 
 Status CheckRegularFileOrAbsent(const fs::path& path) {
