@@ -12,6 +12,7 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <vector>
 
 #include "crypto/crypto.h"
 #include "http/server.h"
@@ -282,6 +283,38 @@ TEST_F(HttpTest, TwoAuthorizationHeadersAreRefused) {
   const std::string two = "GET /keystore HTTP/1.1\r\nHost: x\r\nAuthorization: " + good_auth_ +
                           "\r\nAuthorization: Basic eDp5\r\n\r\n";
   EXPECT_EQ(RawStatusLine(port(), two), "400 FIELD_INVALID");
+}
+
+// Sends `bytes` on one connection and reads `count` responses from it, the first `heads` of
+// them as answers to HEAD (headers only), as a keep-alive client would.
+std::vector<bhttp::response<bhttp::string_body>> Exchange(uint16_t port, const std::string& bytes,
+                                                          int heads, int count) {
+  asio::io_context ioc;
+  asio::ip::tcp::socket socket(ioc);
+  socket.connect({asio::ip::make_address("127.0.0.1"), port});
+  asio::write(socket, asio::buffer(bytes));
+  beast::flat_buffer buffer;
+  std::vector<bhttp::response<bhttp::string_body>> responses;
+  for (int i = 0; i < count; ++i) {
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.skip(i < heads);  // a HEAD answer has no body, whatever its Content-Length says
+    boost::system::error_code ec;
+    bhttp::read(socket, buffer, parser, ec);
+    if (ec) break;
+    responses.push_back(parser.release());
+  }
+  return responses;
+}
+
+TEST_F(HttpTest, EndpointsWithoutCredentialsIgnoreAuthorizationHeaders) {
+  for (const char* path : {"/health", "/metrics", "/ready"}) {
+    const std::string two = std::string("GET ") + path +
+                            " HTTP/1.1\r\nHost: x\r\nAuthorization: Basic eDp5\r\n"
+                            "Authorization: Basic eTp6\r\n\r\n";
+    auto r = Exchange(port(), two, 0, 1);
+    ASSERT_EQ(r.size(), 1u) << path;
+    EXPECT_EQ(r[0].result_int(), 200) << path << ": " << r[0].body();
+  }
 }
 
 TEST_F(HttpTest, OversizedHeadersAreRefused) {

@@ -40,6 +40,13 @@ int StatusFor(const std::string& code) {
 
 std::string PathOf(const std::string& target) { return target.substr(0, target.find('?')); }
 
+// The methods an endpoint takes, or nullptr for no such endpoint.
+const char* AllowedMethods(std::string_view path) {
+  if (path == "/health" || path == "/ready" || path == "/metrics") return "GET";
+  if (path == "/keystore") return "GET, POST, DELETE";
+  return nullptr;
+}
+
 // Whether `method` is one of the comma-separated methods in `allowed` ("GET, POST").
 bool ListsMethod(std::string_view allowed, std::string_view method) {
   while (!allowed.empty()) {
@@ -107,11 +114,15 @@ void Router::CountServerAnswer(std::string_view target, std::string_view method,
                         status);
 }
 
+bool Router::Authenticates(const Request& request) const {
+  const std::string path = PathOf(request.target);
+  const char* allowed = AllowedMethods(path);
+  return path == "/keystore" && ListsMethod(allowed, request.method);
+}
+
 Response Router::Route(const Request& request) {
   const std::string path = PathOf(request.target);
-  const char* allowed = path == "/health" || path == "/ready" || path == "/metrics" ? "GET"
-                        : path == "/keystore" ? "GET, POST, DELETE"
-                                              : nullptr;
+  const char* allowed = AllowedMethods(path);
   if (allowed == nullptr) return ErrorResponse(404, "NOT_FOUND", "no such endpoint: " + path);
   const bool known_method = ListsMethod(allowed, request.method);
   if (!known_method) {

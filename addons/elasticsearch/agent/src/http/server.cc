@@ -414,7 +414,7 @@ bhttp::response<bhttp::string_body> Server::Impl::Dispatch(
   request.body = req.body();
   Response response;
   try {
-    if (req.count(bhttp::field::authorization) > 1) {
+    if (req.count(bhttp::field::authorization) > 1 && router.Authenticates(request)) {
       // Ambiguous (a proxy and the client may each add one): which is the caller's is not the
       // agent's to guess.
       response = ErrorResponse(400, "FIELD_INVALID", "the request has two Authorization headers");
