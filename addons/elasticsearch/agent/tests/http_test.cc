@@ -317,6 +317,31 @@ TEST_F(HttpTest, EndpointsWithoutCredentialsIgnoreAuthorizationHeaders) {
   }
 }
 
+TEST_F(HttpTest, HeadIsAnsweredAsGetWithoutABodyAndKeepsTheConnection) {
+  ASSERT_EQ(Send(port(), bhttp::verb::post, "/keystore", kBody, good_auth_).status, 200);
+  const std::string head_health = "HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string head_keystore =
+      "HEAD /keystore HTTP/1.1\r\nHost: x\r\nAuthorization: " + good_auth_ + "\r\n\r\n";
+  const std::string head_refused = "HEAD /keystore HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string get_health = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string get_keystore =
+      "GET /keystore HTTP/1.1\r\nHost: x\r\nAuthorization: " + good_auth_ + "\r\n\r\n";
+  auto r = Exchange(port(), head_health + head_keystore + head_refused + get_health + get_keystore,
+                    3, 5);
+  ASSERT_EQ(r.size(), 5u);  // a body after a HEAD answer would have broken the next one
+  EXPECT_EQ(r[0].result_int(), 200);
+  EXPECT_EQ(r[1].result_int(), 200);
+  EXPECT_EQ(r[2].result_int(), 401);
+  EXPECT_EQ(r[3].result_int(), 200);
+  EXPECT_EQ(r[4].result_int(), 200);
+  // The Content-Length GET's body has.
+  EXPECT_EQ(r[0][bhttp::field::content_length], std::to_string(r[3].body().size()));
+  EXPECT_EQ(r[1][bhttp::field::content_length], std::to_string(r[4].body().size()));
+  EXPECT_EQ(r[0][bhttp::field::content_type], "application/json");
+  EXPECT_TRUE(r[0].body().empty());
+  EXPECT_EQ(json::parse(r[4].body())["exists"], true);
+}
+
 TEST_F(HttpTest, OversizedHeadersAreRefused) {
   Reply r = Send(port(), bhttp::verb::get, "/health", "", "", std::string(20 * 1024, 'x'));
   EXPECT_EQ(r.status, 431);
@@ -324,8 +349,8 @@ TEST_F(HttpTest, OversizedHeadersAreRefused) {
 }
 
 TEST_F(HttpTest, A405NamesTheAllowedMethods) {
-  EXPECT_EQ(Send(port(), bhttp::verb::put, "/keystore", "").allow, "GET, POST, DELETE");
-  EXPECT_EQ(Send(port(), bhttp::verb::post, "/ready", "").allow, "GET");
+  EXPECT_EQ(Send(port(), bhttp::verb::put, "/keystore", "").allow, "GET, HEAD, POST, DELETE");
+  EXPECT_EQ(Send(port(), bhttp::verb::post, "/ready", "").allow, "GET, HEAD");
 }
 
 TEST_F(HttpTest, A401ChallengesForBasicCredentials) {

@@ -40,10 +40,10 @@ int StatusFor(const std::string& code) {
 
 std::string PathOf(const std::string& target) { return target.substr(0, target.find('?')); }
 
-// The methods an endpoint takes, or nullptr for no such endpoint.
+// The methods an endpoint takes (HEAD wherever GET is), or nullptr for no such endpoint.
 const char* AllowedMethods(std::string_view path) {
-  if (path == "/health" || path == "/ready" || path == "/metrics") return "GET";
-  if (path == "/keystore") return "GET, POST, DELETE";
+  if (path == "/health" || path == "/ready" || path == "/metrics") return "GET, HEAD";
+  if (path == "/keystore") return "GET, HEAD, POST, DELETE";
   return nullptr;
 }
 
@@ -146,7 +146,8 @@ Response Router::Route(const Request& request) {
     return ErrorResponse(400, "FIELD_UNKNOWN",
                          request.method + " /keystore takes no query parameters");
   }
-  if (request.method == "GET") return DescribeKeystore();
+  // HEAD is answered as GET; the server sends the headers alone.
+  if (request.method == "GET" || request.method == "HEAD") return DescribeKeystore();
   if (request.method == "DELETE") return DeleteClient(request, caller.value());
   return WriteKeystore(request, caller.value());
 }
