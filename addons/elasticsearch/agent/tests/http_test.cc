@@ -10,6 +10,8 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cstdio>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
@@ -87,7 +89,14 @@ class HttpTest : public ::testing::Test {
   const std::string good_auth_ = BasicAuthorization({"elastic", "s3cr3t"});
   int max_connections_ = 256;
   agent::testing::TempDir dir_;
-  Logger log_{LogLevel::kWarn};  // requests are not logged in the tests' output
+  std::string LogText() const { return agent::testing::ReadFileOrEmpty(log_path_); }
+
+  // Requests are logged to a file of their own, not the tests' output (nor the config dir).
+  agent::testing::TempDir log_dir_;
+  const std::filesystem::path log_path_ = log_dir_.path() / "agent.log";
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> log_file_{std::fopen(log_path_.c_str(), "w"),
+                                                            &std::fclose};
+  Logger log_{LogLevel::kInfo, log_file_.get()};
   Authenticator auth_ = Authenticator::Static({"elastic", "s3cr3t"});
   Metrics metrics_;
   std::unique_ptr<service::KeystoreService> service_;
@@ -340,6 +349,24 @@ TEST_F(HttpTest, HeadIsAnsweredAsGetWithoutABodyAndKeepsTheConnection) {
   EXPECT_EQ(r[0][bhttp::field::content_type], "application/json");
   EXPECT_TRUE(r[0].body().empty());
   EXPECT_EQ(json::parse(r[4].body())["exists"], true);
+}
+
+TEST_F(HttpTest, ALongMethodIsCutInTheAnswerAndTheLog) {
+  const std::string method(8000, 'Q');
+  asio::io_context ioc;
+  asio::ip::tcp::socket socket(ioc);
+  socket.connect({asio::ip::make_address("127.0.0.1"), port()});
+  asio::write(socket, asio::buffer(method + " /health HTTP/1.1\r\nHost: x\r\n\r\n"));
+  beast::flat_buffer buffer;
+  bhttp::response<bhttp::string_body> res;
+  bhttp::read(socket, buffer, res);
+  EXPECT_EQ(res.result_int(), 405);
+  const std::string message = json::parse(res.body())["error"]["message"];
+  EXPECT_NE(message.find(std::string(200, 'Q')), std::string::npos) << message;
+  EXPECT_EQ(message.find(std::string(201, 'Q')), std::string::npos) << message.size();
+  const std::string log = LogText();
+  EXPECT_NE(log.find("\"method\":\"" + std::string(200, 'Q') + "\""), std::string::npos) << log;
+  EXPECT_EQ(log.find(std::string(201, 'Q')), std::string::npos) << log.size();
 }
 
 TEST_F(HttpTest, OversizedHeadersAreRefused) {

@@ -40,6 +40,9 @@ int StatusFor(const std::string& code) {
 
 std::string PathOf(const std::string& target) { return target.substr(0, target.find('?')); }
 
+// What a request names goes into messages and the log bounded, as the log bounds a route.
+constexpr size_t kMaxEchoed = 200;
+
 // The methods an endpoint takes (HEAD wherever GET is), or nullptr for no such endpoint.
 const char* AllowedMethods(std::string_view path) {
   if (path == "/health" || path == "/ready" || path == "/metrics") return "GET, HEAD";
@@ -126,8 +129,9 @@ Response Router::Route(const Request& request) {
   if (allowed == nullptr) return ErrorResponse(404, "NOT_FOUND", "no such endpoint: " + path);
   const bool known_method = ListsMethod(allowed, request.method);
   if (!known_method) {
-    Response r = ErrorResponse(405, "METHOD_NOT_ALLOWED",
-                               path + " accepts " + allowed + ", not " + request.method);
+    Response r = ErrorResponse(
+        405, "METHOD_NOT_ALLOWED",
+        path + " accepts " + allowed + ", not " + request.method.substr(0, kMaxEchoed));
     r.headers.emplace_back("Allow", allowed);
     return r;
   }

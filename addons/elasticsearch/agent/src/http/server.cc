@@ -442,9 +442,12 @@ bhttp::response<bhttp::string_body> Server::Impl::Dispatch(
   const std::string path =
       request.target.substr(0, std::min<size_t>(request.target.find('?'), 200));
   const std::string id = NextRequestId();
-  nlohmann::json fields = {{"request_id", id},          {"peer", peer},
-                           {"method", request.method},  {"route", path},
-                           {"status", response.status}, {"duration_ms", ms}};
+  nlohmann::json fields = {{"request_id", id},
+                           {"peer", peer},
+                           {"method", request.method.substr(0, 200)},  // bounded as the route
+                           {"route", path},
+                           {"status", response.status},
+                           {"duration_ms", ms}};
   if (!response.error_code.empty()) fields["code"] = response.error_code;
   log.Info("request", std::move(fields));
   response.headers.emplace_back("X-Request-Id", id);
