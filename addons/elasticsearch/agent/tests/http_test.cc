@@ -10,8 +10,11 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cstdio>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <vector>
 
 #include "crypto/crypto.h"
 #include "http/server.h"
@@ -86,7 +89,14 @@ class HttpTest : public ::testing::Test {
   const std::string good_auth_ = BasicAuthorization({"elastic", "s3cr3t"});
   int max_connections_ = 256;
   agent::testing::TempDir dir_;
-  Logger log_{LogLevel::kWarn};  // requests are not logged in the tests' output
+  std::string LogText() const { return agent::testing::ReadFileOrEmpty(log_path_); }
+
+  // Requests are logged to a file of their own, not the tests' output (nor the config dir).
+  agent::testing::TempDir log_dir_;
+  const std::filesystem::path log_path_ = log_dir_.path() / "agent.log";
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> log_file_{std::fopen(log_path_.c_str(), "w"),
+                                                            &std::fclose};
+  Logger log_{LogLevel::kInfo, log_file_.get()};
   Authenticator auth_ = Authenticator::Static({"elastic", "s3cr3t"});
   Metrics metrics_;
   std::unique_ptr<service::KeystoreService> service_;
@@ -284,6 +294,81 @@ TEST_F(HttpTest, TwoAuthorizationHeadersAreRefused) {
   EXPECT_EQ(RawStatusLine(port(), two), "400 FIELD_INVALID");
 }
 
+// Sends `bytes` on one connection and reads `count` responses from it, the first `heads` of
+// them as answers to HEAD (headers only), as a keep-alive client would.
+std::vector<bhttp::response<bhttp::string_body>> Exchange(uint16_t port, const std::string& bytes,
+                                                          int heads, int count) {
+  asio::io_context ioc;
+  asio::ip::tcp::socket socket(ioc);
+  socket.connect({asio::ip::make_address("127.0.0.1"), port});
+  asio::write(socket, asio::buffer(bytes));
+  beast::flat_buffer buffer;
+  std::vector<bhttp::response<bhttp::string_body>> responses;
+  for (int i = 0; i < count; ++i) {
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.skip(i < heads);  // a HEAD answer has no body, whatever its Content-Length says
+    boost::system::error_code ec;
+    bhttp::read(socket, buffer, parser, ec);
+    if (ec) break;
+    responses.push_back(parser.release());
+  }
+  return responses;
+}
+
+TEST_F(HttpTest, EndpointsWithoutCredentialsIgnoreAuthorizationHeaders) {
+  for (const char* path : {"/health", "/metrics", "/ready"}) {
+    const std::string two = std::string("GET ") + path +
+                            " HTTP/1.1\r\nHost: x\r\nAuthorization: Basic eDp5\r\n"
+                            "Authorization: Basic eTp6\r\n\r\n";
+    auto r = Exchange(port(), two, 0, 1);
+    ASSERT_EQ(r.size(), 1u) << path;
+    EXPECT_EQ(r[0].result_int(), 200) << path << ": " << r[0].body();
+  }
+}
+
+TEST_F(HttpTest, HeadIsAnsweredAsGetWithoutABodyAndKeepsTheConnection) {
+  ASSERT_EQ(Send(port(), bhttp::verb::post, "/keystore", kBody, good_auth_).status, 200);
+  const std::string head_health = "HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string head_keystore =
+      "HEAD /keystore HTTP/1.1\r\nHost: x\r\nAuthorization: " + good_auth_ + "\r\n\r\n";
+  const std::string head_refused = "HEAD /keystore HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string get_health = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string get_keystore =
+      "GET /keystore HTTP/1.1\r\nHost: x\r\nAuthorization: " + good_auth_ + "\r\n\r\n";
+  auto r = Exchange(port(), head_health + head_keystore + head_refused + get_health + get_keystore,
+                    3, 5);
+  ASSERT_EQ(r.size(), 5u);  // a body after a HEAD answer would have broken the next one
+  EXPECT_EQ(r[0].result_int(), 200);
+  EXPECT_EQ(r[1].result_int(), 200);
+  EXPECT_EQ(r[2].result_int(), 401);
+  EXPECT_EQ(r[3].result_int(), 200);
+  EXPECT_EQ(r[4].result_int(), 200);
+  // The Content-Length GET's body has.
+  EXPECT_EQ(r[0][bhttp::field::content_length], std::to_string(r[3].body().size()));
+  EXPECT_EQ(r[1][bhttp::field::content_length], std::to_string(r[4].body().size()));
+  EXPECT_EQ(r[0][bhttp::field::content_type], "application/json");
+  EXPECT_TRUE(r[0].body().empty());
+  EXPECT_EQ(json::parse(r[4].body())["exists"], true);
+}
+
+TEST_F(HttpTest, ALongMethodIsCutInTheAnswerAndTheLog) {
+  const std::string method(8000, 'Q');
+  asio::io_context ioc;
+  asio::ip::tcp::socket socket(ioc);
+  socket.connect({asio::ip::make_address("127.0.0.1"), port()});
+  asio::write(socket, asio::buffer(method + " /health HTTP/1.1\r\nHost: x\r\n\r\n"));
+  beast::flat_buffer buffer;
+  bhttp::response<bhttp::string_body> res;
+  bhttp::read(socket, buffer, res);
+  EXPECT_EQ(res.result_int(), 405);
+  const std::string message = json::parse(res.body())["error"]["message"];
+  EXPECT_NE(message.find(std::string(200, 'Q')), std::string::npos) << message;
+  EXPECT_EQ(message.find(std::string(201, 'Q')), std::string::npos) << message.size();
+  const std::string log = LogText();
+  EXPECT_NE(log.find("\"method\":\"" + std::string(200, 'Q') + "\""), std::string::npos) << log;
+  EXPECT_EQ(log.find(std::string(201, 'Q')), std::string::npos) << log.size();
+}
+
 TEST_F(HttpTest, OversizedHeadersAreRefused) {
   Reply r = Send(port(), bhttp::verb::get, "/health", "", "", std::string(20 * 1024, 'x'));
   EXPECT_EQ(r.status, 431);
@@ -291,8 +376,8 @@ TEST_F(HttpTest, OversizedHeadersAreRefused) {
 }
 
 TEST_F(HttpTest, A405NamesTheAllowedMethods) {
-  EXPECT_EQ(Send(port(), bhttp::verb::put, "/keystore", "").allow, "GET, POST, DELETE");
-  EXPECT_EQ(Send(port(), bhttp::verb::post, "/ready", "").allow, "GET");
+  EXPECT_EQ(Send(port(), bhttp::verb::put, "/keystore", "").allow, "GET, HEAD, POST, DELETE");
+  EXPECT_EQ(Send(port(), bhttp::verb::post, "/ready", "").allow, "GET, HEAD");
 }
 
 TEST_F(HttpTest, A401ChallengesForBasicCredentials) {

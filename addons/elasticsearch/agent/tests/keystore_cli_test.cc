@@ -93,6 +93,19 @@ TEST_F(KeystoreCli, PasswdThenThePasswordFileOpensIt) {
   EXPECT_FALSE(Load().has_password);
 }
 
+TEST_F(KeystoreCli, PasswdWithoutAKeystoreFailsAsListAndRemoveDo) {
+  for (const auto& [args, input] :
+       {std::pair<std::vector<std::string>, std::string>{{"passwd"}, "n3w\n"},
+        {{"list"}, ""},
+        {{"remove", "a.one"}, ""}}) {
+    CliRun r = Cli(args, input);
+    EXPECT_EQ(r.code, 1) << args[0];
+    EXPECT_NE(r.err.find("KEYSTORE_MISSING"), std::string::npos) << args[0] << ": " << r.err;
+    EXPECT_EQ(r.err.find("password changed"), std::string::npos) << r.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "elasticsearch.keystore"));
+}
+
 TEST_F(KeystoreCli, BadUsageExitsWith2AndNamesTheProblem) {
   const std::pair<std::vector<std::string>, const char*> cases[] = {
       {{}, "no command"},

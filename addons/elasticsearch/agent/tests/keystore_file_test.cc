@@ -2,13 +2,16 @@
 // write leaves the old file untouched.
 #include <gtest/gtest.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <fcntl.h>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <thread>
 
 #include "storage/keystore_file.h"
@@ -178,6 +181,22 @@ TEST(KeystoreFile, AnythingButARegularFileIsRefusedWithoutBlocking) {
   WriteFile(dir.path() / "target", "x");
   fs::create_symlink(dir.path() / "target", dir.path() / "link");
   EXPECT_EQ(ReadFileIfExists(dir.path() / "link").error().code, kNotAFile);
+}
+
+TEST(KeystoreFile, AUnixSocketIsNotAFile) {
+  TempDir dir;
+  const fs::path path = dir.path() / "elasticsearch.keystore";
+  UniqueFd socket_fd(::socket(AF_UNIX, SOCK_STREAM, 0));
+  ASSERT_TRUE(socket_fd.valid());
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  ASSERT_LT(path.string().size(), sizeof address.sun_path);
+  std::strcpy(address.sun_path, path.c_str());
+  ASSERT_EQ(::bind(socket_fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  auto r = ReadFileIfExists(path);  // open(2) fails with ENXIO
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, kNotAFile) << r.error().message;
+  EXPECT_EQ(ReadFileIfExists(path, Links::kFollow).error().code, kNotAFile);
 }
 
 }  // namespace

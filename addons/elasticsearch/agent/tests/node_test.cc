@@ -222,6 +222,40 @@ TEST(NodeApi, OpenSearchPassthroughProbesTheReloadPermissionOnNoNode) {
   EXPECT_EQ(node.seen().size(), 2u);
 }
 
+TEST(NodeApi, ARefusalOfTheCallersHeaderIsTheCallersNotTheAgents) {
+  const std::string refused = R"({"error":"no permissions"})";
+  for (int status : {401, 403}) {
+    const char* code = status == 401 ? http::kUnauthorized : http::kForbidden;
+    RecordingNode es({{"POST /_security/user/_has_privileges", {status, refused}}});
+    NodeClient to_es(es.endpoint(), "");
+    auto user = NodeApi(to_es).AuthorizeCaller(keystore::Product::kElasticsearch, "ApiKey k");
+    ASSERT_FALSE(user.ok());
+    EXPECT_EQ(user.error().code, code) << status;
+    EXPECT_EQ(user.error().message.find("agent's"), std::string::npos) << user.error().message;
+
+    RecordingNode os({{"GET /_plugins/_security/authinfo", {status, refused}}});
+    NodeClient to_os(os.endpoint(), "");
+    user = NodeApi(to_os).AuthorizeCaller(keystore::Product::kOpenSearch, "Basic x");
+    ASSERT_FALSE(user.ok());
+    EXPECT_EQ(user.error().code, code) << status;
+
+    RecordingNode plugins({{"GET /_nodes/_local/plugins", {status, refused}}});
+    NodeClient to_plugins(plugins.endpoint(), "Basic b3duOmNyZWQ=");
+    auto has = NodeApi(to_plugins).HasS3Repository("Bearer caller-token");
+    ASSERT_FALSE(has.ok());
+    EXPECT_EQ(has.error().code, code) << status;
+    if (status == 403) {
+      EXPECT_NE(has.error().message.find("caller's credentials lack the privilege"),
+                std::string::npos)
+          << has.error().message;
+    }
+    // The agent's own credentials refused: the agent's problem, the node's error.
+    auto own = NodeApi(to_plugins).HasS3Repository("");
+    ASSERT_FALSE(own.ok());
+    EXPECT_EQ(own.error().code, kNodeError) << status;
+  }
+}
+
 TEST(NodeApi, SecurityOffIsNamed) {
   RecordingNode open({{"GET /_nodes/_local", {200, R"({"nodes":{"a":{"version":"8.19.0"}}})"}}});
   NodeClient client(open.endpoint(), "Basic b3duOmNyZWQ=");

@@ -2,10 +2,15 @@
 // the file's format kept, and nothing written when anything is wrong.
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
+#include <sstream>
 #include <thread>
 
 #include "keystore/codec.h"
@@ -292,6 +297,67 @@ TEST(Service, RootRefusesToWriteInTheEngineUsersDirectory) {
   EXPECT_FALSE(fs::exists(dir.path() / "elasticsearch.keystore.lock"));
 }
 
+// CheckReady's error code in a config directory of mode 0355 (searchable and writable, not
+// readable), as seen by a user other than root, whom no mode stops; "" when ready.
+std::string ReadyCodeInAnUnlistableDirectory(const fs::path& dir) {
+  KeystoreService svc(
+      {dir, Product::kElasticsearch, "8.15.0", std::nullopt, nullptr, nullptr, std::nullopt});
+  Status ready = svc.CheckReady();
+  auto w = svc.WriteS3Credentials(Creds("c", "AK", "SK"));
+  // The write fails as /ready says it would.
+  if (w.ok() || w.error().code != "KEYSTORE_READ_FAILED") return "write: not KEYSTORE_READ_FAILED";
+  return ready.ok() ? "" : ready.error().code;
+}
+
+TEST(Service, ReadyRefusesAConfigDirectoryThatCannotBeListed) {
+  TempDir dir;
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0355), 0);
+  if (::geteuid() != 0) {
+    EXPECT_EQ(ReadyCodeInAnUnlistableDirectory(dir.path()), "KEYSTORE_DIR_NOT_LISTABLE");
+    ASSERT_EQ(::chmod(dir.path().c_str(), 0700), 0);
+    return;
+  }
+  ASSERT_EQ(::chown(dir.path().c_str(), 4321, 4321), 0);
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {  // the child becomes the directory's owner, as the engine's user would be
+    ::close(pipe_fds[0]);
+    std::string code = "setuid failed";
+    if (::setgid(4321) == 0 && ::setuid(4321) == 0)
+      code = ReadyCodeInAnUnlistableDirectory(dir.path());
+    ssize_t n = ::write(pipe_fds[1], code.data(), code.size());
+    _exit(n == static_cast<ssize_t>(code.size()) ? 0 : 1);
+  }
+  ::close(pipe_fds[1]);
+  std::string code;
+  char buf[256];
+  for (ssize_t n; (n = ::read(pipe_fds[0], buf, sizeof buf)) > 0;)
+    code.append(buf, static_cast<size_t>(n));
+  ::close(pipe_fds[0]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_EQ(code, "KEYSTORE_DIR_NOT_LISTABLE");
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0700), 0);
+}
+
+TEST(Service, RootCleansUpNothingInTheEngineUsersDirectoryAtStart) {
+  if (::geteuid() != 0) GTEST_SKIP() << "skipped: needs root";
+  TempDir dir;
+  const fs::path stale = dir.path() / ".elasticsearch.keystore.agent-Ab12Cd";
+  WriteFile(stale, "half");
+  ASSERT_EQ(::chown(dir.path().c_str(), 4321, 4321), 0);
+  KeystoreService svc({dir.path(), Product::kElasticsearch, "8.15.0", std::nullopt, nullptr,
+                       nullptr, std::nullopt});
+  auto removed = svc.RemoveStaleTemporaries();
+  ASSERT_FALSE(removed.ok());
+  EXPECT_EQ(removed.error().code, "KEYSTORE_OWNER_MISMATCH");
+  // No root-owned lock file that would keep the engine's user from ever writing.
+  EXPECT_FALSE(fs::exists(dir.path() / "elasticsearch.keystore.lock"));
+  EXPECT_TRUE(fs::exists(stale));
+}
+
 TEST(Service, ConcurrentWritersAllLand) {
   TempDir dir;
   KeystoreService svc({dir.path(), Product::kElasticsearch, "8.10.0", std::nullopt, nullptr,
@@ -335,6 +401,66 @@ TEST(Service, HealthSaysWhatIsInTheWayOfAKeystoreThatIsNoFile) {
   std::filesystem::create_symlink(dir.path() / "elsewhere", path);
   EXPECT_TRUE(svc.Health().exists);  // even a dangling link is in the way of a write
   EXPECT_EQ(svc.Health().problem, "KEYSTORE_NOT_A_FILE");
+}
+
+// Bytes this process has read so far (rchar: every read(2), whatever the file).
+long long BytesReadByThisProcess() {
+  std::istringstream io(ReadFileOrEmpty("/proc/self/io"));
+  std::string key;
+  long long value = -1;
+  while (io >> key >> value) {
+    if (key == "rchar:") return value;
+  }
+  return -1;
+}
+
+TEST(Service, HealthReadsTheHeaderNotTheWholeKeystore) {
+  TempDir dir;
+  KeystoreService svc({dir.path(), Product::kElasticsearch, "8.15.0", std::nullopt, nullptr,
+                       nullptr, std::nullopt});
+  ASSERT_TRUE(svc.WriteS3Credentials(Creds("c", "AK", std::string(8 << 20, 'x'))).ok());
+  ASSERT_GT(fs::file_size(dir.path() / "elasticsearch.keystore"), 8u << 20);
+  if (BytesReadByThisProcess() < 0) GTEST_SKIP() << "skipped: no /proc/self/io here";
+  const long long before = BytesReadByThisProcess();
+  KeystoreHealth h = svc.Health();
+  const long long read = BytesReadByThisProcess() - before;
+  EXPECT_TRUE(h.format_version.has_value());
+  EXPECT_EQ(h.has_password, false);
+  EXPECT_FALSE(h.problem);
+  EXPECT_LT(read, 64 * 1024) << "Health read " << read << " bytes";  // /proc/self/io too
+}
+
+TEST(Service, AUnixSocketAtTheKeystorePathIsNotAFile) {
+  TempDir dir;
+  const fs::path path = dir.path() / "elasticsearch.keystore";
+  storage::UniqueFd socket_fd(::socket(AF_UNIX, SOCK_STREAM, 0));
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  ASSERT_LT(path.string().size(), sizeof address.sun_path);
+  std::strcpy(address.sun_path, path.c_str());
+  ASSERT_EQ(::bind(socket_fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  KeystoreService svc({dir.path(), Product::kElasticsearch, "8.15.0", std::nullopt, nullptr,
+                       nullptr, std::nullopt});
+  EXPECT_EQ(svc.Health().problem, "KEYSTORE_NOT_A_FILE");
+  auto w = svc.WriteS3Credentials(Creds("c", "AK", "SK"));
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.error().code, "KEYSTORE_NOT_A_FILE") << w.error().message;
+  EXPECT_EQ(svc.CheckReady().error().code, "KEYSTORE_NOT_A_FILE");
+}
+
+TEST(Service, ALinkAtTheKeystorePathTellsTheEngineDanglingOrNot) {
+  TempDir dir;
+  const auto path = dir.path() / "opensearch.keystore";
+  fs::create_symlink(dir.path() / "elsewhere", path);  // dangling
+  EXPECT_EQ(DetectProductIn(dir.path()), Product::kOpenSearch);
+  KeystoreService svc(
+      {dir.path(), std::nullopt, "2.11.0", std::nullopt, nullptr, nullptr, std::nullopt});
+  KeystoreHealth h = svc.Health();
+  EXPECT_EQ(h.path, path);
+  EXPECT_TRUE(h.exists);
+  EXPECT_EQ(h.problem, "KEYSTORE_NOT_A_FILE");
+  WriteFile(dir.path() / "elsewhere", "");  // the link now leads to a file
+  EXPECT_EQ(DetectProductIn(dir.path()), Product::kOpenSearch);
 }
 
 }  // namespace

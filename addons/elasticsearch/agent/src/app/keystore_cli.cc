@@ -82,6 +82,11 @@ std::optional<std::string> ReadLine(std::istream& in) {
   return line;
 }
 
+// An Update that must not create the keystore found none (it reports no format then).
+Error Missing(const service::WriteResult& result) {
+  return MakeError("KEYSTORE_MISSING", result.keystore.string() + " does not exist");
+}
+
 Result<service::WriteResult> Execute(const Command& c, KeystoreService& svc, std::istream& in,
                                      std::ostream& out) {
   if (c.name == "list") {
@@ -129,9 +134,7 @@ Result<service::WriteResult> Execute(const Command& c, KeystoreService& svc, std
       return MakeError("SETTING_MISSING",
                        "setting [" + missing + "] does not exist in the keystore");
     }
-    if (result.ok() && result.value().format_version == 0) {
-      return MakeError("KEYSTORE_MISSING", result.value().keystore.string() + " does not exist");
-    }
+    if (result.ok() && result.value().format_version == 0) return Missing(result.value());
     return result;
   }
   if (c.name == "create") {
@@ -167,6 +170,7 @@ Result<service::WriteResult> Execute(const Command& c, KeystoreService& svc, std
       /*create_if_missing=*/false);
   crypto::Cleanse(password);
   if (!salt_error.empty()) return MakeError("CRYPTO_FAILED", salt_error);
+  if (result.ok() && result.value().format_version == 0) return Missing(result.value());
   return result;
 }
 

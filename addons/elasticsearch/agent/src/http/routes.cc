@@ -40,6 +40,16 @@ int StatusFor(const std::string& code) {
 
 std::string PathOf(const std::string& target) { return target.substr(0, target.find('?')); }
 
+// What a request names goes into messages and the log bounded, as the log bounds a route.
+constexpr size_t kMaxEchoed = 200;
+
+// The methods an endpoint takes (HEAD wherever GET is), or nullptr for no such endpoint.
+const char* AllowedMethods(std::string_view path) {
+  if (path == "/health" || path == "/ready" || path == "/metrics") return "GET, HEAD";
+  if (path == "/keystore") return "GET, HEAD, POST, DELETE";
+  return nullptr;
+}
+
 // Whether `method` is one of the comma-separated methods in `allowed` ("GET, POST").
 bool ListsMethod(std::string_view allowed, std::string_view method) {
   while (!allowed.empty()) {
@@ -107,16 +117,21 @@ void Router::CountServerAnswer(std::string_view target, std::string_view method,
                         status);
 }
 
+bool Router::Authenticates(const Request& request) const {
+  const std::string path = PathOf(request.target);
+  const char* allowed = AllowedMethods(path);
+  return path == "/keystore" && ListsMethod(allowed, request.method);
+}
+
 Response Router::Route(const Request& request) {
   const std::string path = PathOf(request.target);
-  const char* allowed = path == "/health" || path == "/ready" || path == "/metrics" ? "GET"
-                        : path == "/keystore" ? "GET, POST, DELETE"
-                                              : nullptr;
+  const char* allowed = AllowedMethods(path);
   if (allowed == nullptr) return ErrorResponse(404, "NOT_FOUND", "no such endpoint: " + path);
   const bool known_method = ListsMethod(allowed, request.method);
   if (!known_method) {
-    Response r = ErrorResponse(405, "METHOD_NOT_ALLOWED",
-                               path + " accepts " + allowed + ", not " + request.method);
+    Response r = ErrorResponse(
+        405, "METHOD_NOT_ALLOWED",
+        path + " accepts " + allowed + ", not " + request.method.substr(0, kMaxEchoed));
     r.headers.emplace_back("Allow", allowed);
     return r;
   }
@@ -135,7 +150,8 @@ Response Router::Route(const Request& request) {
     return ErrorResponse(400, "FIELD_UNKNOWN",
                          request.method + " /keystore takes no query parameters");
   }
-  if (request.method == "GET") return DescribeKeystore();
+  // HEAD is answered as GET; the server sends the headers alone.
+  if (request.method == "GET" || request.method == "HEAD") return DescribeKeystore();
   if (request.method == "DELETE") return DeleteClient(request, caller.value());
   return WriteKeystore(request, caller.value());
 }

@@ -51,6 +51,9 @@ class Router {
       : keystore_(keystore), auth_(auth), node_(std::move(node)), metrics_(metrics) {}
 
   Response Handle(const Request& request);
+  // Whether Handle authenticates this request (a method /keystore takes); only those care
+  // about its Authorization header, and the server refuses them two such headers.
+  bool Authenticates(const Request& request) const;
   // For answers the server gives itself, before or instead of Handle (a request too large to
   // read, not HTTP, or over the connection cap), so that /metrics counts every answer.
   // `target` and `method` are empty when the request line was not read.

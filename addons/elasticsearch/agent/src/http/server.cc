@@ -148,14 +148,21 @@ struct Server::Impl {
 
 namespace {
 
-bhttp::response<bhttp::string_body> ToBeast(const Response& r, unsigned version, bool keep_alive) {
+// `head`: the answer to a HEAD request, which has the GET's headers, its Content-Length
+// included, and no body (a body there would be read as the next response).
+bhttp::response<bhttp::string_body> ToBeast(const Response& r, unsigned version, bool keep_alive,
+                                            bool head = false) {
   bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), version};
   res.set(bhttp::field::server, "es-agent");
   res.set(bhttp::field::content_type, r.content_type);
   for (const auto& [name, value] : r.headers) res.set(name, value);
   res.keep_alive(keep_alive);
-  res.body() = r.body;
-  res.prepare_payload();
+  if (head) {
+    res.content_length(r.body.size());
+  } else {
+    res.body() = r.body;
+    res.prepare_payload();
+  }
   return res;
 }
 
@@ -414,9 +421,9 @@ bhttp::response<bhttp::string_body> Server::Impl::Dispatch(
   request.body = req.body();
   Response response;
   try {
-    if (req.count(bhttp::field::authorization) > 1) {
+    if (req.count(bhttp::field::authorization) > 1 && router.Authenticates(request)) {
       // Ambiguous (a proxy and the client may each add one): which is the caller's is not the
-      // agent's to guess.
+      // agent's to guess. Endpoints that need no credentials ignore the header altogether.
       response = ErrorResponse(400, "FIELD_INVALID", "the request has two Authorization headers");
       router.CountServerAnswer(request.target, request.method, response.status);
     } else {
@@ -435,13 +442,16 @@ bhttp::response<bhttp::string_body> Server::Impl::Dispatch(
   const std::string path =
       request.target.substr(0, std::min<size_t>(request.target.find('?'), 200));
   const std::string id = NextRequestId();
-  nlohmann::json fields = {{"request_id", id},          {"peer", peer},
-                           {"method", request.method},  {"route", path},
-                           {"status", response.status}, {"duration_ms", ms}};
+  nlohmann::json fields = {{"request_id", id},
+                           {"peer", peer},
+                           {"method", request.method.substr(0, 200)},  // bounded as the route
+                           {"route", path},
+                           {"status", response.status},
+                           {"duration_ms", ms}};
   if (!response.error_code.empty()) fields["code"] = response.error_code;
   log.Info("request", std::move(fields));
   response.headers.emplace_back("X-Request-Id", id);
-  return ToBeast(response, req.version(), req.keep_alive());
+  return ToBeast(response, req.version(), req.keep_alive(), req.method() == bhttp::verb::head);
 }
 
 Result<std::unique_ptr<Server>> Server::Listen(const ServerOptions& options, Router& router,

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <unordered_map>
 
 #include "crypto/crypto.h"
 #include "keystore/bytes.h"
@@ -108,6 +109,8 @@ Result<std::vector<Entry>> DecodeEntries(std::string_view plaintext, bool has_en
   // Each entry takes at least 6 bytes (two lengths): bounds the count before reserving.
   if (static_cast<size_t>(*count) > in.remaining() / 6) return Corrupt("entry count too large");
   entries.reserve(static_cast<size_t>(*count));
+  std::unordered_map<std::string, size_t> index_of;  // name -> its place in entries
+  index_of.reserve(static_cast<size_t>(*count));
   for (int32_t i = 0; i < *count; ++i) {
     Entry e;
     auto name = in.ReadJavaUtf();
@@ -121,13 +124,14 @@ Result<std::vector<Entry>> DecodeEntries(std::string_view plaintext, bool has_en
     auto value = in.ReadSizedBytes(false);
     if (!value) return Corrupt("truncated value of a setting");
     e.value = *value;
-    // A duplicate name replaces the earlier entry, as the engines' map insert does.
-    auto same = std::find_if(entries.begin(), entries.end(),
-                             [&](const Entry& x) { return x.name == e.name; });
-    if (same != entries.end()) {
-      *same = std::move(e);
-    } else {
+    // A duplicate name replaces the earlier entry, as the engines' map insert does. Found by
+    // a hash of the names, so that a keystore of many entries decodes in linear time.
+    auto [same, inserted] = index_of.try_emplace(e.name, entries.size());
+    if (inserted) {
       entries.push_back(std::move(e));
+    } else {
+      crypto::Cleanse(entries[same->second].value);
+      entries[same->second] = std::move(e);
     }
   }
   if (!in.empty()) return Corrupt("trailing bytes after the last entry");

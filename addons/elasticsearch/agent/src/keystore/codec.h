@@ -47,6 +47,9 @@ struct Header {
   bool has_password = false;
 };
 std::optional<Header> PeekHeader(std::string_view file, Product product);
+// PeekHeader reads at most this many bytes from a file's start (magic, the name with its
+// length, version, hasPassword: 36 for the longer name), so a prefix this long is enough.
+inline constexpr size_t kHeaderPeekBytes = 64;
 std::string EncodeEnvelope(Product product, const Envelope& envelope);
 
 // A decrypted keystore, with the key derived from its password and salt so that it can be

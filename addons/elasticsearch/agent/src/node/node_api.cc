@@ -63,6 +63,11 @@ std::string ReloadFailureReasons(const json& exception) {
   return joined;
 }
 
+// NodeClient::Send's `authorization`: empty is the agent's own, "-" none, else a caller's.
+bool IsCallers(const std::string& authorization) {
+  return !authorization.empty() && authorization != "-";
+}
+
 }  // namespace
 
 Result<service::EngineInfo> ParseEngineInfo(const std::string& body) {
@@ -115,7 +120,17 @@ Result<ReloadOutcome> ParseReloadAnswer(const std::string& body) {
   return outcome;
 }
 
-Error NodeApi::Unexpected(const std::string& what, const NodeReply& reply) const {
+Error NodeApi::Unexpected(const std::string& what, const NodeReply& reply,
+                          const std::string& authorization) const {
+  // A refusal of the caller's own header is the caller's to fix (401/403), not the node's.
+  if (IsCallers(authorization) && reply.status == 401) {
+    return MakeError(kUnauthorized, "the node did not accept the caller's credentials (" + what +
+                                        " answered HTTP 401)");
+  }
+  if (IsCallers(authorization) && reply.status == 403) {
+    return MakeError(kForbidden, "the caller's credentials lack the privilege for " + what +
+                                     " (the node answered HTTP 403)");
+  }
   std::string hint;
   if (reply.status == 401) hint = " (the agent's credentials were rejected)";
   if (reply.status == 403) hint = " (the agent's user lacks the privilege)";
@@ -126,7 +141,7 @@ Error NodeApi::Unexpected(const std::string& what, const NodeReply& reply) const
 Result<service::EngineInfo> NodeApi::FetchEngineInfo(const std::string& authorization) const {
   auto reply = client_.Send("GET", "/", "", authorization);
   if (!reply.ok()) return reply.error();
-  if (reply.value().status != 200) return Unexpected("GET /", reply.value());
+  if (reply.value().status != 200) return Unexpected("GET /", reply.value(), authorization);
   auto info = ParseEngineInfo(reply.value().body);
   if (!info.ok()) return MakeError(kNodeError, client_.Describe() + ": " + info.error().message);
   return info;
@@ -136,7 +151,7 @@ Status NodeApi::CheckAnswers(bool need_ok) const {
   auto reply = client_.Send("GET", kProbe, "", need_ok ? "" : "-");
   if (!reply.ok()) return reply.error();
   if (need_ok && reply.value().status != 200)
-    return Unexpected("GET /_nodes/_local", reply.value());
+    return Unexpected("GET /_nodes/_local", reply.value(), "");
   return Ok{};
 }
 
@@ -145,7 +160,9 @@ Result<bool> NodeApi::HasS3Repository(const std::string& authorization) const {
       "GET", "/_nodes/_local/plugins?filter_path=nodes.*.plugins.name,nodes.*.modules.name", "",
       authorization);
   if (!reply.ok()) return reply.error();
-  if (reply.value().status != 200) return Unexpected("GET /_nodes/_local/plugins", reply.value());
+  if (reply.value().status != 200) {
+    return Unexpected("GET /_nodes/_local/plugins", reply.value(), authorization);
+  }
   auto has = ParseHasS3Repository(reply.value().body);
   if (!has.ok()) return MakeError(kNodeError, client_.Describe() + ": " + has.error().message);
   return has;
@@ -162,7 +179,7 @@ Result<ReloadOutcome> NodeApi::ReloadSecureSettings(const std::string& authoriza
   crypto::Cleanse(body);
   if (!reply.ok()) return reply.error();
   if (reply.value().status != 200) {
-    return Unexpected("POST /_nodes/_local/reload_secure_settings", reply.value());
+    return Unexpected("POST /_nodes/_local/reload_secure_settings", reply.value(), authorization);
   }
   auto outcome = ParseReloadAnswer(reply.value().body);
   if (!outcome.ok()) {
@@ -183,7 +200,7 @@ Status NodeApi::CheckSecurityOn() const {
                          "passthrough has no one to check callers against (choose "
                          "--auth-mode static, or turn the node's security on)");
   }
-  return Unexpected("GET /_nodes/_local without credentials", reply.value());
+  return Unexpected("GET /_nodes/_local without credentials", reply.value(), "-");
 }
 
 Status NodeApi::WaitForSecurityOn(std::chrono::milliseconds max_wait,
@@ -225,7 +242,7 @@ Result<std::string> NodeApi::AuthorizeOnElasticsearch(const std::string& authori
     return MakeError(kUnauthorized, "the node did not accept the caller's credentials");
   }
   if (reply.value().status != 200) {
-    return Unexpected("POST /_security/user/_has_privileges", reply.value());
+    return Unexpected("POST /_security/user/_has_privileges", reply.value(), authorization);
   }
   json doc = ParseObject(reply.value().body);
   const std::string user = StringAt(doc, "username");
@@ -247,7 +264,7 @@ Result<std::string> NodeApi::AuthorizeOnOpenSearch(const std::string& authorizat
     return MakeError(kUnauthorized, "the node did not accept the caller's credentials");
   }
   if (who.value().status != 200) {
-    return Unexpected("GET /_plugins/_security/authinfo", who.value());
+    return Unexpected("GET /_plugins/_security/authinfo", who.value(), authorization);
   }
   const std::string user = StringAt(ParseObject(who.value().body), "user_name");
   // OpenSearch has no privilege-check API: the reload action itself, aimed at no node, is
@@ -264,7 +281,7 @@ Result<std::string> NodeApi::AuthorizeOnOpenSearch(const std::string& authorizat
     return MakeError(kUnauthorized, "the node did not accept the caller's credentials");
   }
   if (probe.value().status != 200) {
-    return Unexpected("the reload permission probe", probe.value());
+    return Unexpected("the reload permission probe", probe.value(), authorization);
   }
   return user;
 }

@@ -62,7 +62,10 @@ class NodeApi {
  private:
   Result<std::string> AuthorizeOnElasticsearch(const std::string& authorization) const;
   Result<std::string> AuthorizeOnOpenSearch(const std::string& authorization) const;
-  Error Unexpected(const std::string& what, const NodeReply& reply) const;
+  // The error for an answer other than the expected one; `authorization` as sent, so that a
+  // 401 or 403 to the caller's own header is UNAUTHORIZED or FORBIDDEN, not NODE_ERROR.
+  Error Unexpected(const std::string& what, const NodeReply& reply,
+                   const std::string& authorization) const;
 
   const NodeClient& client_;
 };

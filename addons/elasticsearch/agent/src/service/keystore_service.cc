@@ -45,6 +45,13 @@ bool Exists(const fs::path& path) {
   return fs::exists(path, ec);
 }
 
+// Whether anything is at `path`, a link (even a dangling one) included: a keystore path
+// taken by a link still tells the engine, and /health then names the problem.
+bool Taken(const fs::path& path) {
+  std::error_code ec;
+  return fs::exists(fs::symlink_status(path, ec));
+}
+
 fs::path KeystorePath(const fs::path& dir, Product product) {
   return dir / std::string(keystore::FileName(product));
 }
@@ -59,7 +66,7 @@ KeystoreService::KeystoreService(ServiceOptions options) : options_(std::move(op
 
 std::optional<Product> DetectProductIn(const fs::path& config_dir) {
   for (Product p : {Product::kElasticsearch, Product::kOpenSearch}) {
-    if (Exists(KeystorePath(config_dir, p))) return p;
+    if (Taken(KeystorePath(config_dir, p))) return p;
   }
   if (Exists(config_dir / "elasticsearch.yml")) return Product::kElasticsearch;
   if (Exists(config_dir / "opensearch.yml")) return Product::kOpenSearch;
@@ -204,6 +211,8 @@ Result<WriteResult> KeystoreService::UpdateWithTool(const std::vector<cli_backen
   cli.product = locked.value().product;
   cli.config_dir = options_.config_dir;
 
+  // The tool would follow a link or block on a FIFO: refused as the native backend refuses.
+  if (Status s = storage::CheckRegularFileOrAbsent(path); !s.ok()) return s.error();
   WriteResult result;
   result.keystore = path;
   result.created = !Exists(path);
@@ -363,6 +372,13 @@ Status KeystoreService::CheckReady() {
     return MakeError(kDirNotWritable,
                      dir.string() + " is not writable by uid " + std::to_string(::geteuid()));
   }
+  // Every write lists the directory for the temporary files a killed write left.
+  if (::access(dir.c_str(), R_OK) != 0) {
+    return MakeError(kDirNotListable, dir.string() + " cannot be listed by uid " +
+                                          std::to_string(::geteuid()) +
+                                          " (it needs read permission too), so every write "
+                                          "would fail with KEYSTORE_READ_FAILED");
+  }
   const fs::path path = KeystorePath(dir, product.value());
   if (Status s = CheckNotRootInOthersDirectory(); !s.ok()) return s;
   if (Status owner = storage::CheckOwner(path); !owner.ok()) return owner.error();
@@ -449,6 +465,9 @@ Result<keystore::Keystore> KeystoreService::LoadOrCreate(const std::optional<std
 Result<int> KeystoreService::RemoveStaleTemporaries() {
   std::optional<Product> product = DetectProductLocally();
   if (!product) return 0;  // no keystore and no engine config yet: nothing can be stale
+  // The same checks as a write's, before the lock file is created: a root-owned lock in the
+  // engine user's directory would keep that user from ever writing.
+  if (Status s = CheckNotRootInOthersDirectory(); !s.ok()) return s.error();
   const fs::path path = KeystorePath(options_.config_dir, *product);
   if (Status owner = storage::CheckOwner(path); !owner.ok()) return owner.error();
   auto lock = storage::FileLock::Acquire(path.string() + ".lock", kLockTimeout);
@@ -465,13 +484,14 @@ KeystoreHealth KeystoreService::Health() {
   }
   if (!product) return health;
   health.path = KeystorePath(options_.config_dir, *product);
-  auto bytes = storage::ReadFileIfExists(*health.path);
+  // The header alone is read: /health answers on the network thread, for every probe.
+  auto bytes = storage::ReadFilePrefixIfExists(*health.path, keystore::kHeaderPeekBytes);
   if (!bytes.ok()) {  // a link, a FIFO, a directory, unreadable: there, but no keystore to use
     health.exists = true;
     health.problem = bytes.error().code;
   } else if (bytes.value()) {
     health.exists = true;
-    // The header alone: /health stays cheap, and names a format the codec does not know.
+    // No checksum or decryption either: it names a format the codec does not know.
     if (auto header = keystore::PeekHeader(*bytes.value(), *product)) {
       health.format_version = header->version;
       health.has_password = header->has_password;

@@ -21,6 +21,7 @@ namespace agent::service {
 inline constexpr char kEngineUnknown[] = "ENGINE_UNKNOWN";
 inline constexpr char kPasswordFileUnreadable[] = "KEYSTORE_PASSWORD_FILE_UNREADABLE";
 inline constexpr char kDirNotWritable[] = "KEYSTORE_DIR_NOT_WRITABLE";
+inline constexpr char kDirNotListable[] = "KEYSTORE_DIR_NOT_LISTABLE";
 inline constexpr char kDirReadOnlyMount[] = "KEYSTORE_DIR_READ_ONLY";
 
 // What the local node says about itself (GET /).
@@ -83,8 +84,8 @@ class KeystoreService {
   Result<WriteResult> RemoveS3Client(const std::string& client);
   Result<KeystoreDescription> Describe();
   // Ok when a write could succeed now: the engine is known, the config directory is
-  // writable and not a read-only mount, the keystore (if any) is the agent's user's, passes
-  // its structure and checksum checks and has a readable password file where it has a
+  // writable, listable and not a read-only mount, the keystore (if any) is the agent's user's,
+  // passes its structure and checksum checks and has a readable password file where it has a
   // password, the lock file is usable, and the node answers. Otherwise the reason.
   Status CheckReady();
 

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -158,39 +159,105 @@ Result<FileLock> FileLock::Acquire(const fs::path& lock_path, std::chrono::milli
   return FileLock(std::move(fd));
 }
 
-Result<std::optional<std::string>> ReadFileIfExists(const fs::path& path, Links links) {
+namespace {
+
+Error NotAFile(const fs::path& path) {
+  return MakeError(kNotAFile, path.string() + " is not a regular file");
+}
+
+// Whether the failed open of `path` (errno) met something other than a regular file: a UNIX
+// socket gives ENXIO, an unreadable FIFO or device EACCES; lstat (or stat, through links)
+// tells, where errno alone does not.
+bool OpenMetNonFile(const fs::path& path, Links links) {
+  if (errno == ENXIO) return true;
+  const int open_errno = errno;
+  struct stat st;
+  const int r = links == Links::kFollow ? ::stat(path.c_str(), &st) : ::lstat(path.c_str(), &st);
+  errno = open_errno;  // for the message of any other failure
+  return r == 0 && !S_ISREG(st.st_mode);
+}
+
+// `path` opened for reading, or nullopt when it does not exist; anything but a regular file
+// is KEYSTORE_NOT_A_FILE.
+Result<std::optional<UniqueFd>> OpenRegularFile(const fs::path& path, Links links) {
   // O_NONBLOCK: opening a FIFO must not wait for a writer; O_NOFOLLOW: a link is refused.
   const int follow = links == Links::kFollow ? 0 : O_NOFOLLOW;
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | follow));
   if (!fd.valid()) {
-    if (errno == ENOENT) return std::optional<std::string>();
+    if (errno == ENOENT) return std::optional<UniqueFd>();
     if (errno == ELOOP) {
       return MakeError(kNotAFile, path.string() + " is a symbolic link; the agent replaces " +
                                       "files, not links");
     }
+    if (OpenMetNonFile(path, links)) return NotAFile(path);
     return MakeError(kReadFailed, Describe(path, "cannot open"));
   }
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return MakeError(kReadFailed, Describe(path, "cannot stat"));
-  if (!S_ISREG(st.st_mode)) {
-    return MakeError(kNotAFile, path.string() + " is not a regular file");
-  }
-  if (static_cast<size_t>(st.st_size) > kMaxKeystoreSize) {
-    return MakeError(kReadFailed, path.string() + " is larger than 64 MiB: not a keystore");
-  }
+  if (!S_ISREG(st.st_mode)) return NotAFile(path);
+  return std::optional<UniqueFd>(std::move(fd));
+}
+
+// Up to `limit` bytes from the start of `fd`; `*more` says whether the file goes on.
+Result<std::string> ReadUpTo(int fd, const fs::path& path, size_t limit, bool* more) {
   std::string bytes;
   char buf[64 * 1024];
+  *more = false;
   for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    // One byte past the limit, to tell a file of exactly `limit` bytes from a longer one.
+    const size_t want = std::min(sizeof buf, limit + 1 - bytes.size());
+    ssize_t n = ::read(fd, buf, want);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return MakeError(kReadFailed, Describe(path, "cannot read"));
-    if (n == 0) break;
+    if (n == 0) return bytes;
     bytes.append(buf, static_cast<size_t>(n));
-    if (bytes.size() > kMaxKeystoreSize) {
-      return MakeError(kReadFailed, path.string() + " is larger than 64 MiB: not a keystore");
+    if (bytes.size() > limit) {
+      bytes.resize(limit);
+      *more = true;
+      return bytes;
     }
   }
-  return std::optional<std::string>(std::move(bytes));
+}
+
+Error TooLarge(const fs::path& path) {
+  return MakeError(kReadFailed, path.string() + " is larger than 64 MiB: not a keystore");
+}
+
+// Told by fstat before reading: a huge file is refused without reading it.
+bool IsTooLarge(int fd) {
+  struct stat st;
+  return ::fstat(fd, &st) == 0 && static_cast<size_t>(st.st_size) > kMaxKeystoreSize;
+}
+
+}  // namespace
+
+Result<std::optional<std::string>> ReadFileIfExists(const fs::path& path, Links links) {
+  auto fd = OpenRegularFile(path, links);
+  if (!fd.ok()) return fd.error();
+  if (!fd.value()) return std::optional<std::string>();
+  if (IsTooLarge(fd.value()->get())) return TooLarge(path);
+  bool more = false;
+  auto bytes = ReadUpTo(fd.value()->get(), path, kMaxKeystoreSize, &more);
+  if (!bytes.ok()) return bytes.error();
+  if (more) return TooLarge(path);
+  return std::optional<std::string>(std::move(bytes.value()));
+}
+
+Result<std::optional<std::string>> ReadFilePrefixIfExists(const fs::path& path, size_t length) {
+  auto fd = OpenRegularFile(path, Links::kRefuse);
+  if (!fd.ok()) return fd.error();
+  if (!fd.value()) return std::optional<std::string>();
+  if (IsTooLarge(fd.value()->get())) return TooLarge(path);  // as a whole read would find
+  bool more = false;
+  auto bytes = ReadUpTo(fd.value()->get(), path, length, &more);
+  if (!bytes.ok()) return bytes.error();
+  return std::optional<std::string>(std::move(bytes.value()));
+}
+
+Status CheckRegularFileOrAbsent(const fs::path& path) {
+  auto fd = OpenRegularFile(path, Links::kRefuse);
+  if (!fd.ok()) return fd.error();
+  return Ok{};
 }
 
 Status ReplaceAtomically(const fs::path& path, const std::string& bytes) {

@@ -61,6 +61,13 @@ class FileLock {
 enum class Links { kRefuse, kFollow };
 Result<std::optional<std::string>> ReadFileIfExists(const std::filesystem::path& path,
                                                     Links links = Links::kRefuse);
+// The first `length` bytes of the keystore (fewer if it is shorter), refused as
+// ReadFileIfExists refuses: for what needs its header only, without reading a large file.
+Result<std::optional<std::string>> ReadFilePrefixIfExists(const std::filesystem::path& path,
+                                                          size_t length);
+// Ok when nothing is at `path` or a regular file that the agent can open; else the error
+// ReadFileIfExists would give (KEYSTORE_NOT_A_FILE for a link, a socket, a FIFO, ...).
+Status CheckRegularFileOrAbsent(const std::filesystem::path& path);
 
 // Replaces `path` with `bytes` so that readers see either the old or the new file, never a
 // mix: write a temporary file in the same directory (mode 0660), fsync it, rename it over
