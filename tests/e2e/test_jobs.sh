@@ -279,6 +279,11 @@ no_client_left() {
   done
 }
 
+# client_still_there CLIENT: some node's keystore still holds a setting of CLIENT.
+client_still_there() {
+  ! no_client_left "$1"
+}
+
 # job_client TAG: the S3 client a job's log names.
 job_client() {
   grep -o 'S3 client kb_[a-z0-9_-]*' "${OUT}/$1.log" | head -n1 | cut -d' ' -f3
@@ -651,6 +656,69 @@ test_killed_job_rerun_follows_its_snapshot() {
   es DELETE /t-killed >/dev/null
 }
 
+test_sigterm_during_the_snapshot_aborts_it() {
+  # Stopped while its snapshot runs, the job aborts it before it removes the keys: a snapshot
+  # left running without its S3 client would hold the repository and its indices.
+  local name="t-term-${RUN_ID}" waited=0 rc=0
+  load_index t-term 3000 2 8 || {
+    ERRORS+=("loading t-term failed")
+    return 0
+  }
+  start_job term-backup backup.sh "DP_BACKUP_NAME=${name}" MAX_SNAPSHOT_BYTES_PER_SEC=8kb
+  while ! log_has term-backup "snapshot ${name} started" && ((waited < 240)); do
+    sleep 0.25
+    waited=$((waited + 1))
+  done
+  sleep 1
+  kill -TERM "$JOB_PID"
+  wait "$JOB_PID" || rc=$?
+  check "the job exits 143" test "$rc" -eq 143
+  check ".exit touched, no backup info" failed_with_exit_marker term-backup
+  local client
+  client=$(job_client term-backup)
+  if log_has term-backup "snapshot ${name} aborted \\(the job was stopped\\)"; then
+    check "its snapshot aborted: the repository unregistered" repo_absent "$name"
+    check "and the client removed from every keystore" no_client_left "$client"
+  else
+    # The abort did not end within the call's time (a throttled snapshot stops slowly): the
+    # snapshot still needs its repository and client, so both stay, and the log says so.
+    check "an abort that did not end is said" log_has term-backup "WARNING: could not abort snapshot ${name}"
+    check "and the repository and client are left to the engine, saying how to remove them" \
+      log_has term-backup "both are left in place so that it can finish; once it has ended, unregister the repository \\(DELETE _snapshot/kb-${name}"
+    check "the repository is still registered" test "$(es_status GET "/_snapshot/kb-${name}")" == 200
+    check "the client is still in the keystores" client_still_there "$client"
+    # What the warning tells an operator to do, once the abort has ended.
+    es DELETE "/_snapshot/kb-${name}/${name}" --max-time 300 >/dev/null 2>&1 || true
+    es DELETE "/_snapshot/kb-${name}" >/dev/null 2>&1 || true
+    local n
+    for n in $(seq 1 "$E2E_NODE_COUNT"); do
+      curl --silent --show-error --fail-with-body --connect-timeout 5 --max-time 30 --config "$CURL_AUTH" -X DELETE \
+        --url "http://$(e2e_node_addr "$n"):${E2E_AGENT_PORT}/keystore?client=${client}&reload=true" >/dev/null || true
+    done
+  fi
+  es DELETE /t-term >/dev/null
+}
+
+test_snapshot_missing_what_was_asked_fails() {
+  # A selection that matches nothing, and a closed index the engine leaves out: each snapshot
+  # ends SUCCESS, and neither is the backup that was asked for.
+  run_job nomatch-backup backup.sh "DP_BACKUP_NAME=t-nomatch-${RUN_ID}" 'BACKUP_INDICES=nomatch*'
+  check "a selection matching nothing fails" test "$JOB_RC" -ne 0
+  check "saying so" log_has nomatch-backup "ERROR: snapshot t-nomatch-${RUN_ID} holds no index: BACKUP_INDICES 'nomatch\\*' matched none"
+  check ".exit touched, no backup info" failed_with_exit_marker nomatch-backup
+  es PUT /t-closed --data-binary '{"settings":{"number_of_shards":1,"number_of_replicas":0}}' >/dev/null
+  es POST /t-closed/_close >/dev/null
+  run_job closed-backup backup.sh "DP_BACKUP_NAME=t-closed-${RUN_ID}"
+  es DELETE /t-closed >/dev/null
+  if log_has closed-backup "snapshot t-closed-${RUN_ID}: SUCCESS" && ! log_has closed-backup "left out closed"; then
+    check "the engine took the closed index (nothing left out)" test "$JOB_RC" -eq 0
+  else
+    check "a closed index left out fails the backup" test "$JOB_RC" -ne 0
+    check "naming it and what to do" log_has closed-backup "ERROR: snapshot t-closed-${RUN_ID} left out closed index\\(es\\) t-closed: the engine does not snapshot them; open them"
+    check ".exit touched, no backup info" failed_with_exit_marker closed-backup
+  fi
+}
+
 test_foreign_repository_is_never_changed() {
   # Someone registered kb-<backup> elsewhere: the job neither changes nor unregisters it.
   local name="t-foreign-${RUN_ID}" before after
@@ -942,6 +1010,8 @@ main() {
   run_test test_rerun_takes_the_snapshot_as_result
   run_test test_snapshot_in_progress_is_followed
   run_test test_killed_job_rerun_follows_its_snapshot
+  run_test test_sigterm_during_the_snapshot_aborts_it
+  run_test test_snapshot_missing_what_was_asked_fails
   run_test test_foreign_repository_is_never_changed
   run_test test_unassigned_primary_fails_unless_partial
   run_test test_options_reach_the_snapshot

@@ -63,6 +63,9 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "${SCRIPT_DIR}/common.sh"
 
 BACKUP_TIMEOUT=${BACKUP_TIMEOUT:-21600}
+SNAPSHOT_STATE=''
+SNAPSHOT_STARTED=false
+SNAPSHOT_ENDED=false
 MAX_POLL_ERRORS=${MAX_POLL_ERRORS:-5}
 PROGRESS_INTERVAL=${PROGRESS_INTERVAL:-10}
 BACKUP_INDICES=${BACKUP_INDICES:-}
@@ -172,6 +175,7 @@ start_snapshot() {
     MISSING) ;;
     IN_PROGRESS | STARTED)
       log "snapshot ${SNAPSHOT_NAME} is already running (an earlier attempt of this Backup): following it"
+      SNAPSHOT_STARTED=true
       return 0 ;;
     *)
       if state_accepted "$SNAPSHOT_STATE"; then
@@ -191,6 +195,7 @@ start_snapshot() {
      + (if $indices != "" then {indices: $indices} else {} end)
      + (if $features != "" then {feature_states: ($features | split(","))} else {} end)' >"$body"
   es_ok "start of snapshot ${SNAPSHOT_NAME}" PUT "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}?wait_for_completion=false" "$body"
+  SNAPSHOT_STARTED=true
   log "snapshot ${SNAPSHOT_NAME} started (indices ${BACKUP_INDICES:-all}, global state ${BACKUP_INCLUDE_GLOBAL_STATE}, partial ${BACKUP_ALLOW_PARTIAL}${BACKUP_FEATURE_STATES:+, feature states $BACKUP_FEATURE_STATES})"
 }
 
@@ -290,6 +295,48 @@ follow_snapshot() {
   done
 }
 
+# check_coverage: a snapshot that ended SUCCESS may still lack what was asked for: it says so
+# instead of reporting a backup that is not there. A selection (BACKUP_INDICES) that matched
+# no index fails; a closed index the selection names (or, without one, any closed index) that
+# the snapshot left out fails too (an engine may skip closed indices without a word).
+check_coverage() {
+  local taken missing
+  taken=$(jq -r '.snapshots[0].indices // [] | length' "$WORK_DIR/snapshot.json")
+  if [[ -n $BACKUP_INDICES && $taken == 0 ]]; then
+    die "snapshot ${SNAPSHOT_NAME} holds no index: BACKUP_INDICES '${BACKUP_INDICES}' matched none (the snapshot is left in the repository; fix the selection and back up again)"
+  fi
+  if ! es_call GET '/_cat/indices?format=json&h=index,status&expand_wildcards=all' || [[ $HTTP_STATUS != 200 ]]; then
+    warn "could not list the cluster's closed indices to check that the snapshot holds them: $(read_failure)"
+    return 0
+  fi
+  missing=$(jq -r --slurpfile snap "$WORK_DIR/snapshot.json" --arg sel "$BACKUP_INDICES" '
+      ($snap[0].snapshots[0].indices // []) as $taken
+      | ($sel | split(",") | map(select(. != ""))) as $named
+      | [.[] | select(.status == "close") | .index
+         | select(startswith(".") | not)
+         | select(($named | length) == 0 or ($named | index(.)) != null)
+         | select(. as $i | $taken | index($i) | not)] | join(", ")' "$ES_REPLY")
+  [[ -z $missing ]] || [[ $BACKUP_ALLOW_PARTIAL == true ]] ||
+    die "snapshot ${SNAPSHOT_NAME} left out closed index(es) ${missing}: the engine does not snapshot them; open them (POST <index>/_open) or leave them out (BACKUP_INDICES with -<index>), then back up again (BACKUP_ALLOW_PARTIAL=true accepts the snapshot without them)"
+  [[ -z $missing ]] || warn "snapshot ${SNAPSHOT_NAME} left out closed index(es) ${missing} (allowed by BACKUP_ALLOW_PARTIAL)"
+}
+
+# A backup stopped by a signal while its snapshot runs: the snapshot, which no job will follow,
+# is aborted (it would otherwise go on without the S3 client the exit removes, and block the
+# repository and its indices until someone aborts it); if that fails, the repository and the
+# client are left to it, saying how to remove them.
+job_cleanup() {
+  local rc=$1
+  ((rc == 143 || rc == 130)) || return 0
+  [[ ${SNAPSHOT_STARTED:-false} == true && ${SNAPSHOT_ENDED:-false} != true ]] || return 0
+  if es_call DELETE "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}" '' "$ES_VERIFY_TIMEOUT" && [[ $HTTP_STATUS == 2* ]]; then
+    log "snapshot ${SNAPSHOT_NAME} aborted (the job was stopped)"
+  else
+    warn "could not abort snapshot ${SNAPSHOT_NAME}: $(read_failure)"
+    keep_for_the_engine
+  fi
+}
+
 # Writes the Backup status fragment KubeBlocks merges: totalSize, timeRange, extras.
 write_backup_info() {
   local fragment="$WORK_DIR/backup-info.json" status="$WORK_DIR/no-status.json"
@@ -331,6 +378,8 @@ main() {
   register_repository false true
   start_snapshot
   [[ $SNAPSHOT_DONE == true ]] || follow_snapshot
+  SNAPSHOT_ENDED=true
+  check_coverage
   write_backup_info
   job_done
 }

@@ -689,11 +689,13 @@ delete_conflicts() {
   while IFS= read -r batch; do
     [[ -n $batch ]] || continue
     es_ok "deleting data stream(s) ${batch}" DELETE "/_data_stream/$(uri_names "$batch")" '' "$ES_VERIFY_TIMEOUT"
+    DELETED_BY_JOB+="${DELETED_BY_JOB:+,}${batch}"
     log "deleted data stream(s): ${batch}"
   done < <(names_in_batches "$WORK_DIR/to-delete-streams.txt")
   while IFS= read -r batch; do
     [[ -n $batch ]] || continue
     es_ok "deleting ${batch}" DELETE "/$(uri_names "$batch")?expand_wildcards=all" '' "$ES_VERIFY_TIMEOUT"
+    DELETED_BY_JOB+="${DELETED_BY_JOB:+,}${batch}"
     log "deleted: ${batch} (RESTORE_CONFLICT_MODE=delete)"
   done < <(names_in_batches "$WORK_DIR/to-delete.txt")
 }
@@ -751,8 +753,14 @@ start_restore() {
     keep_for_the_engine
     die "restore of ${SNAPSHOT_NAME}: no answer from ${ES_URL}: ${HTTP_ERROR} (whether it started is unknown: see GET _recovery)"
   }
-  [[ $HTTP_STATUS == 2* ]] ||
-    die "restore of ${SNAPSHOT_NAME}: engine answered HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")"
+  if [[ $HTTP_STATUS != 2* ]]; then
+    # The engine checks what the pre-flight cannot see (the snapshot's aliases: its listing
+    # names none) only now, after the delete mode's deletions.
+    local deleted=''
+    [[ -z ${DELETED_BY_JOB:-} ]] ||
+      deleted="; deleted before the engine refused: ${DELETED_BY_JOB} (snapshot ${SNAPSHOT_NAME} holds them: restore them again, with RESTORE_INCLUDE_ALIASES=false when one of its aliases collides)"
+    die "restore of ${SNAPSHOT_NAME}: engine answered HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")${deleted}"
+  fi
   RESTORE_STARTED=true
   CLOSED_BY_JOB=()
 }
