@@ -24,7 +24,11 @@
 #      first and backing off to POLL_INTERVAL, a progress line every PROGRESS_INTERVAL. A
 #      snapshot of that name left by an earlier attempt: SUCCESS is taken as the result,
 #      IN_PROGRESS is followed, FAILED, PARTIAL (unless allowed) or INCOMPATIBLE stop the job
-#      saying so, and it is left in place. BACKUP_TIMEOUT aborts the snapshot.
+#      saying so, and it is left in place. BACKUP_TIMEOUT aborts the snapshot, and so does a
+#      signal (the pod deleted): a snapshot no job follows would go on without its S3 client;
+#      when the abort does not end in time, the repository and the client are left to it.
+#      A snapshot that holds less than was asked fails the job: a BACKUP_INDICES that matched
+#      nothing, a closed index the engine left out (unless BACKUP_ALLOW_PARTIAL).
 #   5. DP_BACKUP_INFO_FILE gets {totalSize, timeRange, extras}; any failure touches
 #      ${DP_BACKUP_INFO_FILE}.exit instead. On every exit the repository is unregistered (its
 #      data stays in the bucket, where deleting the Backup removes it) and the job's S3 client
