@@ -864,7 +864,10 @@ wait_for_primaries() {
     fi
     [[ -s $WORK_DIR/pending-batches.txt ]] || break
     if ((SECONDS >= deadline)); then
-      die "restore of ${SNAPSHOT_NAME}: deadline of ${RESTORE_TIMEOUT}s (RESTORE_TIMEOUT) reached with inactive primaries: $(unassigned_reasons "$(cut -d, -f1-40 <<<"$all_pending")") (the engine goes on restoring)"
+      local first reasons
+      first=$(cut -d, -f1-40 <<<"$all_pending")
+      reasons=$(unassigned_reasons "$first")
+      die "restore of ${SNAPSHOT_NAME}: deadline of ${RESTORE_TIMEOUT}s (RESTORE_TIMEOUT) reached with inactive primaries: ${reasons:-the engine lists no shard of ${first} (not in the cluster?)} (the engine goes on restoring)"
     fi
     if ((SECONDS - last_report >= PROGRESS_INTERVAL)); then
       report_recovery
