@@ -1435,6 +1435,39 @@ test_missing_ca_named() {
     cat "$AUTH_CONFIG"
   ) 2>&1 || true)
   expect_eq "a readable CA goes into the curl config" "cacert = \"${TMP}/ca.pem\"" "$out"
+  # A restore job: KubeBlocks puts the target pod's env after the ActionSet's, so the
+  # reference reaches the job unexpanded.
+  out=$( (
+    # shellcheck disable=SC2016 # the kubelet's unexpanded reference, literally
+    WORK_DIR="$TMP" DB_USER='' DB_PASSWORD='' ES_CACERT='$(TLS_CA_FILE)' TLS_CA_FILE="$TMP/ca.pem"
+    write_auth_config
+    cat "$AUTH_CONFIG"
+  ) 2>&1 || true)
+  expect_eq "an unexpanded \$(TLS_CA_FILE) falls back to TLS_CA_FILE" "cacert = \"${TMP}/ca.pem\"" "$out"
+}
+
+# Over HTTPS the job reaches the target pod by the full name its certificate carries.
+# shellcheck disable=SC2034 # globals read by common.sh
+test_node_host_name() {
+  local out
+  out=$(
+    KB_NAMESPACE=prod CLUSTER_DOMAIN=cluster.local ES_SCHEME=https
+    node_host_name es-0.es-elasticsearch-headless
+    echo
+    node_host_name es-0.es-elasticsearch-headless.prod.svc.cluster.local
+    echo
+    node_host_name 10.0.0.7
+    echo
+    node_host_name fd00::7
+    echo
+    ES_SCHEME=http node_host_name es-0.es-elasticsearch-headless
+  )
+  expect_eq "pod names over HTTPS get the namespace and domain; full names, addresses and HTTP stay" \
+    "es-0.es-elasticsearch-headless.prod.svc.cluster.local
+es-0.es-elasticsearch-headless.prod.svc.cluster.local
+10.0.0.7
+fd00::7
+es-0.es-elasticsearch-headless" "$out"
 }
 
 main() {
@@ -1442,7 +1475,7 @@ main() {
   for t in test_ini_reader test_provider_aws test_provider_minio test_provider_s3_compatible \
     test_provider_oss_cos_obs_gcs test_storage_provider_templates test_env_auth test_config_errors test_secrets_registered test_paths test_names \
     test_job_env test_engine_error test_request_bodies test_registration_retries_only_a_closed_client \
-    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_index_names_in_urls test_rename_subset test_ism_paused_and_put_back test_grace_period_bounds_the_clean_up test_signal_during_a_call_is_handled_at_once test_missing_ca_named test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
+    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_index_names_in_urls test_rename_subset test_ism_paused_and_put_back test_grace_period_bounds_the_clean_up test_signal_during_a_call_is_handled_at_once test_missing_ca_named test_node_host_name test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
     "$t"
   done
   printf '%d passed, %d failed\n' "$PASSED" "$FAILED"

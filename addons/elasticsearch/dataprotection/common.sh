@@ -398,6 +398,19 @@ url_host() {
 # Job environment
 # ---------------------------------------------------------------------------
 
+# node_host_name HOST: the name to reach the target pod by. KubeBlocks gives the job the
+# pod's short DNS name (<pod>.<headless service>); the certificates its issuer makes name
+# only the full one (*.<headless service>.<namespace>.svc.<domain>), so over HTTPS a short
+# name gets the rest (KB_NAMESPACE, CLUSTER_DOMAIN). An address or a full name stays.
+node_host_name() {
+  local host=$1
+  if [[ ${ES_SCHEME:-http} == https && $host == *.* && $host != *.svc.* && $host != *.svc &&
+    $host =~ [a-z] && $host != *:* && -n ${KB_NAMESPACE:-} ]]; then
+    host+=".${KB_NAMESPACE}.svc.${CLUSTER_DOMAIN:-cluster.local}"
+  fi
+  printf '%s' "$host"
+}
+
 # Reads the DataProtection job's environment into globals and validates it.
 load_job_env() {
   [[ -n ${DP_DB_HOST:-} ]] || die "DP_DB_HOST is not set"
@@ -409,7 +422,7 @@ load_job_env() {
   BACKUP_NAME=$DP_BACKUP_NAME
   SNAPSHOT_NAME=$DP_BACKUP_NAME
   NAMESPACE=${KB_NAMESPACE:-default}
-  ES_URL="${ES_SCHEME:-http}://$(url_host "$DP_DB_HOST"):${DP_DB_PORT:-9200}"
+  ES_URL="${ES_SCHEME:-http}://$(url_host "$(node_host_name "$DP_DB_HOST")"):${DP_DB_PORT:-9200}"
   DB_USER=${DP_DB_USER:-}
   DB_PASSWORD=${DP_DB_PASSWORD:-}
   # Without DataProtection's account variables, the elastic user's own (the target pod's
@@ -602,6 +615,11 @@ write_auth_config() {
     SECRET_VALUES+=("$token")
     printf 'header = "Authorization: Basic %s"\n' "$token" >"$AUTH_CONFIG"
   fi
+  # A restore job gets the target pod's env after the ActionSet's, so its ES_CACERT may still
+  # hold the unexpanded reference to TLS_CA_FILE (the kubelet expands only variables defined
+  # before it): TLS_CA_FILE is then there itself. (No dollar-parenthesis in this file: the
+  # kubelet would expand it in the job's command.)
+  [[ ${ES_CACERT:-} != "\$"\(* ]] || ES_CACERT=${TLS_CA_FILE:-}
   if [[ -n ${ES_CACERT:-} ]]; then
     # The chart's ES_CACERT is the TLS volume's ca.pem, mounted from the target pod through the
     # backup method's targetVolumes: a Backup whose method lists none cannot give it.

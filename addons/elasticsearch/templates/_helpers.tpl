@@ -567,6 +567,10 @@ metadata:
     {{- include "elasticsearch.labels" .root | nindent 4 }}
   annotations:
     {{- include "elasticsearch.annotations" .root | nindent 4 }}
+    # Values baked into the spec (images, the agent's settings, the keystore password's Secret)
+    # change with a `helm upgrade` under the same name: without this KubeBlocks would call the
+    # changed definition immutable and stop serving it.
+    apps.kubeblocks.io/skip-immutable-check: "true"
 spec:
   {{- include "elasticsearch.cmpdSpec" . | nindent 2 }}
 {{- end }}
