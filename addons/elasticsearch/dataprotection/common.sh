@@ -540,6 +540,9 @@ wait_for_agent_calls() {
 on_exit() {
   local rc=$?
   set +e
+  # A second signal (timeout(1) signals the whole process group; an operator presses Ctrl-C
+  # twice) must not cut the clean-up short: it is bounded by EXIT_GRACE, SIGKILL stays.
+  trap '' TERM INT
   ((rc != 143 && rc != 130)) || bound_for_the_grace_period
   # The call or pause a signal interrupted.
   [[ -z ${CURL_PID:-} ]] || kill "$CURL_PID" 2>/dev/null
