@@ -625,20 +625,27 @@ test_rerun_takes_the_snapshot_as_result() {
     test "$(jq -r '.extras[0].uuid' "${OUT}/rerun-backup.info")" == "$(jq -r '.extras[0].uuid' "${OUT}/happy-backup.info")"
 }
 
+# start_throttled_backup TAG NAME: backup NAME in the background (JOB_PID), its snapshot
+# throttled to 8 kb/s: slow enough (about 40 s) to act on it while it runs, even on a loaded
+# machine; returns once the job says the snapshot started (or after 60 s).
+start_throttled_backup() {
+  local tag=$1 name=$2 waited=0
+  start_job "$tag" backup.sh "DP_BACKUP_NAME=${name}" MAX_SNAPSHOT_BYTES_PER_SEC=8kb
+  while ! log_has "$tag" "snapshot ${name} started" && ((waited < 240)); do
+    sleep 0.25
+    waited=$((waited + 1))
+  done
+}
+
 test_killed_job_rerun_follows_its_snapshot() {
   # The job is killed (SIGKILL: no clean-up at all) once its snapshot runs; the rerun takes
   # over the repository it left (same settings) and follows the same snapshot to its end.
-  local name="t-killed-${RUN_ID}" waited=0
+  local name="t-killed-${RUN_ID}"
   load_index t-killed 3000 2 8 || {
     ERRORS+=("loading t-killed failed")
     return 0
   }
-  # Slow enough (about 40 s) for the rerun to find it running even on a loaded machine.
-  start_job killed-backup backup.sh "DP_BACKUP_NAME=${name}" MAX_SNAPSHOT_BYTES_PER_SEC=8kb
-  while ! log_has killed-backup "snapshot ${name} started" && ((waited < 240)); do
-    sleep 0.25
-    waited=$((waited + 1))
-  done
+  start_throttled_backup killed-backup "$name"
   kill -KILL "$JOB_PID" 2>/dev/null
   wait "$JOB_PID" 2>/dev/null
   check "the first attempt had started the snapshot" log_has killed-backup "snapshot ${name} started"
@@ -659,16 +666,12 @@ test_killed_job_rerun_follows_its_snapshot() {
 test_sigterm_during_the_snapshot_aborts_it() {
   # Stopped while its snapshot runs, the job aborts it before it removes the keys: a snapshot
   # left running without its S3 client would hold the repository and its indices.
-  local name="t-term-${RUN_ID}" waited=0 rc=0
+  local name="t-term-${RUN_ID}" rc=0
   load_index t-term 3000 2 8 || {
     ERRORS+=("loading t-term failed")
     return 0
   }
-  start_job term-backup backup.sh "DP_BACKUP_NAME=${name}" MAX_SNAPSHOT_BYTES_PER_SEC=8kb
-  while ! log_has term-backup "snapshot ${name} started" && ((waited < 240)); do
-    sleep 0.25
-    waited=$((waited + 1))
-  done
+  start_throttled_backup term-backup "$name"
   sleep 1
   kill -TERM "$JOB_PID"
   wait "$JOB_PID" || rc=$?
