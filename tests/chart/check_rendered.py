@@ -9,6 +9,7 @@ password Secret, cli backend, agent TLS, plugin image, two policy namespaces, ex
 job env: tests/chart/values-full.yaml); NO_POLICY with networkPolicy.enabled=false. WORK_DIR is
 scratch space for the job-script runs.
 """
+import json
 import os
 import re
 import subprocess
@@ -108,6 +109,104 @@ def check_values_documented(chart):
         if not ok:
             undocumented.append(f"line {i + 1}: {key}")
     check("values.yaml: every value is documented", not undocumented, "; ".join(undocumented))
+
+
+# Values whose keys are the user's own: elasticsearch.yml settings, a Kubernetes valueFrom.
+SCHEMA_OPEN = {"elasticsearch.extraConfig", "backup.extraEnv[].valueFrom"}
+
+
+def resolve(schema, node):
+    """The node with its local $ref (#/definitions/...) followed."""
+    while "$ref" in node:
+        ref = node["$ref"]
+        if not ref.startswith("#/"):
+            raise ValueError(f"non-local $ref {ref}")
+        node = schema
+        for part in ref[2:].split("/"):
+            node = node[part]
+    return node
+
+
+def check_schema_covers_values(chart, extra_values):
+    """values.schema.json has a typed schema for every value of values.yaml (and of the test's
+    values-full.yaml, which sets lists values.yaml leaves empty), and every object of them
+    admits no unknown key but the SCHEMA_OPEN ones."""
+    schema = json.load(open(os.path.join(chart, "values.schema.json"), encoding="utf-8"))
+    check("values.schema.json: JSON Schema draft-07, as Helm reads it",
+          schema.get("$schema") == "http://json-schema.org/draft-07/schema#", str(schema.get("$schema")))
+    untyped, uncovered, open_objects = [], [], []
+
+    def typed(node):
+        node = resolve(schema, node)
+        if "type" in node or "const" in node or "enum" in node:
+            return True
+        return "anyOf" in node and all(typed(n) for n in node["anyOf"])
+
+    def walk(value, node, path):
+        node = resolve(schema, node)
+        if not typed(node):
+            untyped.append(path or "(top)")
+        if isinstance(value, dict):
+            if path in SCHEMA_OPEN:
+                return
+            if node.get("additionalProperties") is not False:
+                open_objects.append(path or "(top)")
+            props = node.get("properties") or {}
+            for k, v in value.items():
+                sub = f"{path}.{k}" if path else k
+                if k in props:
+                    walk(v, props[k], sub)
+                else:
+                    uncovered.append(sub)
+        elif isinstance(value, list):
+            items = node.get("items")
+            for v in value:
+                if items is None:
+                    uncovered.append(f"{path}[]")
+                else:
+                    walk(v, items, f"{path}[]")
+
+    for values in [yaml.safe_load(open(os.path.join(chart, "values.yaml"), encoding="utf-8"))] + extra_values:
+        walk(values, schema, "")
+    check("values.schema.json: every value of values.yaml (and values-full.yaml) has a schema",
+          not uncovered, "; ".join(sorted(set(uncovered))))
+    check("values.schema.json: every value's schema says its type", not untyped, "; ".join(sorted(set(untyped))))
+    check(f"values.schema.json: every object admits no unknown key but {sorted(SCHEMA_OPEN)}",
+          not open_objects, "; ".join(sorted(set(open_objects))))
+
+
+def check_schema_matches_agent(chart):
+    """The schema's enums and ranges of agent.* are what the agent's option parsing accepts
+    (agent/src/app/options.cc): a value the schema passes starts the agent."""
+    schema = json.load(open(os.path.join(chart, "values.schema.json"), encoding="utf-8"))
+    agent = schema["properties"]["agent"]["properties"]
+    source = open(os.path.join(chart, "agent", "src", "app", "options.cc"), encoding="utf-8").read()
+
+    def accepted(flag):
+        m = re.search(r'"' + re.escape(flag) + r' must be ([a-z, ]+?) or ([a-z]+), got', source)
+        return m.group(1).split(", ") + [m.group(2)] if m else None
+
+    for value, flag in (("authMode", "--auth-mode"), ("keystoreBackend", "--keystore-backend"),
+                        ("logLevel", "--log-level")):
+        check(f"values.schema.json: agent.{value}'s enum is what the agent takes for {flag}",
+              accepted(flag) is not None and sorted(agent[value]["enum"]) == sorted(accepted(flag)),
+              f"{agent[value].get('enum')} vs {accepted(flag)}")
+    client_auth = agent["tls"]["properties"]["clientAuth"]["enum"]
+    check("values.schema.json: agent.tls.clientAuth's enum is what the agent takes for --tls-client-auth",
+          sorted(client_auth) == sorted(accepted("--tls-client-auth") or []), f"{client_auth}")
+
+    def int_range(flag):
+        m = re.search(r'ParseInt<\w+>\("' + re.escape(flag) + r'", value, (\d+), (\d+)\)', source)
+        return (int(m.group(1)), int(m.group(2))) if m else None
+
+    for value, flag in (("threads", "--threads"), ("maxConnections", "--max-connections")):
+        check(f"values.schema.json: agent.{value}'s range is the agent's for {flag}",
+              (agent[value].get("minimum"), agent[value].get("maximum")) == int_range(flag),
+              f"{agent[value]} vs {int_range(flag)}")
+    port = resolve(schema, agent["port"])
+    lo, hi = int_range("--port") or (None, None)
+    check("values.schema.json: agent.port lies within the agent's --port range",
+          lo is not None and port.get("minimum", 0) >= lo and port.get("maximum") == hi, f"{port} vs {lo}-{hi}")
 
 
 # --- ComponentDefinitions ---------------------------------------------------------------------
@@ -606,6 +705,8 @@ def main(argv):
         ("no-policy", no_policy_file, merged_values(chart, [{"networkPolicy": {"enabled": False}}])),
     ]
     check_values_documented(chart)
+    check_schema_covers_values(chart, [full_overrides])
+    check_schema_matches_agent(chart)
     for variant, path, values in variants:
         docs = load(path)
         cmpds = check_cmpds(docs, values, chart_version, variant)

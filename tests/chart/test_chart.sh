@@ -106,10 +106,120 @@ test_helm() {
     expect "helm template of the Elasticsearch $major.x ComponentDefinition (every option on)" \
       render "$TMP/cmpd-$major-full.yaml" --show-only "templates/cmpd-$major.yaml" -f "$HERE/values-full.yaml"
   done
-  expect_failure "helm template refuses a release outside its major" \
-    render "$TMP/bad.yaml" --set 'versions.8={9.1.0}'
-  expect_failure "helm template refuses an image without a tag" \
-    render "$TMP/bad.yaml" --set image.agent.tag=
+}
+
+# refused WHAT TEXT HELM-ARGS...: helm template fails with these values, and its message holds
+# TEXT (the value's path in the schema's message, or the value's name in a template's fail).
+refused() {
+  local what=$1 text=$2
+  shift 2
+  if render "$TMP/bad.yaml" "$@" >"$TMP/out" 2>&1; then
+    fail "refused: $what (it rendered)"
+  elif grep -qF -- "$text" "$TMP/out"; then
+    pass "refused: $what, naming $text"
+  else
+    fail "refused: $what, but the message does not name $text" "$TMP/out"
+  fi
+}
+
+# values FILE YAML: a small values file for a case --set cannot write (a number where a string
+# belongs, a nested map).
+values() {
+  printf '%s\n' "$2" >"$TMP/$1"
+  printf '%s\n' "$TMP/$1"
+}
+
+# values.schema.json and templates/validate.yaml: each wrong value below, one at a time, stops
+# the render with a message naming it; values that look unusual but are right render.
+test_values() {
+  refused "an unknown agent.authMode" "'/agent/authMode': value must be one of 'static', 'passthrough', 'none'" \
+    --set agent.authMode=token
+  refused "an unknown agent.keystoreBackend" "'/agent/keystoreBackend'" --set agent.keystoreBackend=java
+  refused "an unknown agent.logLevel" "'/agent/logLevel'" --set agent.logLevel=verbose
+  refused "an unknown agent.tls.clientAuth" "'/agent/tls/clientAuth'" --set agent.tls.clientAuth=optional
+  refused "agent.tls.clientAuth require without agent.tls.enabled" "'/agent/tls/clientAuth': value must be 'none'" \
+    --set agent.tls.clientAuth=require
+  refused "agent.threads 0" "'/agent/threads': minimum" --set agent.threads=0
+  refused "agent.threads 65 (the agent takes 1-64)" "'/agent/threads': maximum" --set agent.threads=65
+  refused "agent.maxConnections 0" "'/agent/maxConnections': minimum" --set agent.maxConnections=0
+  refused "agent.port 80 (non-root, no capabilities)" "'/agent/port': minimum" --set agent.port=80
+  refused "agent.port 70000" "'/agent/port': maximum" --set agent.port=70000
+  refused "agent.port as a string" "'/agent/port': got string, want integer" --set-string agent.port=8080
+  refused "exporter.port 443" "'/exporter/port': minimum" --set exporter.port=443
+  refused "agent.port 9200, the node's http port" "agent.port 9200 is also the node's http port" --set agent.port=9200
+  refused "exporter.port 9300, the node's transport port" "exporter.port 9300 is also the node's transport port" \
+    --set exporter.port=9300
+  refused "exporter.port equal to agent.port" "exporter.port 8080 is also agent.port" --set exporter.port=8080
+  refused "elasticsearch.uid 0 (runAsNonRoot)" "'/elasticsearch/uid': minimum: got 0, want 1" --set elasticsearch.uid=0
+  refused "elasticsearch.uid above Kubernetes' range" "'/elasticsearch/uid': maximum" --set elasticsearch.uid=3000000000
+  refused "elasticsearch.javaOpts a number" "'/elasticsearch/javaOpts': got number, want string" --set elasticsearch.javaOpts=1
+  refused "elasticsearch.extraConfig setting cluster.name, which the chart sets" \
+    "elasticsearch.extraConfig sets cluster.name, but the chart's elasticsearch.yml sets cluster.name" \
+    --set 'elasticsearch.extraConfig.cluster\.name=x'
+  refused "elasticsearch.extraConfig nesting xpack.security.enabled" \
+    "elasticsearch.extraConfig sets xpack.security.enabled, but the chart's elasticsearch.yml sets xpack.security.enabled" \
+    -f "$(values extra-nested.yaml $'elasticsearch:\n  extraConfig:\n    xpack:\n      security:\n        enabled: true')"
+  refused "elasticsearch.extraConfig setting a parent of a chart setting" \
+    "elasticsearch.extraConfig sets discovery, but the chart's elasticsearch.yml sets discovery.type" \
+    --set elasticsearch.extraConfig.discovery=x
+  refused "image.pullPolicy Sometimes" "'/image/pullPolicy'" --set image.pullPolicy=Sometimes
+  refused "image.agent.tag a number (YAML's 1.10)" "'/image/agent/tag': got number, want string" \
+    -f "$(values tag-number.yaml $'image:\n  agent:\n    tag: 1.10')"
+  refused "image.agent.tag empty" "'/image/agent/tag'" --set image.agent.tag=
+  refused "image.agent.repository in upper case" "'/image/agent/repository'" --set image.agent.repository=Apecloud/Agent
+  refused "image.registry with a scheme" "'/image/registry'" --set image.registry=https://docker.io
+  refused "image.elasticsearch.tag (the releases are the tags)" "'/image/elasticsearch': additional properties 'tag'" \
+    --set image.elasticsearch.tag=8.1.0
+  refused "a misspelled agent value" "'/agent': additional properties 'authmode'" --set agent.authmode=none
+  refused "a misspelled top-level value" "additional properties 'networkpolicy'" --set networkpolicy.enabled=false
+  refused "a release not X.Y.Z" "'/versions/8/0'" --set 'versions.8={8.19}'
+  refused "a release outside its major" "'/versions/8/0'" --set 'versions.8={9.1.0}'
+  refused "a major the chart does not ship" "'/versions': additional properties '6'" --set 'versions.6={6.8.23}'
+  refused "a major without releases" "'/versions': missing property '7'" --set versions.7=null
+  refused "a release listed twice" "'/versions/9': items at 0 and 1 are equal" --set 'versions.9={9.5.3,9.5.3}'
+  refused "clusterDomain in upper case" "'/clusterDomain'" --set clusterDomain=Cluster.Local
+  refused "keystore.passwordSecret not a Secret's name" "'/keystore/passwordSecret'" --set keystore.passwordSecret=My_Secret
+  refused "keystore.passwordKey empty" "'/keystore/passwordKey'" --set keystore.passwordKey=
+  refused "plugins.repositoryS3.source another plugin" "'/plugins/repositoryS3/source'" \
+    --set plugins.repositoryS3.source=analysis-icu
+  refused "plugins.image.repository without a tag" "'/plugins/image/tag'" --set plugins.image.repository=search/plugins
+  refused "networkPolicy.enabled a string" "'/networkPolicy/enabled': got string, want boolean" --set networkPolicy.enabled=yes
+  refused "networkPolicy.namespaces not a namespace's name" "'/networkPolicy/namespaces/0'" --set 'networkPolicy.namespaces={Search}'
+  refused "networkPolicy.namespaces listing one twice" "'/networkPolicy/namespaces'" --set 'networkPolicy.namespaces={a,a}'
+  refused "backup.backoffLimit 11" "'/backup/backoffLimit': maximum" --set backup.backoffLimit=11
+  refused "backup.schedule.cronExpression with seconds" "'/backup/schedule/cronExpression'" \
+    --set 'backup.schedule.cronExpression=0 0 18 * * *'
+  refused "backup.schedule.retentionPeriod 7days" "'/backup/schedule/retentionPeriod'" --set backup.schedule.retentionPeriod=7days
+  refused "backup.extraEnv name not a shell variable" "'/backup/extraEnv/0/name'" --set 'backup.extraEnv[0].name=ES-VERIFY'
+  refused "backup.extraEnv value a number" "'/backup/extraEnv/0/value': got number, want string" \
+    --set 'backup.extraEnv[0].name=ES_VERIFY_TIMEOUT,backup.extraEnv[0].value=300'
+  refused "backup.extraEnv setting AGENT_PORT" "backup.extraEnv[0] sets AGENT_PORT" --set 'backup.extraEnv[0].name=AGENT_PORT'
+  refused "backup.extraEnv setting a DP_ variable" "backup.extraEnv[0] sets DP_DB_HOST" --set 'backup.extraEnv[0].name=DP_DB_HOST'
+  refused "backup.extraEnv naming one twice" "backup.extraEnv[1] sets A, which backup.extraEnv[0] sets already" \
+    --set 'backup.extraEnv[0].name=A,backup.extraEnv[1].name=A'
+  refused "backup.extraEnv with value and valueFrom" "backup.extraEnv[0] (A) has both value and valueFrom" \
+    -f "$(values env-both.yaml $'backup:\n  extraEnv:\n    - name: A\n      value: x\n      valueFrom:\n        fieldRef:\n          fieldPath: metadata.name')"
+  refused "agent.resources memory 64MB" "'/agent/resources/limits/memory'" --set agent.resources.limits.memory=64MB
+  refused "agent.resources without requests" "'/agent/resources': missing property 'requests'" --set agent.resources.requests=null
+  refused "a misspelled exporter.resources key" "'/exporter/resources/limits': additional properties 'memroy'" \
+    --set exporter.resources.limits.memroy=1Gi
+  refused "agent.livenessProbe with a handler" "'/agent/livenessProbe': additional properties 'httpGet'" \
+    --set agent.livenessProbe.httpGet.path=/health
+  if helm lint --strict "$CHART" --set agent.authMode=token >"$TMP/out" 2>&1; then
+    fail "helm lint --strict passes an unknown agent.authMode"
+  elif grep -qF "'/agent/authMode'" "$TMP/out"; then
+    pass "helm lint --strict refuses an unknown agent.authMode, naming it"
+  else
+    fail "helm lint --strict's message does not name agent.authMode" "$TMP/out"
+  fi
+  # $(ELASTICSEARCH_VERSION) is for the kubelet, not this shell.
+  # shellcheck disable=SC2016
+  expect "right but unusual values render (registry with port and path, @daily, 30d12h, cpu 0.5, a mirror URL)" \
+    render "$TMP/good.yaml" --set 'image.registry=registry.example.com:5000/mirror,image.agent.registry=,agent.resources.limits.cpu=0.5' \
+    --set 'backup.schedule.cronExpression=@daily,backup.schedule.retentionPeriod=30d12h,agent.port=1024,exporter.port=65535' \
+    --set 'plugins.repositoryS3.source=https://mirror.example/es/repository-s3-$(ELASTICSEARCH_VERSION).zip' \
+    --set 'elasticsearch.extraConfig.xpack\.ml\.enabled=false,backup.extraEnv[0].name=ES_VERIFY_TIMEOUT' \
+    --set-string 'backup.extraEnv[0].value=300'
 }
 
 test_kubeconform() {
@@ -250,6 +360,7 @@ main() {
   bash "$HERE/install-tools.sh"
   make_schemas
   test_helm
+  test_values
   test_kubeconform
   test_rendered
   test_package
