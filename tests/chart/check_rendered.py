@@ -211,6 +211,22 @@ def check_schema_matches_agent(chart):
 
 # --- ComponentDefinitions ---------------------------------------------------------------------
 
+def service_targets(spec):
+    """(service, port name, target container, container port number) of every port of the
+    ComponentDefinition's services; a targetPort name is looked up in the pod's containers."""
+    by_name = {p["name"]: (c["name"], p["containerPort"])
+               for c in spec["runtime"]["containers"] for p in c.get("ports") or []}
+    by_number = {p["containerPort"]: (c["name"], p["containerPort"])
+                 for c in spec["runtime"]["containers"] for p in c.get("ports") or []}
+    out = []
+    for svc in spec.get("services") or []:
+        for p in (svc.get("spec") or {}).get("ports") or []:
+            target = p.get("targetPort", p.get("port"))
+            found = by_name.get(target) if isinstance(target, str) else by_number.get(target, (None, target))
+            out.append((svc.get("name"), p.get("port"), *(found or (None, None))))
+    return out
+
+
 def check_cmpds(docs, values, chart_version, variant):
     cmpds = {d["metadata"]["name"]: d for d in by_kind(docs, "ComponentDefinition")}
     expected = {f"elasticsearch-{m}-{chart_version}": m for m in ("7", "8", "9")}
@@ -342,6 +358,21 @@ def check_cmpds(docs, values, chart_version, variant):
               f"{[c['name'] for c in users]}", placeholders and not any(missing.values()), str(missing))
         labels = spec.get("labels") or {}
         check(f"{tag}: pods carry the addon's label", labels.get("elasticsearch.kubeblocks.io/addon") == "true")
+        # KubeBlocks names a component Service <cluster>-<component>-<serviceName> (and skips
+        # one that would be the headless Service's name).
+        services = spec.get("services") or []
+        check(f"{tag}: one client Service, http, which KubeBlocks names <cluster>-<component>-http",
+              [(v.get("name"), v.get("serviceName")) for v in services] == [("http", "http")], str(services))
+        check(f"{tag}: the client Service is created with every component (one, not per pod; no role needed)",
+              all(not v.get("disableAutoProvision") and not v.get("podService") and not v.get("roleSelector")
+                  and (v.get("spec") or {}).get("type", "ClusterIP") == "ClusterIP"
+                  and not (v.get("spec") or {}).get("selector") for v in services) and services, str(services))
+        targets = service_targets(spec)
+        check(f"{tag}: the client Service's one port is 9200, to the elasticsearch container's http port 9200",
+              targets == [("http", 9200, "elasticsearch", 9200)], str(targets))
+        check(f"{tag}: the client Service reaches neither the agent port {agent_values['port']} nor the exporter's or transport",
+              targets and not any(t[2] != "elasticsearch" or t[3] in (agent_values["port"], values["exporter"]["port"], 9300)
+                                  for t in targets), str(targets))
         for init in spec["runtime"].get("initContainers") or []:
             sc = init.get("securityContext") or {}
             check(f"{tag}: init container {init['name']} runs as uid {uid}, no capabilities",
@@ -655,6 +686,10 @@ def check_networkpolicy(docs, values, cmpds, variant, release_namespace="default
         for port in (9200, 9300, values["exporter"]["port"]):
             check(f"{tag}: port {port} stays open to every source",
                   all(admits(p, port, s) for s in (backup_job, other_pod, peer_node, foreign_job, outside)))
+        client_ports = sorted({t[3] for c in cmpds.values() for t in service_targets(c["spec"])})
+        check(f"{tag}: the client Service's target ports {client_ports} are open to every source",
+              client_ports and all(admits(p, port, s) for port in client_ports
+                                   for s in (backup_job, other_pod, peer_node, foreign_job, outside)))
 
 
 def check_configmaps(docs, chart, values, variant):

@@ -76,13 +76,18 @@ kubeconform_strict() {
     -schema-location "$TMP/schemas/core/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json" "$@"
 }
 
-# A copy of the default render with a misspelled field in the agent container, an unknown field
-# in the NetworkPolicy, and no compDefs in the BackupPolicyTemplate (required in main's schema).
+# A copy of the default render with a misspelled field in the agent container, one in the
+# client Service's spec, an unknown field in the NetworkPolicy, and no compDefs in the
+# BackupPolicyTemplate (required in main's schema).
 make_broken_copy() {
-  "$PYTHON" - "$TMP/default.yaml" "$TMP/broken-agent.yaml" "$TMP/broken-policy.yaml" "$TMP/broken-bpt.yaml" <<'EOF'
-import sys, yaml
+  "$PYTHON" - "$TMP/default.yaml" "$TMP/broken-agent.yaml" "$TMP/broken-policy.yaml" "$TMP/broken-bpt.yaml" \
+    "$TMP/broken-service.yaml" <<'EOF'
+import copy, sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 cmpd = next(d for d in docs if d["kind"] == "ComponentDefinition")
+service = copy.deepcopy(cmpd)
+service["spec"]["services"][0]["spec"]["prots"] = service["spec"]["services"][0]["spec"].pop("ports")
+yaml.safe_dump(service, open(sys.argv[5], "w"))
 next(c for c in cmpd["spec"]["runtime"]["containers"] if c["name"] == "agent")["livenesProbe"] = {}
 policy = next(d for d in docs if d["kind"] == "NetworkPolicy")
 policy["spec"]["ingres"] = []
@@ -234,6 +239,8 @@ test_kubeconform() {
       kubeconform_strict "$set" "$TMP/broken-agent.yaml"
     expect_failure "kubeconform -strict, KubeBlocks $set, refuses an unknown NetworkPolicy field" \
       kubeconform_strict "$set" "$TMP/broken-policy.yaml"
+    expect_failure "kubeconform -strict, KubeBlocks $set, refuses a misspelled client Service field" \
+      kubeconform_strict "$set" "$TMP/broken-service.yaml"
   done
   if [[ " ${SCHEMA_SETS[*]} " == *" main "* ]]; then
     expect_failure "kubeconform -strict, KubeBlocks main, requires the BackupPolicyTemplate's compDefs" \

@@ -498,6 +498,24 @@ volume, shared with the engine). Its own small image, no JVM; the engine's user;
 {{- end }}
 {{- end }}
 
+{{/*
+The client Service: KubeBlocks creates it for every component as <cluster>-<component>-http
+(ClusterIP unless the Cluster's componentSpecs[].services sets another type), the name the
+upstream addon's clients use too. Only the node's HTTP port: the transport port is the nodes'
+own, the exporter is scraped per pod, and the agent's port is for the jobs alone (they call
+each node's agent at its IP).
+*/}}
+{{- define "elasticsearch.services" -}}
+- name: http
+  serviceName: http
+  spec:
+    ports:
+      - name: http
+        port: 9200
+        targetPort: http
+        protocol: TCP
+{{- end }}
+
 {{/* The body of a ComponentDefinition; dict "major" "root". */}}
 {{- define "elasticsearch.cmpdSpec" -}}
 {{- $root := .root -}}
@@ -514,6 +532,8 @@ exporter:
   containerName: exporter
   scrapePath: /metrics
   scrapePort: metrics
+services:
+  {{- include "elasticsearch.services" . | nindent 2 }}
 # Mounted by KubeBlocks in every container when a Cluster turns TLS on. 0440 with the pod's
 # fsGroup: the engine and the agent (both the engine's user) read the files.
 tls:
