@@ -205,6 +205,14 @@ test_values() {
   refused "backup.extraEnv with value and valueFrom" "backup.extraEnv[0] (A) has both value and valueFrom" \
     -f "$(values env-both.yaml $'backup:\n  extraEnv:\n    - name: A\n      value: x\n      valueFrom:\n        fieldRef:\n          fieldPath: metadata.name')"
   refused "agent.resources memory 64MB" "'/agent/resources/limits/memory'" --set agent.resources.limits.memory=64MB
+  refused "agent.resources requests above limits" \
+    "agent.resources.requests.memory 128Mi is more than agent.resources.limits.memory 64Mi" \
+    --set agent.resources.requests.memory=128Mi
+  refused "exporter.resources requests above limits, in other units" \
+    "exporter.resources.requests.cpu 0.3 is more than exporter.resources.limits.cpu 200m" --set exporter.resources.requests.cpu=0.3
+  refused "agent.cliBackendResources requests above limits, by one byte" \
+    "agent.cliBackendResources.requests.memory 268435457 is more than agent.cliBackendResources.limits.memory 256Mi" \
+    --set agent.cliBackendResources.requests.memory=268435457
   refused "agent.resources without requests" "'/agent/resources': missing property 'requests'" --set agent.resources.requests=null
   refused "a misspelled exporter.resources key" "'/exporter/resources/limits': additional properties 'memroy'" \
     --set exporter.resources.limits.memroy=1Gi
@@ -219,8 +227,9 @@ test_values() {
   fi
   # $(ELASTICSEARCH_VERSION) is for the kubelet, not this shell.
   # shellcheck disable=SC2016
-  expect "right but unusual values render (registry with port and path, @daily, 30d12h, cpu 0.5, a mirror URL)" \
+  expect "right but unusual values render (registry with port and path, @daily, 30d12h, cpu 0.5, requests = limits, a mirror URL)" \
     render "$TMP/good.yaml" --set 'image.registry=registry.example.com:5000/mirror,image.agent.registry=,agent.resources.limits.cpu=0.5' \
+    --set 'agent.resources.requests.memory=67108864,agent.resources.requests.cpu=0.5' \
     --set 'backup.schedule.cronExpression=@daily,backup.schedule.retentionPeriod=30d12h,agent.port=1024,exporter.port=65535' \
     --set 'plugins.repositoryS3.source=https://mirror.example/es/repository-s3-$(ELASTICSEARCH_VERSION).zip' \
     --set 'elasticsearch.extraConfig.xpack\.ml\.enabled=false,backup.extraEnv[0].name=ES_VERIFY_TIMEOUT' \
