@@ -225,6 +225,22 @@ test_values() {
   else
     fail "helm lint --strict's message does not name agent.authMode" "$TMP/out"
   fi
+  # As a dependency of another chart, Helm hands it `global` (the schema must admit it) and
+  # still checks its values.
+  mkdir -p "$TMP/parent/charts"
+  cp -R "$CHART" "$TMP/parent/charts/elasticsearch"
+  printf 'apiVersion: v2\nname: parent\nversion: 0.1.0\ndependencies:\n  - name: elasticsearch\n    version: "%s"\n' \
+    "$(sed -n 's/^version: //p' "$CHART/Chart.yaml")" >"$TMP/parent/Chart.yaml"
+  printf 'global:\n  shared: 1\n' >"$TMP/parent/values.yaml"
+  expect "as a dependency of another chart (Helm hands it global) it renders" \
+    helm template es "$TMP/parent" --namespace default
+  if helm template es "$TMP/parent" --namespace default --set elasticsearch.agent.logLevel=loud >"$TMP/out" 2>&1; then
+    fail "as a dependency it passes an unknown agent.logLevel"
+  elif grep -qF "'/agent/logLevel'" "$TMP/out"; then
+    pass "as a dependency it refuses an unknown agent.logLevel, naming it"
+  else
+    fail "as a dependency its message does not name agent.logLevel" "$TMP/out"
+  fi
   # $(ELASTICSEARCH_VERSION) is for the kubelet, not this shell.
   # shellcheck disable=SC2016
   expect "right but unusual values render (registry with port and path, @daily, 30d12h, cpu 0.5, requests = limits, a mirror URL)" \
