@@ -154,6 +154,7 @@ test_values() {
   refused "agent.port 9200, the node's http port" "agent.port 9200 is also the node's http port" --set agent.port=9200
   refused "exporter.port 9300, the node's transport port" "exporter.port 9300 is also the node's transport port" \
     --set exporter.port=9300
+  refused "agent.port 3501, KubeBlocks' kb-agent port" "agent.port 3501 is also KubeBlocks' kb-agent port" --set agent.port=3501
   refused "exporter.port equal to agent.port" "exporter.port 8080 is also agent.port" --set exporter.port=8080
   refused "elasticsearch.uid 0 (runAsNonRoot)" "'/elasticsearch/uid': minimum: got 0, want 1" --set elasticsearch.uid=0
   refused "elasticsearch.uid above Kubernetes' range" "'/elasticsearch/uid': maximum" --set elasticsearch.uid=3000000000
