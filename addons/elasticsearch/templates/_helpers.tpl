@@ -171,6 +171,24 @@ non-credential ones to the config and script templates.
   expression: {{ `{{ if eq (index . "TLS_ENABLED" | default "false") "true" }}/etc/pki/tls/key.pem{{ end }}` | quote }}
 {{- end }}
 
+{{/*
+The client Service: KubeBlocks creates it for every component as <cluster>-<component>-http
+(ClusterIP unless the Cluster's componentSpecs[].services sets another type), the name the
+upstream addon's clients use too. Only the node's HTTP port: the transport port is the nodes'
+own, the exporter is scraped per pod, and the agent's port is for the jobs alone (they call
+each node's agent at its IP).
+*/}}
+{{- define "elasticsearch.services" -}}
+- name: http
+  serviceName: http
+  spec:
+    ports:
+      - name: http
+        port: 9200
+        targetPort: http
+        protocol: TCP
+{{- end }}
+
 {{/* The pod's own identity, from the downward API. */}}
 {{- define "elasticsearch.podEnv" -}}
 - name: POD_NAME
@@ -496,24 +514,6 @@ volume, shared with the engine). Its own small image, no JVM; the engine's user;
       - key: {{ $root.Values.keystore.passwordKey }}
         path: password
 {{- end }}
-{{- end }}
-
-{{/*
-The client Service: KubeBlocks creates it for every component as <cluster>-<component>-http
-(ClusterIP unless the Cluster's componentSpecs[].services sets another type), the name the
-upstream addon's clients use too. Only the node's HTTP port: the transport port is the nodes'
-own, the exporter is scraped per pod, and the agent's port is for the jobs alone (they call
-each node's agent at its IP).
-*/}}
-{{- define "elasticsearch.services" -}}
-- name: http
-  serviceName: http
-  spec:
-    ports:
-      - name: http
-        port: 9200
-        targetPort: http
-        protocol: TCP
 {{- end }}
 
 {{/* The body of a ComponentDefinition; dict "major" "root". */}}
