@@ -683,13 +683,13 @@ def check_networkpolicy(docs, values, cmpds, variant, release_namespace="default
               admits(p, agent_port, backup_job) and admits(p, agent_port, restore_job))
         check(f"{tag}: agent port {agent_port} refuses other pods, peer nodes, other namespaces, outside",
               not any(admits(p, agent_port, s) for s in (other_pod, peer_node, foreign_job, outside)))
-        for port in (9200, 9300, values["exporter"]["port"]):
-            check(f"{tag}: port {port} stays open to every source",
-                  all(admits(p, port, s) for s in (backup_job, other_pod, peer_node, foreign_job, outside)))
         client_ports = sorted({t[3] for c in cmpds.values() for t in service_targets(c["spec"])})
         check(f"{tag}: the client Service's target ports {client_ports} are open to every source",
               client_ports and all(admits(p, port, s) for port in client_ports
                                    for s in (backup_job, other_pod, peer_node, foreign_job, outside)))
+        for port in (9200, 9300, values["exporter"]["port"]):
+            check(f"{tag}: port {port} stays open to every source",
+                  all(admits(p, port, s) for s in (backup_job, other_pod, peer_node, foreign_job, outside)))
 
 
 def check_configmaps(docs, chart, values, variant):
