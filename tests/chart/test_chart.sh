@@ -166,7 +166,7 @@ test_values() {
     "elasticsearch.extraConfig sets xpack.security.enabled, but the chart's elasticsearch.yml sets xpack.security.enabled" \
     -f "$(values extra-nested.yaml $'elasticsearch:\n  extraConfig:\n    xpack:\n      security:\n        enabled: true')"
   refused "elasticsearch.extraConfig setting a parent of a chart setting" \
-    "elasticsearch.extraConfig sets discovery, but the chart's elasticsearch.yml sets discovery.type" \
+    "elasticsearch.extraConfig sets discovery, but the chart's elasticsearch.yml sets discovery." \
     --set elasticsearch.extraConfig.discovery=x
   refused "image.pullPolicy Sometimes" "'/image/pullPolicy'" --set image.pullPolicy=Sometimes
   refused "image.agent.tag a number (YAML's 1.10)" "'/image/agent/tag': got number, want string" \
