@@ -110,6 +110,8 @@ test_helm() {
     render "$TMP/bad.yaml" --set 'versions.8={9.1.0}'
   expect_failure "helm template refuses an image without a tag" \
     render "$TMP/bad.yaml" --set image.agent.tag=
+  expect_failure "helm template refuses an upstream release outside its major" \
+    render "$TMP/bad.yaml" --set 'upstream.releases.8={7.7.1}'
 }
 
 test_kubeconform() {
@@ -174,9 +176,10 @@ test_package() {
   fi
 }
 
-# Every release values.yaml offers is a published Elasticsearch release: Maven Central holds
-# its org.elasticsearch:elasticsearch POM (the registry this machine reaches; the images'
-# registry it does not). Skipped, saying so, when Maven Central cannot be reached.
+# Every release values.yaml offers (values.versions and values.upstream.releases) is a
+# published Elasticsearch release: Maven Central holds its org.elasticsearch:elasticsearch POM
+# (the registry this machine reaches; the images' registry it does not). Skipped, saying so,
+# when Maven Central cannot be reached.
 test_versions_are_releases() {
   local central=https://repo1.maven.org/maven2/org/elasticsearch/elasticsearch version code
   if ! curl --silent --fail --output /dev/null --connect-timeout 10 --max-time 30 "$central/maven-metadata.xml"; then
@@ -192,9 +195,11 @@ test_versions_are_releases() {
       fail "release $version of values.yaml is not a published Elasticsearch release (Maven Central answered $code)"
     fi
   done < <("$PYTHON" -c 'import sys, yaml
-for major, releases in yaml.safe_load(open(sys.argv[1]))["versions"].items():
-    for r in releases:
-        print(r)' "$CHART/values.yaml")
+values = yaml.safe_load(open(sys.argv[1]))
+for lists in (values["versions"], values["upstream"]["releases"]):
+    for major, releases in lists.items():
+        for r in releases:
+            print(r)' "$CHART/values.yaml")
   # The negative control: a release that does not exist is told apart.
   code=$(curl --silent --output /dev/null --write-out '%{http_code}' --connect-timeout 10 --max-time 30 \
     "$central/9.99.0/elasticsearch-9.99.0.pom") || code=000
