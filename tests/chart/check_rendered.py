@@ -79,6 +79,13 @@ def releases_of(values, major):
     return out
 
 
+def adopted_cmpds(values, chart_version):
+    """values.upstream.componentDefinitions less this chart's own names: name -> major."""
+    own = {f"elasticsearch-{m}-{chart_version}" for m in ("7", "8", "9")}
+    names = (values.get("upstream") or {}).get("componentDefinitions") or []
+    return {n: n.split("-")[1] for n in names if n not in own}
+
+
 def kb_name_matched(name, pattern):
     """KubeBlocks 1.0.2's PrefixOrRegexMatched (pkg/controller/component/utils.go): a prefix, or
     a pattern with regex metacharacters that matches."""
@@ -136,10 +143,18 @@ def check_values_documented(chart):
 # --- ComponentDefinitions ---------------------------------------------------------------------
 
 def check_cmpds(docs, values, chart_version, variant):
+    rendered = [d["metadata"]["name"] for d in by_kind(docs, "ComponentDefinition")]
     cmpds = {d["metadata"]["name"]: d for d in by_kind(docs, "ComponentDefinition")}
     expected = {f"elasticsearch-{m}-{chart_version}": m for m in ("7", "8", "9")}
-    check(f"[{variant}] one ComponentDefinition per major 7, 8, 9", set(cmpds) == set(expected),
-          str(sorted(cmpds)))
+    adopted = adopted_cmpds(values, chart_version)
+    check(f"[{variant}] one ComponentDefinition per major 7, 8, 9, and one per upstream name taken over "
+          f"{sorted(adopted)}", set(cmpds) == set(expected) | set(adopted) and len(rendered) == len(cmpds),
+          str(sorted(rendered)))
+    for name, major in adopted.items():
+        own = cmpds.get(f"elasticsearch-{major}-{chart_version}")
+        check(f"[{variant}] {name} (upstream, taken over): this chart's {major}.x spec and annotations",
+              name in cmpds and own is not None and cmpds[name]["spec"] == own["spec"]
+              and cmpds[name]["metadata"].get("annotations") == own["metadata"].get("annotations"))
     uid = values["elasticsearch"]["uid"]
     agent_values = values["agent"]
     password_secret = values["keystore"]["passwordSecret"]
@@ -345,9 +360,10 @@ UPSTREAM_RELEASES = {"7": ["7.7.1", "7.8.1", "7.10.1"], "8": ["8.1.3", "8.8.2", 
 # Its compatibility rules' patterns per major (cmpv-es.yaml, _helpers.tpl @ 0cc8195209180c30dcf21f3f9d8bfa6bc4f17951:
 # elasticsearch<major>.cmpdRegexPattern), its cmpd names elasticsearch-<major>-<chart version>
 # (elasticsearch<major>.cmpdName there), and what its README's Clusters name (README.md
-# @ 0c5e7eef8ae3f2b37dcd5682e452c44a7bb023fb: componentDef: elasticsearch-8).
+# @ 0c5e7eef8ae3f2b37dcd5682e452c44a7bb023fb: componentDef: elasticsearch-8, configs es-cm).
 UPSTREAM_PATTERNS = {"7": ["^elasticsearch-7-", "elasticsearch-7"], "8": ["^elasticsearch-8-", "elasticsearch-8"]}
 UPSTREAM_BPT_PATTERN = "^elasticsearch-"  # backuppolicytemplate.yaml @ 0a637ada (elasticsearch.cmpdRegexPattern)
+UPSTREAM_CONFIG = "es-cm"  # cmpd-es-8.yaml @ 112f74e31085fe0a8ead88fc8764290b3a6ecb81: configs[0].name
 # actionset.yaml and backuppolicytemplate.yaml @ 0a637ada165771f9d7a04a6d9be0c246038b0d2a.
 UPSTREAM_ACTIONSET = "elasticsearch-physical-br"
 UPSTREAM_BPT = "elasticsearch-backup-policy-template"
@@ -387,8 +403,16 @@ def check_upstream(docs, values, cmpds, chart_version, variant):
             if not values["image"]["elasticsearch"].get("registry") and values["image"]["registry"] == "docker.io":
                 check(f"[{variant}] upstream release {release}: the engine image upstream ran ({UPSTREAM_IMAGE.format(release)})",
                       docker_hub_reference(image) == UPSTREAM_IMAGE.format(release), image)
+    for name, major in adopted_cmpds(values, chart_version).items():
+        rules = [r for r in spec["compatibilityRules"] if any(kb_name_matched(name, p) for p in r["compDefs"])]
+        check(f"[{variant}] {name} (upstream, taken over): its major's rule, with every upstream {major}.x release",
+              len(rules) == 1 and set(UPSTREAM_RELEASES.get(major, [])) <= set(rules[0]["releases"]))
     check(f"[{variant}] every ComponentDefinition matches the upstream BackupPolicyTemplate's pattern "
           f"{UPSTREAM_BPT_PATTERN!r}", cmpds and all(kb_name_matched(n, UPSTREAM_BPT_PATTERN) for n in cmpds))
+    configs = {n: [c["name"] for c in d["spec"].get("configs") or []] for n, d in cmpds.items()}
+    check(f"[{variant}] every ComponentDefinition's config template is named {UPSTREAM_CONFIG!r}, as upstream's "
+          "(a Cluster's configs[].name)", configs and all(c == [UPSTREAM_CONFIG] for c in configs.values()),
+          str(configs))
     names = {(d["kind"], d["metadata"]["name"]) for d in docs}
     check(f"[{variant}] the upstream ActionSet {UPSTREAM_ACTIONSET} and BackupPolicyTemplate {UPSTREAM_BPT} are here",
           {("ActionSet", UPSTREAM_ACTIONSET), ("BackupPolicyTemplate", UPSTREAM_BPT)} <= names)

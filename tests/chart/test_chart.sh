@@ -112,6 +112,8 @@ test_helm() {
     render "$TMP/bad.yaml" --set image.agent.tag=
   expect_failure "helm template refuses an upstream release outside its major" \
     render "$TMP/bad.yaml" --set 'upstream.releases.8={7.7.1}'
+  expect_failure "helm template refuses an upstream ComponentDefinition that cannot run here (a role-split one)" \
+    render "$TMP/bad.yaml" --set 'upstream.componentDefinitions={elasticsearch-master-8-1.0.1}'
 }
 
 test_kubeconform() {
