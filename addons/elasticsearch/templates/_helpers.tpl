@@ -40,7 +40,7 @@ elasticsearch-<major>-<version> of a major this chart ships.
 {{- $own = append $own (include "elasticsearch.cmpdName" (dict "major" $major "root" $)) -}}
 {{- end -}}
 {{- range $name := .Values.upstream.componentDefinitions | default list | uniq -}}
-{{- if not (regexMatch "^elasticsearch-[789]-[0-9][0-9A-Za-z.+_-]*$" $name) -}}
+{{- if not (regexMatch "^elasticsearch-[789]-[0-9][0-9a-z.-]*$" $name) -}}
 {{- fail (printf "values.upstream.componentDefinitions lists %s: only elasticsearch-<7|8|9>-<version> can run on this chart's ComponentDefinitions (one component of nodes with every role)" $name) -}}
 {{- end -}}
 {{- if not (has $name $own) }}
