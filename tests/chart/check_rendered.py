@@ -63,11 +63,41 @@ def image_of(values, image, tag=None):
 def allowed_images(values):
     """Every image reference values.yaml can produce."""
     images = {image_of(values, values["image"][k]) for k in ("exporter", "agent", "dataprotection")}
-    for releases in values["versions"].values():
-        images |= {image_of(values, values["image"]["elasticsearch"], r) for r in releases}
+    for major in ("7", "8", "9"):
+        images |= {image_of(values, values["image"]["elasticsearch"], r) for r in releases_of(values, major)}
     if values["plugins"]["image"].get("repository"):
         images.add(image_of(values, values["plugins"]["image"]))
     return images
+
+
+def releases_of(values, major):
+    """The releases the ComponentVersion gives a major: values.versions, then the upstream
+    addon's (values.upstream.releases), each once."""
+    out = []
+    for r in (values["versions"].get(major) or []) + ((values.get("upstream") or {}).get("releases") or {}).get(major, []):
+        if r not in out:
+            out.append(r)
+    return out
+
+
+def adopted_cmpds(values, chart_version):
+    """values.upstream.componentDefinitions less this chart's own names: name -> major."""
+    own = {f"elasticsearch-{m}-{chart_version}" for m in ("7", "8", "9")}
+    names = (values.get("upstream") or {}).get("componentDefinitions") or []
+    return {n: n.split("-")[1] for n in names if n not in own}
+
+
+def kb_name_matched(name, pattern):
+    """KubeBlocks 1.0.2's PrefixOrRegexMatched (pkg/controller/component/utils.go): a prefix, or
+    a pattern with regex metacharacters that matches."""
+    if name.startswith(pattern):
+        return True
+    if re.escape(pattern) == pattern:
+        return False
+    try:
+        return re.search(pattern, name) is not None
+    except re.error:
+        return False
 
 
 def all_images(node):
@@ -228,10 +258,18 @@ def service_targets(spec):
 
 
 def check_cmpds(docs, values, chart_version, variant):
+    rendered = [d["metadata"]["name"] for d in by_kind(docs, "ComponentDefinition")]
     cmpds = {d["metadata"]["name"]: d for d in by_kind(docs, "ComponentDefinition")}
     expected = {f"elasticsearch-{m}-{chart_version}": m for m in ("7", "8", "9")}
-    check(f"[{variant}] one ComponentDefinition per major 7, 8, 9", set(cmpds) == set(expected),
-          str(sorted(cmpds)))
+    adopted = adopted_cmpds(values, chart_version)
+    check(f"[{variant}] one ComponentDefinition per major 7, 8, 9, and one per upstream name taken over "
+          f"{sorted(adopted)}", set(cmpds) == set(expected) | set(adopted) and len(rendered) == len(cmpds),
+          str(sorted(rendered)))
+    for name, major in adopted.items():
+        own = cmpds.get(f"elasticsearch-{major}-{chart_version}")
+        check(f"[{variant}] {name} (upstream, taken over): this chart's {major}.x spec and annotations",
+              name in cmpds and own is not None and cmpds[name]["spec"] == own["spec"]
+              and cmpds[name]["metadata"].get("annotations") == own["metadata"].get("annotations"))
     uid = values["elasticsearch"]["uid"]
     agent_values = values["agent"]
     password_secret = values["keystore"]["passwordSecret"]
@@ -421,21 +459,93 @@ def check_componentversion(docs, values, cmpds, variant):
         return
     spec = cvs[0]["spec"]
     releases = {r["name"]: r for r in spec["releases"]}
-    every = [r for rs in values["versions"].values() for r in rs]
-    check(f"[{variant}] ComponentVersion lists every release of values.versions", sorted(releases) == sorted(every))
+    every = [r for m in ("7", "8", "9") for r in releases_of(values, m)]
+    check(f"[{variant}] ComponentVersion lists every release of values.versions and values.upstream.releases, once",
+          sorted(releases) == sorted(every) and len(spec["releases"]) == len(every))
     for name, cmpd in cmpds.items():
-        rules = [r for r in spec["compatibilityRules"] if any(re.search(p, name) for p in r["compDefs"])]
+        rules = [r for r in spec["compatibilityRules"] if any(kb_name_matched(name, p) for p in r["compDefs"])]
         major = name.split("-")[1]
         check(f"[{variant}] {name}: one compatibility rule, with the major's releases",
-              len(rules) == 1 and rules[0]["releases"] == values["versions"][major])
+              len(rules) == 1 and rules[0]["releases"] == releases_of(values, major))
         rt = cmpd["spec"]["runtime"]
         containers = [c["name"] for c in (rt.get("initContainers") or []) + rt["containers"]]
-        for release in values["versions"][major]:
+        for release in releases_of(values, major):
             images = releases.get(release, {}).get("images", {})
             engine_ok = all(images.get(c, "").endswith(f":{release}")
                             for c in containers if c not in ("exporter", "agent", "copy-plugin-zips"))
             check(f"[{variant}] release {release}: an image for each container of {name}, the engine's tagged {release}",
                   set(containers) - {"copy-plugin-zips"} <= set(images) and engine_ok, str(images))
+
+
+# --- The upstream addon's names ---------------------------------------------------------------
+# What a KubeBlocks cluster holds from the upstream addon (github.com/apecloud/kubeblocks-addons,
+# addons/elasticsearch) and this chart must keep resolving after a helm upgrade of its release.
+# Read from that repository's sources at the commits named (README, "Upgrading from the
+# upstream addon"); upstream changed them over time, so these are the union of those versions.
+UPSTREAM_COMPONENT_VERSION = "elasticsearch"  # templates/cmpv.yaml @ 49544789, cmpv-es.yaml @ bcd2baba, 0d2bcb5d
+# Releases of its ComponentVersion per major: 7.7.1, 7.8.1, 7.10.1, 8.1.3, 8.8.2 (cmpv-es.yaml
+# @ bcd2baba86dc4d522c0364dcaac217cc36effc91), 8.9.1 and 8.15.5 added (@ 0d2bcb5dd47ab74b6e5e4fcddf942318cdb85ad1,
+# which also has 6.8.23: no 6.x here).
+UPSTREAM_RELEASES = {"7": ["7.7.1", "7.8.1", "7.10.1"], "8": ["8.1.3", "8.8.2", "8.9.1", "8.15.5"]}
+# Its compatibility rules' patterns per major (cmpv-es.yaml, _helpers.tpl @ 0cc8195209180c30dcf21f3f9d8bfa6bc4f17951:
+# elasticsearch<major>.cmpdRegexPattern), its cmpd names elasticsearch-<major>-<chart version>
+# (elasticsearch<major>.cmpdName there), and what its README's Clusters name (README.md
+# @ 0c5e7eef8ae3f2b37dcd5682e452c44a7bb023fb: componentDef: elasticsearch-8, configs es-cm).
+UPSTREAM_PATTERNS = {"7": ["^elasticsearch-7-", "elasticsearch-7"], "8": ["^elasticsearch-8-", "elasticsearch-8"]}
+UPSTREAM_BPT_PATTERN = "^elasticsearch-"  # backuppolicytemplate.yaml @ 0a637ada (elasticsearch.cmpdRegexPattern)
+UPSTREAM_CONFIG = "es-cm"  # cmpd-es-8.yaml @ 112f74e31085fe0a8ead88fc8764290b3a6ecb81: configs[0].name
+# actionset.yaml and backuppolicytemplate.yaml @ 0a637ada165771f9d7a04a6d9be0c246038b0d2a.
+UPSTREAM_ACTIONSET = "elasticsearch-physical-br"
+UPSTREAM_BPT = "elasticsearch-backup-policy-template"
+# The engine image of each release: <registry, default docker.io>/<image.repository>:<release>,
+# repository "elasticsearch" (_helpers.tpl elasticsearch-<release>.image; values.yaml
+# @ 0484870839e5fa50b0720fac8770a3d96601566f).
+UPSTREAM_IMAGE = "docker.io/elasticsearch:{}"
+
+
+def docker_hub_reference(ref):
+    """docker.io/library/x and docker.io/x name the same official image."""
+    return ref.replace("docker.io/library/", "docker.io/", 1)
+
+
+def check_upstream(docs, values, cmpds, chart_version, variant):
+    cvs = by_kind(docs, "ComponentVersion")
+    check(f"[{variant}] the ComponentVersion has the upstream addon's name {UPSTREAM_COMPONENT_VERSION}",
+          [c["metadata"]["name"] for c in cvs] == [UPSTREAM_COMPONENT_VERSION])
+    if not cvs:
+        return
+    spec = cvs[0]["spec"]
+    releases = {r["name"]: r for r in spec["releases"]}
+    for major, upstream in UPSTREAM_RELEASES.items():
+        own = f"elasticsearch-{major}-{chart_version}"
+        for pattern in UPSTREAM_PATTERNS[major]:
+            check(f"[{variant}] {own} matches the upstream pattern {pattern!r} (as KubeBlocks matches names)",
+                  own in cmpds and kb_name_matched(own, pattern))
+        for release in upstream:
+            rel = releases.get(release) or {}
+            rules = [r for r in spec["compatibilityRules"] if release in r["releases"]]
+            served_by = sorted(n for n in cmpds if any(kb_name_matched(n, p) for r in rules for p in r["compDefs"]))
+            check(f"[{variant}] upstream release {release}: a release here, in a rule matching this chart's "
+                  f"{major}.x ComponentDefinitions only",
+                  rel.get("serviceVersion") == release and own in served_by
+                  and all(n.split("-")[1] == major for n in served_by), f"{rel.get('serviceVersion')} {served_by}")
+            image = (rel.get("images") or {}).get("elasticsearch", "")
+            if not values["image"]["elasticsearch"].get("registry") and values["image"]["registry"] == "docker.io":
+                check(f"[{variant}] upstream release {release}: the engine image upstream ran ({UPSTREAM_IMAGE.format(release)})",
+                      docker_hub_reference(image) == UPSTREAM_IMAGE.format(release), image)
+    for name, major in adopted_cmpds(values, chart_version).items():
+        rules = [r for r in spec["compatibilityRules"] if any(kb_name_matched(name, p) for p in r["compDefs"])]
+        check(f"[{variant}] {name} (upstream, taken over): its major's rule, with every upstream {major}.x release",
+              len(rules) == 1 and set(UPSTREAM_RELEASES.get(major, [])) <= set(rules[0]["releases"]))
+    check(f"[{variant}] every ComponentDefinition matches the upstream BackupPolicyTemplate's pattern "
+          f"{UPSTREAM_BPT_PATTERN!r}", cmpds and all(kb_name_matched(n, UPSTREAM_BPT_PATTERN) for n in cmpds))
+    configs = {n: [c["name"] for c in d["spec"].get("configs") or []] for n, d in cmpds.items()}
+    check(f"[{variant}] every ComponentDefinition's config template is named {UPSTREAM_CONFIG!r}, as upstream's "
+          "(a Cluster's configs[].name)", configs and all(c == [UPSTREAM_CONFIG] for c in configs.values()),
+          str(configs))
+    names = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    check(f"[{variant}] the upstream ActionSet {UPSTREAM_ACTIONSET} and BackupPolicyTemplate {UPSTREAM_BPT} are here",
+          {("ActionSet", UPSTREAM_ACTIONSET), ("BackupPolicyTemplate", UPSTREAM_BPT)} <= names)
 
 
 # --- DataProtection ---------------------------------------------------------------------------
@@ -748,6 +858,7 @@ def main(argv):
         check_no_inline_secrets(docs, variant)
         check_images(docs, values, variant)
         check_componentversion(docs, values, cmpds, variant)
+        check_upstream(docs, values, cmpds, chart_version, variant)
         check_actionsets(docs, values, chart, work, variant)
         check_bpt(docs, cmpds, variant)
         check_networkpolicy(docs, values, cmpds, variant)

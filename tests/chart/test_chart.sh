@@ -47,6 +47,20 @@ expect_failure() {
 
 helm() { "$BIN/helm" "$@"; }
 
+# refused_saying WHAT TEXT HELM-ARGS...: helm template fails with these values, for the reason
+# TEXT names (not for another one).
+refused_saying() {
+  local what=$1 text=$2
+  shift 2
+  if render "$TMP/bad.yaml" "$@" >"$TMP/out" 2>&1; then
+    fail "$what (it rendered)"
+  elif grep -qF -- "$text" "$TMP/out"; then
+    pass "$what"
+  else
+    fail "$what, but not saying: $text" "$TMP/out"
+  fi
+}
+
 render() {
   local out=$1
   shift
@@ -104,6 +118,11 @@ test_helm() {
   expect "helm template (default values)" render "$TMP/default.yaml"
   expect "helm template (every option on)" render "$TMP/full.yaml" -f "$HERE/values-full.yaml"
   expect "helm template (no NetworkPolicy)" render "$TMP/no-policy.yaml" --set networkPolicy.enabled=false
+  refused_saying "helm template refuses an upstream release outside its major" \
+    "lists 7.7.1, which is not a 8.x release" --set 'upstream.releases.8={7.7.1}'
+  refused_saying "helm template refuses an upstream ComponentDefinition that cannot run here (a role-split one)" \
+    "lists elasticsearch-master-8-1.0.1: only elasticsearch-<7|8|9>-<version>" \
+    --set 'upstream.componentDefinitions={elasticsearch-master-8-1.0.1}'
   local major
   for major in 7 8 9; do
     expect "helm template of the Elasticsearch $major.x ComponentDefinition" \
@@ -317,9 +336,10 @@ test_package() {
   fi
 }
 
-# Every release values.yaml offers is a published Elasticsearch release: Maven Central holds
-# its org.elasticsearch:elasticsearch POM (the registry this machine reaches; the images'
-# registry it does not). Skipped, saying so, when Maven Central cannot be reached.
+# Every release values.yaml offers (values.versions and values.upstream.releases) is a
+# published Elasticsearch release: Maven Central holds its org.elasticsearch:elasticsearch POM
+# (the registry this machine reaches; the images' registry it does not). Skipped, saying so,
+# when Maven Central cannot be reached.
 test_versions_are_releases() {
   local central=https://repo1.maven.org/maven2/org/elasticsearch/elasticsearch version code
   if ! curl --silent --fail --output /dev/null --connect-timeout 10 --max-time 30 "$central/maven-metadata.xml"; then
@@ -335,9 +355,11 @@ test_versions_are_releases() {
       fail "release $version of values.yaml is not a published Elasticsearch release (Maven Central answered $code)"
     fi
   done < <("$PYTHON" -c 'import sys, yaml
-for major, releases in yaml.safe_load(open(sys.argv[1]))["versions"].items():
-    for r in releases:
-        print(r)' "$CHART/values.yaml")
+values = yaml.safe_load(open(sys.argv[1]))
+for lists in (values["versions"], values["upstream"]["releases"]):
+    for major, releases in lists.items():
+        for r in releases:
+            print(r)' "$CHART/values.yaml")
   # The negative control: a release that does not exist is told apart.
   code=$(curl --silent --output /dev/null --write-out '%{http_code}' --connect-timeout 10 --max-time 30 \
     "$central/9.99.0/elasticsearch-9.99.0.pom") || code=000

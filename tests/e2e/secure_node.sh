@@ -138,19 +138,22 @@ new_leaf() {
 }
 
 # make_certificates: the CA, the node's certificate (its pod DNS name only), a certificate
-# for the agent's own HTTPS (name and 127.0.0.31), a client certificate, and a second CA.
+# for the agent's own HTTPS (name and 127.0.0.31), one with the headless service's wildcard
+# name alone, a client certificate, and a second CA.
 make_certificates() {
   install -d -m 0755 "$SECURE_TLS"
   new_ca ca
   new_ca other-ca
   new_leaf node "DNS:$SECURE_SERVER_NAME" serverAuth
   new_leaf agent "DNS:$SECURE_SERVER_NAME,IP:$SECURE_ADDR" serverAuth
+  # As KubeBlocks' issuer makes them: the headless service's names, no address.
+  new_leaf agent-by-name "DNS:*.${SECURE_SERVER_NAME#*.}" serverAuth
   new_leaf client "DNS:backup-job.demo.svc.cluster.local" clientAuth
   rm -f "$SECURE_TLS/ca.srl" "$SECURE_TLS/other-ca.key"
   chmod 0644 "$SECURE_TLS"/*.pem
   chmod 0600 "$SECURE_TLS"/*.key
   # The node and the agent (both esnode) read their keys; the CA key stays root's.
-  chown "$E2E_USER:$E2E_USER" "$SECURE_TLS/agent.key" "$SECURE_TLS/client.key"
+  chown "$E2E_USER:$E2E_USER" "$SECURE_TLS/agent.key" "$SECURE_TLS/agent-by-name.key" "$SECURE_TLS/client.key"
   install -d -o "$E2E_USER" -g "$E2E_USER" -m 0750 "$SECURE_CONF/certs"
   install -o "$E2E_USER" -g "$E2E_USER" -m 0644 "$SECURE_TLS/node.pem" "$SECURE_CA" "$SECURE_CONF/certs/"
   install -o "$E2E_USER" -g "$E2E_USER" -m 0600 "$SECURE_TLS/node.key" "$SECURE_CONF/certs/"

@@ -63,6 +63,8 @@ missing_flags() {
 run_case() {
   local name=$1 fn=$2 missing
   shift 2
+  # ONLY=regex runs just the cases whose names match.
+  [[ -z ${ONLY:-} || $name =~ $ONLY ]] || return 0
   missing=$(missing_flags "$@")
   if [[ -n $missing ]]; then
     SKIPPED=$((SKIPPED + 1))
@@ -123,13 +125,19 @@ start_agent() {
   fi
   AGENT_LOG="${OUT}/${CASE}.agent.log"
   AGENT_URL="${scheme}://${addr}:${AGENT_PORT}"
+  # AGENT_TLS_NAME: the agent's certificate names no address; it is reached by that name.
+  local -a reach=()
+  if [[ -n ${AGENT_TLS_NAME:-} ]]; then
+    AGENT_URL="${scheme}://${AGENT_TLS_NAME}:${AGENT_PORT}"
+    reach=(--connect-to "${AGENT_TLS_NAME}:${AGENT_PORT}:${addr}:${AGENT_PORT}")
+  fi
   # Not through the as_esnode function: $! must be the agent, not a subshell.
   "${E2E_AS_ESNODE[@]}" "$AGENT_BIN" serve --listen-address "$addr" --port "$AGENT_PORT" \
     --config-dir "$SECURE_CONF" --engine elasticsearch --engine-version "$E2E_ELASTICSEARCH_VERSION" \
     --node-address "${SECURE_ADDR}:${SECURE_HTTP_PORT}" "$@" </dev/null >>"$AGENT_LOG" 2>&1 &
   AGENT_PID=$!
   until curl --silent --fail --output /dev/null --connect-timeout 1 --max-time 2 \
-    --cacert "$SECURE_CA" "${CLIENT_CERT[@]}" "${AGENT_URL}/health" 2>/dev/null; do
+    --cacert "$SECURE_CA" "${CLIENT_CERT[@]}" "${reach[@]}" "${AGENT_URL}/health" 2>/dev/null; do
     if ! kill -0 "$AGENT_PID" 2>/dev/null || ((SECONDS >= deadline)); then
       ERRORS+=("the agent did not become healthy at ${AGENT_URL} (log ${AGENT_LOG})")
       stop_agent
@@ -551,9 +559,11 @@ case_agent_https_client_auth() {
 # reaches the node, finds the keystore's password through /ready, writes and reloads through
 # the agent; the reload fails (this distribution has no S3 module: the node names the unknown
 # settings), so the job fails naming the node and the reason, and removes its client again.
+# The agent's certificate names the headless service's pods (*.es-headless...) and no
+# address, as KubeBlocks' issuer makes it: the job calls it by <node name>.<that suffix>.
 case_backup_job_over_https() {
-  start_agent "$SECURE_ADDR" --credentials-dir "$SECURE_CREDENTIALS_DIR" \
-    --tls-cert-file "${SECURE_TLS}/agent.pem" --tls-key-file "${SECURE_TLS}/agent.key" \
+  AGENT_TLS_NAME="es-secure.${SECURE_SERVER_NAME#*.}" start_agent "$SECURE_ADDR" --credentials-dir "$SECURE_CREDENTIALS_DIR" \
+    --tls-cert-file "${SECURE_TLS}/agent-by-name.pem" --tls-key-file "${SECURE_TLS}/agent-by-name.key" \
     --tls-ca-file "$SECURE_CA" "${NODE_TLS_FLAGS[@]}" --allow-without-s3-repository \
     --keystore-password-file "$SECURE_KEYSTORE_PASSWORD_FILE" || return 0
   local home="${PRIVATE}/job-home" conf="${PRIVATE}/datasafed.conf" log="${OUT}/${CASE}.job.log" rc=0
@@ -570,6 +580,8 @@ case_backup_job_over_https() {
   check "the job fails (exit ${rc})" test "$rc" -ne 0
   check "it read the node over https by its DNS name, with the credentials" \
     grep -q "cluster [^ ]*: elasticsearch ${E2E_ELASTICSEARCH_VERSION}" "$log"
+  check "it called the agent by the node's name in the headless service" \
+    grep -q "agents: called over https by <node name>\.${SECURE_SERVER_NAME#*.}, the name their certificates carry" "$log"
   check "it asked the agent over https and learnt the keystore has a password" \
     grep -q 'agents ready on all 1 nodes; 1 keystore(s) have a password: each node reloads through its agent' "$log"
   check "the failure names the node and the node's reason" \
@@ -577,6 +589,19 @@ case_backup_job_over_https() {
   check "the job removed its client again, over https with a reload" \
     grep -E -q "keystore: client kb_https_job_[0-9a-f]+ removed from all 1 nodes \(1 held it\)" "$log"
   check "the keystore holds what it held before" test "$(tool_list)" == "$BASE_NAMES"
+
+  # Control: called by its address (AGENT_HOST_SUFFIX set empty), the same agent fails the
+  # certificate check, and the job names the node and the cause before changing anything.
+  rc=0
+  HOME=$home DP_DB_HOST=$SECURE_SERVER_NAME DP_DB_PORT=$SECURE_HTTP_PORT DP_DB_USER=agent-admin \
+    DP_DB_PASSWORD="$(<"${SECURE_SECRETS}/agent-admin.password")" ES_SCHEME=https ES_CACERT=$SECURE_CA \
+    AGENT_SCHEME=https AGENT_PORT=$AGENT_PORT AGENT_HOST_SUFFIX='' DP_BACKUP_NAME=https-job \
+    DP_BACKUP_BASE_PATH=/e2e/https-job AGENT_ATTEMPTS=1 DATASAFED_CONF=$conf TMPDIR=$home \
+    timeout 300 bash "${HERE}/lib/backup_job_integ.sh" >"${log%.log}.by-address.log" 2>&1 </dev/null || rc=$?
+  check "by address, the job fails (exit ${rc})" test "$rc" -ne 0
+  check "naming the node and the certificate that names no address" \
+    grep -E -q "es-secure \(${SECURE_ADDR//./\\.}:${AGENT_PORT}\): .*no answer from the agent: .*(subject name|does not match)" "${log%.log}.by-address.log"
+  check "the keystore still holds what it held before" test "$(tool_list)" == "$BASE_NAMES"
 }
 
 # --- secrets ---------------------------------------------------------------------------------

@@ -354,11 +354,67 @@ test_delete_mode_deletes_only_what_collides() {
   check "restore exits 0" test "$JOB_RC" -eq 0
   check "deleted the colliding data stream" log_has delete "deleted data stream\\(s\\): logs-r$"
   check "deleted the colliding index, by name" log_has delete "deleted: r-beta \\(RESTORE_CONFLICT_MODE=delete\\)"
-  check "nothing else deleted" test "$(grep -c 'deleted' "${OUT}/delete.log")" -eq 2
+  check "nothing else deleted" test "$(grep -c -E 'deleted( data stream\(s\))?: ' "${OUT}/delete.log")" -eq 2
+  check "the restore was tried under temporary names first" \
+    log_has delete "delete mode: the engine accepted the restore under temporary names, the trial's indices are deleted"
+  check "no trial index or data stream left" test "$(trial_leftovers)" == ""
   check "r-beta holds the snapshot's documents" test "$(fingerprint r-beta)" == "${SNAP_FP[r-beta]}"
   check "logs-r holds the snapshot's documents" test "$(fingerprint logs-r)" == "${SNAP_FP[logs-r]}"
   check "r-keep (not in the snapshot) untouched" test "$(fingerprint r-keep)" == "$keep"
   check "r-alpha (not selected) untouched" test "$(fingerprint r-alpha)" == "$alpha"
+}
+
+# trial_leftovers [indices]: the names the delete mode's trial restores under, if any is left
+# (indices only: for the Elasticsearch node, whose distribution has no data streams).
+trial_leftovers() {
+  local indices streams=''
+  indices=$(es GET '/_cat/indices/kb-trial-*,.ds-kb-trial-*?h=index&expand_wildcards=all') || {
+    echo '(indices unreadable)'
+    return
+  }
+  [[ ${1:-} == indices ]] || streams=$(es GET '/_data_stream/kb-trial-*' | jq -r '.data_streams[].name') || {
+    echo '(data streams unreadable)'
+    return
+  }
+  printf '%s%s' "${indices//[[:space:]]/}" "$streams"
+}
+
+test_delete_mode_refused_by_the_engine_deletes_nothing() {
+  # A snapshot whose alias names an index the target holds: no listing of the snapshot names
+  # its aliases, so only the engine sees the collision, at the restore. The trial under
+  # temporary names makes it see it before the delete mode deletes.
+  local snap="r-al-${RUN_ID}" before after al view
+  make_index r-al 1 0 20 &&
+    es POST /_aliases --data-binary '{"actions":[{"add":{"index":"r-al","alias":"r-al-view"}}]}' >/dev/null
+  SCRIPT=backup.sh run_job al-backup "DP_BACKUP_NAME=${snap}" BACKUP_INDICES=r-al "DP_BACKUP_INFO_FILE=${OUT}/al-backup.info"
+  check "the backup with the alias exits 0" test "$JOB_RC" -eq 0
+  local snap_fp
+  snap_fp=$(fingerprint r-al)
+  es POST /_aliases --data-binary '{"actions":[{"remove":{"index":"r-al","alias":"r-al-view"}}]}' >/dev/null
+  make_index r-al-view 1 0 3
+  add_doc r-al
+  al=$(fingerprint r-al)
+  view=$(fingerprint r-al-view)
+  before=$(state_summary)
+  run_job al-delete "DP_BACKUP_NAME=${snap}" RESTORE_INDICES=r-al RESTORE_CONFLICT_MODE=delete
+  after=$(state_summary)
+  check "restore fails" test "$JOB_RC" -ne 0
+  check "the engine's refusal of the trial, its cause and the way out named" \
+    log_has al-delete "ERROR: delete mode: the engine refused the restore \(tried under temporary names first\): HTTP [0-9]+: .*r-al-view.*Nothing was deleted or changed \(RESTORE_INCLUDE_ALIASES=false restores without the snapshot's aliases\)"
+  check "nothing deleted" log_lacks al-delete "deleted( data stream\(s\))?: "
+  check "indices, data streams, aliases and repositories unchanged" test "$before" == "$after"
+  check "r-al keeps its document added after the backup" test "$(fingerprint r-al)" == "$al"
+  check "r-al-view untouched" test "$(fingerprint r-al-view)" == "$view"
+  check "repository unregistered" repo_absent "$snap"
+
+  run_job al-noalias "DP_BACKUP_NAME=${snap}" RESTORE_INDICES=r-al RESTORE_CONFLICT_MODE=delete RESTORE_INCLUDE_ALIASES=false
+  check "without the snapshot's aliases the restore exits 0" test "$JOB_RC" -eq 0
+  check "the trial passed first" log_has al-noalias "delete mode: the engine accepted the restore under temporary names"
+  check "then r-al was deleted, by name" log_has al-noalias "deleted: r-al \(RESTORE_CONFLICT_MODE=delete\)"
+  check "r-al holds the snapshot's documents" test "$(fingerprint r-al)" == "$snap_fp"
+  check "r-al-view untouched" test "$(fingerprint r-al-view)" == "$view"
+  check "no trial index left" test "$(trial_leftovers)" == ""
+  es DELETE /r-al,r-al-view >/dev/null
 }
 
 test_rename_restores_beside_the_originals() {
@@ -663,6 +719,9 @@ test_es_feature_state_restored_when_chosen() {
   check "names the feature state" log_has es-tasks "feature states to restore: tasks$"
   check "waits for the feature's system index too" log_has es-tasks "every restored primary shard is active \\(2 index"
   check ".tasks is the snapshot's (one result)" test "$(tasks_count)" -eq 1
+  check "the delete mode tried the restore under temporary names first" \
+    log_has es-tasks "delete mode: the engine accepted the restore under temporary names"
+  check "no trial index left" test "$(trial_leftovers indices)" == ""
   check "e-one back" test "$(fingerprint e-one)" == "${SNAP_FP[e-one]}"
 }
 
@@ -835,6 +894,7 @@ main() {
   run_test test_close_mode_overwrites_only_the_conflict
   run_test test_close_mode_cannot_close_a_data_stream
   run_test test_delete_mode_deletes_only_what_collides
+  run_test test_delete_mode_refused_by_the_engine_deletes_nothing
   run_test test_rename_restores_beside_the_originals
   run_test test_upstream_layout_restores
   run_test test_global_state_and_names_in_batches

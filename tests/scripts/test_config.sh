@@ -1203,6 +1203,9 @@ wait_case() {
         b: {status: "yellow", number_of_shards: 3, active_primary_shards: $b, active_shards: $s}}}' >"$ES_REPLY"
     }
     sleep_ms() { printf 'pause %s\n' "$1" >>"$log"; }
+    # A clock of the test's own, 10 ms a logged call or pause: what the rounds took does not
+    # depend on how loaded the machine is.
+    now_ms() { printf '%d' "$(($(wc -l <"$log") * 10))"; }
     wait_for_primaries
   ) 2>&1 || true
 }
@@ -1221,7 +1224,7 @@ test_restore_wait_for_primaries() {
     "/_cluster/health/a,b?wait_for_status=yellow&timeout=3s&level=indices&expand_wildcards=all|$held|$held|$held2|pause|$held2|pause|$held2" \
     "$(sed -E 's/^pause [0-9]+$/pause/' "$d/calls.log" | paste -sd'|')"
   # The rest of 0.25 s, then of 0.5 s, after what the rounds took.
-  expect_true "wait: the pauses back off" awk '/^pause/ { n++; if ($2 > (n == 1 ? 250 : 500) || $2 <= 0) bad = 1 } END { exit bad || n != 2 }' "$d/calls.log"
+  expect_true "wait: the pauses back off, each the rest after its round's read" awk '/^pause/ { n++; if ($2 != (n == 1 ? 240 : 490)) bad = 1 } END { exit bad || n != 2 }' "$d/calls.log"
   # One name a request, both done at once: only the round's first read is held.
   wait_case "$d/calls2.log" 1 1 >/dev/null
   expect_eq "wait: in a round of several requests only the first is held" \
@@ -1470,12 +1473,61 @@ fd00::7
 es-0.es-elasticsearch-headless" "$out"
 }
 
+# Over HTTPS each agent is called by <node name>.<the target pod's suffix>, at its address.
+# shellcheck disable=SC2034 # globals read by common.sh
+test_agent_host_suffix() {
+  local out
+  out=$(
+    KB_NAMESPACE=prod AGENT_SCHEME=https
+    DP_DB_HOST=es-0.es-headless agent_host_suffix
+    echo '|'
+    DP_DB_HOST=es-0.es-headless.prod.svc.k8s.example CLUSTER_DOMAIN=x agent_host_suffix
+    echo '|'
+    DP_DB_HOST=10.0.0.7 agent_host_suffix
+    echo '|'
+    DP_DB_HOST=fd00::7 agent_host_suffix
+    echo '|'
+    AGENT_SCHEME=http DP_DB_HOST=es-0.es-headless agent_host_suffix
+    echo '|'
+  )
+  expect_eq "the pod's suffix, completed; none for an address or over HTTP" \
+    "es-headless.prod.svc.cluster.local|
+es-headless.prod.svc.k8s.example|
+|
+|
+|" "$out"
+  out=$(
+    WORK_DIR=$(mktemp -d) AGENT_PORT=8080 AGENT_SCHEME=https AGENT_HOST_SUFFIX=es-headless.prod.svc.cluster.local
+    # shellcheck disable=SC2317 # called by agents_by_name
+    log() { :; }
+    # shellcheck disable=SC2317 # called by agents_by_name
+    warn() { printf 'warn: %s\n' "$*"; }
+    printf 'id1\tes-0\t10.0.0.7\ttrue\nid2\tes-1\tfd00::8\ttrue\nid3\tEs_2\t10.0.0.9\ttrue\n' >"$WORK_DIR/nodes.tsv"
+    agents_by_name
+    agent_url 10.0.0.7 /ready
+    echo
+    agent_url fd00::8 /ready
+    echo
+    agent_url 10.0.0.9 /ready
+    echo
+    cat "$HTTP_EXTRA_CONFIG"
+    rm -rf "$WORK_DIR"
+  )
+  expect_eq "agents by name, connected to their addresses; a name that is no DNS label by address" \
+    "warn: node Es_2: its name is no DNS label, so its agent is called by its address 10.0.0.9
+https://es-0.es-headless.prod.svc.cluster.local:8080/ready
+https://es-1.es-headless.prod.svc.cluster.local:8080/ready
+https://10.0.0.9:8080/ready
+connect-to = \"es-0.es-headless.prod.svc.cluster.local:8080:10.0.0.7:8080\"
+connect-to = \"es-1.es-headless.prod.svc.cluster.local:8080:[fd00::8]:8080\"" "$out"
+}
+
 main() {
   local t
   for t in test_ini_reader test_provider_aws test_provider_minio test_provider_s3_compatible \
     test_provider_oss_cos_obs_gcs test_storage_provider_templates test_env_auth test_config_errors test_secrets_registered test_paths test_names \
     test_job_env test_engine_error test_request_bodies test_registration_retries_only_a_closed_client \
-    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_index_names_in_urls test_rename_subset test_ism_paused_and_put_back test_grace_period_bounds_the_clean_up test_signal_during_a_call_is_handled_at_once test_missing_ca_named test_node_host_name test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
+    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_index_names_in_urls test_rename_subset test_ism_paused_and_put_back test_grace_period_bounds_the_clean_up test_signal_during_a_call_is_handled_at_once test_missing_ca_named test_node_host_name test_agent_host_suffix test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
     "$t"
   done
   printf '%d passed, %d failed\n' "$PASSED" "$FAILED"

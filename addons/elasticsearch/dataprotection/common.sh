@@ -411,6 +411,20 @@ node_host_name() {
   printf '%s' "$host"
 }
 
+# agent_host_suffix: over HTTPS, the DNS suffix the pods' certificates name, so that each
+# agent is called by <node name>.<suffix> (KubeBlocks' issuer names *.<headless service>.
+# <namespace>.svc.<domain>, never a pod's address): the target pod's name without its first
+# label, completed as node_host_name does. Empty over HTTP or when DP_DB_HOST is an address.
+agent_host_suffix() {
+  local host=${DP_DB_HOST:-}
+  [[ ${AGENT_SCHEME:-http} == https && $host == *.* && $host =~ [a-z] && $host != *:* ]] || return 0
+  host=${host#*.}
+  if [[ $host != *.svc.* && $host != *.svc && -n ${KB_NAMESPACE:-} ]]; then
+    host+=".${KB_NAMESPACE}.svc.${CLUSTER_DOMAIN:-cluster.local}"
+  fi
+  printf '%s' "$host"
+}
+
 # Reads the DataProtection job's environment into globals and validates it.
 load_job_env() {
   [[ -n ${DP_DB_HOST:-} ]] || die "DP_DB_HOST is not set"
@@ -436,6 +450,8 @@ load_job_env() {
   DATASAFED_CONF=${DATASAFED_CONF:-/etc/datasafed/datasafed.conf}
   AGENT_PORT=${AGENT_PORT:-8080}
   AGENT_SCHEME=${AGENT_SCHEME:-http}
+  # Unset: derived (agent_host_suffix); set empty: the agents are called by address.
+  AGENT_HOST_SUFFIX=${AGENT_HOST_SUFFIX-$(agent_host_suffix)}
   AGENT_CONNECT_TIMEOUT=${AGENT_CONNECT_TIMEOUT:-5}
   AGENT_TIMEOUT=${AGENT_TIMEOUT:-30}
   ES_CONNECT_TIMEOUT=${ES_CONNECT_TIMEOUT:-10}
@@ -647,6 +663,7 @@ curl_args() {
     --request "$method" --header 'Content-Type: application/json'
     --output "$out" --write-out '%{http_code}')
   [[ -z $body ]] || CURL_ARGS+=(--data-binary "@$body")
+  [[ -z ${HTTP_EXTRA_CONFIG:-} ]] || CURL_ARGS+=(--config "$HTTP_EXTRA_CONFIG")
   : >"$out"
 }
 
@@ -774,6 +791,30 @@ list_nodes() {
   [[ $NODE_COUNT -gt 0 ]] || die "node listing: the cluster reported no node"
   printf '%s\n' "${out#*$'\n'}" >"$WORK_DIR/nodes.tsv"
   log "nodes: ${NODE_COUNT} (${names})"
+  agents_by_name
+}
+
+# agents_by_name: with AGENT_HOST_SUFFIX, each agent is called by <node name>.<suffix>, so its
+# certificate is checked against the name it carries, while curl connects to the address the
+# node reported (one connect-to line a node in agents.curlrc; each applies to its own name
+# only). AGENT_NAME_OF maps an address to that name.
+declare -gA AGENT_NAME_OF=()
+agents_by_name() {
+  [[ -n ${AGENT_HOST_SUFFIX:-} ]] || return 0
+  local id name host rest
+  : >"$WORK_DIR/agents.curlrc"
+  while IFS=$'\t' read -r id name host rest; do
+    [[ -n $host ]] || continue
+    if [[ ! $name =~ ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ ]]; then
+      warn "node ${name}: its name is no DNS label, so its agent is called by its address ${host}"
+      continue
+    fi
+    AGENT_NAME_OF[$host]="${name}.${AGENT_HOST_SUFFIX}"
+    printf 'connect-to = "%s:%s:%s:%s"\n' "${name}.${AGENT_HOST_SUFFIX}" "$AGENT_PORT" "$(url_host "$host")" "$AGENT_PORT" \
+      >>"$WORK_DIR/agents.curlrc"
+  done <"$WORK_DIR/nodes.tsv"
+  HTTP_EXTRA_CONFIG="$WORK_DIR/agents.curlrc"
+  log "agents: called over https by <node name>.${AGENT_HOST_SUFFIX}, the name their certificates carry, at each node's address"
 }
 
 # ---------------------------------------------------------------------------
@@ -801,7 +842,9 @@ write_agent_body() {
 
 # agent_url HOST PATH
 agent_url() {
-  printf '%s://%s:%s%s' "$AGENT_SCHEME" "$(url_host "$1")" "$AGENT_PORT" "$2"
+  local host=''
+  [[ -z $1 ]] || host=${AGENT_NAME_OF[$1]:-}
+  printf '%s://%s:%s%s' "$AGENT_SCHEME" "${host:-$(url_host "$1")}" "$AGENT_PORT" "$2"
 }
 
 # agent_retryable RC STATUS ANSWER: whether a failed call may be repeated without harm: no

@@ -18,7 +18,8 @@
 #      (Elasticsearch: ILM, SLM, watcher, ML upgrade mode; OpenSearch: ISM), and put back to
 #      the saved state on every exit path, failure included.
 #   6. The conflict mode's one change (close or delete exactly the colliding indices), then
-#      POST _restore (wait_for_completion=false).
+#      POST _restore (wait_for_completion=false). Before the delete mode deletes, the restore
+#      is tried under temporary names, so an engine refusal comes while nothing is deleted.
 #   7. Done when every restored primary is active (_cluster/health/<indices>, each read held by
 #      the engine until they are, up to POLL_INTERVAL) and _recovery shows each primary recovered from the snapshot,
 #      within RESTORE_TIMEOUT; an index whose replicas cannot be placed (too few data nodes)
@@ -27,7 +28,7 @@
 # Environment: DP_DB_HOST, DP_DB_PORT (9200), DP_DB_USER, DP_DB_PASSWORD (empty: no auth),
 # DP_BACKUP_NAME, DP_BACKUP_BASE_PATH, KB_NAMESPACE; DATASAFED_CONF
 # (/etc/datasafed/datasafed.conf); ES_SCHEME (http), ES_CACERT; AGENT_SCHEME (http),
-# AGENT_PORT (8080); timeouts in seconds: AGENT_CONNECT_TIMEOUT (5), AGENT_TIMEOUT (30),
+# AGENT_HOST_SUFFIX, AGENT_PORT (8080); timeouts in seconds: AGENT_CONNECT_TIMEOUT (5), AGENT_TIMEOUT (30),
 # ES_CONNECT_TIMEOUT (10), ES_TIMEOUT (60), ES_VERIFY_TIMEOUT (120), RESTORE_TIMEOUT (21600),
 # RESTORE_UNREACHABLE_TIMEOUT (300); POLL_INTERVAL (5), PROGRESS_INTERVAL (30); NAMES_PER_REQUEST
 # (40, index names in one request's URL); after SIGTERM:
@@ -709,6 +710,83 @@ apply_conflict_mode() {
 }
 
 # ---------------------------------------------------------------------------
+# The delete mode's trial
+# ---------------------------------------------------------------------------
+
+# trial_restore: before the delete mode deletes, the same restore is asked for under names of
+# the job's own (kb-trial-<random>-<name>, no replicas, no global state), so the engine checks
+# now what the pre-flight cannot see: the snapshot's aliases (no listing names them: one may
+# collide with an index that stays), a shard limit. Refused: the job stops, nothing deleted.
+# Accepted: the trial's indices are deleted at once (that stops their restore before much is
+# copied), then the delete mode goes on.
+trial_restore() {
+  [[ $RESTORE_CONFLICT_MODE == delete && $(jq 'length' "$WORK_DIR/conflicts.json") -gt 0 ]] || return 0
+  local prefix started=$SECONDS
+  prefix=$(printf 'kb-trial-%04x%04x-' "$RANDOM" "$RANDOM")
+  write_trial_request "$prefix"
+  log "delete mode: the restore is tried first under temporary names (${prefix}<name>), before anything is deleted"
+  TRIAL_PENDING=true
+  if ! es_call POST "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}/_restore?wait_for_completion=false" \
+    "$WORK_DIR/trial-request.json" "$ES_VERIFY_TIMEOUT"; then
+    local cause=$HTTP_ERROR
+    remove_trial || true
+    die "delete mode: the trial restore under temporary names got no answer from ${ES_URL}: ${cause}. Nothing was deleted"
+  fi
+  if [[ $HTTP_STATUS != 2* ]]; then
+    TRIAL_PENDING=false
+    die "delete mode: the engine refused the restore (tried under temporary names first): HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY"). Nothing was deleted or changed$(trial_hint)"
+  fi
+  remove_trial || die "delete mode: the trial's indices could not all be deleted (see above): delete them by hand. Nothing of the cluster's own was deleted"
+  log "delete mode: the engine accepted the restore under temporary names, the trial's indices are deleted ($((SECONDS - started))s)"
+}
+
+# trial_hint: the way out when an alias of the snapshot is what the engine refused.
+trial_hint() {
+  [[ $INCLUDE_ALIASES == true ]] && grep -q -i 'alias' "$ES_REPLY" || return 0
+  printf '%s' " (RESTORE_INCLUDE_ALIASES=false restores without the snapshot's aliases)"
+}
+
+# write_trial_request PREFIX: the restore request with every name renamed to PREFIX<name>,
+# and the trial's data streams and indices in $WORK_DIR/trial-streams.txt, trial-indices.txt.
+write_trial_request() {
+  jq -c --arg p "$1" '
+    del(.rename_pattern, .rename_replacement)
+    | .include_global_state = false
+    | if has("feature_states") then .feature_states = ["none"] else . end
+    | .index_settings = ((.index_settings // {}) + {"index.number_of_replicas": 0})
+    | .rename_pattern = "^(.+)$" | .rename_replacement = $p + "$1"' \
+    "$WORK_DIR/restore-request.json" >"$WORK_DIR/trial-request.json"
+  jq -r --arg p "$1" '.data_streams[] | $p + .source' "$WORK_DIR/plan.json" >"$WORK_DIR/trial-streams.txt"
+  jq -r --arg p "$1" '([.data_streams[].source]) as $s
+    | .indices[].source | select(test("^\\.(ds|fs)-") and ($s | length) > 0 | not) | $p + .' \
+    "$WORK_DIR/plan.json" >"$WORK_DIR/trial-indices.txt"
+}
+
+# remove_trial: deletes what the trial restored, by name (a name not there is fine: the trial
+# may not have started). Returns 1 when something could not be deleted (each named in a warning).
+remove_trial() {
+  [[ ${TRIAL_PENDING:-false} == true ]] || return 0
+  local name batch failed=false
+  # Data streams one a request: the engines have no ignore_unavailable for them.
+  while IFS= read -r name; do
+    [[ -n $name ]] || continue
+    es_call DELETE "/_data_stream/$(uri_names "$name")" '' "$ES_VERIFY_TIMEOUT" &&
+      [[ $HTTP_STATUS == 2* || $HTTP_STATUS == 404 ]] && continue
+    failed=true
+    warn "could not delete the trial's data stream ${name} (HTTP ${HTTP_STATUS}${HTTP_ERROR:+: $HTTP_ERROR})"
+  done <"$WORK_DIR/trial-streams.txt"
+  while IFS= read -r batch; do
+    [[ -n $batch ]] || continue
+    es_call DELETE "/$(uri_names "$batch")?ignore_unavailable=true" '' "$ES_VERIFY_TIMEOUT" &&
+      [[ $HTTP_STATUS == 2* ]] && continue
+    failed=true
+    warn "could not delete the trial's ${batch} (HTTP ${HTTP_STATUS}${HTTP_ERROR:+: $HTTP_ERROR})"
+  done < <(names_in_batches "$WORK_DIR/trial-indices.txt")
+  TRIAL_PENDING=false
+  [[ $failed == false ]]
+}
+
+# ---------------------------------------------------------------------------
 # The restore and its end
 # ---------------------------------------------------------------------------
 
@@ -744,8 +822,6 @@ write_watch_list() {
 }
 
 start_restore() {
-  write_restore_request
-  write_watch_list
   RESTORE_START=$SECONDS
   log "restore of ${SNAPSHOT_NAME} started (indices '${RESTORE_REQUEST_INDICES}', global state ${INCLUDE_GLOBAL}, aliases ${INCLUDE_ALIASES}${RESTORE_REPLICAS:+, replicas ${RESTORE_REPLICAS}})"
   es_call POST "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}/_restore?wait_for_completion=false" \
@@ -754,11 +830,11 @@ start_restore() {
     die "restore of ${SNAPSHOT_NAME}: no answer from ${ES_URL}: ${HTTP_ERROR} (whether it started is unknown: see GET _recovery)"
   }
   if [[ $HTTP_STATUS != 2* ]]; then
-    # The engine checks what the pre-flight cannot see (the snapshot's aliases: its listing
-    # names none) only now, after the delete mode's deletions.
+    # The delete mode's trial makes this unlikely after a deletion, not impossible (the
+    # cluster may change in between): the message then says what is gone and where it is.
     local deleted=''
     [[ -z ${DELETED_BY_JOB:-} ]] ||
-      deleted="; deleted before the engine refused: ${DELETED_BY_JOB} (snapshot ${SNAPSHOT_NAME} holds them: restore them again, with RESTORE_INCLUDE_ALIASES=false when one of its aliases collides)"
+      deleted="; deleted before the engine refused: ${DELETED_BY_JOB} (snapshot ${SNAPSHOT_NAME} holds them: restore them again)"
     die "restore of ${SNAPSHOT_NAME}: engine answered HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")${deleted}"
   fi
   RESTORE_STARTED=true
@@ -949,6 +1025,7 @@ report_health() {
 # and whose primaries the job did not see done (a signal, a deadline, a failed read) goes on
 # in the engine: its repository and S3 client are left to it.
 job_cleanup() {
+  remove_trial || true
   reopen_closed
   resume_features || true
   [[ $RESTORE_STARTED != true || $RESTORE_PRIMARIES_DONE == true ]] || keep_for_the_engine
@@ -964,7 +1041,10 @@ restore_from_repository() {
   check_global_state_streams
   find_conflicts
   check_conflicts
+  write_restore_request
+  write_watch_list
   pause_features
+  trial_restore
   apply_conflict_mode
   start_restore
   wait_for_primaries

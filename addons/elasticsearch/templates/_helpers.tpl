@@ -20,9 +20,33 @@ kubeblocks.io/crd-api-version: apps.kubeblocks.io/v1
 elasticsearch.kubeblocks.io/addon
 {{- end }}
 
-{{/* ComponentDefinition name of a major: elasticsearch-<major>-<chart version>. */}}
+{{/*
+ComponentDefinition name of a major: elasticsearch-<major>-<chart version>, the upstream addon's
+scheme, so that its patterns (^elasticsearch-<major>-, and a Cluster's elasticsearch-<major>)
+match ours; or .name, an upstream name taken over (values.upstream.componentDefinitions).
+*/}}
 {{- define "elasticsearch.cmpdName" -}}
-elasticsearch-{{ .major }}-{{ .root.Chart.Version }}
+{{- .name | default (printf "elasticsearch-%s-%s" .major .root.Chart.Version) -}}
+{{- end }}
+
+{{/*
+The upstream ComponentDefinitions to take over, as "<name>=<major>" lines: every name of
+values.upstream.componentDefinitions but this chart's own, each checked to be
+elasticsearch-<major>-<version> of a major this chart ships.
+*/}}
+{{- define "elasticsearch.upstreamCmpds" -}}
+{{- $own := list -}}
+{{- range $major := list "7" "8" "9" -}}
+{{- $own = append $own (include "elasticsearch.cmpdName" (dict "major" $major "root" $)) -}}
+{{- end -}}
+{{- range $name := .Values.upstream.componentDefinitions | default list | uniq -}}
+{{- if not (regexMatch "^elasticsearch-[789]-[0-9][0-9a-z.-]*$" $name) -}}
+{{- fail (printf "values.upstream.componentDefinitions lists %s: only elasticsearch-<7|8|9>-<version> can run on this chart's ComponentDefinitions (one component of nodes with every role)" $name) -}}
+{{- end -}}
+{{- if not (has $name $own) }}
+{{ $name }}={{ substr 14 15 $name }}
+{{- end -}}
+{{- end -}}
 {{- end }}
 
 {{/* Matches the ComponentDefinitions of one major, of any chart version. */}}
@@ -544,7 +568,8 @@ tls:
   keyFile: key.pem
   defaultMode: 288
 configs:
-  - name: elasticsearch-config
+  # The upstream addon's name for it: a Cluster made by that addon may name it (configs[].name).
+  - name: es-cm
     template: {{ include "elasticsearch.configTemplateName" $root }}
     namespace: {{ $root.Release.Namespace }}
     volumeName: es-config
