@@ -60,6 +60,28 @@ def image_of(values, image, tag=None):
     return f"{registry}/{image['repository']}:{tag or image['tag']}"
 
 
+def agent_binary_in_image(chart):
+    """Where the agent's Dockerfile puts es-agent: the path of its ENTRYPOINT."""
+    dockerfile = open(os.path.join(chart, "agent", "Dockerfile"), encoding="utf-8").read()
+    m = re.search(r'^ENTRYPOINT \["([^"]+)"\]', dockerfile, re.M)
+    return m.group(1) if m else None
+
+
+def is_cli(values):
+    return values["agent"]["keystoreBackend"] == "cli"
+
+
+def release_images(values, release, containers):
+    """The image each container of a release runs: the engine's tagged with the release, but
+    the exporter's and the agent's own (with the cli backend the agent runs in the engine's
+    image and install-agent in its own)."""
+    engine = image_of(values, values["image"]["elasticsearch"], release)
+    agent = image_of(values, values["image"]["agent"])
+    own = {"exporter": image_of(values, values["image"]["exporter"]), "install-agent": agent,
+           "agent": engine if is_cli(values) else agent}
+    return {c: own.get(c, engine) for c in containers}
+
+
 def allowed_images(values):
     """Every image reference values.yaml can produce."""
     images = {image_of(values, values["image"][k]) for k in ("exporter", "agent", "dataprotection")}
@@ -290,16 +312,25 @@ def check_cmpds(docs, values, chart_version, variant):
         engine = container(spec, "elasticsearch")
         if not agent or not engine:
             continue
-        check(f"{tag}: agent image from values", agent.get("image") == image_of(values, values["image"]["agent"]),
-              agent.get("image"))
-        check(f"{tag}: agent runs es-agent serve", agent.get("command") == ["/usr/local/bin/es-agent", "serve"])
+        cli = is_cli(values)
+        own_binary = agent_binary_in_image(CHART_DIR)
+        binary = "/mnt/agent-bin/es-agent" if cli else own_binary
+        if cli:
+            check(f"{tag}: cli backend: the agent container runs the engine's image (serviceVersion's)",
+                  agent.get("image") == image_of(values, values["image"]["elasticsearch"], spec["serviceVersion"])
+                  == engine.get("image"), agent.get("image"))
+        else:
+            check(f"{tag}: agent image from values", agent.get("image") == image_of(values, values["image"]["agent"]),
+                  agent.get("image"))
+        check(f"{tag}: agent runs {binary} serve", own_binary and agent.get("command") == [binary, "serve"],
+              str(agent.get("command")))
         ports = agent.get("ports") or []
         check(f"{tag}: agent port named agent = {agent_values['port']}",
               [(p["name"], p["containerPort"]) for p in ports] == [("agent", agent_values["port"])], str(ports))
         check(f"{tag}: agent has no readiness probe", "readinessProbe" not in agent and "startupProbe" not in agent)
         probe = agent.get("livenessProbe") or {}
-        check(f"{tag}: agent liveness is the exec probe es-agent health (its env decides HTTP or HTTPS)",
-              (probe.get("exec") or {}).get("command") == ["/usr/local/bin/es-agent", "health"]
+        check(f"{tag}: agent liveness is the exec probe {binary} health (its env decides HTTP or HTTPS)",
+              (probe.get("exec") or {}).get("command") == [binary, "health"]
               and "httpGet" not in probe, str(probe))
         res = agent.get("resources") or {}
         check(f"{tag}: agent has cpu and memory requests and limits",
@@ -324,12 +355,12 @@ def check_cmpds(docs, values, chart_version, variant):
         expected_mounts = {"config"}
         if password_secret:
             expected_mounts.add("keystore-password")
-        if agent_values["keystoreBackend"] == "cli":
-            expected_mounts.add("engine-home")
+        if cli:
+            expected_mounts.add("agent-bin")
         check(f"{tag}: agent mounts exactly {sorted(expected_mounts)}", set(mounts) == expected_mounts,
               str(sorted(mounts)))
         check(f"{tag}: agent's read-only mounts are read-only",
-              all(mounts[m].get("readOnly") is True for m in expected_mounts - {"config"}))
+              all(mounts.get(m, {}).get("readOnly") is True for m in expected_mounts - {"config"}))
         want_env = {
             "AGENT_PORT": str(agent_values["port"]), "AGENT_ENGINE": "elasticsearch",
             "AGENT_ENGINE_VERSION": "$(ELASTICSEARCH_VERSION)", "AGENT_NODE_ADDRESS": "127.0.0.1:9200",
@@ -345,10 +376,16 @@ def check_cmpds(docs, values, chart_version, variant):
         check(f"{tag}: agent env", not wrong, str(wrong))
         check(f"{tag}: agent TLS env only with agent.tls.enabled",
               agent_values["tls"]["enabled"] or not any(k.startswith("AGENT_TLS_") for k in env))
-        check(f"{tag}: AGENT_ENGINE_HOME only with the cli backend, on the read-only engine-home mount",
-              ("AGENT_ENGINE_HOME" in env) == (agent_values["keystoreBackend"] == "cli")
+        engine_home = os.path.dirname(engine_mounts.get("config", {}).get("mountPath", ""))
+        check(f"{tag}: AGENT_ENGINE_HOME only with the cli backend: the engine's own home in its image "
+              f"({engine_home}), under no volume",
+              ("AGENT_ENGINE_HOME" in env) == cli
               and ("AGENT_ENGINE_HOME" not in env
-                   or env["AGENT_ENGINE_HOME"]["value"] == mounts["engine-home"]["mountPath"]))
+                   or (env["AGENT_ENGINE_HOME"].get("value") == engine_home == "/usr/share/elasticsearch"
+                       and not any(m["mountPath"] in (engine_home, engine_home + "/bin", engine_home + "/jdk")
+                                   for m in mounts.values()))),
+              str(env.get("AGENT_ENGINE_HOME")))
+        check_agent_binary(spec, values, agent, binary, own_binary, tag)
         vars_ = {v["name"]: v for v in spec.get("vars") or []}
         check(f"{tag}: ELASTIC_USERNAME/PASSWORD are the elastic account's credential vars",
               all((vars_.get(n, {}).get("valueFrom") or {}).get("credentialVarRef", {}).get("name") == "elastic"
@@ -419,6 +456,39 @@ def check_cmpds(docs, values, chart_version, variant):
     return cmpds
 
 
+def check_agent_binary(spec, values, agent, binary, own_binary, tag):
+    """With the cli backend, install-agent copies es-agent from the agent's image into the
+    agent-bin emptyDir, which the agent mounts read-only where its command and probe find it;
+    nothing of the engine's home is copied. With the native backend, none of that."""
+    install = container(spec, "install-agent", init=True)
+    volumes = {v["name"]: v for v in spec["runtime"].get("volumes") or []}
+    inits = [c["name"] for c in spec["runtime"].get("initContainers") or []]
+    check(f"{tag}: no copy-engine-home init container, no engine-home volume",
+          "copy-engine-home" not in inits and "engine-home" not in volumes, str(inits))
+    if not is_cli(values):
+        check(f"{tag}: native backend: no install-agent init container, no agent-bin volume",
+              install is None and "agent-bin" not in volumes, str(inits))
+        return
+    check(f"{tag}: cli backend: an install-agent init container", install is not None, str(inits))
+    if install is None:
+        return
+    bin_dir = os.path.dirname(binary)
+    check(f"{tag}: install-agent runs the agent's own image", install.get("image") == image_of(values, values["image"]["agent"]),
+          install.get("image"))
+    check(f"{tag}: install-agent runs {own_binary} install {binary}",
+          install.get("command") == [own_binary, "install", binary] and "args" not in install,
+          str(install.get("command")))
+    install_mounts = mounts_of(install)
+    check(f"{tag}: install-agent writes the agent-bin volume at {bin_dir}, and mounts nothing else",
+          set(install_mounts) == {"agent-bin"} and install_mounts["agent-bin"]["mountPath"] == bin_dir
+          and not install_mounts["agent-bin"].get("readOnly"), str(install_mounts))
+    agent_mount = mounts_of(agent).get("agent-bin", {})
+    check(f"{tag}: the agent mounts agent-bin read-only at {bin_dir}",
+          agent_mount.get("mountPath") == bin_dir and agent_mount.get("readOnly") is True, str(agent_mount))
+    check(f"{tag}: agent-bin is an emptyDir", volumes.get("agent-bin", {}).get("emptyDir") == {},
+          str(volumes.get("agent-bin")))
+
+
 def check_no_inline_secrets(docs, variant):
     """No env of any container or job holds a literal secret: a variable whose name says it is
     a secret is a $(reference), a file path or empty, and its value comes from a Secret."""
@@ -471,10 +541,10 @@ def check_componentversion(docs, values, cmpds, variant):
         containers = [c["name"] for c in (rt.get("initContainers") or []) + rt["containers"]]
         for release in releases_of(values, major):
             images = releases.get(release, {}).get("images", {})
-            engine_ok = all(images.get(c, "").endswith(f":{release}")
-                            for c in containers if c not in ("exporter", "agent", "copy-plugin-zips"))
-            check(f"[{variant}] release {release}: an image for each container of {name}, the engine's tagged {release}",
-                  set(containers) - {"copy-plugin-zips"} <= set(images) and engine_ok, str(images))
+            wanted = release_images(values, release, [c for c in containers if c != "copy-plugin-zips"])
+            check(f"[{variant}] release {release}: an image for each container of {name}, the engine's tagged {release}"
+                  + (" (the agent's too: cli backend; install-agent the agent's own)" if is_cli(values) else ""),
+                  images == wanted, f"{images} vs {wanted}")
 
 
 # --- The upstream addon's names ---------------------------------------------------------------

@@ -9,7 +9,9 @@
 # a keystore password, restarted once. 7.x (7.17.29) and 9.x (9.2.0), the same two pods (not
 # restarted), beside them on 127.0.0.52 and .53 (the start-up cases, which start no node, in the
 # 9.x lane; each lane's lines are printed when it is done). The agent, when built, runs from its
-# container's env against each node's keystore.
+# container's env against each node's keystore; on the 8.x pod without TLS a second time from
+# the render with agent.keystoreBackend cli: install-agent's command copies it into the
+# agent-bin volume and the copy writes through the engine's own elasticsearch-keystore.
 #
 # 7.x's repository-s3 plugin cannot be installed here (elasticsearch-plugin downloads it from
 # Elastic's site; it is not on Maven Central): install-plugins.sh runs in its container's env
@@ -359,9 +361,15 @@ agent_overrides() {
   fi
 }
 
-# agent_health DIR: the liveness probe's command in the agent container's env (its word, "ok",
-# kept in DIR/health.out).
-agent_health() { run_container "$1" agent "$1/agent-overrides" "$AGENT_BIN" health >"$1/health.out"; }
+# agent_health DIR [ENV_DIR COMMAND...]: the liveness probe's command (AGENT_BIN health) in the
+# agent container's env (ENV_DIR's render, DIR's by default); its word, "ok", kept in
+# DIR/health.out.
+agent_health() {
+  local dir=$1 env_dir=${2:-$1}
+  shift $(($# < 2 ? $# : 2))
+  (($# > 0)) || set -- "$AGENT_BIN" health
+  run_container "$env_dir" agent "$dir/agent-overrides" "$@" >"$dir/health.out"
+}
 
 agent_curl() { # agent_curl DIR METHOD PATH [BODY_FILE]: with the elastic account's credentials
   local dir=$1 method=$2 path=$3 body=${4:-}
@@ -372,22 +380,31 @@ agent_curl() { # agent_curl DIR METHOD PATH [BODY_FILE]: with the elastic accoun
       -w '%{http_code}' "http://$TEST_IP:$TEST_AGENT_PORT$path" >"$dir/agent-status" 2>"$dir/agent-curl.err" || true
 }
 
+# test_agent DIR LABEL [ENV_DIR]: the agent against DIR's node and volumes, started with the agent
+# container's env of ENV_DIR's render (DIR's by default) and its overrides (DIR/agent-overrides,
+# ENV_DIR/agent-extra-overrides), by the command in ENV_DIR/agent.command and the probe in
+# ENV_DIR/probe.command (one word a line; by default AGENT_BIN serve and AGENT_BIN health).
 test_agent() {
-  local dir=$1 label=$2 i
+  local dir=$1 label=$2 env_dir=${3:-$1} i serve=("$AGENT_BIN" serve) health=("$AGENT_BIN" health)
   if [[ ! -x $AGENT_BIN ]]; then
     echo "note: $AGENT_BIN is not built (make agent): the agent part of $label skipped"
     return 0
   fi
+  [[ ! -f $env_dir/agent.command ]] || mapfile -t serve <"$env_dir/agent.command"
+  [[ ! -f $env_dir/probe.command ]] || mapfile -t health <"$env_dir/probe.command"
   agent_overrides "$dir" >"$dir/agent-overrides"
-  container_exec "$dir" agent "$dir/agent-overrides" "$AGENT_BIN" serve >"$dir/agent.out" 2>&1 &
+  [[ ! -f $env_dir/agent-extra-overrides ]] || cat "$env_dir/agent-extra-overrides" >>"$dir/agent-overrides"
+  container_exec "$env_dir" agent "$dir/agent-overrides" "${serve[@]}" >"$dir/agent.out" 2>&1 &
   AGENT_PID=$!
-  for ((i = 0; i < 50; i++)); do
+  # Up to 60 s: the cli backend runs the engine's tool once before it listens (a JVM start).
+  for ((i = 0; i < 300; i++)); do
     curl -sf --max-time 2 "http://$TEST_IP:$TEST_AGENT_PORT/health" >/dev/null 2>&1 && break
     sleep 0.2
   done
   check "$label: the agent, started from its container's env, answers /health" \
     curl -sf --max-time 2 "http://$TEST_IP:$TEST_AGENT_PORT/health" -o /dev/null
-  check "$label: its liveness probe (es-agent health, in the same env) says alive" agent_health "$dir"
+  check "$label: its liveness probe (es-agent health, in the same env) says alive" \
+    agent_health "$dir" "$env_dir" "${health[@]}"
   local key secret
   key=$(random_secret)
   secret=$(random_secret)
@@ -454,8 +471,74 @@ test_plain_pod() {
   has_name "$names" keystore.seed && ok=true
   check "$label: the engine's keystore tool works in an empty environment (the agent's cli backend)" "$ok"
   test_agent "$dir" "$label"
+  [[ $major != 8 ]] || test_cli_agent "$dir" "$label"
   stop_process "$NODE_PID"
   NODE_PID=""
+}
+
+# rendered_command RENDERED CONTAINER WHAT SUBSTITUTIONS...: a container's (or init container's)
+# command in a rendered ComponentDefinition, one word a line, WHAT being command or probe (its
+# liveness probe's); each SUBSTITUTION FROM=TO replaces a leading path (a stand-in).
+rendered_command() {
+  /usr/bin/python3 - "$@" <<'EOF_PY'
+import sys, yaml
+rendered, name, what, subs = sys.argv[1], sys.argv[2], sys.argv[3], [a.split("=", 1) for a in sys.argv[4:]]
+cmpd = next(d for d in yaml.safe_load_all(open(rendered)) if d and d["kind"] == "ComponentDefinition")
+rt = cmpd["spec"]["runtime"]
+c = next(c for c in rt.get("initContainers", []) + rt["containers"] if c["name"] == name)
+words = c["livenessProbe"]["exec"]["command"] if what == "probe" else c["command"]
+for w in words:
+    for old, new in subs:
+        if w == old or w.startswith(old + "/"):
+            w = new + w[len(old):]
+    print(w)
+EOF_PY
+}
+
+# env_value ENV_FILE NAME: a variable of a container's env as kbrender wrote it (NUL-separated).
+env_value() { tr '\0' '\n' <"$1" | sed -n "s/^$2=//p"; }
+
+# test_cli_agent DIR LABEL: agent.keystoreBackend cli, on DIR's running node. The pod rendered
+# with it; install-agent's command (the agent image's es-agent: AGENT_BIN here) copies the agent
+# into the agent-bin volume (a directory here), as the engine's user; then the agent container's
+# command runs that copy, whose cli backend runs the image's own elasticsearch-keystore from
+# AGENT_ENGINE_HOME (the image's home: DIR/image here, on the host's JDK: the integ-test
+# distribution bundles none), and its probe the same copy.
+test_cli_agent() {
+  local dir=$1 label="$2, cli keystore backend" cli=$1/cli bin_dir=$1/volumes/agent-bin
+  [[ -x $AGENT_BIN ]] || return 0
+  mkdir -p "$cli" "$bin_dir"
+  chown "$E2E_USER:$E2E_USER" "$bin_dir"
+  cp "$dir/elastic-password" "$cli/"
+  render_pod "$cli" false 8 --set agent.keystoreBackend=cli
+  local subs=(/mnt/agent-bin="$bin_dir" /usr/local/bin/es-agent="$AGENT_BIN") install=() serve=()
+  mapfile -t install < <(rendered_command "$cli/rendered.yaml" install-agent command "${subs[@]}")
+  rendered_command "$cli/rendered.yaml" agent command "${subs[@]}" >"$cli/agent.command"
+  rendered_command "$cli/rendered.yaml" agent probe "${subs[@]}" >"$cli/probe.command"
+  : >"$cli/no-overrides"
+  check "$label: install-agent's command, as the engine's user, copies es-agent into agent-bin (${install[*]})" \
+    run_container "$cli" install-agent "$cli/no-overrides" "${install[@]}" >"$cli/install.out" 2>&1
+  check "$label: the copy is the agent's binary, mode 0755, and the agent's command and probe run it" \
+    copy_is_run "$bin_dir/es-agent" "$cli"
+  check "$label: the agent is told the image's own home (AGENT_ENGINE_HOME=/usr/share/elasticsearch)" \
+    [ "$(env_value "$cli/pod/env/agent" AGENT_ENGINE_HOME)" = /usr/share/elasticsearch ]
+  # Without the stand-in for the image's home (absent here), the copy refuses to start: the
+  # container's env does choose the cli backend, which needs that home.
+  agent_overrides "$dir" >"$cli/home-missing-overrides"
+  local rc=0 ok=false
+  mapfile -t serve <"$cli/agent.command"
+  run_container "$cli" agent "$cli/home-missing-overrides" "${serve[@]}" >"$cli/home-missing.out" 2>&1 || rc=$?
+  if ((rc == 2)) && grep -qF -- "--keystore-backend cli needs --engine-home" "$cli/home-missing.out"; then ok=true; fi
+  check "$label: without the image's home the agent refuses to start (exit 2: the cli backend needs it)" "$ok"
+  printf '%s\n' "AGENT_ENGINE_HOME=$dir/image" "AGENT_ENGINE_JAVA_HOME=$(major_java 8)" >"$cli/agent-extra-overrides"
+  test_agent "$dir" "$label" "$cli"
+}
+
+# copy_is_run COPY ENV_DIR: COPY is AGENT_BIN byte for byte, mode 0755, and the first word of
+# ENV_DIR's agent command and probe.
+copy_is_run() {
+  cmp -s "$AGENT_BIN" "$1" && [[ $(stat -c %a "$1") == 755 ]] &&
+    [[ $(head -n 1 "$2/agent.command") == "$1" && $(head -n 1 "$2/probe.command") == "$1" ]]
 }
 
 # test_install_plugins DIR LABEL: 7.x's install-plugins init container, between prepare-config

@@ -379,42 +379,68 @@ trial_leftovers() {
   printf '%s%s' "${indices//[[:space:]]/}" "$streams"
 }
 
-test_delete_mode_refused_by_the_engine_deletes_nothing() {
-  # A snapshot whose alias names an index the target holds: no listing of the snapshot names
-  # its aliases, so only the engine sees the collision, at the restore. The trial under
-  # temporary names makes it see it before the delete mode deletes.
-  local snap="r-al-${RUN_ID}" before after al view
+test_delete_mode_trial_refused_deletes_nothing() {
+  # The trial restore (under temporary names) meets the shard limit while nothing is
+  # deleted yet: the job stops there.
+  local before after beta
+  add_doc r-beta
+  beta=$(fingerprint r-beta)
+  before=$(state_summary)
+  es PUT /_cluster/settings --data-binary '{"persistent":{"cluster.max_shards_per_node":1}}' >/dev/null
+  run_job trial-refused "DP_BACKUP_NAME=${BASE}" RESTORE_INDICES=r-beta RESTORE_CONFLICT_MODE=delete
+  es PUT /_cluster/settings --data-binary '{"persistent":{"cluster.max_shards_per_node":null}}' >/dev/null
+  after=$(state_summary)
+  check "restore fails" test "$JOB_RC" -ne 0
+  check "the engine's refusal of the trial and its cause named" \
+    log_has trial-refused "ERROR: delete mode: the engine refused the restore \(tried under temporary names first\): HTTP [0-9]+: .*shards.*Nothing was deleted"
+  check "nothing deleted" log_lacks trial-refused "deleted( data stream\(s\))?: "
+  check "indices, data streams, aliases and repositories unchanged" test "$before" == "$after"
+  check "r-beta keeps its document added after the backup" test "$(fingerprint r-beta)" == "$beta"
+  check "no trial index left" test "$(trial_leftovers)" == ""
+  check "repository unregistered" repo_absent "$BASE"
+}
+
+test_delete_mode_alias_refusal_restores_without_aliases() {
+  # A snapshot whose alias names an index the target keeps: no listing of the snapshot names
+  # its aliases, so only the engine sees the collision, at the restore, after the delete
+  # mode has deleted. The indices then come back without the aliases, and the job fails.
+  local snap="r-al-${RUN_ID}" view snap_fp
   make_index r-al 1 0 20 &&
     es POST /_aliases --data-binary '{"actions":[{"add":{"index":"r-al","alias":"r-al-view"}}]}' >/dev/null
   SCRIPT=backup.sh run_job al-backup "DP_BACKUP_NAME=${snap}" BACKUP_INDICES=r-al "DP_BACKUP_INFO_FILE=${OUT}/al-backup.info"
   check "the backup with the alias exits 0" test "$JOB_RC" -eq 0
-  local snap_fp
   snap_fp=$(fingerprint r-al)
   es POST /_aliases --data-binary '{"actions":[{"remove":{"index":"r-al","alias":"r-al-view"}}]}' >/dev/null
   make_index r-al-view 1 0 3
   add_doc r-al
-  al=$(fingerprint r-al)
   view=$(fingerprint r-al-view)
-  before=$(state_summary)
   run_job al-delete "DP_BACKUP_NAME=${snap}" RESTORE_INDICES=r-al RESTORE_CONFLICT_MODE=delete
-  after=$(state_summary)
   check "restore fails" test "$JOB_RC" -ne 0
-  check "the engine's refusal of the trial, its cause and the way out named" \
-    log_has al-delete "ERROR: delete mode: the engine refused the restore \(tried under temporary names first\): HTTP [0-9]+: .*r-al-view.*Nothing was deleted or changed \(RESTORE_INCLUDE_ALIASES=false restores without the snapshot's aliases\)"
-  check "nothing deleted" log_lacks al-delete "deleted( data stream\(s\))?: "
-  check "indices, data streams, aliases and repositories unchanged" test "$before" == "$after"
-  check "r-al keeps its document added after the backup" test "$(fingerprint r-al)" == "$al"
-  check "r-al-view untouched" test "$(fingerprint r-al-view)" == "$view"
-  check "repository unregistered" repo_absent "$snap"
-
-  run_job al-noalias "DP_BACKUP_NAME=${snap}" RESTORE_INDICES=r-al RESTORE_CONFLICT_MODE=delete RESTORE_INCLUDE_ALIASES=false
-  check "without the snapshot's aliases the restore exits 0" test "$JOB_RC" -eq 0
-  check "the trial passed first" log_has al-noalias "delete mode: the engine accepted the restore under temporary names"
-  check "then r-al was deleted, by name" log_has al-noalias "deleted: r-al \(RESTORE_CONFLICT_MODE=delete\)"
+  check "the trial passed (it leaves the aliases out)" log_has al-delete "delete mode: the engine accepted the restore under temporary names"
+  check "r-al was deleted, by name" log_has al-delete "deleted: r-al \(RESTORE_CONFLICT_MODE=delete\)"
+  check "the alias refusal is named, then the restore goes on without aliases" \
+    log_has al-delete "WARNING: the engine refused the restore with the snapshot's aliases \(HTTP [0-9]+: .*r-al-view.*\); r-al deleted already: restoring without the aliases"
+  check "the job's error says the indices are back without the aliases, and why" \
+    log_has al-delete "ERROR: restore of ${snap}: the indices are back, WITHOUT the snapshot's aliases: the engine refused them \(HTTP [0-9]+: .*r-al-view.*\) after r-al had been deleted"
   check "r-al holds the snapshot's documents" test "$(fingerprint r-al)" == "$snap_fp"
   check "r-al-view untouched" test "$(fingerprint r-al-view)" == "$view"
   check "no trial index left" test "$(trial_leftovers)" == ""
+  check "repository unregistered" repo_absent "$snap"
   es DELETE /r-al,r-al-view >/dev/null
+}
+
+test_delete_mode_keeps_a_data_stream_restored_in_part() {
+  # A backing index named alone collides with the data stream's own: deleting it would take
+  # the whole data stream (its later backing indices too). Refused.
+  local backing before after
+  backing=$(es GET /_data_stream/logs-r | jq -r '.data_streams[0].indices[0].index_name')
+  before=$(state_summary)
+  run_job ds-part "DP_BACKUP_NAME=${BASE}" "RESTORE_INDICES=${backing}" RESTORE_CONFLICT_MODE=delete
+  after=$(state_summary)
+  check "restore fails" test "$JOB_RC" -ne 0
+  check "naming the backing index and its data stream" \
+    log_has ds-part "ERROR: RESTORE_CONFLICT_MODE delete would delete whole data streams of which only backing indices are restored: ${backing//./\\.} \(of data stream logs-r\).*Nothing was changed"
+  check "nothing changed" test "$before" == "$after"
 }
 
 test_rename_restores_beside_the_originals() {
@@ -894,7 +920,9 @@ main() {
   run_test test_close_mode_overwrites_only_the_conflict
   run_test test_close_mode_cannot_close_a_data_stream
   run_test test_delete_mode_deletes_only_what_collides
-  run_test test_delete_mode_refused_by_the_engine_deletes_nothing
+  run_test test_delete_mode_trial_refused_deletes_nothing
+  run_test test_delete_mode_alias_refusal_restores_without_aliases
+  run_test test_delete_mode_keeps_a_data_stream_restored_in_part
   run_test test_rename_restores_beside_the_originals
   run_test test_upstream_layout_restores
   run_test test_global_state_and_names_in_batches

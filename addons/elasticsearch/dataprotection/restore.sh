@@ -379,8 +379,9 @@ plan_restore() {
        + [$indices[] | . as $n | select(any($sel_streams[]; . as $d | $n | backing($d)))] | unique) as $sel_indices
     | {missing: .missing, explicit_system: .explicit_system,
        indices: [$sel_indices[] | . as $n
-         | {source: ., target: (if $re != "" and any($sel_streams[]; . as $d | $n | backing($d))
-                                then .[0:4] + (.[4:] | rename) else rename end)}],
+         | ([$sel_streams[] | select(. as $d | $n | backing($d))][0]) as $of
+         | {source: ., stream: $of,
+            target: (if $re != "" and $of != null then .[0:4] + (.[4:] | rename) else rename end)}],
        data_streams: [$sel_streams[] | {source: ., target: rename}],
        system: [$s.feature_states // [] | .[] | {feature: .feature_name, indices: .indices}]}' \
     "$WORK_DIR/snapshot.json" >"$WORK_DIR/plan.json"
@@ -500,10 +501,17 @@ check_conflicts() {
       [[ -z $unclosable ]] ||
         die "RESTORE_CONFLICT_MODE close cannot settle: ${unclosable} (only an index can be closed; a data stream or alias needs rename or delete). Nothing was changed" ;;
     delete)
-      local alias
+      local alias partial
       alias=$(conflict_list '.kind == "alias"')
       [[ -z $alias ]] ||
-        die "RESTORE_CONFLICT_MODE delete does not remove aliases of other indices: ${alias}: rename instead. Nothing was changed" ;;
+        die "RESTORE_CONFLICT_MODE delete does not remove aliases of other indices: ${alias}: rename instead. Nothing was changed"
+      # A backing index is deleted only with its data stream, so only when the restore
+      # brings that data stream back whole.
+      partial=$(jq -r --slurpfile p "$WORK_DIR/plan.json" '[$p[0].data_streams[].target] as $t
+          | [.[] | select(.stream != null and .kind != "data stream" and (.stream as $s | $t | index($s) | not))
+             | "\(.name) (of data stream \(.stream))"] | join(", ")' "$WORK_DIR/conflicts.json")
+      [[ -z $partial ]] ||
+        die "RESTORE_CONFLICT_MODE delete would delete whole data streams of which only backing indices are restored: ${partial}: restore the data stream itself, or rename. Nothing was changed" ;;
   esac
   log "conflicts (${count}, settled by mode ${RESTORE_CONFLICT_MODE}): $(conflict_list)"
 }
@@ -714,76 +722,108 @@ apply_conflict_mode() {
 # ---------------------------------------------------------------------------
 
 # trial_restore: before the delete mode deletes, the same restore is asked for under names of
-# the job's own (kb-trial-<random>-<name>, no replicas, no global state), so the engine checks
-# now what the pre-flight cannot see: the snapshot's aliases (no listing names them: one may
-# collide with an index that stays), a shard limit. Refused: the job stops, nothing deleted.
-# Accepted: the trial's indices are deleted at once (that stops their restore before much is
-# copied), then the delete mode goes on.
+# the job's own (kb-trial-<random>-<name>: the rename '^' -> prefix matches every name), so
+# the engine checks now what the pre-flight cannot (the shard limit, the names it takes): a
+# refusal stops the job with nothing deleted. The trial leaves the snapshot's aliases out:
+# with them its indices would join live aliases (and take writes as a write index) until
+# deleted. The aliases are the engine's to check at the restore itself (start_restore).
+# Accepted, the trial's indices are deleted at once (that stops their restore).
 trial_restore() {
   [[ $RESTORE_CONFLICT_MODE == delete && $(jq 'length' "$WORK_DIR/conflicts.json") -gt 0 ]] || return 0
-  local prefix started=$SECONDS
-  prefix=$(printf 'kb-trial-%04x%04x-' "$RANDOM" "$RANDOM")
-  write_trial_request "$prefix"
-  log "delete mode: the restore is tried first under temporary names (${prefix}<name>), before anything is deleted"
+  local started=$SECONDS
+  TRIAL_PREFIX=$(printf 'kb-trial-%04x%04x-' "$RANDOM" "$RANDOM")
+  jq -c --arg p "$TRIAL_PREFIX" '
+    del(.rename_pattern, .rename_replacement)
+    | .include_global_state = false | .include_aliases = false
+    | if has("feature_states") then .feature_states = ["none"] else . end
+    | .rename_pattern = "^" | .rename_replacement = $p' \
+    "$WORK_DIR/restore-request.json" >"$WORK_DIR/trial-request.json"
+  log "delete mode: the restore is tried first under temporary names (${TRIAL_PREFIX}<name>, without aliases), before anything is deleted"
   TRIAL_PENDING=true
   if ! es_call POST "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}/_restore?wait_for_completion=false" \
     "$WORK_DIR/trial-request.json" "$ES_VERIFY_TIMEOUT"; then
     local cause=$HTTP_ERROR
-    remove_trial || true
+    remove_trial 3 || true
     die "delete mode: the trial restore under temporary names got no answer from ${ES_URL}: ${cause}. Nothing was deleted"
   fi
   if [[ $HTTP_STATUS != 2* ]]; then
-    TRIAL_PENDING=false
-    die "delete mode: the engine refused the restore (tried under temporary names first): HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY"). Nothing was deleted or changed$(trial_hint)"
+    local refusal
+    refusal="HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")$(trial_hint)"
+    # An engine that answered 5xx may still apply the request: what it made is removed.
+    remove_trial 1 || true
+    die "delete mode: the engine refused the restore (tried under temporary names first): ${refusal}. Nothing was deleted"
   fi
-  remove_trial || die "delete mode: the trial's indices could not all be deleted (see above): delete them by hand. Nothing of the cluster's own was deleted"
+  remove_trial 1 || die "delete mode: the trial's indices (${TRIAL_PREFIX}*) could not all be deleted (see above): delete them by hand. Nothing of the cluster's own was deleted"
   log "delete mode: the engine accepted the restore under temporary names, the trial's indices are deleted ($((SECONDS - started))s)"
 }
 
-# trial_hint: the way out when an alias of the snapshot is what the engine refused.
+# trial_hint: the way out when the trial's prefix is what made a name too long.
 trial_hint() {
-  [[ $INCLUDE_ALIASES == true ]] && grep -q -i 'alias' "$ES_REPLY" || return 0
-  printf '%s' " (RESTORE_INCLUDE_ALIASES=false restores without the snapshot's aliases)"
+  grep -q 'too long' "$ES_REPLY" || return 0
+  printf '%s' " (the trial's prefix of ${#TRIAL_PREFIX} bytes made a name too long: RESTORE_CONFLICT_MODE=close, or rename, needs no trial)"
 }
 
-# write_trial_request PREFIX: the restore request with every name renamed to PREFIX<name>,
-# and the trial's data streams and indices in $WORK_DIR/trial-streams.txt, trial-indices.txt.
-write_trial_request() {
-  jq -c --arg p "$1" '
-    del(.rename_pattern, .rename_replacement)
-    | .include_global_state = false
-    | if has("feature_states") then .feature_states = ["none"] else . end
-    | .index_settings = ((.index_settings // {}) + {"index.number_of_replicas": 0})
-    | .rename_pattern = "^(.+)$" | .rename_replacement = $p + "$1"' \
-    "$WORK_DIR/restore-request.json" >"$WORK_DIR/trial-request.json"
-  jq -r --arg p "$1" '.data_streams[] | $p + .source' "$WORK_DIR/plan.json" >"$WORK_DIR/trial-streams.txt"
-  jq -r --arg p "$1" '([.data_streams[].source]) as $s
-    | .indices[].source | select(test("^\\.(ds|fs)-") and ($s | length) > 0 | not) | $p + .' \
-    "$WORK_DIR/plan.json" >"$WORK_DIR/trial-indices.txt"
-}
-
-# remove_trial: deletes what the trial restored, by name (a name not there is fine: the trial
-# may not have started). Returns 1 when something could not be deleted (each named in a warning).
+# remove_trial ROUNDS: deletes every index and data stream under the trial's prefix, listed
+# from the engine (a request still in flight may create them after a first look: up to ROUNDS
+# looks, a second apart, until one finds nothing). Returns 1, saying why, when some are left
+# or the cluster did not answer (then at once: the rest of the clean-up needs the time).
 remove_trial() {
   [[ ${TRIAL_PENDING:-false} == true ]] || return 0
-  local name batch failed=false
-  # Data streams one a request: the engines have no ignore_unavailable for them.
-  while IFS= read -r name; do
-    [[ -n $name ]] || continue
-    es_call DELETE "/_data_stream/$(uri_names "$name")" '' "$ES_VERIFY_TIMEOUT" &&
-      [[ $HTTP_STATUS == 2* || $HTTP_STATUS == 404 ]] && continue
-    failed=true
-    warn "could not delete the trial's data stream ${name} (HTTP ${HTTP_STATUS}${HTTP_ERROR:+: $HTTP_ERROR})"
-  done <"$WORK_DIR/trial-streams.txt"
-  while IFS= read -r batch; do
-    [[ -n $batch ]] || continue
-    es_call DELETE "/$(uri_names "$batch")?ignore_unavailable=true" '' "$ES_VERIFY_TIMEOUT" &&
-      [[ $HTTP_STATUS == 2* ]] && continue
-    failed=true
-    warn "could not delete the trial's ${batch} (HTTP ${HTTP_STATUS}${HTTP_ERROR:+: $HTTP_ERROR})"
-  done < <(names_in_batches "$WORK_DIR/trial-indices.txt")
+  local rounds=$1 round names batch
+  for ((round = 1; round <= rounds; round++)); do
+    ((round == 1)) || sleep_s 1
+    trial_names || return 1
+    names=$(<"$WORK_DIR/trial-left.txt")
+    if [[ -z $names ]]; then
+      ((round < rounds)) || break
+      continue
+    fi
+    while IFS= read -r batch; do
+      [[ -n $batch ]] || continue
+      if ! es_call DELETE "/${batch}" '' "$ES_VERIFY_TIMEOUT"; then
+        warn "the trial's ${TRIAL_PREFIX}* not deleted: no answer from ${ES_URL}: ${HTTP_ERROR}: delete them by hand"
+        return 1
+      fi
+      [[ $HTTP_STATUS == 2* || $HTTP_STATUS == 404 ]] ||
+        warn "could not delete the trial's ${batch} (HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY"))"
+    done <"$WORK_DIR/trial-deletes.txt"
+  done
+  trial_names || return 1
   TRIAL_PENDING=false
-  [[ $failed == false ]]
+  [[ ! -s $WORK_DIR/trial-left.txt ]] && return 0
+  warn "left by the trial, to delete by hand: $(paste -sd, "$WORK_DIR/trial-left.txt")"
+  return 1
+}
+
+# trial_names: the data streams and indices under the trial's prefix, one a line in
+# $WORK_DIR/trial-left.txt, and the requests that delete them (URL paths, names encoded,
+# data streams first) in trial-deletes.txt. Returns 1 when the cluster did not answer.
+trial_names() {
+  local p=$TRIAL_PREFIX
+  : >"$WORK_DIR/trial-left.txt"
+  : >"$WORK_DIR/trial-deletes.txt"
+  if ! es_call GET "/_data_stream/${p}*" '' "$ES_VERIFY_TIMEOUT"; then
+    warn "the trial's ${p}* not deleted: no answer from ${ES_URL}: ${HTTP_ERROR}: delete them by hand"
+    return 1
+  fi
+  # A distribution without data streams answers 4xx: none then.
+  if [[ $HTTP_STATUS == 2* ]]; then
+    jq -r '.data_streams[]?.name' "$ES_REPLY" >>"$WORK_DIR/trial-left.txt"
+  fi
+  local batch
+  while IFS= read -r batch; do
+    printf '_data_stream/%s\n' "$(uri_names "$batch")" >>"$WORK_DIR/trial-deletes.txt"
+  done < <(names_in_batches "$WORK_DIR/trial-left.txt")
+  if ! es_call GET "/_cat/indices/${p}*,.ds-${p}*?h=index&expand_wildcards=all&format=json" '' "$ES_VERIFY_TIMEOUT" ||
+    [[ $HTTP_STATUS != 2* ]]; then
+    warn "the trial's ${p}* not deleted: listing them failed (HTTP ${HTTP_STATUS}${HTTP_ERROR:+: $HTTP_ERROR}): delete them by hand"
+    return 1
+  fi
+  jq -r '.[].index' "$ES_REPLY" >"$WORK_DIR/trial-indices.txt"
+  cat "$WORK_DIR/trial-indices.txt" >>"$WORK_DIR/trial-left.txt"
+  while IFS= read -r batch; do
+    printf '%s?ignore_unavailable=true\n' "$(uri_names "$batch")" >>"$WORK_DIR/trial-deletes.txt"
+  done < <(names_in_batches "$WORK_DIR/trial-indices.txt")
 }
 
 # ---------------------------------------------------------------------------
@@ -799,9 +839,7 @@ write_restore_request() {
     --arg re "$RESTORE_RENAME_PATTERN" --arg rep "$RESTORE_RENAME_REPLACEMENT" \
     --arg replicas "$RESTORE_REPLICAS" --argjson feature_states "$(has_feature_states && echo true || echo false)" '
     $plan[0] as $p
-    | ([$p.data_streams[].source] + [$p.indices[].source
-        | select(test("^\\.(ds|fs)-") as $b | ($b | not) or ([$p.data_streams[].source] | length) == 0)]
-       | unique) as $names
+    | ([$p.data_streams[].source] + [$p.indices[] | select(.stream == null) | .source] | unique) as $names
     | {indices: (if ($names | length) == 0 then "-*" else $names | join(",") end),
        include_global_state: $global, include_aliases: $aliases}
     + (if $re != "" then {rename_pattern: $re, rename_replacement: $rep} else {} end)
@@ -829,9 +867,22 @@ start_restore() {
     keep_for_the_engine
     die "restore of ${SNAPSHOT_NAME}: no answer from ${ES_URL}: ${HTTP_ERROR} (whether it started is unknown: see GET _recovery)"
   }
+  if [[ $HTTP_STATUS != 2* && -n ${DELETED_BY_JOB:-} && $INCLUDE_ALIASES == true ]]; then
+    # After the delete mode's deletions, a refusal is most likely the snapshot's aliases (the
+    # one check the trial leaves to this request): the indices come back without them, and
+    # the job fails at its end saying so.
+    ALIASES_REFUSED="HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")"
+    warn "the engine refused the restore with the snapshot's aliases (${ALIASES_REFUSED}); ${DELETED_BY_JOB} deleted already: restoring without the aliases"
+    jq -c '.include_aliases = false' "$WORK_DIR/restore-request.json" >"$WORK_DIR/restore-request-no-aliases.json"
+    es_call POST "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}/_restore?wait_for_completion=false" \
+      "$WORK_DIR/restore-request-no-aliases.json" "$ES_VERIFY_TIMEOUT" || {
+      keep_for_the_engine
+      die "restore of ${SNAPSHOT_NAME} without aliases: no answer from ${ES_URL}: ${HTTP_ERROR} (whether it started is unknown: see GET _recovery)"
+    }
+  fi
   if [[ $HTTP_STATUS != 2* ]]; then
-    # The delete mode's trial makes this unlikely after a deletion, not impossible (the
-    # cluster may change in between): the message then says what is gone and where it is.
+    # The cluster may change between the trial and this request: the message then says
+    # what is gone and where it is.
     local deleted=''
     [[ -z ${DELETED_BY_JOB:-} ]] ||
       deleted="; deleted before the engine refused: ${DELETED_BY_JOB} (snapshot ${SNAPSHOT_NAME} holds them: restore them again)"
@@ -1025,7 +1076,7 @@ report_health() {
 # and whose primaries the job did not see done (a signal, a deadline, a failed read) goes on
 # in the engine: its repository and S3 client are left to it.
 job_cleanup() {
-  remove_trial || true
+  remove_trial 1 || true
   reopen_closed
   resume_features || true
   [[ $RESTORE_STARTED != true || $RESTORE_PRIMARIES_DONE == true ]] || keep_for_the_engine
@@ -1052,6 +1103,8 @@ restore_from_repository() {
   check_recoveries
   report_health
   resume_features || die "restore of ${SNAPSHOT_NAME} done, but a paused feature could not be put back (see above)"
+  [[ -z ${ALIASES_REFUSED:-} ]] ||
+    die "restore of ${SNAPSHOT_NAME}: the indices are back, WITHOUT the snapshot's aliases: the engine refused them (${ALIASES_REFUSED}) after ${DELETED_BY_JOB} had been deleted. Add the aliases by hand, or restore again with RESTORE_INCLUDE_ALIASES=false to accept this"
 }
 
 main() {

@@ -87,6 +87,23 @@ elasticsearch-scripts-tpl-{{ .Chart.Version }}
 {{- include "elasticsearch.image" (dict "image" .root.Values.image.elasticsearch "tag" (include "elasticsearch.defaultRelease" .) "root" .root) -}}
 {{- end }}
 
+{{/* The agent's own image (values.image.agent): the static es-agent alone; takes the root. */}}
+{{- define "elasticsearch.agentImage" -}}
+{{- include "elasticsearch.image" (dict "image" .Values.image.agent "root" .) -}}
+{{- end }}
+
+{{/*
+The image the agent container runs; dict "major" "root": its own, or with the cli keystore
+backend the engine's, whose keystore tool needs the image's bash, glibc and JDK.
+*/}}
+{{- define "elasticsearch.agentContainerImage" -}}
+{{- if eq .root.Values.agent.keystoreBackend "cli" -}}
+{{- include "elasticsearch.engineImage" . -}}
+{{- else -}}
+{{- include "elasticsearch.agentImage" .root -}}
+{{- end -}}
+{{- end }}
+
 {{/* Engine paths inside the official images. */}}
 {{- define "elasticsearch.home" -}}
 /usr/share/elasticsearch
@@ -94,6 +111,23 @@ elasticsearch-scripts-tpl-{{ .Chart.Version }}
 
 {{- define "elasticsearch.keystorePasswordDir" -}}
 /etc/elasticsearch/keystore-password
+{{- end }}
+
+{{/* Where the install-agent init container puts es-agent for the cli backend (agent-bin). */}}
+{{- define "elasticsearch.agentBinDir" -}}
+/mnt/agent-bin
+{{- end }}
+
+{{/*
+The es-agent the agent container runs, the root given: the agent image's own, or with the cli
+backend the copy install-agent made in the agent-bin volume.
+*/}}
+{{- define "elasticsearch.agentBinary" -}}
+{{- if eq .Values.agent.keystoreBackend "cli" -}}
+{{ include "elasticsearch.agentBinDir" . }}/es-agent
+{{- else -}}
+/usr/local/bin/es-agent
+{{- end -}}
 {{- end }}
 
 {{/*
@@ -339,17 +373,18 @@ placeholder it cannot resolve).
 
 {{/*
 The agent: writes the S3 credentials the jobs send into the node's keystore (the config
-volume, shared with the engine). Its own small image, no JVM; the engine's user; liveness on
-/health and no readiness probe; never the data volume.
+volume, shared with the engine). Its own small image, no JVM (with the cli backend, the
+engine's image, running the copy install-agent made); the engine's user; liveness on /health
+and no readiness probe; never the data volume.
 */}}
 {{- define "elasticsearch.agentContainer" -}}
 {{- $root := .root -}}
 {{- $agent := $root.Values.agent -}}
 - name: agent
-  image: {{ include "elasticsearch.image" (dict "image" $root.Values.image.agent "root" $root) }}
+  image: {{ include "elasticsearch.agentContainerImage" . }}
   imagePullPolicy: {{ $root.Values.image.pullPolicy }}
   command:
-    - /usr/local/bin/es-agent
+    - {{ include "elasticsearch.agentBinary" $root }}
     - serve
   env:
     {{- include "elasticsearch.podEnv" . | nindent 4 }}
@@ -375,8 +410,9 @@ volume, shared with the engine). Its own small image, no JVM; the engine's user;
     - name: AGENT_KEYSTORE_BACKEND
       value: {{ $agent.keystoreBackend | quote }}
     {{- if eq $agent.keystoreBackend "cli" }}
+    # The engine's own home in its image, which the agent container runs.
     - name: AGENT_ENGINE_HOME
-      value: /mnt/engine-home
+      value: {{ include "elasticsearch.home" . }}
     {{- end }}
     {{- if $root.Values.keystore.passwordSecret }}
     - name: AGENT_KEYSTORE_PASSWORD_FILE
@@ -407,7 +443,7 @@ volume, shared with the engine). Its own small image, no JVM; the engine's user;
   livenessProbe:
     exec:
       command:
-        - /usr/local/bin/es-agent
+        - {{ include "elasticsearch.agentBinary" $root }}
         - health
     {{- toYaml $agent.livenessProbe | nindent 4 }}
   resources:
@@ -419,13 +455,13 @@ volume, shared with the engine). Its own small image, no JVM; the engine's user;
       mountPath: {{ include "elasticsearch.home" . }}/config
     {{- with include "elasticsearch.keystorePasswordMount" $root }}{{ . | nindent 4 }}{{ end }}
     {{- if eq $agent.keystoreBackend "cli" }}
-    - name: engine-home
-      mountPath: /mnt/engine-home
+    - name: agent-bin
+      mountPath: {{ include "elasticsearch.agentBinDir" $root }}
       readOnly: true
     {{- end }}
 {{- end }}
 
-{{/* Init containers: the config volume filled, 7.x's S3 plugin, the engine's home for cli. */}}
+{{/* Init containers: the config volume filled, 7.x's S3 plugin, the agent's binary for cli. */}}
 {{- define "elasticsearch.initContainers" -}}
 {{- $root := .root -}}
 - name: prepare-config
@@ -488,21 +524,21 @@ volume, shared with the engine). Its own small image, no JVM; the engine's user;
     {{- end }}
 {{- end }}
 {{- if eq $root.Values.agent.keystoreBackend "cli" }}
-# The cli keystore backend runs the engine's own tool from the agent: a read-only copy of the
-# engine's home (bin, lib, modules, jdk) for it.
-- name: copy-engine-home
-  image: {{ include "elasticsearch.engineImage" . }}
+# The cli keystore backend runs the agent in the engine's image, where the engine's own tool
+# finds bash, glibc and its JDK: the static es-agent copies itself from its own image (which
+# has no cp) into the agent-bin volume; the agent container runs that copy.
+- name: install-agent
+  image: {{ include "elasticsearch.agentImage" $root }}
   imagePullPolicy: {{ $root.Values.image.pullPolicy }}
   command:
-    - /bin/bash
-    - -c
-    - for d in bin lib modules jdk; do [ ! -e "$0/$d" ] || cp -R "$0/$d" /mnt/engine-home/; done
-    - {{ include "elasticsearch.home" . }}
+    - /usr/local/bin/es-agent
+    - install
+    - {{ include "elasticsearch.agentBinary" $root }}
   securityContext:
     {{- include "elasticsearch.engineSecurityContext" $root | nindent 4 }}
   volumeMounts:
-    - name: engine-home
-      mountPath: /mnt/engine-home
+    - name: agent-bin
+      mountPath: {{ include "elasticsearch.agentBinDir" $root }}
 {{- end }}
 {{- end }}
 
@@ -524,7 +560,7 @@ volume, shared with the engine). Its own small image, no JVM; the engine's user;
 {{- end }}
 {{- end }}
 {{- if eq $root.Values.agent.keystoreBackend "cli" }}
-- name: engine-home
+- name: agent-bin
   emptyDir: {}
 {{- end }}
 {{- if $root.Values.keystore.passwordSecret }}

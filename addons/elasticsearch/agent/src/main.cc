@@ -13,6 +13,7 @@
 #include "app/health_probe.h"
 #include "app/keystore_cli.h"
 #include "app/options.h"
+#include "app/self_install.h"
 #include "common/log.h"
 #include "http/auth.h"
 #include "http/metrics.h"
@@ -258,6 +259,8 @@ void PrintUsage(FILE* out) {
       "alive\n"
       "       es-agent keystore COMMAND   list|add|remove|create|passwd (es-agent keystore "
       "--help)\n"
+      "       es-agent install PATH       copy this executable to PATH, atomically (for an "
+      "image without cp)\n"
       "       es-agent --version\n",
       out);
 }
@@ -277,6 +280,9 @@ int main(int argc, char** argv) {
   if (args[0] == "keystore") {
     return agent::app::RunKeystoreCommand({args.begin() + 1, args.end()}, GetEnv, std::cin,
                                           std::cout, std::cerr);
+  }
+  if (args[0] == "install") {
+    return agent::app::RunInstallCommand({args.begin() + 1, args.end()}, std::cout, std::cerr);
   }
   if (args[0] == "--version" || args[0] == "version") {
     std::puts("es-agent " AGENT_VERSION);
