@@ -1473,6 +1473,25 @@ fd00::7
 es-0.es-elasticsearch-headless" "$out"
 }
 
+# The delete mode's trial asks for the restore's own request under its prefix: every name
+# renamed, no aliases, global state or feature state, the replicas kept.
+# shellcheck disable=SC2034 # globals read by restore.sh
+test_trial_request() {
+  local out
+  out=$(
+    # shellcheck source=../../addons/elasticsearch/dataprotection/restore.sh disable=SC1091
+    source "${ROOT}/addons/elasticsearch/dataprotection/restore.sh"
+    WORK_DIR=$(mktemp -d) TRIAL_PREFIX=kb-trial-0000abcd-
+    printf '%s\n' '{"indices":"logs-x,a","include_global_state":true,"include_aliases":true,"rename_pattern":"^r-(.+)$","rename_replacement":"c-$1","feature_states":["tasks"],"index_settings":{"index.number_of_replicas":2}}' \
+      >"$WORK_DIR/restore-request.json"
+    write_trial_request
+    jq -cS . "$WORK_DIR/trial-request.json"
+    rm -rf "$WORK_DIR"
+  )
+  expect_eq "the trial request: the prefix for every name, nothing beyond the indices, the replicas kept" \
+    '{"feature_states":["none"],"include_aliases":false,"include_global_state":false,"index_settings":{"index.number_of_replicas":2},"indices":"logs-x,a","rename_pattern":"^","rename_replacement":"kb-trial-0000abcd-"}' "$out"
+}
+
 # Over HTTPS each agent is called by <node name>.<the target pod's suffix>, at its address.
 # shellcheck disable=SC2034 # globals read by common.sh
 test_agent_host_suffix() {
@@ -1527,7 +1546,7 @@ main() {
   for t in test_ini_reader test_provider_aws test_provider_minio test_provider_s3_compatible \
     test_provider_oss_cos_obs_gcs test_storage_provider_templates test_env_auth test_config_errors test_secrets_registered test_paths test_names \
     test_job_env test_engine_error test_request_bodies test_registration_retries_only_a_closed_client \
-    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_index_names_in_urls test_rename_subset test_ism_paused_and_put_back test_grace_period_bounds_the_clean_up test_signal_during_a_call_is_handled_at_once test_missing_ca_named test_node_host_name test_agent_host_suffix test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
+    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_index_names_in_urls test_rename_subset test_ism_paused_and_put_back test_grace_period_bounds_the_clean_up test_signal_during_a_call_is_handled_at_once test_missing_ca_named test_node_host_name test_agent_host_suffix test_trial_request test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
     "$t"
   done
   printf '%d passed, %d failed\n' "$PASSED" "$FAILED"

@@ -732,12 +732,7 @@ trial_restore() {
   [[ $RESTORE_CONFLICT_MODE == delete && $(jq 'length' "$WORK_DIR/conflicts.json") -gt 0 ]] || return 0
   local started=$SECONDS
   TRIAL_PREFIX=$(printf 'kb-trial-%04x%04x-' "$RANDOM" "$RANDOM")
-  jq -c --arg p "$TRIAL_PREFIX" '
-    del(.rename_pattern, .rename_replacement)
-    | .include_global_state = false | .include_aliases = false
-    | if has("feature_states") then .feature_states = ["none"] else . end
-    | .rename_pattern = "^" | .rename_replacement = $p' \
-    "$WORK_DIR/restore-request.json" >"$WORK_DIR/trial-request.json"
+  write_trial_request
   log "delete mode: the restore is tried first under temporary names (${TRIAL_PREFIX}<name>, without aliases), before anything is deleted"
   TRIAL_PENDING=true
   if ! es_call POST "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}/_restore?wait_for_completion=false" \
@@ -755,6 +750,18 @@ trial_restore() {
   fi
   remove_trial 1 || die "delete mode: the trial's indices (${TRIAL_PREFIX}*) could not all be deleted (see above): delete them by hand. Nothing of the cluster's own was deleted"
   log "delete mode: the engine accepted the restore under temporary names, the trial's indices are deleted ($((SECONDS - started))s)"
+}
+
+# write_trial_request: the restore request under the names TRIAL_PREFIX<name> (the rename
+# '^' -> prefix matches every name), without aliases, global state or feature states; the
+# replicas as the restore's (the shard limit counts them).
+write_trial_request() {
+  jq -c --arg p "$TRIAL_PREFIX" '
+    del(.rename_pattern, .rename_replacement)
+    | .include_global_state = false | .include_aliases = false
+    | if has("feature_states") then .feature_states = ["none"] else . end
+    | .rename_pattern = "^" | .rename_replacement = $p' \
+    "$WORK_DIR/restore-request.json" >"$WORK_DIR/trial-request.json"
 }
 
 # trial_hint: the way out when the trial's prefix is what made a name too long.
