@@ -1482,6 +1482,7 @@ test_trial_request() {
     # shellcheck source=../../addons/elasticsearch/dataprotection/restore.sh disable=SC1091
     source "${ROOT}/addons/elasticsearch/dataprotection/restore.sh"
     WORK_DIR=$(mktemp -d) TRIAL_PREFIX=kb-trial-0000abcd-
+    # shellcheck disable=SC2016 # a literal $1, for the engine
     printf '%s\n' '{"indices":"logs-x,a","include_global_state":true,"include_aliases":true,"rename_pattern":"^r-(.+)$","rename_replacement":"c-$1","feature_states":["tasks"],"index_settings":{"index.number_of_replicas":2}}' \
       >"$WORK_DIR/restore-request.json"
     write_trial_request
