@@ -620,9 +620,6 @@ def check_upstream(docs, values, cmpds, chart_version, variant):
 
 # --- DataProtection ---------------------------------------------------------------------------
 
-HEREDOC = re.compile(r"cat >\"\$dir/([\w.]+)\" <<'(\w+)'\n(.*?)\n\2\n", re.S)
-
-
 def job_commands(actionset):
     backup = actionset["spec"]["backup"]["backupData"]
     restores = [a["job"] for a in actionset["spec"]["restore"]["postReady"] if "job" in a]
@@ -672,22 +669,20 @@ def check_actionsets(docs, values, chart, work, variant):
         if job is None:
             continue
         command = job["command"]
-        text = command[-1]
-        # Linux refuses one argument of more than 128 KiB (MAX_ARG_STRLEN) with E2BIG: the job
-        # would not start. Kept under 120 KiB, to notice while there is some room.
-        size = len(text.encode())
-        check(f"[{variant}] {script} job's script argument is {size} bytes, under 120 KiB of the kernel's 128 KiB",
-              size < 120 * 1024)
-        heredocs = HEREDOC.findall(text)
-        bodies = {name: body + "\n" for name, _, body in heredocs}
+        # bash -c LOADER NAME COMMON_SH SCRIPT: each script an argument of its own.
+        args = dict(zip(("common.sh", script), command[4:6]))
+        check(f"[{variant}] {script} job: bash -c, a loader, then the script's name and the two scripts",
+              command[:2] == ["bash", "-c"] and len(command) == 6 and command[3] == script, str(command[:4]))
         check(f"[{variant}] {script} job embeds common.sh and {script} byte for byte",
-              set(bodies) == {"common.sh", script}
-              and all(bodies[n].encode() == sources[n] for n in bodies), str(sorted(bodies)))
-        for name, terminator, body in heredocs:
-            check(f"[{variant}] {script}: no line of {name} ends its here-document early",
-                  terminator not in sources[name].decode().splitlines())
+              set(args) == {"common.sh", script} and all(args[n].encode() == sources[n] for n in args))
+        for name, text in args.items():
+            # Linux refuses one argument of more than 128 KiB (MAX_ARG_STRLEN) with E2BIG: the
+            # job would not start. Kept under 120 KiB, to notice while there is some room.
+            size = len(text.encode())
+            check(f"[{variant}] {script} job's argument {name} is {size} bytes, under 120 KiB of the kernel's 128 KiB",
+                  size < 120 * 1024)
         check(f"[{variant}] {script} job's command is unchanged by the kubelet's $(VAR) expansion",
-              kubelet_expansion_is_identity(text))
+              all(kubelet_expansion_is_identity(text) for text in command))
         result, written = run_job_command(command, chart, os.path.join(work, f"{variant}-{script}"))
         files_ok = len(written) == 1 and all(
             open(os.path.join(written[0], n), "rb").read() == sources[n] for n in ("common.sh", script))

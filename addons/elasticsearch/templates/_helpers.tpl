@@ -657,9 +657,9 @@ spec:
 {{- end }}
 
 {{/*
-A job's command: bash writes the chart's dataprotection scripts (common.sh and the job's own)
-byte for byte into a private directory, then runs the job's script, which sources common.sh
-from beside itself. The here-documents are quoted: nothing in them is expanded.
+A job's command: bash writes the chart's dataprotection scripts (common.sh and the job's own,
+byte for byte, each an argument of its own: Linux takes at most 128 KiB in one argument) into
+a private directory, then runs the job's script, which sources common.sh from beside itself.
 */}}
 {{- define "elasticsearch.jobCommand" -}}
 - bash
@@ -667,9 +667,12 @@ from beside itself. The here-documents are quoted: nothing in them is expanded.
 - |
   set -euo pipefail
   dir=$(mktemp -d)
-  cat >"$dir/common.sh" <<'ES_ADDON_COMMON_SH_EOF'
-{{ .root.Files.Get "dataprotection/common.sh" | indent 2 }}ES_ADDON_COMMON_SH_EOF
-  cat >"$dir/{{ .script }}" <<'ES_ADDON_JOB_SH_EOF'
-{{ .root.Files.Get (printf "dataprotection/%s" .script) | indent 2 }}ES_ADDON_JOB_SH_EOF
-  exec bash "$dir/{{ .script }}"
+  printf '%s' "$1" >"$dir/common.sh"
+  printf '%s' "$2" >"$dir/$0"
+  exec bash "$dir/$0"
+- {{ .script }}
+- |
+{{ .root.Files.Get "dataprotection/common.sh" | indent 2 }}
+- |
+{{ .root.Files.Get (printf "dataprotection/%s" .script) | indent 2 }}
 {{- end }}
