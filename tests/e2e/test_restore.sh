@@ -541,6 +541,11 @@ test_bad_options_fail_before_any_call() {
   done
   run_job option-regex "DP_BACKUP_NAME=${BASE}" 'RESTORE_RENAME_PATTERN=(' RESTORE_RENAME_REPLACEMENT=x
   check "an invalid pattern is refused before any call" log_has option-regex "ERROR: RESTORE_RENAME_PATTERN .\\(. is not a valid regular expression"
+  run_job option-delete-rename "DP_BACKUP_NAME=${BASE}" RESTORE_CONFLICT_MODE=delete \
+    'RESTORE_RENAME_PATTERN=^r-(.+)$' 'RESTORE_RENAME_REPLACEMENT=copy-$1'
+  check "a rename with the delete mode is refused before any call" \
+    log_has option-delete-rename "ERROR: RESTORE_RENAME_PATTERN with RESTORE_CONFLICT_MODE delete: a rename goes with mode rename \\(or fail\\)"
+  check "a rename with the delete mode: before any call" log_lacks option-delete-rename "nodes: "
 
   local before after
   before=$(state_summary)

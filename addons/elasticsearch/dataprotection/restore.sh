@@ -103,6 +103,11 @@ validate_restore_options() {
   if [[ $RESTORE_CONFLICT_MODE == rename && -z $RESTORE_RENAME_PATTERN ]]; then
     die "RESTORE_CONFLICT_MODE rename needs RESTORE_RENAME_PATTERN (and RESTORE_RENAME_REPLACEMENT)"
   fi
+  # Closing or deleting what a rename's names collide with would act on the plan's reading of
+  # the pattern, which only the engine's own restore confirms, after the change.
+  if [[ -n $RESTORE_RENAME_PATTERN && ($RESTORE_CONFLICT_MODE == close || $RESTORE_CONFLICT_MODE == delete) ]]; then
+    die "RESTORE_RENAME_PATTERN with RESTORE_CONFLICT_MODE ${RESTORE_CONFLICT_MODE}: a rename goes with mode rename (or fail), to names that are free"
+  fi
   if [[ -n $RESTORE_RENAME_PATTERN ]]; then
     [[ -n $RESTORE_RENAME_REPLACEMENT ]] || die "RESTORE_RENAME_PATTERN is set but RESTORE_RENAME_REPLACEMENT is empty"
     jq -n --arg re "$RESTORE_RENAME_PATTERN" '"x" | test($re)' >/dev/null 2>&1 ||
@@ -403,6 +408,13 @@ plan_restore() {
        ($snapshot[0].snapshots[0].indices // [] | .[:10] | join(", "))]
       | map(tostring | gsub("[\u001f\n]"; " ")) | join("\u001f")' "$WORK_DIR/plan.json")
   IFS=$'\x1f' read -r missing system bad dup line selected holds <<<"$fields"
+  # Java's '.' matches no line terminator, jq's does: with such a name the engine's rename
+  # would differ from the plan's.
+  if [[ -n $RESTORE_RENAME_PATTERN ]] &&
+    jq -e '[.indices[], .data_streams[] | .source | select(test("[\n\r\u0085\u2028\u2029]"))] | length > 0' \
+      "$WORK_DIR/plan.json" >/dev/null; then
+    die "RESTORE_RENAME_PATTERN: a selected name holds a line break character, which the engine's rename reads otherwise than this job's plan: leave it out of RESTORE_INDICES: nothing restored"
+  fi
   [[ -z $missing ]] || die "RESTORE_INDICES names what snapshot ${SNAPSHOT_NAME} does not hold: ${missing}: nothing restored"
   [[ -z $system ]] ||
     die "RESTORE_INDICES names system indices (${system}): on ${ENGINE_DISTRIBUTION} ${ENGINE_VERSION} they come back only with their feature state (RESTORE_FEATURE_STATES): nothing restored"
@@ -691,6 +703,7 @@ reopen_closed() {
 # Deletes exactly what collides (delete mode): the colliding indices by name and the
 # colliding data streams, never a pattern.
 delete_conflicts() {
+  log "delete mode: deleting what collides; a write to one of these names (or an alias of it) between the delete and the restore creates an index the restore then cannot replace: writers should be stopped"
   jq -r '[.[] | select(.stream != null) | .stream] | unique | .[]' "$WORK_DIR/conflicts.json" >"$WORK_DIR/to-delete-streams.txt"
   jq -r '.[] | select(.stream == null and (.kind == "open index" or .kind == "closed index")) | .name' \
     "$WORK_DIR/conflicts.json" >"$WORK_DIR/to-delete.txt"
@@ -874,7 +887,8 @@ start_restore() {
     keep_for_the_engine
     die "restore of ${SNAPSHOT_NAME}: no answer from ${ES_URL}: ${HTTP_ERROR} (whether it started is unknown: see GET _recovery)"
   }
-  if [[ $HTTP_STATUS != 2* && -n ${DELETED_BY_JOB:-} && $INCLUDE_ALIASES == true ]]; then
+  if [[ $HTTP_STATUS != 2* && -n ${DELETED_BY_JOB:-} && $INCLUDE_ALIASES == true ]] &&
+    engine_error "$ES_REPLY" | grep -q -i 'alias'; then
     # After the delete mode's deletions, a refusal is most likely the snapshot's aliases (the
     # one check the trial leaves to this request): the indices come back without them, and
     # the job fails at its end saying so.
@@ -1083,7 +1097,14 @@ report_health() {
 # and whose primaries the job did not see done (a signal, a deadline, a failed read) goes on
 # in the engine: its repository and S3 client are left to it.
 job_cleanup() {
-  remove_trial 1 || true
+  if [[ ${TRIAL_PENDING:-false} == true ]]; then
+    # A trial request cut off in flight may still be applied: looked for a few times.
+    remove_trial 5 ||
+      warn "a trial restore was in flight when the job stopped: delete any ${TRIAL_PREFIX}* index or data stream that appears"
+  fi
+  if [[ -n ${DELETED_BY_JOB:-} && $RESTORE_STARTED != true ]]; then
+    warn "deleted by this job, and the restore did not start (or it is unknown whether it did): ${DELETED_BY_JOB}: snapshot ${SNAPSHOT_NAME} holds them: run the restore again"
+  fi
   reopen_closed
   resume_features || true
   [[ $RESTORE_STARTED != true || $RESTORE_PRIMARIES_DONE == true ]] || keep_for_the_engine
