@@ -20,7 +20,8 @@
 # shard copies still on the node, and the next call waits on.
 #
 # The node is reached at the member's own FQDN (which its certificate names, with TLS), then at
-# the other pods' (COMPONENT_POD_FQDNS) when it does not answer; ES_PORT (9200).
+# the other pods' (COMPONENT_POD_FQDNS) when it does not answer; ES_PORT (9200). MEMBER_ES_URL,
+# when set, is the one address instead (scheme://host:port).
 set -euo pipefail
 # Never traced: the elastic password passes through this shell.
 { set +x; } 2>/dev/null
@@ -90,15 +91,19 @@ es_ok() {
 # connect MEMBER_FQDN: ES_URL is the first of the member's own address and the other pods'
 # whose node answers with an elected master (the cluster settings need one).
 connect() {
-  local host hosts=() others=() tried=()
+  local host hosts=() others=() tried=() urls=() url
   [[ -z $1 ]] || hosts+=("$1")
   IFS=, read -ra others <<<"${COMPONENT_POD_FQDNS:-}"
   hosts+=("${others[@]}")
-  [[ ${#hosts[@]} -gt 0 ]] || die "no address to reach the cluster at (no member FQDN, no COMPONENT_POD_FQDNS)"
   for host in "${hosts[@]}"; do
     [[ -n $host ]] || continue
     [[ $host != *:* ]] || host="[$host]"
-    ES_URL="${ES_SCHEME:-http}://$host:${ES_PORT:-9200}"
+    urls+=("${ES_SCHEME:-http}://$host:${ES_PORT:-9200}")
+  done
+  [[ -z ${MEMBER_ES_URL:-} ]] || urls=("${MEMBER_ES_URL%/}")
+  [[ ${#urls[@]} -gt 0 ]] || die "no address to reach the cluster at (no member FQDN, no COMPONENT_POD_FQDNS)"
+  for url in "${urls[@]}"; do
+    ES_URL=$url
     if es GET '/_cluster/health?master_timeout=5s&timeout=5s' >/dev/null; then
       log "reaching the cluster at $ES_URL"
       return 0
@@ -151,9 +156,8 @@ shards_on() {
   es_ok "read the routing table" GET '/_cluster/state/routing_table?filter_path=routing_table.indices.*.shards.*' |
     jq -c --argjson ids "$1" '
       [ (.routing_table.indices // {}) | to_entries[] | .key as $index
-        | .value.shards | to_entries[] | .value[]
-        | select((.node != null and ($ids | index([.node]))) or
-                 (.relocating_node != null and ($ids | index([.relocating_node]))))
+        | .value.shards | to_entries[] | .value[] | . as $copy
+        | select(any($ids[]; . == $copy.node or . == $copy.relocating_node))
         | {index: $index, shard: .shard, primary: .primary, state: .state} ]'
 }
 
@@ -162,9 +166,8 @@ why_stuck() {
   local body
   body=$(jq -c --arg node "$NODE" '{index, shard, primary, current_node: $node}' <<<"$1")
   es POST /_cluster/allocation/explain "$body" 2>/dev/null |
-    jq -r '[.move_explanation // empty,
-            ((.node_allocation_decisions // [])[] | .node_name as $n | (.deciders // [])[]
-              | select(.decision == "NO") | "on \($n): \(.decider): \(.explanation)")][0:2]
+    jq -r '[(.node_allocation_decisions // [])[] | .node_name as $n | (.deciders // [])[]
+             | select(.decision == "NO") | "not to \($n): \(.explanation)"][0:2]
            | join("; ")' 2>/dev/null | cut -c1-600 || true
 }
 
@@ -207,8 +210,8 @@ exclude_from_voting() {
     log "voting exclusion: $NODE is excluded already"
     return 0
   fi
-  if jq -e --argjson nodes "$nodes" 'length > 0 and all(.[]; ($nodes | has(.node_id)) | not)
-      and all(.[]; .node_name as $n | [$nodes[] | .name] | index([$n]) | not)' <<<"$exclusions" >/dev/null; then
+  if jq -e --argjson nodes "$nodes" 'length > 0 and all(.[]; . as $x
+      | ($nodes | has($x.node_id) or any(.[]; .name == $x.node_name)) | not)' <<<"$exclusions" >/dev/null; then
     es_ok "clear the exclusions of nodes that have left" DELETE \
       '/_cluster/voting_config_exclusions?wait_for_removal=true' >/dev/null
     log "voting exclusions of nodes that have left cleared: $(jq -r '[.[].node_name] | join(",")' <<<"$exclusions")"
@@ -232,7 +235,7 @@ include_in_voting() {
   fi
   keep=$(jq -r --arg name "$NODE" --argjson nodes "$nodes" \
     '[.[] | select(.node_name != $name) | .node_name as $n
-      | select([$nodes[] | .name] | index([$n]))] | join(",")' <<<"$exclusions")
+      | select(any($nodes[]; .name == $n))] | join(",")' <<<"$exclusions")
   es_ok "clear the voting configuration exclusions" DELETE \
     '/_cluster/voting_config_exclusions?wait_for_removal=false' >/dev/null
   if [[ -n $keep ]]; then
