@@ -200,13 +200,17 @@ voting_exclusions() {
     jq -c '.metadata.cluster_coordination.voting_config_exclusions // []'
 }
 
-# exclude_from_voting NODES_JSON: the node joins the voting exclusions. The list holds at most
-# cluster.max_voting_config_exclusions (10) names: when every node in it has left the cluster,
-# it is cleared first (DELETE waits for that removal, so it clears nothing else).
+# exclude_from_voting NODES_JSON IDS_JSON: the node joins the voting exclusions. An entry counts
+# when it names the node's id (or its name, with no id, or while the node is not in the
+# cluster): one of an earlier node of that name (another id: new data) excludes nothing now.
+# The list holds at most cluster.max_voting_config_exclusions (10): when every node in it has
+# left the cluster, it is cleared first (DELETE waits for that removal, so it clears nothing else).
 exclude_from_voting() {
-  local nodes=$1 exclusions left
+  local nodes=$1 ids=$2 exclusions left
   exclusions=$(voting_exclusions)
-  if jq -e --arg name "$NODE" 'any(.[]; .node_name == $name)' <<<"$exclusions" >/dev/null; then
+  if jq -e --arg name "$NODE" --argjson ids "$ids" 'any(.[]; . as $x
+      | ($ids | any(.[]; . == $x.node_id))
+        or ($x.node_name == $name and ($x.node_id == "_absent_" or $ids == [])))' <<<"$exclusions" >/dev/null; then
     log "voting exclusion: $NODE is excluded already"
     return 0
   fi
@@ -216,10 +220,12 @@ exclude_from_voting() {
       '/_cluster/voting_config_exclusions?wait_for_removal=true' >/dev/null
     log "voting exclusions of nodes that have left cleared: $(jq -r '[.[].node_name] | join(",")' <<<"$exclusions")"
   fi
-  left=$(remaining)
-  ((left > 3)) || die "no time left for the voting exclusion of $NODE; KubeBlocks calls this again"
+  # The node's own wait, under the request's (es: at most 20 s, within the run's deadline).
+  left=$(($(remaining) - 3))
+  ((left > 0)) || die "no time left for the voting exclusion of $NODE; KubeBlocks calls this again"
+  ((left <= 17)) || left=17
   es_ok "add $NODE to the voting configuration exclusions" POST \
-    "/_cluster/voting_config_exclusions?node_names=$NODE&timeout=$((left - 2))s" >/dev/null
+    "/_cluster/voting_config_exclusions?node_names=$NODE&timeout=${left}s" >/dev/null
   log "voting exclusion: $NODE added (it is out of the voting configuration)"
 }
 
@@ -266,7 +272,7 @@ leave() {
   if [[ $master_eligible == false ]]; then
     log "voting exclusion: $NODE is not master-eligible"
   else
-    exclude_from_voting "$nodes"
+    exclude_from_voting "$nodes" "$ids"
   fi
   log "done: $NODE can be removed"
 }
