@@ -636,6 +636,12 @@ test_member_actions() {
   check "member: leave-docs (3 shards, 1 replica, $docs documents) is green with copies on all three nodes" \
     wait_until 60 holds_shards_of 0 leave-docs "$(pods_json name | jq -r 'join(",")')"
 
+  # A scale-in to 0 replicas (COMPONENT_REPLICAS is the new count): every pod leaves, nothing
+  # is changed.
+  run_action "$y" memberLeave COMPONENT_REPLICAS=0
+  check "member: a leave of $Y in a scale-in to 0 exits 0, excluding nothing" \
+    [ "$ACTION_RC:$(allocation_exclusion 0):$(voting_exclusion_names 0)" = "0:$retired:" ]
+
   # A leave that cannot drain: an index pinned to the node.
   es_req 0 PUT /leave-pinned '{"settings": {"number_of_shards": 1, "number_of_replicas": 0,
     "index.routing.allocation.require._name": "'"$Y"'"}}' >/dev/null

@@ -254,6 +254,12 @@ include_in_voting() {
 leave() {
   NODE=${KB_LEAVE_MEMBER_POD_NAME:-}
   check_name
+  # A scale-in to 0 (KubeBlocks then keeps the volumes) leaves every pod: the last node's shards
+  # have nowhere to go, and no cluster is left to keep a quorum for.
+  if [[ ${COMPONENT_REPLICAS:-} == 0 ]]; then
+    log "the component is scaled to 0 replicas (its volumes kept): nothing to drain or exclude"
+    return 0
+  fi
   connect "${KB_LEAVE_MEMBER_POD_FQDN:-}"
   local nodes ids master_eligible
   nodes=$(nodes_json)
