@@ -7,7 +7,12 @@
 # What it proves on real nodes: the rendered multi-node settings (discovery.seed_hosts from the
 # pods' FQDNs, cluster.initial_master_nodes from their names) form one green cluster of the
 # three pods with an elected master, and a pod started again has its first-start-only
-# initial-masters block dropped by the entrypoint and rejoins the same cluster.
+# initial-masters block dropped by the entrypoint and rejoins the same cluster. Then the
+# ComponentDefinition's memberLeave and memberJoin (config/member.sh), each run as kb-agent runs
+# it in the member's pod: a leave that cannot drain fails within its bound naming the index; the
+# leave of the elected master drains it, keeps an existing exclusion, takes it out of the voting
+# configuration; again, it changes nothing; the node stopped, the other two stay green with every
+# document; the node back, its join takes it out of both exclusions.
 #
 # Stand-ins, each named where it is made: each pod's IP is a loopback address (127.0.0.131,
 # .132, .133), which the node binds instead of 0.0.0.0 (a pod has a network namespace of its
@@ -630,8 +635,11 @@ test_member_actions() {
   # An index with shard copies on every node, its documents, and an exclusion of another name
   # already in place (an operator's, to be kept).
   es_req 0 PUT /leave-docs '{"settings": {"number_of_shards": 3, "number_of_replicas": 1}}' >/dev/null
+  # Each document carries 200 random hex digits: the shards hold data that takes time to move
+  # once recoveries are throttled (below).
   es_req 0 POST '/leave-docs/_bulk?refresh=true' \
-    "$(jq -nc --argjson n "$docs" 'range($n) | {index: {}}, {n: .}')"$'\n' application/x-ndjson >/dev/null
+    "$(openssl rand -hex $((docs * 100)) | fold -w 200 | jq -Rc '{index: {}}, {pad: .}')"$'\n' \
+    application/x-ndjson >/dev/null
   es_req 0 PUT /_cluster/settings '{"persistent": {"cluster.routing.allocation.exclude._name": "'"$retired"'"}}' >/dev/null
   check "member: leave-docs (3 shards, 1 replica, $docs documents) is green with copies on all three nodes" \
     wait_until 60 holds_shards_of 0 leave-docs "$(pods_json name | jq -r 'join(",")')"
@@ -663,10 +671,15 @@ test_member_actions() {
     [ "$(allocation_exclusion 0)" = "$retired" ]
   check "member: the cluster is green with 3 nodes again" wait_for_green 120 3 0 1 2
 
-  # The leave of the elected master, as a scale-in calls it.
+  # The leave of the elected master, as a scale-in calls it. Recoveries throttled to 2 KiB/s:
+  # its copies take seconds to move, longer than the voting step, so that a leave that did not
+  # wait for them would leave some behind.
+  es_req 0 PUT /_cluster/settings '{"persistent": {"indices.recovery.max_bytes_per_sec": "2kb"}}' >/dev/null
   run_action "$x" memberLeave
   check "member: the leave of $X (the elected master) exits 0" rc_is 0
-  check "member: ... $X holds no shard copy" holds_no_shard 0 "$X"
+  check "member: ... $X holds no shard copy at its exit" holds_no_shard "${others[0]}" "$X"
+  check "member: ... it waited for copies to move" action_said "waiting: [0-9]+ shard copies still on $X"
+  es_req "${others[0]}" PUT /_cluster/settings '{"persistent": {"indices.recovery.max_bytes_per_sec": null}}' >/dev/null
   check "member: ... no index is red" no_red_index "${others[0]}"
   check "member: ... leave-docs still has its $docs documents" doc_count_is "${others[0]}" leave-docs "$docs"
   check "member: ... $X is added to the allocation exclusion, the existing one kept" \
