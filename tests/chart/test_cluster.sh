@@ -671,10 +671,10 @@ test_member_actions() {
     [ "$(allocation_exclusion 0)" = "$retired" ]
   check "member: the cluster is green with 3 nodes again" wait_for_green 120 3 0 1 2
 
-  # The leave of the elected master, as a scale-in calls it. Recoveries throttled to 2 KiB/s:
+  # The leave of the elected master, as a scale-in calls it. Recoveries throttled to 10 KiB/s:
   # its copies take seconds to move, longer than the voting step, so that a leave that did not
   # wait for them would leave some behind.
-  es_req 0 PUT /_cluster/settings '{"persistent": {"indices.recovery.max_bytes_per_sec": "2kb"}}' >/dev/null
+  es_req 0 PUT /_cluster/settings '{"persistent": {"indices.recovery.max_bytes_per_sec": "10kb"}}' >/dev/null
   run_action "$x" memberLeave
   check "member: the leave of $X (the elected master) exits 0" rc_is 0
   check "member: ... $X holds no shard copy at its exit" holds_no_shard "${others[0]}" "$X"
