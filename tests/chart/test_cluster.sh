@@ -721,6 +721,104 @@ test_member_actions() {
   echo "note: the membership actions' tests took $((SECONDS - started)) s"
 }
 
+# render_pod_replicas INDEX REPLICAS: what KubeBlocks renders for that pod once the component
+# has REPLICAS (a scale): its files and env, its actions' env.
+render_pod_replicas() {
+  local dir
+  dir=$(pod_dir "$1")
+  jq --argjson r "$2" '.replicas = $r' "$dir/facts.json" >"$dir/facts.new"
+  chmod 0600 "$dir/facts.new"
+  mv -f "$dir/facts.new" "$dir/facts.json"
+  "$BIN/kbrender" -rendered "$WORK/rendered.yaml" -facts "$dir/facts.json" -out "$dir/pod" >/dev/null
+}
+
+# one_node_config FILE: elasticsearch.yml of one replica: no seeds, the pod itself the initial
+# master, no discovery.type.
+one_node_config() {
+  yaml_json "$1" | jq -e --arg pod "$(pod_name 0)" '.["discovery.seed_hosts"] == [] and
+    .["cluster.initial_master_nodes"] == [$pod] and (has("discovery.type") | not)' >/dev/null
+}
+
+# wait_exit INDEX SECONDS: the pod's node process has exited within SECONDS.
+wait_exit() {
+  local pid=${NODE_PIDS[$1]} deadline=$((SECONDS + $2))
+  while kill -0 "$pid" 2>/dev/null; do
+    ((SECONDS < deadline)) || return 1
+    sleep 1
+  done
+  NODE_PIDS[$1]=""
+}
+
+# voters_are INDEX NAMES: the last committed voting configuration is exactly those nodes' ids.
+voters_are() {
+  local ids
+  ids=$(es_req "$1" GET '/_nodes?filter_path=nodes.*.name' |
+    jq -c --argjson names "$2" '[.nodes | to_entries[] | select(.value.name as $n | $names | index([$n])) | .key] | sort')
+  es_req "$1" GET '/_cluster/state/metadata?filter_path=metadata.cluster_coordination.last_committed_config' |
+    jq -e --argjson ids "$ids" '(.metadata.cluster_coordination.last_committed_config | sort) == $ids' >/dev/null
+}
+
+# test_scale_to_one: the component scaled from 3 replicas to 1 as KubeBlocks 1.0.2 goes about
+# it: the config is re-rendered for one replica (no seeds), memberLeave of pods 1 and 2 runs,
+# and once both have succeeded one update of the workload removes the two pods and restarts
+# pod 0 on the new config (a leave that fails stops the reconcile before it). First a negative
+# control: the render before this chart's fix, discovery.type single-node, on pod 0 restarted
+# while its voting configuration lists the others.
+test_scale_to_one() {
+  local started=$SECONDS dir0 fqdn0 j
+  dir0=$(pod_dir 0)
+  fqdn0=$(pod_fqdn 0)
+  # What the README asks before a scale-in below replicas + 1 nodes.
+  es_req 0 DELETE /join-spread >/dev/null
+  es_req 0 PUT /leave-docs/_settings '{"index": {"number_of_replicas": 0}}' >/dev/null
+  render_pod_replicas 0 1
+  check "scale to 1: $(pod_name 0)'s re-rendered elasticsearch.yml has no seeds, itself the initial master" \
+    one_node_config "$dir0/pod/files/es-config/elasticsearch.yml"
+  cp "$dir0/pod/files/es-config/elasticsearch.yml" "$WORK/one-replica.yml"
+  stop_nodes 0
+  sed -e 's/^discovery.seed_hosts: \[\]$/discovery.type: single-node/' \
+    -e '/^# INITIAL_MASTER_NODES_BEGIN$/,/^# INITIAL_MASTER_NODES_END$/d' "$WORK/one-replica.yml" \
+    >"$dir0/pod/files/es-config/elasticsearch.yml"
+  start_node 0
+  local what="scale to 1: negative control: with discovery.type single-node the node exits, its voting configuration listing the others"
+  if wait_exit 0 180; then pass "$what"; else
+    fail "$what"
+    stop_nodes 0
+  fi
+  check "scale to 1: ... saying it does not have quorum in the voting configuration" \
+    grep -q "does not have quorum in voting configuration" "$(last_start_out 0)"
+  # Until the workload is updated the pod runs on the config it started with.
+  render_pod_replicas 0 3
+  start_node 0
+  check "scale to 1: $(pod_name 0) back on its 3-replica config (green, 3 nodes)" wait_for_green 180 3 0 1 2
+  for j in 2 1; do
+    # KubeBlocks gives the action the component's vars as they are now: one replica.
+    run_action "$j" memberLeave COMPONENT_REPLICAS=1 "COMPONENT_POD_NAMES=$(pod_name 0)" "COMPONENT_POD_FQDNS=$fqdn0"
+    check "scale to 1: the leave of $(pod_name "$j") exits 0" rc_is 0
+  done
+  check "scale to 1: the voting configuration is $(pod_name 0) alone" voters_are 0 "[\"$(pod_name 0)\"]"
+  check "scale to 1: $(pod_name 0) holds every shard copy" holds_shards_of 0 "" "$(pod_name 0)"
+  # The workload's update: pods 1 and 2 removed, pod 0 restarted on the one-replica config.
+  stop_nodes 1 2 0
+  render_pod_replicas 0 1
+  start_node 0
+  check "scale to 1: $(pod_name 0) restarted alone on the one-replica config elects itself (green, 1 node)" \
+    wait_for_green 180 1 0
+  check "scale to 1: ... leave-docs has its 300 documents" \
+    doc_count_is 0 leave-docs 300
+  check "scale to 1: ... it runs with no seeds, no initial masters, no discovery.type, its own master" runs_alone 0
+  echo "note: the scale to one took $((SECONDS - started)) s"
+}
+
+# runs_alone INDEX: the node's settings: an empty seed list, no initial masters, no discovery.type;
+# it is the elected master.
+runs_alone() {
+  settings_in_force "$1"
+  jq -e '.nodes[].settings | (.["discovery.seed_hosts"] // []) == [] and
+    (has("cluster.initial_master_nodes") | not) and (has("discovery.type") | not)' \
+    "$(pod_dir "$1")/settings.json" >/dev/null && [[ $(master_of "$1") == "$(pod_name "$1")" ]]
+}
+
 main() {
   [[ $(id -u) -eq 0 ]] || {
     echo "run as root (the nodes run as the $E2E_USER user; the test edits $HOSTS_FILE)" >&2
@@ -756,6 +854,7 @@ main() {
   if test_first_start; then
     test_restart
     test_member_actions
+    test_scale_to_one
   fi
   echo "note: the cluster test took $((SECONDS - started)) s"
   printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
