@@ -25,10 +25,9 @@ Discovery at every replica count, one included: never discovery.type single-node
 node refuses to start while its cluster state's voting configuration lists other nodes (a
 scale-in to one whose node restarts before the others have left) and takes no other node (a
 scale-out from one). A lone node elects itself from cluster.initial_master_nodes (its own name)
-at the first start, then from its voting configuration; it has an empty seed list (a one-node
-cluster with seeds warns that it is set to discover others; without seeds a node still probes
-the master-eligible nodes of its last cluster state). A node left alone by scale-in elects
-itself once memberLeave has taken the others out of the voting configuration.
+at the first start, then from its voting configuration, which memberLeave has shrunk to it when
+a scale-in left it alone. Its seed list is empty (a one-node cluster with seeds warns that it
+is set to discover others; the empty list still meets the discovery bootstrap check).
 */}}
 {{- if eq (.COMPONENT_REPLICAS | atoi) 1 }}
 discovery.seed_hosts: []
