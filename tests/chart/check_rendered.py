@@ -431,6 +431,7 @@ def check_cmpds(docs, values, chart_version, variant):
         missing = {c["name"]: sorted(placeholders - var_names - set(env_of(c))) for c in users}
         check(f"{tag}: elasticsearch.yml's placeholders {sorted(placeholders)} are in the env of "
               f"{[c['name'] for c in users]}", placeholders and not any(missing.values()), str(missing))
+        check_member_actions(spec, values, engine_mounts, tag)
         labels = spec.get("labels") or {}
         check(f"{tag}: pods carry the addon's label", labels.get("elasticsearch.kubeblocks.io/addon") == "true")
         # KubeBlocks names a component Service <cluster>-<component>-<serviceName> (and skips
@@ -487,6 +488,34 @@ def check_agent_binary(spec, values, agent, binary, own_binary, tag):
           agent_mount.get("mountPath") == bin_dir and agent_mount.get("readOnly") is True, str(agent_mount))
     check(f"{tag}: agent-bin is an emptyDir", volumes.get("agent-bin", {}).get("emptyDir") == {},
           str(volumes.get("agent-bin")))
+
+
+def check_member_actions(spec, values, engine_mounts, tag):
+    """memberLeave and memberJoin: config/member.sh leave|join from the scripts volume the engine
+    container mounts, in the dataprotection image (kb-agent allows one exec image for all
+    actions), ending before kb-agent's kill (timeoutSeconds, at most 60)."""
+    actions = spec.get("lifecycleActions") or {}
+    check(f"{tag}: lifecycleActions are memberLeave and memberJoin", set(actions) == {"memberLeave", "memberJoin"},
+          str(sorted(actions)))
+    scripts_dir = engine_mounts.get("scripts", {}).get("mountPath")
+    for name, mode in (("memberLeave", "leave"), ("memberJoin", "join")):
+        action = actions.get(name) or {}
+        exec_ = action.get("exec") or {}
+        env = {e["name"]: e.get("value") for e in exec_.get("env") or []}
+        timeout = action.get("timeoutSeconds", 0)
+        check(f"{tag}: {name} runs bash {scripts_dir}/member.sh {mode} beside the engine container's mounts",
+              exec_.get("command") == ["/bin/bash", f"{scripts_dir}/member.sh", mode]
+              and exec_.get("container") == "elasticsearch" and not exec_.get("args")
+              and os.path.exists(os.path.join(CHART_DIR, "config", "member.sh")), str(exec_))
+        check(f"{tag}: {name} in the dataprotection image (bash, curl, jq)",
+              exec_.get("image") == image_of(values, values["image"]["dataprotection"]), exec_.get("image"))
+        check(f"{tag}: {name} ends (MEMBER_ACTION_TIMEOUT) before kb-agent kills it (timeoutSeconds <= 60)",
+              isinstance(timeout, int) and 0 < timeout <= 60
+              and env.get("MEMBER_ACTION_TIMEOUT", "").isdigit() and int(env["MEMBER_ACTION_TIMEOUT"]) + 5 <= timeout,
+              f"timeoutSeconds={timeout} env={env}")
+        check(f"{tag}: {name} targets the member's own pod (no selector), no precondition",
+              not action.get("targetPodSelector") and not exec_.get("targetPodSelector")
+              and "preCondition" not in action)
 
 
 def check_no_inline_secrets(docs, variant):
@@ -826,6 +855,10 @@ def admits(policy, port, source):
             same_namespace = source["namespace"] == policy["metadata"]["namespace"]
             if "namespaceSelector" not in peer and not same_namespace:
                 continue
+            # Kubernetes labels every namespace with its name.
+            namespace_labels = {"kubernetes.io/metadata.name": source["namespace"]}
+            if "namespaceSelector" in peer and not selector_matches(peer["namespaceSelector"], namespace_labels):
+                continue
             if "podSelector" in peer and not selector_matches(peer["podSelector"], source["labels"]):
                 continue
             return True
@@ -865,6 +898,13 @@ def check_networkpolicy(docs, values, cmpds, variant, release_namespace="default
         for port in (9200, 9300, values["exporter"]["port"]):
             check(f"{tag}: port {port} stays open to every source",
                   all(admits(p, port, s) for s in (backup_job, other_pod, peer_node, foreign_job, outside)))
+        kb_ns = values["networkPolicy"]["kubeblocksNamespace"]
+        controller = {"namespace": kb_ns, "labels": {"app.kubernetes.io/name": "kubeblocks"}}
+        check(f"{tag}: kb-agent port 3501 admits KubeBlocks' namespace {kb_ns}", admits(p, 3501, controller))
+        check(f"{tag}: kb-agent port 3501 refuses the cluster's namespace, job pods, peer nodes, outside",
+              not any(admits(p, 3501, s) for s in (other_pod, backup_job, peer_node, foreign_job, outside)))
+        check(f"{tag}: the agent port {agent_port} refuses KubeBlocks' namespace",
+              not admits(p, agent_port, controller))
 
 
 def check_configmaps(docs, chart, values, variant):
@@ -874,7 +914,7 @@ def check_configmaps(docs, chart, values, variant):
     check(f"[{variant}] one scripts and one config template ConfigMap", len(scripts) == 1 and len(config) == 1)
     if scripts:
         want = {n: open(os.path.join(chart, "config", n), encoding="utf-8").read()
-                for n in ("prepare-config.sh", "entrypoint.sh", "install-plugins.sh")}
+                for n in ("prepare-config.sh", "entrypoint.sh", "install-plugins.sh", "member.sh")}
         check(f"[{variant}] scripts ConfigMap holds config/*.sh byte for byte", scripts[0]["data"] == want)
     if config:
         text = config[0]["data"]["elasticsearch.yml"]

@@ -7,7 +7,12 @@
 # What it proves on real nodes: the rendered multi-node settings (discovery.seed_hosts from the
 # pods' FQDNs, cluster.initial_master_nodes from their names) form one green cluster of the
 # three pods with an elected master, and a pod started again has its first-start-only
-# initial-masters block dropped by the entrypoint and rejoins the same cluster.
+# initial-masters block dropped by the entrypoint and rejoins the same cluster. Then the
+# ComponentDefinition's memberLeave and memberJoin (config/member.sh), each run as kb-agent runs
+# it in the member's pod: a leave that cannot drain fails within its bound naming the index; the
+# leave of the elected master drains it, keeps an existing exclusion, takes it out of the voting
+# configuration; again, it changes nothing; the node stopped, the other two stay green with every
+# document; the node back, its join takes it out of both exclusions.
 #
 # Stand-ins, each named where it is made: each pod's IP is a loopback address (127.0.0.131,
 # .132, .133), which the node binds instead of 0.0.0.0 (a pod has a network namespace of its
@@ -514,6 +519,306 @@ test_restart() {
   check "restart: $(pod_name "$other") lists the three pods again" lists_the_pods "$other"
 }
 
+# --- the membership actions, run as kb-agent runs them -----------------------------------------
+
+# es_req INDEX METHOD PATH [BODY [CONTENT_TYPE]]: the test's own request to that pod's node
+# (security is off without TLS); the answer on stdout; fails unless it is 2xx.
+es_req() {
+  local args=(--silent --show-error --fail-with-body --connect-timeout 3 --max-time 60
+    --request "$2" --url "http://${POD_IPS[$1]}:$HTTP_PORT$3")
+  [[ -z ${4:-} ]] || args+=(--header "Content-Type: ${5:-application/json}" --data-binary "$4")
+  curl "${args[@]}"
+}
+
+# action_exec DIR ACTION [NAME=VALUE...]: becomes the rendered action's command as kb-agent runs
+# it in that pod: exactly the environment kbrender wrote for it (the action's parameters, then
+# kb-agent's container env), then the given overrides, as an unprivileged user. The stand-in:
+# the engine container's scripts volume (/mnt/scripts, which kb-agent mounts through
+# exec.container) is the pod's rendered scripts directory. Run it in a subshell.
+action_exec() {
+  local dir=$1 name=$2 v kv arg argv=()
+  shift 2
+  for v in $(compgen -e); do unset "$v"; done
+  while IFS= read -r -d '' kv; do export "${kv?}"; done <"$dir/pod/actions/$name/env"
+  for kv in "$@"; do export "${kv?}"; done
+  export PATH=/usr/local/bin:/usr/bin:/bin
+  while IFS= read -r -d '' arg; do
+    argv+=("${arg/#\/mnt\/scripts\//$dir/pod/files/scripts/}")
+  done <"$dir/pod/actions/$name/command"
+  # kb-agent kills an action after its timeoutSeconds (at most 60).
+  exec timeout --kill-after=5 60 "${E2E_AS_ESNODE[@]}" "${argv[@]}"
+}
+
+# run_action INDEX ACTION [NAME=VALUE...]: the action in pod INDEX, waited for. Sets ACTION_RC,
+# ACTION_SECONDS and ACTION_OUT (its stdout in ACTION_OUT.out, stderr in ACTION_OUT.err).
+ACTION_RUNS=0
+run_action() {
+  local i=$1 name=$2 dir start
+  shift 2
+  dir=$(pod_dir "$i")
+  ACTION_RUNS=$((ACTION_RUNS + 1))
+  ACTION_OUT=$dir/$name-$ACTION_RUNS
+  start=$SECONDS
+  ACTION_RC=0
+  (action_exec "$dir" "$name" "$@") >"$ACTION_OUT.out" 2>"$ACTION_OUT.err" || ACTION_RC=$?
+  ACTION_SECONDS=$((SECONDS - start))
+  echo "note: $name in $(pod_name "$i"): exit $ACTION_RC in $ACTION_SECONDS s: $(cat "$ACTION_OUT.out" "$ACTION_OUT.err" | tail -n 1 | cut -c1-400)"
+}
+
+rc_is() { [[ $ACTION_RC == "$1" ]]; }
+# action_said REGEX...: the last action's output matches every one.
+action_said() {
+  local re
+  for re in "$@"; do grep -qE -- "$re" "$ACTION_OUT.out" "$ACTION_OUT.err" || return 1; done
+}
+
+# allocation_exclusion INDEX: the persistent cluster.routing.allocation.exclude._name ("" if none).
+allocation_exclusion() {
+  es_req "$1" GET '/_cluster/settings?flat_settings=true' |
+    jq -r '.persistent["cluster.routing.allocation.exclude._name"] // ""'
+}
+
+# voting_exclusion_names INDEX: the voting configuration exclusions' names, comma-separated.
+voting_exclusion_names() {
+  es_req "$1" GET '/_cluster/state/metadata?filter_path=metadata.cluster_coordination.voting_config_exclusions' |
+    jq -r '[.metadata.cluster_coordination.voting_config_exclusions // [] | .[].node_name] | join(",")'
+}
+
+# in_voting_config INDEX NAME: the node of that name is in the last committed voting configuration.
+in_voting_config() {
+  local id
+  id=$(es_req "$1" GET "/_nodes/$2?filter_path=nodes.*.name" | jq -r '.nodes // {} | keys[0] // empty')
+  [[ -n $id ]] && es_req "$1" GET '/_cluster/state/metadata?filter_path=metadata.cluster_coordination.last_committed_config' |
+    jq -e --arg id "$id" '.metadata.cluster_coordination.last_committed_config | index([$id]) != null' >/dev/null
+}
+
+# shard_nodes INDEX [INDEX_PATTERN]: the names of the nodes holding shard copies, sorted, unique.
+shard_nodes() {
+  es_req "$1" GET "/_cat/shards/${2:-}?format=json&h=node" |
+    jq -r '[.[].node // empty | split(" ")[0]] | unique | .[]'
+}
+
+holds_no_shard() { ! shard_nodes "$1" | grep -qxF -- "$2"; }
+holds_shards_of() { [[ $(shard_nodes "$1" "$2" | paste -sd,) == "$3" ]]; }
+
+# no_red_index INDEX: the cluster and every index green or yellow.
+no_red_index() {
+  es_req "$1" GET '/_cluster/health?level=indices' |
+    jq -e '.status != "red" and all(.indices[]; .status != "red")' >/dev/null
+}
+
+doc_count_is() { [[ $(es_req "$1" GET "/$2/_count" | jq -r .count) == "$3" ]]; }
+
+wait_until() { # wait_until SECONDS COMMAND...: the command succeeds within SECONDS
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@" 2>/dev/null; do
+    ((SECONDS < deadline)) || return 1
+    sleep 1
+  done
+}
+
+# test_member_actions: KubeBlocks' memberLeave and memberJoin (config/member.sh), rendered and
+# run with the env kb-agent gives, on the three real nodes: first a leave that cannot drain,
+# then a leave of the elected master, its stop, and its return.
+test_member_actions() {
+  local x y others=() i docs=300 retired=es-test-retired started=$SECONDS
+  x=$(index_of_pod "$(master_of 0)") || {
+    fail "member: the elected master is one of the pods"
+    return 1
+  }
+  y=$(((x + 1) % 3))
+  for i in 0 1 2; do [[ $i == "$x" ]] || others+=("$i"); done
+  local X Y
+  X=$(pod_name "$x")
+  Y=$(pod_name "$y")
+  # An index with shard copies on every node, its documents, and an exclusion of another name
+  # already in place (an operator's, to be kept).
+  es_req 0 PUT /leave-docs '{"settings": {"number_of_shards": 3, "number_of_replicas": 1}}' >/dev/null
+  # Each document carries 200 random hex digits: the shards hold data that takes time to move
+  # once recoveries are throttled (below).
+  es_req 0 POST '/leave-docs/_bulk?refresh=true' \
+    "$(openssl rand -hex $((docs * 100)) | fold -w 200 | jq -Rc '{index: {}}, {pad: .}')"$'\n' \
+    application/x-ndjson >/dev/null
+  es_req 0 PUT /_cluster/settings '{"persistent": {"cluster.routing.allocation.exclude._name": "'"$retired"'"}}' >/dev/null
+  check "member: leave-docs (3 shards, 1 replica, $docs documents) is green with copies on all three nodes" \
+    wait_until 60 holds_shards_of 0 leave-docs "$(pods_json name | jq -r 'join(",")')"
+
+  # A scale-in to 0 replicas (COMPONENT_REPLICAS is the new count): every pod leaves, nothing
+  # is changed.
+  run_action "$y" memberLeave COMPONENT_REPLICAS=0
+  check "member: a leave of $Y in a scale-in to 0 exits 0, excluding nothing" \
+    [ "$ACTION_RC:$(allocation_exclusion 0):$(voting_exclusion_names 0)" = "0:$retired:" ]
+
+  # A leave that cannot drain: an index pinned to the node.
+  es_req 0 PUT /leave-pinned '{"settings": {"number_of_shards": 1, "number_of_replicas": 0,
+    "index.routing.allocation.require._name": "'"$Y"'"}}' >/dev/null
+  wait_until 60 holds_shards_of 0 leave-pinned "$Y" || true
+  run_action "$y" memberLeave MEMBER_ACTION_TIMEOUT=20 MEMBER_VOTING_RESERVE=5
+  check "member: a leave of $Y that cannot drain (leave-pinned requires it) exits non-zero" not rc_is 0
+  check "member: ... within its bound (MEMBER_ACTION_TIMEOUT=20 s; took $ACTION_SECONDS s)" \
+    [ "$ACTION_SECONDS" -le 25 ]
+  check "member: ... naming the count of shard copies left and the index leave-pinned" \
+    action_said "[0-9]+ shard copies are still on $Y after [0-9]+ s, of indices: .*leave-pinned"
+  check "member: ... $Y is excluded from allocation beside the existing exclusion" \
+    [ "$(allocation_exclusion 0)" = "$retired,$Y" ]
+  check "member: ... and, not drained, not excluded from voting" [ -z "$(voting_exclusion_names 0)" ]
+  es_req 0 DELETE /leave-pinned >/dev/null
+  # The scale-in given up: a join of the same name (as after a scale-out) takes it back.
+  run_action "$y" memberJoin
+  check "member: a join of $Y exits 0" rc_is 0
+  check "member: ... and takes $Y out of the allocation exclusion, the existing one kept" \
+    [ "$(allocation_exclusion 0)" = "$retired" ]
+  check "member: the cluster is green with 3 nodes again" wait_for_green 120 3 0 1 2
+
+  # The leave of the elected master, as a scale-in calls it. Recoveries throttled to 10 KiB/s:
+  # its copies take seconds to move, longer than the voting step, so that a leave that did not
+  # wait for them would leave some behind.
+  es_req 0 PUT /_cluster/settings '{"persistent": {"indices.recovery.max_bytes_per_sec": "10kb"}}' >/dev/null
+  run_action "$x" memberLeave
+  check "member: the leave of $X (the elected master) exits 0" rc_is 0
+  check "member: ... $X holds no shard copy at its exit" holds_no_shard "${others[0]}" "$X"
+  check "member: ... it waited for copies to move" action_said "waiting: [0-9]+ shard copies still on $X"
+  es_req "${others[0]}" PUT /_cluster/settings '{"persistent": {"indices.recovery.max_bytes_per_sec": null}}' >/dev/null
+  check "member: ... no index is red" no_red_index "${others[0]}"
+  check "member: ... leave-docs still has its $docs documents" doc_count_is "${others[0]}" leave-docs "$docs"
+  check "member: ... $X is added to the allocation exclusion, the existing one kept" \
+    [ "$(allocation_exclusion "${others[0]}")" = "$retired,$X" ]
+  check "member: ... $X is in the voting configuration exclusions" \
+    [ "$(voting_exclusion_names "${others[0]}")" = "$X" ]
+  check "member: ... $X is out of the voting configuration" not in_voting_config "${others[0]}" "$X"
+  check "member: ... another pod is the elected master" is_another_pod "$(master_of "${others[0]}")" "$X"
+  run_action "$x" memberLeave
+  check "member: the same leave again (KubeBlocks calls again) exits 0" rc_is 0
+  check "member: ... changing nothing: one allocation exclusion of $X, one voting exclusion" \
+    [ "$(allocation_exclusion "${others[0]}"):$(voting_exclusion_names "${others[0]}")" = "$retired,$X:$X" ]
+  check "member: ... and says so" action_said "allocation exclusion: nothing to change" "is excluded already"
+
+  # The pod removed: the other two stay green, nothing lost.
+  stop_nodes "$x"
+  check "member: with $X stopped, the other two are green with 2 nodes" wait_for_green 120 2 "${others[@]}"
+  check "member: ... leave-docs still has its $docs documents" doc_count_is "${others[0]}" leave-docs "$docs"
+  run_action "$x" memberLeave
+  check "member: the leave again with $X gone (reached through the other pods) exits 0" rc_is 0
+  check "member: ... finding $X out of the cluster, through another pod" \
+    action_said "$X is not in the cluster" \
+    "reaching the cluster at http://($(pod_name "${others[0]}")|$(pod_name "${others[1]}"))\\."
+
+  # A pod of that name again (a scale-out; its data kept, so its node id, which the voting
+  # exclusion names): memberJoin takes it out of both exclusions.
+  start_node "$x"
+  check "member: $X starts again and the cluster is green with 3 nodes" wait_for_green 180 3 0 1 2
+  run_action "$x" memberJoin
+  check "member: the join of $X exits 0" rc_is 0
+  check "member: ... $X is out of the allocation exclusion, the existing one kept" \
+    [ "$(allocation_exclusion 0)" = "$retired" ]
+  check "member: ... and out of the voting exclusions" [ -z "$(voting_exclusion_names 0)" ]
+  check "member: ... $X is back in the voting configuration" wait_until 60 in_voting_config 0 "$X"
+  es_req 0 PUT /join-spread '{"settings": {"number_of_shards": 3, "number_of_replicas": 0,
+    "index.routing.allocation.total_shards_per_node": 1}}' >/dev/null
+  check "member: ... $X takes shards again (an index of 3 shards, one per node, is green)" \
+    wait_until 60 holds_shards_of 0 join-spread "$(pods_json name | jq -r 'join(",")')"
+  echo "note: the membership actions' tests took $((SECONDS - started)) s"
+}
+
+# render_pod_replicas INDEX REPLICAS: what KubeBlocks renders for that pod once the component
+# has REPLICAS (a scale): its files and env, its actions' env.
+render_pod_replicas() {
+  local dir
+  dir=$(pod_dir "$1")
+  jq --argjson r "$2" '.replicas = $r' "$dir/facts.json" >"$dir/facts.new"
+  chmod 0600 "$dir/facts.new"
+  mv -f "$dir/facts.new" "$dir/facts.json"
+  "$BIN/kbrender" -rendered "$WORK/rendered.yaml" -facts "$dir/facts.json" -out "$dir/pod" >/dev/null
+}
+
+# one_node_config FILE: elasticsearch.yml of one replica: no seeds, the pod itself the initial
+# master, no discovery.type.
+one_node_config() {
+  yaml_json "$1" | jq -e --arg pod "$(pod_name 0)" '.["discovery.seed_hosts"] == [] and
+    .["cluster.initial_master_nodes"] == [$pod] and (has("discovery.type") | not)' >/dev/null
+}
+
+# wait_exit INDEX SECONDS: the pod's node process has exited within SECONDS.
+wait_exit() {
+  local pid=${NODE_PIDS[$1]} deadline=$((SECONDS + $2))
+  while kill -0 "$pid" 2>/dev/null; do
+    ((SECONDS < deadline)) || return 1
+    sleep 1
+  done
+  NODE_PIDS[$1]=""
+}
+
+# voters_are INDEX NAMES: the last committed voting configuration is exactly those nodes' ids.
+voters_are() {
+  local ids
+  ids=$(es_req "$1" GET '/_nodes?filter_path=nodes.*.name' |
+    jq -c --argjson names "$2" '[.nodes | to_entries[] | select(.value.name as $n | $names | index([$n])) | .key] | sort')
+  es_req "$1" GET '/_cluster/state/metadata?filter_path=metadata.cluster_coordination.last_committed_config' |
+    jq -e --argjson ids "$ids" '(.metadata.cluster_coordination.last_committed_config | sort) == $ids' >/dev/null
+}
+
+# test_scale_to_one: the component scaled from 3 replicas to 1 as KubeBlocks 1.0.2 goes about
+# it: the config is re-rendered for one replica (no seeds), memberLeave of pods 1 and 2 runs,
+# and once both have succeeded one update of the workload removes the two pods and restarts
+# pod 0 on the new config (a leave that fails stops the reconcile before it). First a negative
+# control: the render before this chart's fix, discovery.type single-node, on pod 0 restarted
+# while its voting configuration lists the others.
+test_scale_to_one() {
+  local started=$SECONDS dir0 fqdn0 j
+  dir0=$(pod_dir 0)
+  fqdn0=$(pod_fqdn 0)
+  # What the README asks before a scale-in below replicas + 1 nodes.
+  es_req 0 DELETE /join-spread >/dev/null
+  es_req 0 PUT /leave-docs/_settings '{"index": {"number_of_replicas": 0}}' >/dev/null
+  render_pod_replicas 0 1
+  check "scale to 1: $(pod_name 0)'s re-rendered elasticsearch.yml has no seeds, itself the initial master" \
+    one_node_config "$dir0/pod/files/es-config/elasticsearch.yml"
+  cp "$dir0/pod/files/es-config/elasticsearch.yml" "$WORK/one-replica.yml"
+  stop_nodes 0
+  sed -e 's/^discovery.seed_hosts: \[\]$/discovery.type: single-node/' \
+    -e '/^# INITIAL_MASTER_NODES_BEGIN$/,/^# INITIAL_MASTER_NODES_END$/d' "$WORK/one-replica.yml" \
+    >"$dir0/pod/files/es-config/elasticsearch.yml"
+  start_node 0
+  local what="scale to 1: negative control: with discovery.type single-node the node exits, its voting configuration listing the others"
+  if wait_exit 0 180; then pass "$what"; else
+    fail "$what"
+    stop_nodes 0
+  fi
+  check "scale to 1: ... saying it does not have quorum in the voting configuration" \
+    grep -q "does not have quorum in voting configuration" "$(last_start_out 0)"
+  # Until the workload is updated the pod runs on the config it started with.
+  render_pod_replicas 0 3
+  start_node 0
+  check "scale to 1: $(pod_name 0) back on its 3-replica config (green, 3 nodes)" wait_for_green 180 3 0 1 2
+  for j in 2 1; do
+    # KubeBlocks gives the action the component's vars as they are now: one replica.
+    run_action "$j" memberLeave COMPONENT_REPLICAS=1 "COMPONENT_POD_NAMES=$(pod_name 0)" "COMPONENT_POD_FQDNS=$fqdn0"
+    check "scale to 1: the leave of $(pod_name "$j") exits 0" rc_is 0
+  done
+  check "scale to 1: the voting configuration is $(pod_name 0) alone" voters_are 0 "[\"$(pod_name 0)\"]"
+  check "scale to 1: $(pod_name 0) holds every shard copy" holds_shards_of 0 "" "$(pod_name 0)"
+  # The workload's update: pods 1 and 2 removed, pod 0 restarted on the one-replica config.
+  stop_nodes 1 2 0
+  render_pod_replicas 0 1
+  start_node 0
+  check "scale to 1: $(pod_name 0) restarted alone on the one-replica config elects itself (green, 1 node)" \
+    wait_for_green 180 1 0
+  check "scale to 1: ... leave-docs has its 300 documents" \
+    doc_count_is 0 leave-docs 300
+  check "scale to 1: ... it runs with no seeds, no initial masters, no discovery.type, its own master" runs_alone 0
+  echo "note: the scale to one took $((SECONDS - started)) s"
+}
+
+# runs_alone INDEX: the node's settings: an empty seed list, no initial masters, no discovery.type;
+# it is the elected master.
+runs_alone() {
+  settings_in_force "$1"
+  jq -e '.nodes[].settings | (.["discovery.seed_hosts"] // []) == [] and
+    (has("cluster.initial_master_nodes") | not) and (has("discovery.type") | not)' \
+    "$(pod_dir "$1")/settings.json" >/dev/null && [[ $(master_of "$1") == "$(pod_name "$1")" ]]
+}
+
 main() {
   [[ $(id -u) -eq 0 ]] || {
     echo "run as root (the nodes run as the $E2E_USER user; the test edits $HOSTS_FILE)" >&2
@@ -546,7 +851,11 @@ main() {
   [[ -z ${KEEP_WORK:-} ]] || echo "note: the pods' directories stay in $WORK"
   local started=$SECONDS
   test_render
-  if test_first_start; then test_restart; fi
+  if test_first_start; then
+    test_restart
+    test_member_actions
+    test_scale_to_one
+  fi
   echo "note: the cluster test took $((SECONDS - started)) s"
   printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
   ((FAILED == 0))

@@ -455,8 +455,11 @@ test_plain_pod() {
   check "$label: the node binds only the pod IP (ES_NETWORK_HOST reaches elasticsearch.yml)" \
     json_is "$dir/nodes.json" "$(bound_to_pod_ip)"
   node_curl "$dir" http - "/_nodes/_local/settings?flat_settings=true" >"$dir/settings.json"
-  check "$label: rendered settings in force (single-node discovery, no mmap, security off)" \
-    json_is "$dir/settings.json" '.nodes[].settings | .["discovery.type"] == "single-node" and
+  # One replica: discovery as for many (no single-node discovery type, which a node refuses
+  # to start with while the voting configuration lists others), its own name the initial master.
+  check "$label: rendered settings in force (no seeds, itself the initial master, no mmap, security off)" \
+    json_is "$dir/settings.json" '.nodes[].settings | (has("discovery.type") | not) and
+      (.["discovery.seed_hosts"] // []) == [] and .["cluster.initial_master_nodes"] == ["'"$TEST_POD"'"] and
       .["node.store.allow_mmap"] == "false" and .["xpack.security.enabled"] == "false"'
   local names ok=false
   names=$(keystore_list "$dir" 2>/dev/null || true)
@@ -593,6 +596,71 @@ plugin_tool_lists_nothing() {
   return 1
 }
 
+# member_exec DIR ACTION OVERRIDES_FILE: becomes the rendered lifecycle action's command as
+# kb-agent runs it: exactly the environment kbrender wrote for it (the action's parameters, then
+# kb-agent's container env), then the overrides, as an unprivileged user; the engine
+# container's scripts volume (/mnt/scripts, which kb-agent mounts) is the pod's rendered scripts.
+member_exec() {
+  local dir=$1 name=$2 overrides=$3 v kv arg argv=()
+  for v in $(compgen -e); do unset "$v"; done
+  while IFS= read -r -d '' kv; do export "${kv?}"; done <"$dir/pod/actions/$name/env"
+  while IFS= read -r kv; do [[ -z $kv ]] || export "${kv?}"; done <"$overrides"
+  export PATH=/usr/local/bin:/usr/bin:/bin
+  while IFS= read -r -d '' arg; do
+    argv+=("${arg/#\/mnt\/scripts\//$dir/pod/files/scripts/}")
+  done <"$dir/pod/actions/$name/command"
+  exec timeout --kill-after=5 60 "${E2E_AS_ESNODE[@]}" "${argv[@]}"
+}
+
+# exclusions_are DIR AUTH ALLOCATION VOTING: the persistent allocation exclusion and the voting
+# exclusions' names (comma-separated) are these.
+exclusions_are() {
+  local dir=$1 auth=$2
+  node_curl "$dir" https "$auth" '/_cluster/settings?flat_settings=true' >"$dir/cluster-settings.json"
+  node_curl "$dir" https "$auth" \
+    '/_cluster/state/metadata?filter_path=metadata.cluster_coordination.voting_config_exclusions' >"$dir/voting.json"
+  [[ $(jq -r '.persistent["cluster.routing.allocation.exclude._name"] // ""' "$dir/cluster-settings.json") == "$3" &&
+    $(jq -r '[.metadata.cluster_coordination.voting_config_exclusions // [] | .[].node_name] | join(",")' \
+      "$dir/voting.json") == "$4" ]]
+}
+
+# test_member_tls DIR LABEL AUTH: config/member.sh (memberLeave, memberJoin) over https with the
+# elastic account, in the env kb-agent gives, on this one-node cluster of the major: the leave
+# of a pod not in the cluster (ordinal 5, as after it was stopped: nothing to drain) excludes
+# its name from allocation, the existing exclusion kept, and from voting; its join takes both
+# back; with a wrong password the leave fails, naming the node's 401. Stand-ins: MEMBER_ES_URL
+# is the pod's IP (its FQDN does not resolve here), TLS_CA_FILE the test CA's file.
+test_member_tls() {
+  local dir=$1 label=$2 auth=$3 gone=$TEST_CLUSTER-elasticsearch-5 rc
+  local fqdn=$gone.${TEST_FQDN#*.}
+  printf '%s\n' "MEMBER_ES_URL=https://$TEST_IP:$TEST_HTTP_PORT" "TLS_CA_FILE=$dir/tls/ca.pem" \
+    "KB_LEAVE_MEMBER_POD_NAME=$gone" "KB_LEAVE_MEMBER_POD_FQDN=$fqdn" \
+    "KB_JOIN_MEMBER_POD_NAME=$gone" "KB_JOIN_MEMBER_POD_FQDN=$fqdn" >"$dir/member-overrides"
+  node_curl "$dir" https "$auth" /_cluster/settings -X PUT -H 'Content-Type: application/json' \
+    --data-binary '{"persistent": {"cluster.routing.allocation.exclude._name": "es-test-retired"}}' >/dev/null
+  rc=0
+  (member_exec "$dir" memberLeave "$dir/member-overrides") >"$dir/member-leave.out" 2>&1 || rc=$?
+  check "$label: memberLeave (https, the elastic account) of $gone, not in the cluster, exits 0" [ "$rc" = 0 ]
+  check "$label: ... its name added to the allocation exclusion (the existing kept) and to the voting exclusions" \
+    exclusions_are "$dir" "$auth" "es-test-retired,$gone" "$gone"
+  rc=0
+  (member_exec "$dir" memberJoin "$dir/member-overrides") >"$dir/member-join.out" 2>&1 || rc=$?
+  check "$label: memberJoin of $gone exits 0" [ "$rc" = 0 ]
+  check "$label: ... its name out of both exclusions, the existing allocation exclusion kept" \
+    exclusions_are "$dir" "$auth" "es-test-retired" ""
+  cp "$dir/member-overrides" "$dir/member-overrides-wrong"
+  echo "ELASTIC_PASSWORD=wrong-$RANDOM" >>"$dir/member-overrides-wrong"
+  rc=0
+  (member_exec "$dir" memberLeave "$dir/member-overrides-wrong") >"$dir/member-wrong.out" 2>&1 || rc=$?
+  check "$label: memberLeave with a wrong password exits non-zero, naming the node's 401" \
+    failed_saying "$rc" "returned error: 401" "$dir/member-wrong.out"
+  cat "$dir/member-leave.out" "$dir/member-join.out" "$dir/member-wrong.out" >"$dir/member-all.out"
+  check "$label: no secret in the actions' output" lacks_secrets "$dir/member-all.out" "$(cat "$dir/elastic-password")"
+}
+
+# failed_saying RC TEXT FILE: RC is not 0 and FILE holds TEXT.
+failed_saying() { [[ $1 != 0 ]] && grep -qF -- "$2" "$3"; }
+
 # test_tls_pod MAJOR RESTART(true|false): a pod of that major's ComponentDefinition with TLS and
 # a keystore password; restarted once when RESTART. (On 7.x install-plugins is not run again:
 # the plain pod shows it, and the node does not depend on it.)
@@ -639,6 +707,7 @@ test_tls_pod() {
   if has_name "$names" keystore.seed && has_name "$names" bootstrap.password; then ok=true; fi
   check "$label: keystore.seed and bootstrap.password in it" "$ok"
   test_agent "$dir" "$label"
+  test_member_tls "$dir" "$label" "$auth"
   if [[ $restart == true ]]; then
     # A restart of the pod's containers: the keystore is kept, not created again.
     stop_process "$NODE_PID"

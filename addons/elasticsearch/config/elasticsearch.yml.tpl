@@ -4,7 +4,6 @@ functions, missing keys are errors) over the ComponentDefinition's vars; a ${NAM
 for what differs from pod to pod, is left for entrypoint.sh, which writes in the value of the
 engine container's NAME at start.
 */ -}}
-{{- $replicas := .COMPONENT_REPLICAS | atoi -}}
 {{- $tls := eq (index . "TLS_ENABLED" | default "false") "true" -}}
 # Rendered by KubeBlocks for component {{ .COMPONENT_NAME }} of cluster {{ .CLUSTER_NAME }} in
 # namespace {{ .CLUSTER_NAMESPACE }} (Elasticsearch {{ .ELASTICSEARCH_VERSION }}).
@@ -21,12 +20,22 @@ transport.port: 9300
 # The official images' kernels are not tuned for mmap (vm.max_map_count); niofs needs nothing.
 node.store.allow_mmap: false
 
-{{- if eq $replicas 1 }}
-discovery.type: single-node
+{{- /*
+Discovery at every replica count, one included: never discovery.type single-node, with which a
+node refuses to start while its cluster state's voting configuration lists other nodes (a
+scale-in to one whose node restarts before the others have left) and takes no other node (a
+scale-out from one). A lone node elects itself from cluster.initial_master_nodes (its own name)
+at the first start, then from its voting configuration, which memberLeave has shrunk to it when
+a scale-in left it alone. Its seed list is empty (a one-node cluster with seeds warns that it
+is set to discover others; the empty list still meets the discovery bootstrap check).
+*/}}
+{{- if eq (.COMPONENT_REPLICAS | atoi) 1 }}
+discovery.seed_hosts: []
 {{- else }}
 discovery.seed_hosts:
 {{- range splitList "," .COMPONENT_POD_FQDNS }}
   - {{ . | quote }}
+{{- end }}
 {{- end }}
 # Only for the cluster's first start: entrypoint.sh drops this block once the node has joined.
 # INITIAL_MASTER_NODES_BEGIN
@@ -35,7 +44,6 @@ cluster.initial_master_nodes:
   - {{ . | quote }}
 {{- end }}
 # INITIAL_MASTER_NODES_END
-{{- end }}
 
 {{- if $tls }}
 # TLS is on for this component: security on, with the certificates KubeBlocks mounts at

@@ -576,6 +576,27 @@ and no readiness probe; never the data volume.
 {{- end }}
 {{- end }}
 
+{{/*
+A membership action (memberLeave, memberJoin) of config/member.sh; dict "mode" "root". kb-agent
+runs it in the pod of the member that leaves or joins, in the dataprotection image (bash, curl,
+jq: the engine's images have no jq), with the engine container's volume mounts (the scripts;
+the TLS volume is in every container) and the component's vars (the elastic account, the
+scheme, the CA). kb-agent kills an action after at most 60 s; the script ends before that.
+*/}}
+{{- define "elasticsearch.memberAction" -}}
+exec:
+  image: {{ include "elasticsearch.image" (dict "image" .root.Values.image.dataprotection "root" .root) }}
+  container: elasticsearch
+  command:
+    - /bin/bash
+    - /mnt/scripts/member.sh
+    - {{ .mode }}
+  env:
+    - name: MEMBER_ACTION_TIMEOUT
+      value: "50"
+timeoutSeconds: 60
+{{- end }}
+
 {{/* The body of a ComponentDefinition; dict "major" "root". */}}
 {{- define "elasticsearch.cmpdSpec" -}}
 {{- $root := .root -}}
@@ -625,6 +646,13 @@ systemAccounts:
     initAccount: true
 vars:
   {{- include "elasticsearch.vars" . | nindent 2 }}
+# Scale-in drains the leaving node and takes it out of the voting configuration first;
+# scale-out takes a node of a name that left before out of both exclusions (config/member.sh).
+lifecycleActions:
+  memberLeave:
+    {{- include "elasticsearch.memberAction" (dict "mode" "leave" "root" $root) | nindent 4 }}
+  memberJoin:
+    {{- include "elasticsearch.memberAction" (dict "mode" "join" "root" $root) | nindent 4 }}
 runtime:
   securityContext:
     fsGroup: {{ $root.Values.elasticsearch.uid }}

@@ -58,16 +58,29 @@ type container struct {
 	Env  []envVar `json:"env"`
 }
 
+// action is a lifecycle action; kbrender stands in for the exec ones only.
+type action struct {
+	Exec *struct {
+		Image     string   `json:"image"`
+		Container string   `json:"container"`
+		Command   []string `json:"command"`
+		Args      []string `json:"args"`
+		Env       []envVar `json:"env"`
+	} `json:"exec"`
+	TimeoutSeconds int `json:"timeoutSeconds"`
+}
+
 type compDef struct {
 	Kind     string `json:"kind"`
 	Metadata struct {
 		Name string `json:"name"`
 	} `json:"metadata"`
 	Spec struct {
-		Vars    []compVar      `json:"vars"`
-		Configs []fileTemplate `json:"configs"`
-		Scripts []fileTemplate `json:"scripts"`
-		Runtime struct {
+		Vars             []compVar         `json:"vars"`
+		Configs          []fileTemplate    `json:"configs"`
+		Scripts          []fileTemplate    `json:"scripts"`
+		LifecycleActions map[string]action `json:"lifecycleActions"`
+		Runtime          struct {
 			InitContainers []container `json:"initContainers"`
 			Containers     []container `json:"containers"`
 		} `json:"runtime"`
@@ -382,10 +395,99 @@ func writeEnv(f Facts, def compDef, vars []resolved, out string) {
 	}
 }
 
+// memberParameters: the variables KubeBlocks 1.0.2 adds for this pod as the member of a
+// memberLeave or memberJoin (pkg/controller/lifecycle/lfa_member.go).
+func memberParameters(f Facts, name string) map[string]string {
+	fqdn := fmt.Sprintf("%s.%s-headless.%s.svc.%s", f.PodName, f.fullComponentName(), f.Namespace, f.ClusterDomain)
+	switch name {
+	case "memberLeave":
+		return map[string]string{"KB_LEAVE_MEMBER_POD_NAME": f.PodName, "KB_LEAVE_MEMBER_POD_FQDN": fqdn}
+	case "memberJoin":
+		return map[string]string{"KB_JOIN_MEMBER_POD_NAME": f.PodName, "KB_JOIN_MEMBER_POD_FQDN": fqdn}
+	}
+	return map[string]string{}
+}
+
+// writeActions: for kb-agent, the container KubeBlocks adds to run the exec actions:
+// env/kb-agent (the vars, then every exec action's env, the first of a name kept), and per
+// action actions/<name>/command (its argv) and actions/<name>/env (the process's environment:
+// the action's parameters, the plain vars and the member's variables, before the container's
+// env less those names: pkg/kbagent/service/action_utils.go). NUL-separated. Pod-level facts
+// (the engine container's mounts, the image) are the caller's to stand in for.
+func writeActions(f Facts, def compDef, vars []resolved, out string) {
+	if len(def.Spec.LifecycleActions) == 0 {
+		return
+	}
+	names := make([]string, 0, len(def.Spec.LifecycleActions))
+	for name := range def.Spec.LifecycleActions {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	agent := container{Name: "kb-agent"}
+	seen := map[string]bool{}
+	for _, name := range names {
+		a := def.Spec.LifecycleActions[name]
+		if a.Exec == nil {
+			fail("lifecycle action %s: kbrender stands in only for exec actions", name)
+		}
+		for _, e := range a.Exec.Env {
+			if !seen[e.Name] {
+				seen[e.Name] = true
+				agent.Env = append(agent.Env, e)
+			}
+		}
+	}
+	agentEnv := containerEnv(f, vars, agent)
+	writeNul(filepath.Join(out, "env", "kb-agent"), agentEnv)
+	for _, name := range names {
+		a := def.Spec.LifecycleActions[name]
+		// The plain vars, then the member's variables where no var has the name: the vars win
+		// (pkg/controller/lifecycle/kbagent.go, parameters).
+		params := map[string]string{}
+		for k, v := range templateVars(vars) {
+			params[k] = v.(string)
+		}
+		for k, v := range memberParameters(f, name) {
+			if _, ok := params[k]; !ok {
+				params[k] = v
+			}
+		}
+		env := make([]string, 0, len(params)+len(agentEnv))
+		keys := make([]string, 0, len(params))
+		for k := range params {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			env = append(env, k+"="+params[k])
+		}
+		for _, kv := range agentEnv {
+			if _, ok := params[strings.SplitN(kv, "=", 2)[0]]; !ok {
+				env = append(env, kv)
+			}
+		}
+		dir := filepath.Join(out, "actions", name)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			fail("%v", err)
+		}
+		writeNul(filepath.Join(dir, "command"), append(append([]string{}, a.Exec.Command...), a.Exec.Args...))
+		writeNul(filepath.Join(dir, "env"), env)
+	}
+}
+
+func writeNul(path string, items []string) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		fail("%v", err)
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(items, "\x00")+"\x00"), 0o600); err != nil {
+		fail("%v", err)
+	}
+}
+
 func main() {
 	rendered := flag.String("rendered", "", "helm template output holding one ComponentDefinition and its ConfigMaps")
 	factsFile := flag.String("facts", "", "JSON facts about the pod stood in for")
-	out := flag.String("out", "", "output directory: files/<volume>/<key>, env/<container>")
+	out := flag.String("out", "", "output directory: files/<volume>/<key>, env/<container>, actions/<action>/{command,env}")
 	flag.Parse()
 	if *rendered == "" || *factsFile == "" || *out == "" {
 		fail("usage: kbrender -rendered FILE -facts FILE -out DIR")
@@ -402,6 +504,7 @@ func main() {
 	vars := resolveVars(facts, def.Spec.Vars)
 	renderFiles(def, maps, templateVars(vars), *out)
 	writeEnv(facts, def, vars, *out)
+	writeActions(facts, def, vars, *out)
 	fmt.Printf("kbrender: %s for pod %s: KubeBlocks 1.0.2's var resolution and file templates, "+
 		"the kubelet's env and $(VAR) expansion stood in for\n", def.Metadata.Name, facts.PodName)
 }
