@@ -106,6 +106,7 @@ test_helm() {
   expect "helm template (no NetworkPolicy)" render "$TMP/no-policy.yaml" --set networkPolicy.enabled=false
   refused "an upstream release outside its major" \
     "lists 7.7.1, which is not a 8.x release" --set 'upstream.releases.8={7.7.1}'
+  refused "an upstream release that is not X.Y.Z" "'/upstream/releases/8/0'" --set 'upstream.releases.8={8.x}'
   refused "an upstream ComponentDefinition that cannot run here (a role-split one)" \
     "lists elasticsearch-master-8-1.0.1: only elasticsearch-<7|8|9>-<version>" \
     --set 'upstream.componentDefinitions={elasticsearch-master-8-1.0.1}'

@@ -703,6 +703,14 @@ test_member_actions() {
   check "member: ... finding $X out of the cluster, through another pod" \
     action_said "$X is not in the cluster" \
     "reaching the cluster at http://($(pod_name "${others[0]}")|$(pod_name "${others[1]}"))\\."
+  # A primary whose only copy would be on the gone pod's volume (red): the leave waits.
+  es_req "${others[0]}" PUT "/leave-red?wait_for_active_shards=0" "{\"settings\": {\"number_of_shards\": 1, \"number_of_replicas\": 0,
+    \"index.routing.allocation.require._name\": \"$X\"}}" >/dev/null
+  run_action "$x" memberLeave
+  check "member: with $X gone and a primary unassigned (red), its leave exits non-zero" rc_is 1
+  check "member: ... saying the cluster is red and what the scale-in would delete" \
+    action_said "$X is not in the cluster and the cluster is red: an unassigned primary's only copy may be on $X's volume"
+  es_req "${others[0]}" DELETE /leave-red >/dev/null
 
   # A pod of that name again (a scale-out; its data kept, so its node id, which the voting
   # exclusion names): memberJoin takes it out of both exclusions.

@@ -1258,12 +1258,14 @@ test_rename_subset() {
     ) 2>&1 || true
   }
   local c
-  for c in '^r-(.+)$|copy-$1' '(.+)|restored-$0-$1' 'logs-(\d+)\.(\w+)|l-$2-$1' '^(?:ab)-(x)$|$1' '[a-z]+|z'; do
+  for c in '^r-(.+)$|copy-$1' '(.+)|restored-$0-$1' 'logs-([0-9]+)\.([a-z]+)|l-$2-$1' '^(?:ab)-(x)$|$1' '[a-z]+|z'; do
     expect_true "rename '${c%%|*}' -> '${c#*|}': accepted" grep -qx accepted <<<"$(rename_case "${c%%|*}" "${c#*|}")"
   done
   for c in '^[[:alpha:]]+$|copy-$0|a POSIX or Unicode class' '\p{L}+|x|a POSIX or Unicode class' \
     '(?i)abc|x|a (? construct other than (?:' '(?<n>a)|x|a (? construct other than (?:' \
-    '\Qa\E|x|a backslash escape other than' \
+    '\Qa\E|x|a backslash escape other than' 'logs-(\d+)|l-$1|a backslash escape other than' \
+    '^(\w+)$|copy-$1|a backslash escape other than' '$|-copy|a match of the empty string' \
+    '(.*)|copy-$1|a match of the empty string' 'a*|x|a match of the empty string' \
     '(.+)|restored-$1$2|refers to group 2, but RESTORE_RENAME_PATTERN has 1' \
     '\(x\)|$1|refers to group 1, but RESTORE_RENAME_PATTERN has 0' \
     '(.+)|a$b|has a $ that is not a group reference' '(.+)|a\1|has a backslash'; do

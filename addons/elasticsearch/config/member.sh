@@ -113,9 +113,38 @@ connect() {
   die "no node of the cluster answers with an elected master: $(printf '%s; ' "${tried[@]}")"
 }
 
-# nodes_json: the cluster's nodes, {id: {name, roles}}.
+# nodes_json: the cluster's nodes, {id: {name, roles}}. GET _nodes lists only the nodes that
+# answered: with one that did not, a node "not in the cluster" may be in it still, so the
+# action stops (KubeBlocks calls it again).
 nodes_json() {
-  es_ok "list the nodes" GET '/_nodes?filter_path=nodes.*.name,nodes.*.roles' | jq -c '.nodes // {}'
+  local answer
+  answer=$(es_ok "list the nodes" GET '/_nodes?filter_path=_nodes,nodes.*.name,nodes.*.roles')
+  if ! jq -e '(._nodes.failed // 0) == 0' <<<"$answer" >/dev/null; then
+    die "$(jq -r '._nodes.failed' <<<"$answer") node(s) did not answer GET _nodes: which nodes are in the cluster is unknown; KubeBlocks calls this again"
+  fi
+  jq -c '.nodes // {}' <<<"$answer"
+}
+
+# check_absent_node_loses_nothing: a node not in the cluster holds no assigned copy, but its
+# volume, which the scale-in deletes, may hold the only copy of a primary the cluster lacks
+# (an index without replicas): while any primary is unassigned (red), the leave waits.
+check_absent_node_loses_nothing() {
+  local status
+  status=$(es_ok "read the cluster's health" GET '/_cluster/health' | jq -r '.status')
+  [[ $status != red ]] ||
+    die "$NODE is not in the cluster and the cluster is red: an unassigned primary's only copy may be on $NODE's volume, which the scale-in deletes; bring the node back or settle the red indices (KubeBlocks calls this again)"
+}
+
+# voting_exclusions_path NAMES TIMEOUT: the request that adds NAMES; Elasticsearch before 7.8
+# takes them in the path only.
+voting_exclusions_path() {
+  local version=${ELASTICSEARCH_VERSION:-} major minor
+  IFS=. read -r major minor _ <<<"$version"
+  if [[ $major == 7 && $minor =~ ^[0-9]+$ ]] && ((minor < 8)); then
+    printf '/_cluster/voting_config_exclusions/%s?timeout=%s' "$1" "$2"
+  else
+    printf '/_cluster/voting_config_exclusions?node_names=%s&timeout=%s' "$1" "$2"
+  fi
 }
 
 # The exclusion list of one settings scope ("persistent" or "transient") as a JSON array, from
@@ -225,7 +254,7 @@ exclude_from_voting() {
   ((left > 0)) || die "no time left for the voting exclusion of $NODE; KubeBlocks calls this again"
   ((left <= 17)) || left=17
   es_ok "add $NODE to the voting configuration exclusions" POST \
-    "/_cluster/voting_config_exclusions?node_names=$NODE&timeout=${left}s" >/dev/null
+    "$(voting_exclusions_path "$NODE" "${left}s")" >/dev/null
   log "voting exclusion: $NODE added (it is out of the voting configuration)"
 }
 
@@ -246,7 +275,7 @@ include_in_voting() {
     '/_cluster/voting_config_exclusions?wait_for_removal=false' >/dev/null
   if [[ -n $keep ]]; then
     es_ok "exclude $keep from voting again" POST \
-      "/_cluster/voting_config_exclusions?node_names=$keep&timeout=$(($(remaining) > 12 ? 10 : 1))s" >/dev/null
+      "$(voting_exclusions_path "$keep" "$(($(remaining) > 12 ? 10 : 1))s")" >/dev/null
   fi
   log "voting exclusion: $NODE dropped${keep:+ (kept: $keep)}"
 }
@@ -266,8 +295,9 @@ leave() {
   ids=$(jq -c --arg name "$NODE" '[to_entries[] | select(.value.name == $name) | .key]' <<<"$nodes")
   set_allocation_exclusion add
   if [[ $ids == '[]' ]]; then
-    # Not in the cluster (stopped, or gone): no shard is on it.
-    log "$NODE is not in the cluster: nothing to drain"
+    # Not in the cluster (stopped, or gone): no assigned copy is on it.
+    check_absent_node_loses_nothing
+    log "$NODE is not in the cluster (and no primary is unassigned): nothing to drain"
     master_eligible=unknown
   else
     drain "$ids"

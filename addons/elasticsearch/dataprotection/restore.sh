@@ -143,11 +143,16 @@ check_rename_subset() {
     why='a POSIX or Unicode class'
   elif [[ ${re//'(?:'/} == *'(?'* ]]; then
     why='a (? construct other than (?:'
-  elif [[ $(sed -E 's/\\[][(){}.*+?^$|\\/dwsDWS-]//g' <<<"$re") == *"\\"* ]]; then
-    why='a backslash escape other than of punctuation, \d, \w or \s'
+  elif [[ $(sed -E 's/\\[][(){}.*+?^$|\\/-]//g' <<<"$re") == *"\\"* ]]; then
+    # \d, \w and \s among them: jq's are Unicode classes, Java's ASCII ones.
+    why='a backslash escape other than of punctuation'
+  elif jq -n -e --arg re "$re" '"" | test($re)' >/dev/null 2>&1; then
+    # Java and jq 1.6 place empty matches differently ('$' -> '-copy' gives r-a-copy in Java,
+    # r-a-copy-copy-copy in jq).
+    why='a match of the empty string'
   fi
   [[ -z $why ]] ||
-    die "RESTORE_RENAME_PATTERN '${re}' uses ${why}, which the engine's Java regular expressions and this job's plan would read differently: use plain characters, [...] sets, groups, quantifiers, ^ and \$"
+    die "RESTORE_RENAME_PATTERN '${re}' allows ${why}, which the engine's Java regular expressions and this job's plan would read differently: use plain characters, [...] sets, groups, quantifiers, ^ and \$, matching one character at least (e.g. ^(.+)\$)"
   # Capturing groups: each ( not escaped and not (?:.
   stripped=$(sed -E 's/\\.//g' <<<"$re")
   stripped=${stripped//'(?:'/}
@@ -677,10 +682,12 @@ close_conflicts() {
   [[ -s $WORK_DIR/to-close.txt ]] || return 0
   local batch
   while IFS= read -r batch; do
-    es_ok "closing ${batch}" POST "/$(uri_names "$batch")/_close?expand_wildcards=all" '' "$ES_VERIFY_TIMEOUT"
+    # Recorded before the call: one cut off by a signal may still close them (reopening an
+    # open index is harmless).
     local name names
     IFS=, read -r -a names <<<"$batch"
     for name in "${names[@]}"; do CLOSED_BY_JOB+=("$name"); done
+    es_ok "closing ${batch}" POST "/$(uri_names "$batch")/_close?expand_wildcards=all" '' "$ES_VERIFY_TIMEOUT"
     log "closed: ${batch} (the restore overwrites it)"
   done < <(names_in_batches "$WORK_DIR/to-close.txt")
 }
@@ -710,13 +717,17 @@ delete_conflicts() {
   local batch
   while IFS= read -r batch; do
     [[ -n $batch ]] || continue
+    DELETING=$batch
     es_ok "deleting data stream(s) ${batch}" DELETE "/_data_stream/$(uri_names "$batch")" '' "$ES_VERIFY_TIMEOUT"
+    DELETING=''
     DELETED_BY_JOB+="${DELETED_BY_JOB:+,}${batch}"
     log "deleted data stream(s): ${batch}"
   done < <(names_in_batches "$WORK_DIR/to-delete-streams.txt")
   while IFS= read -r batch; do
     [[ -n $batch ]] || continue
+    DELETING=$batch
     es_ok "deleting ${batch}" DELETE "/$(uri_names "$batch")?expand_wildcards=all" '' "$ES_VERIFY_TIMEOUT"
+    DELETING=''
     DELETED_BY_JOB+="${DELETED_BY_JOB:+,}${batch}"
     log "deleted: ${batch} (RESTORE_CONFLICT_MODE=delete)"
   done < <(names_in_batches "$WORK_DIR/to-delete.txt")
@@ -911,6 +922,25 @@ start_restore() {
   fi
   RESTORE_STARTED=true
   CLOSED_BY_JOB=()
+  check_restored_names
+}
+
+# check_restored_names: the engine creates every index of a restore it accepts at once; one
+# the plan expects but the cluster lacks means the engine named it otherwise (a rename read
+# differently), so the wait would never end: the job stops saying so.
+check_restored_names() {
+  local try missing=''
+  for try in 1 2 3 4 5; do
+    ((try == 1)) || sleep_s 1
+    es_call GET '/_cat/indices?h=index&format=json&expand_wildcards=all' '' "$ES_VERIFY_TIMEOUT" &&
+      [[ $HTTP_STATUS == 2* ]] || continue
+    missing=$(jq -r --rawfile w "$WORK_DIR/watch.txt" '[.[].index] as $have
+        | [$w | split("\n")[] | select(. != "" and (. as $n | $have | index($n) | not))] | .[:10] | join(", ")' "$ES_REPLY") ||
+      missing=''
+    [[ -n $missing ]] || return 0
+  done
+  [[ -n $missing ]] || return 0
+  die "restore of ${SNAPSHOT_NAME}: the cluster holds no index ${missing} although the engine accepted the restore: it named them otherwise than this job's plan (GET _cat/indices shows what it restored)"
 }
 
 # health_pending BATCH SECONDS SHARDS: sets PENDING to the indices of BATCH whose primaries
@@ -1102,8 +1132,8 @@ job_cleanup() {
     remove_trial 5 ||
       warn "a trial restore was in flight when the job stopped: delete any ${TRIAL_PREFIX}* index or data stream that appears"
   fi
-  if [[ -n ${DELETED_BY_JOB:-} && $RESTORE_STARTED != true ]]; then
-    warn "deleted by this job, and the restore did not start (or it is unknown whether it did): ${DELETED_BY_JOB}: snapshot ${SNAPSHOT_NAME} holds them: run the restore again"
+  if [[ -n ${DELETED_BY_JOB:-}${DELETING:-} && $RESTORE_STARTED != true ]]; then
+    warn "deleted by this job, and the restore did not start (or it is unknown whether it did): ${DELETED_BY_JOB:-none}${DELETING:+; being deleted when the job stopped: ${DELETING}}: snapshot ${SNAPSHOT_NAME} holds them: run the restore again"
   fi
   reopen_closed
   resume_features || true
