@@ -932,8 +932,10 @@ check_restored_names() {
   local try missing=''
   for try in 1 2 3 4 5; do
     ((try == 1)) || sleep_s 1
-    es_call GET '/_cat/indices?h=index&format=json&expand_wildcards=all' '' "$ES_VERIFY_TIMEOUT" &&
-      [[ $HTTP_STATUS == 2* ]] || continue
+    if ! es_call GET '/_cat/indices?h=index&format=json&expand_wildcards=all' '' "$ES_VERIFY_TIMEOUT" ||
+      [[ $HTTP_STATUS != 2* ]]; then
+      continue
+    fi
     missing=$(jq -r --rawfile w "$WORK_DIR/watch.txt" '[.[].index] as $have
         | [$w | split("\n")[] | select(. != "" and (. as $n | $have | index($n) | not))] | .[:10] | join(", ")' "$ES_REPLY") ||
       missing=''
