@@ -561,6 +561,15 @@ case_agent_https_client_auth() {
 # settings), so the job fails naming the node and the reason, and removes its client again.
 # The agent's certificate names the headless service's pods (*.es-headless...) and no
 # address, as KubeBlocks' issuer makes it: the job calls it by <node name>.<that suffix>.
+# https_job HOME DATASAFED_CONF LOG: the backup job over HTTPS to the secure node by its pod
+# DNS name and to its agent, as KubeBlocks runs it (extra job variables from the caller's env).
+https_job() {
+  HOME=$1 DP_DB_HOST=$SECURE_SERVER_NAME DP_DB_PORT=$SECURE_HTTP_PORT DP_DB_USER=agent-admin \
+    DP_DB_PASSWORD="$(<"${SECURE_SECRETS}/agent-admin.password")" ES_SCHEME=https ES_CACERT=$SECURE_CA \
+    AGENT_SCHEME=https AGENT_PORT=$AGENT_PORT DP_BACKUP_NAME=https-job DP_BACKUP_BASE_PATH=/e2e/https-job \
+    DATASAFED_CONF=$2 TMPDIR=$1 timeout 300 bash "${HERE}/lib/backup_job_integ.sh" >"$3" 2>&1 </dev/null
+}
+
 case_backup_job_over_https() {
   AGENT_TLS_NAME="es-secure.${SECURE_SERVER_NAME#*.}" start_agent "$SECURE_ADDR" --credentials-dir "$SECURE_CREDENTIALS_DIR" \
     --tls-cert-file "${SECURE_TLS}/agent-by-name.pem" --tls-key-file "${SECURE_TLS}/agent-by-name.key" \
@@ -573,10 +582,7 @@ case_backup_job_over_https() {
   make_s3_body unused
   printf '[storage]\ntype = s3\nprovider = Minio\nenv_auth = false\naccess_key_id = %s\nsecret_access_key = %s\nendpoint = http://127.0.0.1:9\nroot = es-backups/https\n' \
     "$S3_ACCESS" "$S3_SECRET" >"$conf"
-  HOME=$home DP_DB_HOST=$SECURE_SERVER_NAME DP_DB_PORT=$SECURE_HTTP_PORT DP_DB_USER=agent-admin \
-    DP_DB_PASSWORD="$(<"${SECURE_SECRETS}/agent-admin.password")" ES_SCHEME=https ES_CACERT=$SECURE_CA \
-    AGENT_SCHEME=https AGENT_PORT=$AGENT_PORT DP_BACKUP_NAME=https-job DP_BACKUP_BASE_PATH=/e2e/https-job \
-    DATASAFED_CONF=$conf TMPDIR=$home timeout 300 bash "${HERE}/lib/backup_job_integ.sh" >"$log" 2>&1 </dev/null || rc=$?
+  https_job "$home" "$conf" "$log" || rc=$?
   check "the job fails (exit ${rc})" test "$rc" -ne 0
   check "it read the node over https by its DNS name, with the credentials" \
     grep -q "cluster [^ ]*: elasticsearch ${E2E_ELASTICSEARCH_VERSION}" "$log"
@@ -593,11 +599,7 @@ case_backup_job_over_https() {
   # Control: called by its address (AGENT_HOST_SUFFIX set empty), the same agent fails the
   # certificate check, and the job names the node and the cause before changing anything.
   rc=0
-  HOME=$home DP_DB_HOST=$SECURE_SERVER_NAME DP_DB_PORT=$SECURE_HTTP_PORT DP_DB_USER=agent-admin \
-    DP_DB_PASSWORD="$(<"${SECURE_SECRETS}/agent-admin.password")" ES_SCHEME=https ES_CACERT=$SECURE_CA \
-    AGENT_SCHEME=https AGENT_PORT=$AGENT_PORT AGENT_HOST_SUFFIX='' DP_BACKUP_NAME=https-job \
-    DP_BACKUP_BASE_PATH=/e2e/https-job AGENT_ATTEMPTS=1 DATASAFED_CONF=$conf TMPDIR=$home \
-    timeout 300 bash "${HERE}/lib/backup_job_integ.sh" >"${log%.log}.by-address.log" 2>&1 </dev/null || rc=$?
+  AGENT_HOST_SUFFIX='' AGENT_ATTEMPTS=1 https_job "$home" "$conf" "${log%.log}.by-address.log" || rc=$?
   check "by address, the job fails (exit ${rc})" test "$rc" -ne 0
   check "naming the node and the certificate that names no address" \
     grep -E -q "es-secure \(${SECURE_ADDR//./\\.}:${AGENT_PORT}\): .*no answer from the agent: .*(subject name|does not match)" "${log%.log}.by-address.log"

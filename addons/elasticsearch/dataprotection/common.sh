@@ -398,31 +398,39 @@ url_host() {
 # Job environment
 # ---------------------------------------------------------------------------
 
-# node_host_name HOST: the name to reach the target pod by. KubeBlocks gives the job the
-# pod's short DNS name (<pod>.<headless service>); the certificates its issuer makes name
-# only the full one (*.<headless service>.<namespace>.svc.<domain>), so over HTTPS a short
-# name gets the rest (KB_NAMESPACE, CLUSTER_DOMAIN). An address or a full name stays.
-node_host_name() {
-  local host=$1
-  if [[ ${ES_SCHEME:-http} == https && $host == *.* && $host != *.svc.* && $host != *.svc &&
-    $host =~ [a-z] && $host != *:* && -n ${KB_NAMESPACE:-} ]]; then
-    host+=".${KB_NAMESPACE}.svc.${CLUSTER_DOMAIN:-cluster.local}"
+# in_cluster_dns NAME: NAME ending in .svc.<domain>, as the certificates of KubeBlocks'
+# issuer name it: a name short of it (<pod>.<headless service>, as KubeBlocks gives the job)
+# gets .<KB_NAMESPACE>.svc.<CLUSTER_DOMAIN>; a full name, or one without KB_NAMESPACE, stays.
+in_cluster_dns() {
+  local name=$1
+  if [[ $name != *.svc.* && $name != *.svc && -n ${KB_NAMESPACE:-} ]]; then
+    name+=".${KB_NAMESPACE}.svc.${CLUSTER_DOMAIN:-cluster.local}"
   fi
-  printf '%s' "$host"
+  printf '%s' "$name"
+}
+
+# is_dns_name HOST: a name with a dot (<pod>.<service>...), not an address.
+is_dns_name() {
+  [[ $1 == *.* && $1 =~ [a-z] && $1 != *:* ]]
+}
+
+# node_host_name HOST: the name to reach the target pod by: over HTTPS the full name its
+# certificate carries (in_cluster_dns); an address, or any name over HTTP, stays.
+node_host_name() {
+  if [[ ${ES_SCHEME:-http} == https ]] && is_dns_name "$1"; then
+    in_cluster_dns "$1"
+  else
+    printf '%s' "$1"
+  fi
 }
 
 # agent_host_suffix: over HTTPS, the DNS suffix the pods' certificates name, so that each
 # agent is called by <node name>.<suffix> (KubeBlocks' issuer names *.<headless service>.
 # <namespace>.svc.<domain>, never a pod's address): the target pod's name without its first
-# label, completed as node_host_name does. Empty over HTTP or when DP_DB_HOST is an address.
+# label, completed by in_cluster_dns. Empty over HTTP or when DP_DB_HOST is an address.
 agent_host_suffix() {
-  local host=${DP_DB_HOST:-}
-  [[ ${AGENT_SCHEME:-http} == https && $host == *.* && $host =~ [a-z] && $host != *:* ]] || return 0
-  host=${host#*.}
-  if [[ $host != *.svc.* && $host != *.svc && -n ${KB_NAMESPACE:-} ]]; then
-    host+=".${KB_NAMESPACE}.svc.${CLUSTER_DOMAIN:-cluster.local}"
-  fi
-  printf '%s' "$host"
+  [[ ${AGENT_SCHEME:-http} == https ]] && is_dns_name "${DP_DB_HOST:-}" || return 0
+  in_cluster_dns "${DP_DB_HOST#*.}"
 }
 
 # Reads the DataProtection job's environment into globals and validates it.

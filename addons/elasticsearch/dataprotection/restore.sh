@@ -716,21 +716,22 @@ delete_conflicts() {
     "$WORK_DIR/conflicts.json" >"$WORK_DIR/to-delete.txt"
   local batch
   while IFS= read -r batch; do
-    [[ -n $batch ]] || continue
-    DELETING=$batch
-    es_ok "deleting data stream(s) ${batch}" DELETE "/_data_stream/$(uri_names "$batch")" '' "$ES_VERIFY_TIMEOUT"
-    DELETING=''
-    DELETED_BY_JOB+="${DELETED_BY_JOB:+,}${batch}"
-    log "deleted data stream(s): ${batch}"
+    delete_batch "$batch" "/_data_stream/$(uri_names "$batch")" "deleted data stream(s): ${batch}"
   done < <(names_in_batches "$WORK_DIR/to-delete-streams.txt")
   while IFS= read -r batch; do
-    [[ -n $batch ]] || continue
-    DELETING=$batch
-    es_ok "deleting ${batch}" DELETE "/$(uri_names "$batch")?expand_wildcards=all" '' "$ES_VERIFY_TIMEOUT"
-    DELETING=''
-    DELETED_BY_JOB+="${DELETED_BY_JOB:+,}${batch}"
-    log "deleted: ${batch} (RESTORE_CONFLICT_MODE=delete)"
+    delete_batch "$batch" "/$(uri_names "$batch")?expand_wildcards=all" "deleted: ${batch} (RESTORE_CONFLICT_MODE=delete)"
   done < <(names_in_batches "$WORK_DIR/to-delete.txt")
+}
+
+# delete_batch NAMES PATH LOG_LINE: one delete of the delete mode; NAMES are DELETING while
+# it is in flight (a signal may cut it off after the engine got it), DELETED_BY_JOB after.
+delete_batch() {
+  [[ -n $1 ]] || return 0
+  DELETING=$1
+  es_ok "deleting ${1}" DELETE "$2" '' "$ES_VERIFY_TIMEOUT"
+  DELETING=''
+  DELETED_BY_JOB+="${DELETED_BY_JOB:+,}${1}"
+  log "$3"
 }
 
 apply_conflict_mode() {
@@ -759,8 +760,7 @@ trial_restore() {
   write_trial_request
   log "delete mode: the restore is tried first under temporary names (${TRIAL_PREFIX}<name>, without aliases), before anything is deleted"
   TRIAL_PENDING=true
-  if ! es_call POST "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}/_restore?wait_for_completion=false" \
-    "$WORK_DIR/trial-request.json" "$ES_VERIFY_TIMEOUT"; then
+  if ! request_restore "$WORK_DIR/trial-request.json"; then
     local cause=$HTTP_ERROR
     remove_trial 3 || true
     die "delete mode: the trial restore under temporary names got no answer from ${ES_URL}: ${cause}. Nothing was deleted"
@@ -800,17 +800,13 @@ trial_hint() {
 # or the cluster did not answer (then at once: the rest of the clean-up needs the time).
 remove_trial() {
   [[ ${TRIAL_PENDING:-false} == true ]] || return 0
-  local rounds=$1 round names batch
+  local rounds=$1 round batch deleted=false
   for ((round = 1; round <= rounds; round++)); do
     ((round == 1)) || sleep_s 1
     trial_names || return 1
-    names=$(<"$WORK_DIR/trial-left.txt")
-    if [[ -z $names ]]; then
-      ((round < rounds)) || break
-      continue
-    fi
+    deleted=false
+    [[ -s $WORK_DIR/trial-left.txt ]] || continue
     while IFS= read -r batch; do
-      [[ -n $batch ]] || continue
       if ! es_call DELETE "/${batch}" '' "$ES_VERIFY_TIMEOUT"; then
         warn "the trial's ${TRIAL_PREFIX}* not deleted: no answer from ${ES_URL}: ${HTTP_ERROR}: delete them by hand"
         return 1
@@ -818,8 +814,12 @@ remove_trial() {
       [[ $HTTP_STATUS == 2* || $HTTP_STATUS == 404 ]] ||
         warn "could not delete the trial's ${batch} (HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY"))"
     done <"$WORK_DIR/trial-deletes.txt"
+    deleted=true
   done
-  trial_names || return 1
+  # After deletes, one more look says whether they took.
+  if [[ $deleted == true ]]; then
+    trial_names || return 1
+  fi
   TRIAL_PENDING=false
   [[ ! -s $WORK_DIR/trial-left.txt ]] && return 0
   warn "left by the trial, to delete by hand: $(paste -sd, "$WORK_DIR/trial-left.txt")"
@@ -890,11 +890,15 @@ write_watch_list() {
       | unique | .[]' "$WORK_DIR/plan.json" >"$WORK_DIR/watch.txt"
 }
 
+# request_restore BODY_FILE: POST _restore of the snapshot (not waiting for its end); as es_call.
+request_restore() {
+  es_call POST "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}/_restore?wait_for_completion=false" "$1" "$ES_VERIFY_TIMEOUT"
+}
+
 start_restore() {
   RESTORE_START=$SECONDS
   log "restore of ${SNAPSHOT_NAME} started (indices '${RESTORE_REQUEST_INDICES}', global state ${INCLUDE_GLOBAL}, aliases ${INCLUDE_ALIASES}${RESTORE_REPLICAS:+, replicas ${RESTORE_REPLICAS}})"
-  es_call POST "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}/_restore?wait_for_completion=false" \
-    "$WORK_DIR/restore-request.json" "$ES_VERIFY_TIMEOUT" || {
+  request_restore "$WORK_DIR/restore-request.json" || {
     keep_for_the_engine
     die "restore of ${SNAPSHOT_NAME}: no answer from ${ES_URL}: ${HTTP_ERROR} (whether it started is unknown: see GET _recovery)"
   }
@@ -906,8 +910,7 @@ start_restore() {
     ALIASES_REFUSED="HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")"
     warn "the engine refused the restore with the snapshot's aliases (${ALIASES_REFUSED}); ${DELETED_BY_JOB} deleted already: restoring without the aliases"
     jq -c '.include_aliases = false' "$WORK_DIR/restore-request.json" >"$WORK_DIR/restore-request-no-aliases.json"
-    es_call POST "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}/_restore?wait_for_completion=false" \
-      "$WORK_DIR/restore-request-no-aliases.json" "$ES_VERIFY_TIMEOUT" || {
+    request_restore "$WORK_DIR/restore-request-no-aliases.json" || {
       keep_for_the_engine
       die "restore of ${SNAPSHOT_NAME} without aliases: no answer from ${ES_URL}: ${HTTP_ERROR} (whether it started is unknown: see GET _recovery)"
     }

@@ -260,16 +260,32 @@ Status CheckRegularFileOrAbsent(const fs::path& path) {
   return Ok{};
 }
 
-Status ReplaceAtomically(const fs::path& path, const std::string& bytes) {
-  if (Status s = CheckOwner(path); !s.ok()) return s;
-  auto tmp = WriteTemporary(path, bytes, AccessToKeep(path));
+namespace {
+
+// Writes the temporary file and renames it over `path` (removed if the rename fails), then
+// syncs the directory.
+Status WriteAndRename(const fs::path& path, const std::string& bytes, const FileAccess& access) {
+  auto tmp = WriteTemporary(path, bytes, access);
   if (!tmp.ok()) return tmp.error();
   if (::rename(tmp.value().c_str(), path.c_str()) != 0) {
     Error e = MakeError(kWriteFailed, Describe(path, "cannot rename over"));
     ::unlink(tmp.value().c_str());
     return e;
   }
-  return FsyncDirectory(path.parent_path());
+  return FsyncDirectory(path.parent_path().empty() ? fs::path(".") : path.parent_path());
+}
+
+}  // namespace
+
+Status ReplaceAtomically(const fs::path& path, const std::string& bytes) {
+  if (Status s = CheckOwner(path); !s.ok()) return s;
+  return WriteAndRename(path, bytes, AccessToKeep(path));
+}
+
+Status WriteAtomically(const fs::path& path, const std::string& bytes, unsigned mode) {
+  FileAccess access;
+  access.mode = mode;
+  return WriteAndRename(path, bytes, access);
 }
 
 Result<int> RemoveStaleTemporaries(const fs::path& path) {

@@ -76,6 +76,11 @@ Status CheckRegularFileOrAbsent(const std::filesystem::path& path);
 // owner.
 Status ReplaceAtomically(const std::filesystem::path& path, const std::string& bytes);
 
+// Writes `bytes` at `path` with `mode`, atomically as ReplaceAtomically (temporary file,
+// fsync, rename, fsync of the directory), without its owner check or kept mode: for a file
+// the agent makes for itself (its own executable's copy, `es-agent install`).
+Status WriteAtomically(const std::filesystem::path& path, const std::string& bytes, unsigned mode);
+
 // The mode and group a keystore keeps across a rewrite: those of the file it replaces (an
 // operator's 0640, or a group the engine reads through), else the engines' own 0660.
 struct FileAccess {
