@@ -1495,6 +1495,31 @@ test_trial_request() {
     '{"feature_states":["none"],"include_aliases":false,"include_global_state":false,"index_settings":{"index.number_of_replicas":2},"indices":"logs-x,a","rename_pattern":"^","rename_replacement":"kb-trial-0000abcd-"}' "$out"
 }
 
+# A restore started without the snapshot's aliases (the engine refused them after the delete
+# mode's deletions) that then fails for another cause still says the aliases are missing; a
+# retry that never started, or the job's own aliases message, does not say it twice.
+# shellcheck disable=SC2034,SC2317 # globals read by restore.sh; stubs
+test_alias_refusal_named_on_a_later_failure() {
+  cleanup_case() {
+    (
+      # shellcheck source=../../addons/elasticsearch/dataprotection/restore.sh disable=SC1091
+      source "${ROOT}/addons/elasticsearch/dataprotection/restore.sh"
+      SNAPSHOT_NAME=snap-1 DELETED_BY_JOB=r-al ALIASES_REFUSED='HTTP 400: alias [v] exists'
+      RESTORE_STARTED=$1 ALIASES_REPORTED=$2 RESTORE_PRIMARIES_DONE=true
+      reopen_closed() { :; }
+      resume_features() { :; }
+      job_cleanup "$3"
+    ) 2>&1
+  }
+  expect_true "a later failure of a restore started without aliases names them" \
+    grep -qF "started WITHOUT the snapshot's aliases: the engine refused them (HTTP 400: alias [v] exists) after r-al had been deleted" \
+    <<<"$(cleanup_case true false 1)"
+  expect_eq "the job's own aliases message is not said twice" '' "$(cleanup_case true true 1)"
+  expect_eq "a retry that never started says nothing of aliases (its own message did)" 0 \
+    "$(cleanup_case false false 1 | grep -c aliases)"
+  expect_eq "a job that ended well says nothing" '' "$(cleanup_case true false 0)"
+}
+
 # Over HTTPS each agent is called by <node name>.<the target pod's suffix>, at its address.
 # shellcheck disable=SC2034 # globals read by common.sh
 test_agent_host_suffix() {
@@ -1549,7 +1574,7 @@ main() {
   for t in test_ini_reader test_provider_aws test_provider_minio test_provider_s3_compatible \
     test_provider_oss_cos_obs_gcs test_storage_provider_templates test_env_auth test_config_errors test_secrets_registered test_paths test_names \
     test_job_env test_engine_error test_request_bodies test_registration_retries_only_a_closed_client \
-    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_index_names_in_urls test_rename_subset test_ism_paused_and_put_back test_grace_period_bounds_the_clean_up test_signal_during_a_call_is_handled_at_once test_missing_ca_named test_node_host_name test_agent_host_suffix test_trial_request test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
+    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_index_names_in_urls test_rename_subset test_ism_paused_and_put_back test_grace_period_bounds_the_clean_up test_signal_during_a_call_is_handled_at_once test_missing_ca_named test_node_host_name test_agent_host_suffix test_trial_request test_alias_refusal_named_on_a_later_failure test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
     "$t"
   done
   printf '%d passed, %d failed\n' "$PASSED" "$FAILED"

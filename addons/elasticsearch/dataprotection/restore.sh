@@ -1132,6 +1132,11 @@ report_health() {
 # and whose primaries the job did not see done (a signal, a deadline, a failed read) goes on
 # in the engine: its repository and S3 client are left to it.
 job_cleanup() {
+  local rc=$1
+  if [[ -n ${ALIASES_REFUSED:-} && $rc -ne 0 && $RESTORE_STARTED == true && ${ALIASES_REPORTED:-false} != true ]]; then
+    # A failure after the retry without aliases says its own cause; this one must not be lost.
+    warn "the restore of ${SNAPSHOT_NAME} was started WITHOUT the snapshot's aliases: the engine refused them (${ALIASES_REFUSED}) after ${DELETED_BY_JOB} had been deleted; add them by hand once the indices are back"
+  fi
   if [[ ${TRIAL_PENDING:-false} == true ]]; then
     # A trial request cut off in flight may still be applied: looked for a few times.
     remove_trial 5 ||
@@ -1166,8 +1171,10 @@ restore_from_repository() {
   check_recoveries
   report_health
   resume_features || die "restore of ${SNAPSHOT_NAME} done, but a paused feature could not be put back (see above)"
-  [[ -z ${ALIASES_REFUSED:-} ]] ||
+  [[ -z ${ALIASES_REFUSED:-} ]] || {
+    ALIASES_REPORTED=true
     die "restore of ${SNAPSHOT_NAME}: the indices are back, WITHOUT the snapshot's aliases: the engine refused them (${ALIASES_REFUSED}) after ${DELETED_BY_JOB} had been deleted. Add the aliases by hand, or restore again with RESTORE_INCLUDE_ALIASES=false to accept this"
+  }
 }
 
 main() {
