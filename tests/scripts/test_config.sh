@@ -1520,6 +1520,37 @@ test_alias_refusal_named_on_a_later_failure() {
   expect_eq "a job that ended well says nothing" '' "$(cleanup_case true false 0)"
 }
 
+# Backing indices that Elasticsearch's ILM or searchable snapshots renamed (shrink-, restored-,
+# partial-, downsample- before '.ds-') belong to their data stream in the plan; a rename over
+# them is refused, since the engine's rename of such a name is not the plan's to say.
+# shellcheck disable=SC2034 # globals read by restore.sh
+test_plan_keeps_ilm_backing_indices_with_their_stream() {
+  plan_case() {
+    (
+      # shellcheck source=../../addons/elasticsearch/dataprotection/restore.sh disable=SC1091
+      source "${ROOT}/addons/elasticsearch/dataprotection/restore.sh"
+      WORK_DIR=$(mktemp -d) ENGINE_DISTRIBUTION=elasticsearch ENGINE_VERSION=8.19.0 SNAPSHOT_NAME=s1
+      RESTORE_INDICES=$1 RESTORE_RENAME_PATTERN=$2 RESTORE_RENAME_REPLACEMENT=$3 INCLUDE_GLOBAL=false
+      # shellcheck disable=SC2317 # called by die
+      log() { [[ $1 != ERROR:* ]] || printf '%s\n' "$*"; }
+      printf '[]\n' >"$WORK_DIR/features.json"
+      jq -n '{snapshots: [{indices: [".ds-logs-a-2026.01.02-000001", "shrink-x1y2-.ds-logs-a-2026.01.02-000002",
+          "partial-restored-.ds-logs-a-2026.01.02-000003", "downsample-1h-.ds-logs-a-2026.01.02-000004",
+          "shrink-plain", "other"], data_streams: ["logs-a"]}]}' >"$WORK_DIR/snapshot.json"
+      plan_restore && jq -c '[.indices[] | [.source, .stream]]' "$WORK_DIR/plan.json"
+      rm -rf "$WORK_DIR"
+    ) 2>&1
+  }
+  expect_eq "a selected data stream brings its backing indices, those ILM renamed too" \
+    '[[".ds-logs-a-2026.01.02-000001","logs-a"],["downsample-1h-.ds-logs-a-2026.01.02-000004","logs-a"],["partial-restored-.ds-logs-a-2026.01.02-000003","logs-a"],["shrink-x1y2-.ds-logs-a-2026.01.02-000002","logs-a"]]' \
+    "$(plan_case logs-a '' '')"
+  expect_eq "an index merely named like ILM's is no backing index" '[["shrink-plain",null]]' "$(plan_case shrink-plain '' '')"
+  # shellcheck disable=SC2016 # $1 is the engine's
+  expect_true "a rename over ILM-renamed backing indices is refused, naming them" \
+    grep -qF 'backing index(es) that ILM or a searchable snapshot renamed, downsample-1h-.ds-logs-a-2026.01.02-000004 (of logs-a)' \
+    <<<"$(plan_case logs-a '^(.+)$' 'c-$1')"
+}
+
 # Over HTTPS each agent is called by <node name>.<the target pod's suffix>, at its address.
 # shellcheck disable=SC2034 # globals read by common.sh
 test_agent_host_suffix() {
@@ -1574,7 +1605,7 @@ main() {
   for t in test_ini_reader test_provider_aws test_provider_minio test_provider_s3_compatible \
     test_provider_oss_cos_obs_gcs test_storage_provider_templates test_env_auth test_config_errors test_secrets_registered test_paths test_names \
     test_job_env test_engine_error test_request_bodies test_registration_retries_only_a_closed_client \
-    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_index_names_in_urls test_rename_subset test_ism_paused_and_put_back test_grace_period_bounds_the_clean_up test_signal_during_a_call_is_handled_at_once test_missing_ca_named test_node_host_name test_agent_host_suffix test_trial_request test_alias_refusal_named_on_a_later_failure test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
+    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_index_names_in_urls test_rename_subset test_ism_paused_and_put_back test_grace_period_bounds_the_clean_up test_signal_during_a_call_is_handled_at_once test_missing_ca_named test_node_host_name test_agent_host_suffix test_trial_request test_alias_refusal_named_on_a_later_failure test_plan_keeps_ilm_backing_indices_with_their_stream test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
     "$t"
   done
   printf '%d passed, %d failed\n' "$PASSED" "$FAILED"

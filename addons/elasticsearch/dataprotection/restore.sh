@@ -351,9 +351,13 @@ select_feature_states() {
 # name that the snapshot lacks is an error; a selected data stream brings its backing indices;
 # system indices of a feature state come back only through their feature state; the rename
 # is Java's replaceAll ($1..$9 for groups), on a backing index after its '.ds-' prefix.
+# Elasticsearch's ILM and searchable snapshots put prefixes before a backing index's '.ds-'
+# (shrink-<4 chars>-, restored-, partial-, downsample-<interval>-): such an index still
+# belongs to its data stream.
+ILM_BACKING_PREFIX='((shrink|restored|partial|downsample)-([a-z0-9]+-)?)*'
 plan_restore() {
   jq --arg expr "$RESTORE_INDICES" --arg re "$RESTORE_RENAME_PATTERN" --arg rep "$RESTORE_RENAME_REPLACEMENT" \
-    --argjson system_by_feature "$(has_feature_states && echo true || echo false)" '
+    --arg ilm_prefix "$ILM_BACKING_PREFIX" --argjson system_by_feature "$(has_feature_states && echo true || echo false)" '
     def glob_re: "^" + (gsub("(?<c>[.+?^${}()|\\[\\]\\\\])"; "\\\(.c)") | gsub("\\*"; ".*")) + "$";
     def expand($m): gsub("\\$(?<n>[0-9])"; (.n | tonumber) as $n
         | if $n == 0 then $m.string else ($m.captures[$n - 1].string // "") end);
@@ -363,7 +367,7 @@ plan_restore() {
             .out += $s[.pos:$m.offset] + ($rep | expand($m)) | .pos = $m.offset + $m.length end)
         | .out + $s[.pos:];
     def rename: if $re == "" then . else replace_all($re; $rep) end;
-    def backing($ds): test("^\\.(ds|fs)-" + ($ds | glob_re | ltrimstr("^") | rtrimstr("$"))
+    def backing($ds): test("^" + $ilm_prefix + "\\.(ds|fs)-" + ($ds | glob_re | ltrimstr("^") | rtrimstr("$"))
         + "-([0-9]{4}\\.[0-9]{2}\\.[0-9]{2}-)?[0-9]{6}$");
     .snapshots[0] as $s
     | ($s.indices // []) as $indices
@@ -420,6 +424,13 @@ plan_restore() {
       "$WORK_DIR/plan.json" >/dev/null; then
     die "RESTORE_RENAME_PATTERN: a selected name holds a line break character, which the engine's rename reads otherwise than this job's plan: leave it out of RESTORE_INDICES: nothing restored"
   fi
+  # The engines rename a backing index after its '.ds-' prefix; one with a prefix before that
+  # follows rules no engine documents: the plan cannot say its new name.
+  local prefixed
+  [[ -z $RESTORE_RENAME_PATTERN ]] || prefixed=$(jq -r '[.indices[] | select(.stream != null)
+      | select(.source | test("^\\.(ds|fs)-") | not) | "\(.source) (of \(.stream))"][:10] | join(", ")' "$WORK_DIR/plan.json")
+  [[ -z ${prefixed:-} ]] ||
+    die "RESTORE_RENAME_PATTERN: backing index(es) that ILM or a searchable snapshot renamed, ${prefixed}, would be renamed by rules this job cannot foresee: restore their data stream without a rename, or leave it out of RESTORE_INDICES: nothing restored"
   [[ -z $missing ]] || die "RESTORE_INDICES names what snapshot ${SNAPSHOT_NAME} does not hold: ${missing}: nothing restored"
   [[ -z $system ]] ||
     die "RESTORE_INDICES names system indices (${system}): on ${ENGINE_DISTRIBUTION} ${ENGINE_VERSION} they come back only with their feature state (RESTORE_FEATURE_STATES): nothing restored"
