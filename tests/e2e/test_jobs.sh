@@ -224,6 +224,14 @@ log_lacks() {
   ! grep -E -q -- "$2" "${OUT}/$1.log"
 }
 
+# log_before TAG FIRST THEN: TAG's log has a line matching FIRST before any matching THEN.
+log_before() {
+  local first later
+  first=$(grep -n -E -m1 -- "$2" "${OUT}/$1.log" | cut -d: -f1)
+  later=$(grep -n -E -m1 -- "$3" "${OUT}/$1.log" | cut -d: -f1)
+  [[ -n $first && -n $later ]] && ((first < later))
+}
+
 # repo_absent BACKUP: the job left no repository registered.
 repo_absent() {
   [[ $(es_status GET "/_snapshot/kb-$1") == 404 ]]
@@ -650,8 +658,10 @@ test_killed_job_rerun_follows_its_snapshot() {
   wait "$JOB_PID" 2>/dev/null
   check "the first attempt had started the snapshot" log_has killed-backup "snapshot ${name} started"
   check "and left its repository registered" test "$(es_status GET "/_snapshot/kb-${name}")" == 200
-  run_job killed-rerun backup.sh "DP_BACKUP_NAME=${name}" MAX_SNAPSHOT_BYTES_PER_SEC=8kb
+  run_job killed-rerun backup.sh "DP_BACKUP_NAME=${name}" MAX_SNAPSHOT_BYTES_PER_SEC=8kb EARLIER_ATTEMPT_WAIT=2
   check "the rerun exits 0" test "$JOB_RC" -eq 0
+  check "it waited for the repository to go, then took it as left by an attempt that did not end" \
+    log_has killed-rerun "repository kb-${name} is still registered after 2s: left by an attempt that did not end; this job takes it over"
   check "it takes over the repository its first attempt left" \
     log_has killed-rerun "repository kb-${name} is already registered with the same settings \\(an earlier attempt of this Backup\\): taking it over"
   check "it follows the running snapshot" log_has killed-rerun "snapshot ${name} is already running \\(an earlier attempt of this Backup\\): following it"
@@ -661,6 +671,47 @@ test_killed_job_rerun_follows_its_snapshot() {
   check "the repository unregistered at the end" repo_absent "$name"
   check "the client removed from every keystore at the end" no_client_left "$(job_client killed-rerun)"
   es DELETE /t-killed >/dev/null
+}
+
+test_overlapping_attempt_waits_for_the_earlier_one() {
+  # The Job's next pod starts while the deleted one is still ending: the first attempt is
+  # stopped by SIGTERM and held (SIGSTOP) in its clean-up while the second starts. The second
+  # waits for the first one's repository to go, so that the first one's exit does not pull the
+  # keys and the repository from under it, and then takes the Backup to SUCCESS.
+  local name="t-overlap-${RUN_ID}" rc=0 first waited=0
+  load_index t-overlap 3000 2 8 || {
+    ERRORS+=("loading t-overlap failed")
+    return 0
+  }
+  start_throttled_backup overlap-first "$name"
+  first=$JOB_PID
+  kill -TERM "$first"
+  sleep 0.5
+  kill -STOP "$first"
+  start_job overlap-second backup.sh "DP_BACKUP_NAME=${name}"
+  while ! log_has overlap-second "waiting up to 40s for it to go" && kill -0 "$JOB_PID" 2>/dev/null && ((waited < 120)); do
+    sleep 0.25
+    waited=$((waited + 1))
+  done
+  sleep 2
+  kill -CONT "$first"
+  wait "$first" || rc=$?
+  local second_rc=0
+  wait "$JOB_PID" || second_rc=$?
+  say "     backup.sh (overlap-second) exit ${second_rc}; log ${OUT}/overlap-second.log"
+  check "the stopped attempt exits 143" test "$rc" -eq 143
+  check "the second attempt exits 0" test "$second_rc" -eq 0
+  check "it waited for the earlier attempt's repository" \
+    log_has overlap-second "repository kb-${name} is registered already: an earlier attempt of this Backup may still be ending; waiting up to 40s for it to go"
+  check "which went (or, its abort unfinished, stayed and was taken over)" \
+    log_has overlap-second "repository kb-${name} is (gone: the earlier attempt has ended|still registered after 40s)"
+  check "its keys were written after the earlier attempt had ended" \
+    log_before overlap-second "repository kb-${name} is (gone|still registered)" ": ok, keystore "
+  check "to SUCCESS" log_has overlap-second "snapshot ${name}: SUCCESS after [0-9]+s"
+  check "backup info written" backup_info_valid overlap-second "$name"
+  check "the repository unregistered at the end" repo_absent "$name"
+  check "the client removed from every keystore" no_client_left "$(job_client overlap-second)"
+  es DELETE /t-overlap >/dev/null
 }
 
 test_sigterm_during_the_snapshot_aborts_it() {
@@ -1013,6 +1064,7 @@ main() {
   run_test test_rerun_takes_the_snapshot_as_result
   run_test test_snapshot_in_progress_is_followed
   run_test test_killed_job_rerun_follows_its_snapshot
+  run_test test_overlapping_attempt_waits_for_the_earlier_one
   run_test test_sigterm_during_the_snapshot_aborts_it
   run_test test_snapshot_missing_what_was_asked_fails
   run_test test_foreign_repository_is_never_changed

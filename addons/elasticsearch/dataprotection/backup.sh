@@ -5,7 +5,11 @@
 # Steps, one log line each (and one line per node where nodes are concerned):
 #   0. The Backup's options (below) are checked before anything else; a bad one stops the job
 #      naming it. GET / tells the engine; feature_states needs Elasticsearch 7.12 or newer.
-#   1. GET /_nodes/http; every node's agent (at the node's ip, port AGENT_PORT), at most
+#   1. A repository of this Backup's registered already is an earlier attempt's, which may
+#      still be ending (its pod deleted while the Job started the next): the job waits up to
+#      EARLIER_ATTEMPT_WAIT for it to go, since that attempt's exit removes the keys and then
+#      the repository; one that stays is taken over.
+#      GET /_nodes/http; every node's agent (at the node's ip, port AGENT_PORT), at most
 #      AGENT_PARALLELISM at a time and each node within AGENT_NODE_DEADLINE: GET /ready first
 #      (any failure stops the job with nothing written; it also tells whether the keystore has
 #      a password), then POST /keystore with the BackupRepo's keys under this Backup's own S3
@@ -23,7 +27,7 @@
 #   4. PUT _snapshot/kb-<backup>/<DP_BACKUP_NAME>, followed until it ends, polling fast at
 #      first and backing off to POLL_INTERVAL, a progress line every PROGRESS_INTERVAL. A
 #      snapshot of that name left by an earlier attempt: SUCCESS is taken as the result,
-#      IN_PROGRESS is followed, FAILED, PARTIAL (unless allowed) or INCOMPATIBLE stop the job
+#      IN_PROGRESS is followed (and taken anew, once, should that attempt abort it), FAILED, PARTIAL (unless allowed) or INCOMPATIBLE stop the job
 #      saying so, and it is left in place. BACKUP_TIMEOUT aborts the snapshot, and so does a
 #      signal (the pod deleted): a snapshot no job follows would go on without its S3 client;
 #      when the abort does not end in time, the repository and the client are left to it.
@@ -42,7 +46,8 @@
 # AGENT_CONNECT_TIMEOUT (5), AGENT_TIMEOUT (30, per call), AGENT_NODE_DEADLINE (60, per node
 # and step, retries included), ES_CONNECT_TIMEOUT (10), ES_TIMEOUT (60), ES_VERIFY_TIMEOUT
 # (120), POLL_INTERVAL (5, the slowest poll), PROGRESS_INTERVAL (10), MAX_POLL_ERRORS (5);
-# after SIGTERM: EXIT_GRACE (25, the whole clean-up), EXIT_CALL_TIMEOUT (10, each of its calls).
+# after SIGTERM: EXIT_GRACE (25, the whole clean-up), EXIT_CALL_TIMEOUT (10, each of its calls);
+# EARLIER_ATTEMPT_WAIT (40, for an earlier attempt's repository to go).
 #
 # The Backup's options (ActionSet parameters, each an environment variable of its name):
 #   BACKUP_INDICES                 indices and data streams, comma-separated patterns (all)
@@ -70,6 +75,7 @@ source "${SCRIPT_DIR}/common.sh"
 BACKUP_TIMEOUT=${BACKUP_TIMEOUT:-21600}
 SNAPSHOT_STATE=''
 SNAPSHOT_STARTED=false
+SNAPSHOT_TAKEN_OVER=false
 SNAPSHOT_ENDED=false
 MAX_POLL_ERRORS=${MAX_POLL_ERRORS:-5}
 PROGRESS_INTERVAL=${PROGRESS_INTERVAL:-10}
@@ -181,6 +187,7 @@ start_snapshot() {
     IN_PROGRESS | STARTED)
       log "snapshot ${SNAPSHOT_NAME} is already running (an earlier attempt of this Backup): following it"
       SNAPSHOT_STARTED=true
+      SNAPSHOT_TAKEN_OVER=true
       return 0 ;;
     *)
       if state_accepted "$SNAPSHOT_STATE"; then
@@ -246,7 +253,16 @@ snapshot_failure() {
 judge_state() {
   case $SNAPSHOT_STATE in
     IN_PROGRESS | STARTED) return 1 ;;
-    MISSING) die "snapshot ${SNAPSHOT_NAME} no longer exists in repository ${REPOSITORY}" ;;
+    MISSING)
+      # The earlier attempt whose snapshot this job took over aborted it as it stopped: the
+      # Backup is taken anew, once.
+      if [[ ${SNAPSHOT_TAKEN_OVER:-false} == true ]]; then
+        SNAPSHOT_TAKEN_OVER=false
+        log "snapshot ${SNAPSHOT_NAME}, taken over from an earlier attempt, is gone (that attempt aborted it as it stopped): taking it again"
+        start_snapshot
+        return 1
+      fi
+      die "snapshot ${SNAPSHOT_NAME} no longer exists in repository ${REPOSITORY}" ;;
     SUCCESS | PARTIAL | FAILED | INCOMPATIBLE) ;;
     *) die "snapshot ${SNAPSHOT_NAME} is in unknown state '${SNAPSHOT_STATE}'" ;;
   esac

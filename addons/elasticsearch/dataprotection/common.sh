@@ -579,11 +579,10 @@ on_exit() {
   if [[ ${KEEP_FOR_THE_ENGINE:-false} == true ]]; then
     leave_for_the_engine
   else
-    # Side by side: neither needs the other, and each waits on the cluster (a cluster-state
-    # update; a keystore save and reload on every node).
-    unregister_repository &
+    # The keys first, the repository last: a later attempt of this Backup waits for the
+    # repository to go (wait_for_earlier_attempt), and must then find the keys gone too.
     remove_keystore_client
-    wait 2>/dev/null
+    unregister_repository
   fi
   rm -rf -- "$WORK_DIR"
   if [[ $rc -ne 0 || $JOB_DONE != true ]]; then
@@ -1335,6 +1334,33 @@ unregister_repository() {
   fi
 }
 
+# wait_for_earlier_attempt: a job's repository registered already, with this job's bucket,
+# path and client, is an earlier attempt's of the same Backup. When that attempt is still
+# ending (its pod deleted, and the Job's next pod started at once) its exit would remove the
+# keys and the repository under this one, so this job waits for the repository to go, up to
+# EARLIER_ATTEMPT_WAIT seconds (40: beyond that attempt's EXIT_GRACE, since its exit removes
+# the repository last). Still there then, it is taken as left by an attempt that did not end
+# (killed; or a snapshot it could not abort), which the job takes over.
+wait_for_earlier_attempt() {
+  local patience=${EARLIER_ATTEMPT_WAIT:-40} until
+  [[ $patience =~ ^[0-9]+$ ]] || die "EARLIER_ATTEMPT_WAIT '${patience}' is not a whole number"
+  es_call GET "/_snapshot/${REPOSITORY}" && [[ $HTTP_STATUS == 200 ]] || return 0
+  jq -e --arg r "$REPOSITORY" --arg bucket "$S3_BUCKET" --arg base_path "$REPO_BASE_PATH" --arg client "$S3_CLIENT" '
+      .[$r] | .type == "s3" and .settings.bucket == $bucket and .settings.base_path == $base_path
+        and (.settings.client // "default") == $client' "$ES_REPLY" >/dev/null || return 0
+  ((patience > 0)) || return 0
+  log "repository ${REPOSITORY} is registered already: an earlier attempt of this Backup may still be ending; waiting up to ${patience}s for it to go (EARLIER_ATTEMPT_WAIT)"
+  until=$((SECONDS + patience))
+  while ((SECONDS < until)); do
+    sleep_s 1
+    if es_call GET "/_snapshot/${REPOSITORY}" && [[ $HTTP_STATUS == 404 ]]; then
+      log "repository ${REPOSITORY} is gone: the earlier attempt has ended"
+      return 0
+    fi
+  done
+  log "repository ${REPOSITORY} is still registered after ${patience}s: left by an attempt that did not end; this job takes it over"
+}
+
 # The preparation both jobs share, up to a registered repository.
 prepare_job() {
   load_job_env
@@ -1348,6 +1374,7 @@ prepare_job() {
   if declare -F job_preflight >/dev/null; then
     job_preflight
   fi
+  wait_for_earlier_attempt
   list_nodes
   if [[ $S3_STATIC_KEYS == false ]]; then
     log "keystore step skipped: the BackupRepo has env_auth = true and no keys (IRSA or an instance role); the repository uses S3 client 'default', i.e. the nodes' own AWS credentials"

@@ -5,7 +5,8 @@
 #
 # Steps, one log line each (and one line per node, index or conflict where those matter):
 #   0. The options are checked first (a bad one stops the job before any call).
-#   1.-3. as backup.sh: the BackupRepo's keys into every node's keystore through the agents,
+#   1.-3. as backup.sh: an earlier attempt's repository waited for (EARLIER_ATTEMPT_WAIT),
+#      the BackupRepo's keys into every node's keystore through the agents,
 #      the reload, then the Backup's own path as a read-only repository kb-<backup>. When the
 #      snapshot is not there, the upstream addon's layout is tried (its repository's base_path
 #      is two directories above the Backup's path).
@@ -32,7 +33,8 @@
 # ES_CONNECT_TIMEOUT (10), ES_TIMEOUT (60), ES_VERIFY_TIMEOUT (120), RESTORE_TIMEOUT (21600),
 # RESTORE_UNREACHABLE_TIMEOUT (300); POLL_INTERVAL (5), PROGRESS_INTERVAL (30); NAMES_PER_REQUEST
 # (40, index names in one request's URL); after SIGTERM:
-# EXIT_GRACE (25, the whole clean-up), EXIT_CALL_TIMEOUT (10, each of its calls).
+# EXIT_GRACE (25, the whole clean-up), EXIT_CALL_TIMEOUT (10, each of its calls);
+# EARLIER_ATTEMPT_WAIT (40).
 # Options (also the Restore's parameters): RESTORE_INDICES ('*,-.*'), RESTORE_CONFLICT_MODE
 # (fail | rename | close | delete), RESTORE_RENAME_PATTERN, RESTORE_RENAME_REPLACEMENT,
 # RESTORE_FEATURE_STATES (none | all | names), RESTORE_INCLUDE_GLOBAL_STATE (false),
