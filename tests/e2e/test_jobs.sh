@@ -217,7 +217,7 @@ jq_true() {
 
 # log_has TAG EXTENDED_REGEX
 log_has() {
-  grep -E -q -- "$2" "${OUT}/$1.log"
+  grep -E -q -- "$2" "${OUT}/$1.log" 2>/dev/null
 }
 
 log_lacks() {
@@ -688,7 +688,7 @@ test_overlapping_attempt_waits_for_the_earlier_one() {
   kill -TERM "$first"
   sleep 0.5
   kill -STOP "$first"
-  start_job overlap-second backup.sh "DP_BACKUP_NAME=${name}"
+  start_job overlap-second backup.sh "DP_BACKUP_NAME=${name}" MAX_SNAPSHOT_BYTES_PER_SEC=8kb
   while ! log_has overlap-second "waiting up to 40s for it to go" && kill -0 "$JOB_PID" 2>/dev/null && ((waited < 120)); do
     sleep 0.25
     waited=$((waited + 1))
