@@ -112,7 +112,7 @@ TEST_F(KeystoreCli, BadUsageExitsWith2AndNamesTheProblem) {
       {{"frob"}, "frob"},
       {{"add"}, "at least one"},
       {{"list", "x"}, "no setting names"},
-      {{"add", "bad name"}, "bad name"},
+      {{"add", "s3.client.a.secret_key", "sEcr3t/value+"}, "setting name 2 of 2 does not match"},
       {{"--bogus", "list"}, "--bogus"},
   };
   for (const auto& [args, phrase] : cases) {
@@ -120,6 +120,9 @@ TEST_F(KeystoreCli, BadUsageExitsWith2AndNamesTheProblem) {
     EXPECT_EQ(r.code, 2) << phrase;
     EXPECT_NE(r.err.find(phrase), std::string::npos) << r.err;
   }
+  // A value typed where a name goes is not echoed.
+  CliRun r = Cli({"add", "sEcr3t/value+"});
+  EXPECT_EQ(r.err.find("sEcr3t"), std::string::npos) << r.err;
 }
 
 }  // namespace

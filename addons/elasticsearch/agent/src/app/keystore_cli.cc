@@ -65,9 +65,14 @@ Result<Command> Parse(const std::vector<std::string>& args, const EnvLookup& env
     return MakeError("OPTION_INVALID", takes_names ? c.name + " needs at least one setting name"
                                                    : c.name + " takes no setting names");
   }
-  for (const std::string& n : c.names) {
-    if (!keystore::IsValidSettingName(n)) {
-      return MakeError("OPTION_INVALID", "setting name [" + n + "] does not match [A-Za-z0-9_.-]+");
+  // The name is told by its place, not echoed: a secret typed there by mistake (values come
+  // from standard input) must not reach a terminal log.
+  for (size_t i = 0; i < c.names.size(); ++i) {
+    if (!keystore::IsValidSettingName(c.names[i])) {
+      return MakeError("OPTION_INVALID", "setting name " + std::to_string(i + 1) + " of " +
+                                             std::to_string(c.names.size()) +
+                                             " does not match [A-Za-z0-9_.-]+ (values are read "
+                                             "from standard input, one a line)");
     }
   }
   return c;
