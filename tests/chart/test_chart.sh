@@ -296,6 +296,38 @@ test_rendered() {
   fi
 }
 
+# What `helm install` prints (templates/NOTES.txt, which `helm template` leaves out): rendered
+# here through a copy of the chart that holds it as a file and renders it with tpl.
+notes() {
+  local copy="$TMP/notes-chart"
+  if [[ ! -d $copy ]]; then
+    cp -r "$CHART" "$copy"
+    mkdir -p "$copy/notes"
+    mv "$copy/templates/NOTES.txt" "$copy/notes/NOTES.txt"
+    printf '%s\n' 'notes: {{ tpl (.Files.Get "notes/NOTES.txt") . | toJson }}' >"$copy/templates/zz-notes.yaml"
+  fi
+  helm template es "$copy" --namespace kb-system --show-only templates/zz-notes.yaml "$@" |
+    "$PYTHON" -c 'import sys, yaml; print(yaml.safe_load(sys.stdin)["notes"])'
+}
+
+# notes_say WHAT TEXT HELM-ARGS...: the notes rendered with these values hold TEXT.
+notes_say() {
+  local what=$1 text=$2
+  shift 2
+  if notes "$@" >"$TMP/notes.txt" 2>&1 && grep -qF -- "$text" "$TMP/notes.txt"; then
+    pass "install notes: $what"
+  else
+    fail "install notes: $what (no \"$text\")" "$TMP/notes.txt"
+  fi
+}
+
+test_notes() {
+  notes_say "say the NetworkPolicy's namespace (the release's by default)" "exists in: kb-system."
+  notes_say "warn that other namespaces are not covered" "A NetworkPolicy acts only in its own namespace: clusters in"
+  notes_say "list the namespaces given" "exists in: demo, prod." --set-json 'networkPolicy.namespaces=["demo","prod"]'
+  notes_say "say when there is no NetworkPolicy" "networkPolicy.enabled is false" --set networkPolicy.enabled=false
+}
+
 # The packaged chart (what `helm install` of a .tgz gets): .helmignore keeps the job scripts and
 # config/, and the ActionSet rendered from the package embeds the same bytes.
 test_package() {
@@ -405,6 +437,7 @@ main() {
   test_values
   test_kubeconform
   test_rendered
+  test_notes
   test_package
   test_versions_are_releases
   test_install_plugins
