@@ -1583,6 +1583,26 @@ test_plan_keeps_ilm_backing_indices_with_their_stream() {
     '[[".ds-logs-a-2026.01.02-000001","logs-a"],["downsample-1h-.ds-logs-a-2026.01.02-000004","logs-a"],["partial-restored-.ds-logs-a-2026.01.02-000003","logs-a"],["shrink-x1y2-.ds-logs-a-2026.01.02-000002","logs-a"]]' \
     "$(plan_case logs-a '' '')"
   expect_eq "an index merely named like ILM's is no backing index" '[["shrink-plain",null]]' "$(plan_case shrink-plain '' '')"
+  # Streams dsa and dsa-2026.01.02 (both allowed): a backing index is the longer one's.
+  local two
+  two=$(
+    # shellcheck source=../../addons/elasticsearch/dataprotection/restore.sh disable=SC1091
+    source "${ROOT}/addons/elasticsearch/dataprotection/restore.sh"
+    WORK_DIR=$(mktemp -d) ENGINE_DISTRIBUTION=opensearch ENGINE_VERSION=3.6.0 SNAPSHOT_NAME=s1
+    RESTORE_RENAME_PATTERN='' RESTORE_RENAME_REPLACEMENT='' INCLUDE_GLOBAL=false
+    # shellcheck disable=SC2317 # called by plan_restore
+    log() { :; }
+    printf '[]\n' >"$WORK_DIR/features.json"
+    jq -n '{snapshots: [{indices: [".ds-dsa-000001", ".ds-dsa-2026.01.02-000001"], data_streams: ["dsa", "dsa-2026.01.02"]}]}' >"$WORK_DIR/snapshot.json"
+    for RESTORE_INDICES in dsa dsa-2026.01.02 '*'; do
+      plan_restore && jq -c '[.indices[] | [.source, .stream]]' "$WORK_DIR/plan.json"
+    done
+    rm -rf "$WORK_DIR"
+  )
+  expect_eq "of two streams whose names overlap, each backing index is its own stream's" \
+    '[[".ds-dsa-000001","dsa"]]
+[[".ds-dsa-2026.01.02-000001","dsa-2026.01.02"]]
+[[".ds-dsa-000001","dsa"],[".ds-dsa-2026.01.02-000001","dsa-2026.01.02"]]' "$two"
   # shellcheck disable=SC2016 # $1 is the engine's
   expect_true "a rename over ILM-renamed backing indices is refused, naming them" \
     grep -qF 'backing index(es) that ILM or a searchable snapshot renamed, downsample-1h-.ds-logs-a-2026.01.02-000004 (of logs-a)' \

@@ -374,6 +374,10 @@ plan_restore() {
     def rename: if $re == "" then . else replace_all($re; $rep) end;
     def backing($ds): test("\\A" + $ilm_prefix + "\\.(ds|fs)-" + ($ds | glob_re | ltrimstr("\\A") | rtrimstr("\\z"))
         + "-([0-9]{4}\\.[0-9]{2}\\.[0-9]{2}-)?[0-9]{6}\\z");
+    # The data stream of the snapshot a backing index belongs to: of those whose name pattern
+    # it fits, the longest (.ds-a-2024.01.01-000001 fits a, but belongs to a-2024.01.01 when the
+    # snapshot holds both); null for none.
+    def owner($streams): . as $n | [$streams[] | select(. as $d | $n | backing($d))] | max_by(length);
     .snapshots[0] as $s
     | ($s.indices // []) as $indices
     | ($s.data_streams // []) as $streams
@@ -395,10 +399,11 @@ plan_restore() {
     | (.sel | unique) as $sel
     | ($streams | map(select(. as $d | $sel | index($d)))) as $sel_streams
     | ([$sel[] | select(. as $n | $indices | index($n))]
-       + [$indices[] | . as $n | select(any($sel_streams[]; . as $d | $n | backing($d)))] | unique) as $sel_indices
+       + [$indices[] | select(owner($streams) as $o | $o != null and ($sel_streams | index($o)))]
+       | unique) as $sel_indices
     | {missing: .missing, explicit_system: .explicit_system,
-       indices: [$sel_indices[] | . as $n
-         | ([$sel_streams[] | select(. as $d | $n | backing($d))][0]) as $of
+       indices: [$sel_indices[]
+         | (owner($streams) as $o | if $o != null and ($sel_streams | index($o)) then $o else null end) as $of
          | {source: ., stream: $of,
             target: (if $re != "" and $of != null then .[0:4] + (.[4:] | rename) else rename end)}],
        data_streams: [$sel_streams[] | {source: ., target: rename}],
