@@ -443,6 +443,27 @@ test_delete_mode_keeps_a_data_stream_restored_in_part() {
   check "nothing changed" test "$before" == "$after"
 }
 
+test_delete_mode_refuses_a_data_stream_rolled_over_since() {
+  # logs-r rolled over after the backup: its new backing index holds documents the snapshot
+  # lacks, and deleting the data stream would take them. Refused, nothing changed; then the
+  # data stream is put back as the snapshot has it, for the tests after this one.
+  local before after newer
+  es POST /logs-r/_rollover >/dev/null
+  add_doc logs-r
+  newer=$(es GET /_data_stream/logs-r | jq -r '.data_streams[0].indices[-1].index_name')
+  before=$(state_summary)
+  run_job ds-newer "DP_BACKUP_NAME=${BASE}" RESTORE_INDICES=logs-r RESTORE_CONFLICT_MODE=delete
+  after=$(state_summary)
+  check "restore fails" test "$JOB_RC" -ne 0
+  check "naming the backing index the snapshot lacks" \
+    log_has ds-newer "ERROR: RESTORE_CONFLICT_MODE delete would delete data stream backing indices that snapshot ${BASE} does not hold \(logs-r: ${newer//./\\.}\): their documents would be lost.*Nothing was changed"
+  check "nothing deleted" log_lacks ds-newer "deleted( data stream\(s\))?: "
+  check "nothing changed" test "$before" == "$after"
+  es DELETE /_data_stream/logs-r >/dev/null
+  run_job ds-reset "DP_BACKUP_NAME=${BASE}" RESTORE_INDICES=logs-r
+  check "logs-r restored as the snapshot has it, for the next tests" test "$(fingerprint logs-r)" == "${SNAP_FP[logs-r]}"
+}
+
 test_rename_restores_beside_the_originals() {
   local alpha beta
   alpha=$(fingerprint r-alpha)
@@ -928,6 +949,7 @@ main() {
   run_test test_delete_mode_trial_refused_deletes_nothing
   run_test test_delete_mode_alias_refusal_restores_without_aliases
   run_test test_delete_mode_keeps_a_data_stream_restored_in_part
+  run_test test_delete_mode_refuses_a_data_stream_rolled_over_since
   run_test test_rename_restores_beside_the_originals
   run_test test_upstream_layout_restores
   run_test test_global_state_and_names_in_batches

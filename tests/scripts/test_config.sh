@@ -1633,6 +1633,34 @@ test_plan_refuses_names_with_line_breaks() {
   expect_eq "left out by a pattern, the rest is planned" '["r-alpha"]' "$(lb_case '*,-.*,-x*')"
 }
 
+# Stopped while the restore request had no answer yet (close mode): whether the engine took it
+# is unknown, so the indices closed for it are not reopened (that would break a restore the
+# engine took), the job says so and leaves the repository to the engine. Answered with a
+# refusal, they are reopened.
+# shellcheck disable=SC2034,SC2317 # globals read by restore.sh; stubs
+test_in_flight_restore_leaves_closed_indices_closed() {
+  in_flight_case() {
+    (
+      # shellcheck source=../../addons/elasticsearch/dataprotection/restore.sh disable=SC1091
+      source "${ROOT}/addons/elasticsearch/dataprotection/restore.sh"
+      WORK_DIR=$(mktemp -d) SNAPSHOT_NAME=snap-1 RESTORE_IN_FLIGHT=$1 CLOSED_BY_JOB=(big other) ES_VERIFY_TIMEOUT=5
+      es_call() { printf 'call %s %s\n' "$1" "$2"; HTTP_STATUS=200 HTTP_ERROR=''; }
+      keep_for_the_engine() { echo "kept for the engine"; }
+      resume_features() { :; }
+      job_cleanup 143
+      rm -rf "$WORK_DIR"
+    ) 2>&1
+  }
+  local out
+  out=$(in_flight_case true)
+  expect_true "in flight: says the outcome is unknown, naming what stays closed" \
+    grep -qF "whether the engine started it is unknown; closed for it, and left closed: big,other" <<<"$out"
+  expect_eq "in flight: nothing reopened" 0 "$(grep -c '^call POST .*_open' <<<"$out")"
+  expect_true "in flight: the repository and client left to the engine" grep -qx "kept for the engine" <<<"$out"
+  out=$(in_flight_case false)
+  expect_true "refused: what was closed is reopened" grep -qF "call POST /big,other/_open" <<<"$out"
+}
+
 # Over HTTPS each agent is called by <node name>.<the target pod's suffix>, at its address.
 # shellcheck disable=SC2034 # globals read by common.sh
 test_agent_host_suffix() {
@@ -1687,7 +1715,7 @@ main() {
   for t in test_ini_reader test_provider_aws test_provider_minio test_provider_s3_compatible \
     test_provider_oss_cos_obs_gcs test_storage_provider_templates test_env_auth test_config_errors test_secrets_registered test_paths test_names \
     test_job_env test_engine_error test_request_bodies test_registration_retries_only_a_closed_client \
-    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_restore_wait_stops_on_a_refused_read test_names_in_batches test_index_names_in_urls test_rename_subset test_ism_paused_and_put_back test_grace_period_bounds_the_clean_up test_signal_during_a_call_is_handled_at_once test_missing_ca_named test_node_host_name test_agent_host_suffix test_trial_request test_alias_refusal_named_on_a_later_failure test_plan_keeps_ilm_backing_indices_with_their_stream test_plan_refuses_names_with_line_breaks test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
+    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_restore_wait_stops_on_a_refused_read test_names_in_batches test_index_names_in_urls test_rename_subset test_ism_paused_and_put_back test_grace_period_bounds_the_clean_up test_signal_during_a_call_is_handled_at_once test_missing_ca_named test_node_host_name test_agent_host_suffix test_trial_request test_alias_refusal_named_on_a_later_failure test_plan_keeps_ilm_backing_indices_with_their_stream test_plan_refuses_names_with_line_breaks test_in_flight_restore_leaves_closed_indices_closed test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
     "$t"
   done
   printf '%d passed, %d failed\n' "$PASSED" "$FAILED"

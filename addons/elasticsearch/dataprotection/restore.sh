@@ -75,6 +75,7 @@ PAUSED_FEATURES=()
 # Indices this job closed (close mode), reopened should the restore not start.
 CLOSED_BY_JOB=()
 RESTORE_STARTED=false
+RESTORE_IN_FLIGHT=false
 RESTORE_PRIMARIES_DONE=false
 
 # ---------------------------------------------------------------------------
@@ -555,7 +556,17 @@ check_conflicts() {
           | [.[] | select(.stream != null and .kind != "data stream" and (.stream as $s | $t | index($s) | not))
              | "\(.name) (of data stream \(.stream))"] | join(", ")' "$WORK_DIR/conflicts.json")
       [[ -z $partial ]] ||
-        die "RESTORE_CONFLICT_MODE delete would delete whole data streams of which only backing indices are restored: ${partial}: restore the data stream itself, or rename. Nothing was changed" ;;
+        die "RESTORE_CONFLICT_MODE delete would delete whole data streams of which only backing indices are restored: ${partial}: restore the data stream itself, or rename. Nothing was changed"
+      # A colliding data stream goes with all its backing indices: those written after the
+      # snapshot (a rollover since) would be lost, and nothing brings them back.
+      local newer
+      newer=$(jq -r --slurpfile e "$WORK_DIR/existing.json" --slurpfile p "$WORK_DIR/plan.json" '
+          [$p[0].indices[].source] as $restored
+          | [.[] | select(.stream != null) | .stream] | unique
+          | [.[] | . as $d | [$e[0].data_streams[$d][]? | select(. as $i | $restored | index($i) | not)]
+             | select(length > 0) | "\($d): \(.[:5] | join(", "))"] | join("; ")' "$WORK_DIR/conflicts.json")
+      [[ -z $newer ]] ||
+        die "RESTORE_CONFLICT_MODE delete would delete data stream backing indices that snapshot ${SNAPSHOT_NAME} does not hold (${newer}): their documents would be lost; rename instead, or remove them yourself first. Nothing was changed" ;;
   esac
   log "conflicts (${count}, settled by mode ${RESTORE_CONFLICT_MODE}): $(conflict_list)"
 }
@@ -931,8 +942,10 @@ request_restore() {
 }
 
 start_restore() {
+  local aliases=$INCLUDE_ALIASES
   RESTORE_START=$SECONDS
-  log "restore of ${SNAPSHOT_NAME} started (indices '${RESTORE_REQUEST_INDICES}', global state ${INCLUDE_GLOBAL}, aliases ${INCLUDE_ALIASES}${RESTORE_REPLICAS:+, replicas ${RESTORE_REPLICAS}})"
+  # Until an answer comes, whether the engine takes the request is unknown (job_cleanup).
+  RESTORE_IN_FLIGHT=true
   request_restore "$WORK_DIR/restore-request.json" || {
     keep_for_the_engine
     die "restore of ${SNAPSHOT_NAME}: no answer from ${ES_URL}: ${HTTP_ERROR} (whether it started is unknown: see GET _recovery)"
@@ -945,11 +958,13 @@ start_restore() {
     ALIASES_REFUSED="HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")"
     warn "the engine refused the restore with the snapshot's aliases (${ALIASES_REFUSED}); ${DELETED_BY_JOB} deleted already: restoring without the aliases"
     jq -c '.include_aliases = false' "$WORK_DIR/restore-request.json" >"$WORK_DIR/restore-request-no-aliases.json"
+    aliases=false
     request_restore "$WORK_DIR/restore-request-no-aliases.json" || {
       keep_for_the_engine
       die "restore of ${SNAPSHOT_NAME} without aliases: no answer from ${ES_URL}: ${HTTP_ERROR} (whether it started is unknown: see GET _recovery)"
     }
   fi
+  RESTORE_IN_FLIGHT=false
   if [[ $HTTP_STATUS != 2* ]]; then
     # The cluster may change between the trial and this request: the message then says
     # what is gone and where it is.
@@ -960,6 +975,7 @@ start_restore() {
   fi
   RESTORE_STARTED=true
   CLOSED_BY_JOB=()
+  log "restore of ${SNAPSHOT_NAME} started (indices '${RESTORE_REQUEST_INDICES}', global state ${INCLUDE_GLOBAL}, aliases ${aliases}${RESTORE_REPLICAS:+, replicas ${RESTORE_REPLICAS}})"
   check_restored_names
 }
 
@@ -1180,6 +1196,15 @@ job_cleanup() {
     # A trial request cut off in flight may still be applied: looked for a few times.
     remove_trial 5 ||
       warn "a trial restore was in flight when the job stopped: delete any ${TRIAL_PREFIX}* index or data stream that appears"
+  fi
+  if [[ ${RESTORE_IN_FLIGHT:-false} == true && $RESTORE_STARTED != true ]]; then
+    # The engine may have taken the request: what was closed for it stays closed (opening an
+    # index it restores would break that restore), and the repository stays for it.
+    if [[ ${#CLOSED_BY_JOB[@]} -gt 0 ]]; then
+      warn "the restore request got no answer before the job stopped: whether the engine started it is unknown; closed for it, and left closed: $(printf '%s,' "${CLOSED_BY_JOB[@]}" | sed 's/,$//') (open them, POST <index>/_open, if GET _cat/recovery shows no restore of them)"
+      CLOSED_BY_JOB=()
+    fi
+    keep_for_the_engine
   fi
   if [[ -n ${DELETED_BY_JOB:-}${DELETING:-} && $RESTORE_STARTED != true ]]; then
     warn "deleted by this job, and the restore did not start (or it is unknown whether it did): ${DELETED_BY_JOB:-none}${DELETING:+; being deleted when the job stopped: ${DELETING}}: snapshot ${SNAPSHOT_NAME} holds them: run the restore again"
