@@ -834,10 +834,15 @@ write_trial_request() {
     "$WORK_DIR/restore-request.json" >"$WORK_DIR/trial-request.json"
 }
 
-# trial_hint: the way out when the trial's prefix is what made a name too long.
+# trial_hint: the way out when the trial itself is what the engine refused: its prefix made a
+# name too long, or its shards, counted beside those of the indices a delete would free, pass
+# the cluster's shard limit.
 trial_hint() {
-  grep -q 'too long' "$ES_REPLY" || return 0
-  printf '%s' " (the trial's prefix of ${#TRIAL_PREFIX} bytes made a name too long: RESTORE_CONFLICT_MODE=close, or rename, needs no trial)"
+  if grep -q 'too long' "$ES_REPLY"; then
+    printf '%s' " (the trial's prefix of ${#TRIAL_PREFIX} bytes made a name too long: RESTORE_CONFLICT_MODE=close, or rename, needs no trial)"
+  elif grep -q -i 'shards' "$ES_REPLY"; then
+    printf '%s' " (the trial's shards count beside those of the indices the delete would free, so the restore alone might fit: raise cluster.max_shards_per_node for the restore, or use RESTORE_CONFLICT_MODE=close, which needs no trial)"
+  fi
 }
 
 # remove_trial ROUNDS: deletes every index and data stream under the trial's prefix, listed
