@@ -358,11 +358,11 @@ def check_cmpds(docs, values, chart_version, variant):
         if password_secret:
             expected_mounts.add("keystore-password")
         if cli:
-            expected_mounts.add("agent-bin")
+            expected_mounts |= {"agent-bin", "agent-tmp"}
         check(f"{tag}: agent mounts exactly {sorted(expected_mounts)}", set(mounts) == expected_mounts,
               str(sorted(mounts)))
         check(f"{tag}: agent's read-only mounts are read-only",
-              all(mounts.get(m, {}).get("readOnly") is True for m in expected_mounts - {"config"}))
+              all(mounts.get(m, {}).get("readOnly") is True for m in expected_mounts - {"config", "agent-tmp"}))
         want_env = {
             "AGENT_PORT": str(agent_values["port"]), "AGENT_ENGINE": "elasticsearch",
             "AGENT_ENGINE_VERSION": "$(ELASTICSEARCH_VERSION)", "AGENT_NODE_ADDRESS": "127.0.0.1:9200",
@@ -469,9 +469,18 @@ def check_agent_binary(spec, values, agent, binary, own_binary, tag):
     check(f"{tag}: no copy-engine-home init container, no engine-home volume",
           "copy-engine-home" not in inits and "engine-home" not in volumes, str(inits))
     if not is_cli(values):
-        check(f"{tag}: native backend: no install-agent init container, no agent-bin volume",
-              install is None and "agent-bin" not in volumes, str(inits))
+        check(f"{tag}: native backend: no install-agent init container, no agent-bin or agent-tmp volume",
+              install is None and "agent-bin" not in volumes and "agent-tmp" not in volumes, str(inits))
         return
+    # The engine's keystore tool is a JVM (java.io.tmpdir /tmp) in a read-only root filesystem.
+    tmp_mount = mounts_of(agent).get("agent-tmp", {})
+    check(f"{tag}: cli backend: the agent mounts the agent-tmp emptyDir writable at /tmp, the node's tmp not",
+          tmp_mount.get("mountPath") == "/tmp" and not tmp_mount.get("readOnly")
+          and volumes.get("agent-tmp", {}).get("emptyDir") == {} and "tmp" not in mounts_of(agent),
+          f"{tmp_mount} {volumes.get('agent-tmp')}")
+    check(f"{tag}: cli backend: only the agent mounts agent-tmp",
+          [c["name"] for c in (spec["runtime"].get("initContainers") or []) + spec["runtime"]["containers"]
+           if "agent-tmp" in mounts_of(c)] == ["agent"])
     check(f"{tag}: cli backend: an install-agent init container", install is not None, str(inits))
     if install is None:
         return
