@@ -756,7 +756,8 @@ def check_restore_parameters(spec, restore_sh, variant):
           options and options <= declared, f"missing: {sorted(options - declared)}")
     props = spec["parametersSchema"]["openAPIV3Schema"]["properties"]
     kinds = {n: props.get(n, {}).get("type") for n in declared}
-    check(f"[{variant}] Restore parameters have types KubeBlocks 1.0 takes (string, number, integer, array)",
+    check(f"[{variant}] Restore parameters have types KubeBlocks 1.0.2 documents (string, number, integer, array;"
+          " not boolean, whose value would reach the job as written, 1 or True too)",
           all(t in ("string", "number", "integer", "array") for t in kinds.values()), str(kinds))
     for flag in ("RESTORE_INCLUDE_GLOBAL_STATE", "RESTORE_INCLUDE_ALIASES"):
         check(f"[{variant}] {flag} is \"true\" or \"false\", as restore.sh parses it",
@@ -776,14 +777,15 @@ def check_restore_parameters(spec, restore_sh, variant):
 
 def check_backup_parameters(spec, backup_sh, variant):
     """Every option backup.sh reads (BACKUP_*=${BACKUP_*:-...}, MAX_SNAPSHOT_BYTES_PER_SEC) is a
-    Backup parameter, of a type KubeBlocks 1.0 takes, and the enums are what backup.sh accepts."""
+    Backup parameter, of a type KubeBlocks 1.0.2 documents, and the enums are what backup.sh accepts."""
     options = set(re.findall(r"^((?:BACKUP|MAX_SNAPSHOT)_[A-Z_]+)=\$\{\1:-", backup_sh, re.M))
     declared = spec["backup"].get("withParameters") or []
     check(f"[{variant}] every option backup.sh reads is a Backup parameter, and only those",
           options and options == set(declared), f"{sorted(options ^ set(declared))}")
     props = spec["parametersSchema"]["openAPIV3Schema"]["properties"]
     kinds = {n: props.get(n, {}).get("type") for n in declared}
-    check(f"[{variant}] Backup parameters have types KubeBlocks 1.0 takes (string, number, integer, array)",
+    check(f"[{variant}] Backup parameters have types KubeBlocks 1.0.2 documents (string, number, integer, array;"
+          " not boolean, whose value would reach the job as written, 1 or True too)",
           all(t in ("string", "number", "integer", "array") for t in kinds.values()), str(kinds))
     for flag in ("BACKUP_INCLUDE_GLOBAL_STATE", "BACKUP_ALLOW_PARTIAL", "BACKUP_SERVER_SIDE_ENCRYPTION"):
         check(f"[{variant}] {flag}: the string \"true\" or \"false\", read by option_bool",
