@@ -79,6 +79,8 @@ def release_images(values, release, containers):
     agent = image_of(values, values["image"]["agent"])
     own = {"exporter": image_of(values, values["image"]["exporter"]), "install-agent": agent,
            "agent": engine if is_cli(values) else agent}
+    if values["plugins"]["image"].get("repository"):
+        own["copy-plugin-zips"] = image_of(values, values["plugins"]["image"])
     return {c: own.get(c, engine) for c in containers}
 
 
@@ -356,11 +358,11 @@ def check_cmpds(docs, values, chart_version, variant):
         if password_secret:
             expected_mounts.add("keystore-password")
         if cli:
-            expected_mounts.add("agent-bin")
+            expected_mounts |= {"agent-bin", "agent-tmp"}
         check(f"{tag}: agent mounts exactly {sorted(expected_mounts)}", set(mounts) == expected_mounts,
               str(sorted(mounts)))
         check(f"{tag}: agent's read-only mounts are read-only",
-              all(mounts.get(m, {}).get("readOnly") is True for m in expected_mounts - {"config"}))
+              all(mounts.get(m, {}).get("readOnly") is True for m in expected_mounts - {"config", "agent-tmp"}))
         want_env = {
             "AGENT_PORT": str(agent_values["port"]), "AGENT_ENGINE": "elasticsearch",
             "AGENT_ENGINE_VERSION": "$(ELASTICSEARCH_VERSION)", "AGENT_NODE_ADDRESS": "127.0.0.1:9200",
@@ -467,9 +469,18 @@ def check_agent_binary(spec, values, agent, binary, own_binary, tag):
     check(f"{tag}: no copy-engine-home init container, no engine-home volume",
           "copy-engine-home" not in inits and "engine-home" not in volumes, str(inits))
     if not is_cli(values):
-        check(f"{tag}: native backend: no install-agent init container, no agent-bin volume",
-              install is None and "agent-bin" not in volumes, str(inits))
+        check(f"{tag}: native backend: no install-agent init container, no agent-bin or agent-tmp volume",
+              install is None and "agent-bin" not in volumes and "agent-tmp" not in volumes, str(inits))
         return
+    # The engine's keystore tool is a JVM (java.io.tmpdir /tmp) in a read-only root filesystem.
+    tmp_mount = mounts_of(agent).get("agent-tmp", {})
+    check(f"{tag}: cli backend: the agent mounts the agent-tmp emptyDir writable at /tmp, the node's tmp not",
+          tmp_mount.get("mountPath") == "/tmp" and not tmp_mount.get("readOnly")
+          and volumes.get("agent-tmp", {}).get("emptyDir") == {} and "tmp" not in mounts_of(agent),
+          f"{tmp_mount} {volumes.get('agent-tmp')}")
+    check(f"{tag}: cli backend: only the agent mounts agent-tmp",
+          [c["name"] for c in (spec["runtime"].get("initContainers") or []) + spec["runtime"]["containers"]
+           if "agent-tmp" in mounts_of(c)] == ["agent"])
     check(f"{tag}: cli backend: an install-agent init container", install is not None, str(inits))
     if install is None:
         return
@@ -570,7 +581,12 @@ def check_componentversion(docs, values, cmpds, variant):
         containers = [c["name"] for c in (rt.get("initContainers") or []) + rt["containers"]]
         for release in releases_of(values, major):
             images = releases.get(release, {}).get("images", {})
-            wanted = release_images(values, release, [c for c in containers if c != "copy-plugin-zips"])
+            # KubeBlocks 1.0.2 fails a Cluster whose serviceVersion is not the cmpd's own when a
+            # container has no image in the release (component_version.go, checkNMergeImages).
+            missing = [c for c in containers if c not in images]
+            check(f"[{variant}] release {release}: every container and init container of {name} has an image",
+                  not missing, f"none for {missing}")
+            wanted = release_images(values, release, containers)
             check(f"[{variant}] release {release}: an image for each container of {name}, the engine's tagged {release}"
                   + (" (the agent's too: cli backend; install-agent the agent's own)" if is_cli(values) else ""),
                   images == wanted, f"{images} vs {wanted}")
@@ -740,7 +756,8 @@ def check_restore_parameters(spec, restore_sh, variant):
           options and options <= declared, f"missing: {sorted(options - declared)}")
     props = spec["parametersSchema"]["openAPIV3Schema"]["properties"]
     kinds = {n: props.get(n, {}).get("type") for n in declared}
-    check(f"[{variant}] Restore parameters have types KubeBlocks 1.0 takes (string, number, integer, array)",
+    check(f"[{variant}] Restore parameters have types KubeBlocks 1.0.2 documents (string, number, integer, array;"
+          " not boolean, whose value would reach the job as written, 1 or True too)",
           all(t in ("string", "number", "integer", "array") for t in kinds.values()), str(kinds))
     for flag in ("RESTORE_INCLUDE_GLOBAL_STATE", "RESTORE_INCLUDE_ALIASES"):
         check(f"[{variant}] {flag} is \"true\" or \"false\", as restore.sh parses it",
@@ -760,14 +777,15 @@ def check_restore_parameters(spec, restore_sh, variant):
 
 def check_backup_parameters(spec, backup_sh, variant):
     """Every option backup.sh reads (BACKUP_*=${BACKUP_*:-...}, MAX_SNAPSHOT_BYTES_PER_SEC) is a
-    Backup parameter, of a type KubeBlocks 1.0 takes, and the enums are what backup.sh accepts."""
+    Backup parameter, of a type KubeBlocks 1.0.2 documents, and the enums are what backup.sh accepts."""
     options = set(re.findall(r"^((?:BACKUP|MAX_SNAPSHOT)_[A-Z_]+)=\$\{\1:-", backup_sh, re.M))
     declared = spec["backup"].get("withParameters") or []
     check(f"[{variant}] every option backup.sh reads is a Backup parameter, and only those",
           options and options == set(declared), f"{sorted(options ^ set(declared))}")
     props = spec["parametersSchema"]["openAPIV3Schema"]["properties"]
     kinds = {n: props.get(n, {}).get("type") for n in declared}
-    check(f"[{variant}] Backup parameters have types KubeBlocks 1.0 takes (string, number, integer, array)",
+    check(f"[{variant}] Backup parameters have types KubeBlocks 1.0.2 documents (string, number, integer, array;"
+          " not boolean, whose value would reach the job as written, 1 or True too)",
           all(t in ("string", "number", "integer", "array") for t in kinds.values()), str(kinds))
     for flag in ("BACKUP_INCLUDE_GLOBAL_STATE", "BACKUP_ALLOW_PARTIAL", "BACKUP_SERVER_SIDE_ENCRYPTION"):
         check(f"[{variant}] {flag}: the string \"true\" or \"false\", read by option_bool",

@@ -346,6 +346,11 @@ test_package() {
   else
     pass "the package leaves the agent's sources out"
   fi
+  if grep -qx -e 'elasticsearch/dataprotection/Dockerfile' -e 'elasticsearch/dataprotection/build.sh' "$TMP/package.list"; then
+    fail "the package holds the job image's build files"
+  else
+    pass "the package leaves the job image's build files (Dockerfile, build.sh) out"
+  fi
   helm template es "$tgz" --namespace default --show-only templates/actionset.yaml >"$TMP/package-actionset.yaml"
   helm template es "$CHART" --namespace default --show-only templates/actionset.yaml >"$TMP/dir-actionset.yaml"
   if cmp -s "$TMP/package-actionset.yaml" "$TMP/dir-actionset.yaml"; then

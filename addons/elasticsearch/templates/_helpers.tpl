@@ -458,6 +458,12 @@ and no readiness probe; never the data volume.
     - name: agent-bin
       mountPath: {{ include "elasticsearch.agentBinDir" $root }}
       readOnly: true
+    # The engine's keystore tool is a JVM: java.io.tmpdir is /tmp, which the read-only root
+    # filesystem would leave unwritable. No ES_TMPDIR: only the node reads it (7.x's
+    # bin/elasticsearch, 8.x's server-cli), and the agent gives the tool PATH, its JDK and the
+    # config directory only (cli_keystore.cc, ToolEnvironment).
+    - name: agent-tmp
+      mountPath: /tmp
     {{- end }}
 {{- end }}
 
@@ -561,6 +567,9 @@ and no readiness probe; never the data volume.
 {{- end }}
 {{- if eq $root.Values.agent.keystoreBackend "cli" }}
 - name: agent-bin
+  emptyDir: {}
+# The agent container's /tmp (the cli backend's JVM), apart from the node's.
+- name: agent-tmp
   emptyDir: {}
 {{- end }}
 {{- if $root.Values.keystore.passwordSecret }}
