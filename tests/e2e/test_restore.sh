@@ -393,6 +393,8 @@ test_delete_mode_trial_refused_deletes_nothing() {
   check "restore fails" test "$JOB_RC" -ne 0
   check "the engine's refusal of the trial and its cause named" \
     log_has trial-refused "ERROR: delete mode: the engine refused the restore \(tried under temporary names first\): HTTP [0-9]+: .*shards.*Nothing was deleted"
+  check "with the way out: the trial's shards count beside those the delete frees" \
+    log_has trial-refused "raise cluster.max_shards_per_node for the restore, or use RESTORE_CONFLICT_MODE=close, which needs no trial"
   check "nothing deleted" log_lacks trial-refused "deleted( data stream\(s\))?: "
   check "indices, data streams, aliases and repositories unchanged" test "$before" == "$after"
   check "r-beta keeps its document added after the backup" test "$(fingerprint r-beta)" == "$beta"
