@@ -24,6 +24,8 @@ readonly CROSS_BIN_DIR="${CROSS_BIN_DIR:-${REPO_ROOT}/build/agent-arm64-bin}"
 readonly BUILD_TYPE="${BUILD_TYPE:-Release}"
 readonly BUILD_JOBS="${BUILD_JOBS:-$(nproc)}"
 readonly PLATFORMS="${PLATFORMS:-linux/amd64,linux/arm64}"
+# shellcheck source-path=SCRIPTDIR source=../../../tools/buildx-image.sh
+source "${REPO_ROOT}/tools/buildx-image.sh"
 
 # Unit tests left out under qemu-user (a ctest regex; QEMU_EXCLUDED_TESTS overrides it):
 # - Process.*: start the es-agent binary as a child. A process under qemu-user can exec host
@@ -81,35 +83,10 @@ run_cross_tests() {
   ctest --test-dir "${CROSS_BUILD_DIR}" --output-on-failure --exclude-regex "${QEMU_EXCLUDED_TESTS}"
 }
 
-image_ref() {
-  local repository="${IMAGE_REPOSITORY:-apecloud/elasticsearch-agent}"
-  echo "${REGISTRY:+${REGISTRY%/}/}${repository}:${IMAGE_TAG:-$(version)}"
-}
-
-# docker buildx build for every platform in PLATFORMS. Without a push, a multi-platform result
-# stays in the builder's cache (the classic image store holds one platform only); a
-# single-platform build is loaded into the local image store.
+# The image: the build context is the agent folder alone (the Dockerfile builds from source
+# inside).
 buildx() {
-  local mode="$1" ref
-  ref="$(image_ref)"
-  local cmd=(docker buildx build --platform "${PLATFORMS}" --tag "${ref}"
-             --file "${AGENT_DIR}/Dockerfile")
-  if [[ "${mode}" == push ]]; then
-    cmd+=(--push)
-  elif [[ "${PLATFORMS}" != *,* ]]; then
-    cmd+=(--load)
-  fi
-  # The build context is the agent folder alone: the Dockerfile builds from source inside.
-  cmd+=("${AGENT_DIR}")
-  if [[ "${DRY_RUN:-0}" == 1 ]]; then
-    printf '%q ' "${cmd[@]}"
-    echo
-    return 0
-  fi
-  docker buildx version >/dev/null 2>&1 \
-    || { echo "no docker buildx here: images are built where Docker with buildx runs" >&2; exit 1; }
-  "${cmd[@]}"
-  echo "${ref}"
+  buildx_image "$1" "$(image_ref apecloud/elasticsearch-agent "$(version)")" "${AGENT_DIR}/Dockerfile" "${AGENT_DIR}"
 }
 
 usage() {

@@ -14,41 +14,17 @@ JOBS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly JOBS_DIR
 readonly AGENT_DIR="${JOBS_DIR}/../agent"
 readonly PLATFORMS="${PLATFORMS:-linux/amd64,linux/arm64}"
+# shellcheck source-path=SCRIPTDIR source=../../../tools/buildx-image.sh
+source "${JOBS_DIR}/../../../tools/buildx-image.sh"
 
 version() {
   sed -n 's/^project(es_agent VERSION \([0-9.]*\).*/\1/p' "${AGENT_DIR}/CMakeLists.txt"
 }
 
-image_ref() {
-  local repository="${IMAGE_REPOSITORY:-apecloud/elasticsearch-dataprotection}"
-  echo "${REGISTRY:+${REGISTRY%/}/}${repository}:${IMAGE_TAG:-$(version)}"
-}
-
-# docker buildx build for every platform in PLATFORMS. Without a push, a multi-platform result
-# stays in the builder's cache (the classic image store holds one platform only); a
-# single-platform build is loaded into the local image store.
+# The image: the build context is this folder; the Dockerfile copies nothing from it (the
+# ActionSet carries the scripts).
 buildx() {
-  local mode="$1" ref
-  ref="$(image_ref)"
-  local cmd=(docker buildx build --platform "${PLATFORMS}" --tag "${ref}"
-             --file "${JOBS_DIR}/Dockerfile")
-  if [[ "${mode}" == push ]]; then
-    cmd+=(--push)
-  elif [[ "${PLATFORMS}" != *,* ]]; then
-    cmd+=(--load)
-  fi
-  # The build context is this folder; the Dockerfile copies nothing from it (the ActionSet
-  # carries the scripts).
-  cmd+=("${JOBS_DIR}")
-  if [[ "${DRY_RUN:-0}" == 1 ]]; then
-    printf '%q ' "${cmd[@]}"
-    echo
-    return 0
-  fi
-  docker buildx version >/dev/null 2>&1 \
-    || { echo "no docker buildx here: images are built where Docker with buildx runs" >&2; exit 1; }
-  "${cmd[@]}"
-  echo "${ref}"
+  buildx_image "$1" "$(image_ref apecloud/elasticsearch-dataprotection "$(version)")" "${JOBS_DIR}/Dockerfile" "${JOBS_DIR}"
 }
 
 usage() {
