@@ -323,9 +323,12 @@ notes_say() {
 
 test_notes() {
   notes_say "say the NetworkPolicy's namespace (the release's by default)" "exists in: kb-system."
-  notes_say "warn that other namespaces are not covered" "A NetworkPolicy acts only in its own namespace: clusters in"
+  notes_say "warn that other namespaces are not covered" "in its own namespace: in any other, both ports of a cluster's pods are reachable from every pod"
+  notes_say "keep the other values in the upgrade it suggests" "helm upgrade ... --reuse-values --set-json"
   notes_say "list the namespaces given" "exists in: demo, prod." --set-json 'networkPolicy.namespaces=["demo","prod"]'
   notes_say "say when there is no NetworkPolicy" "networkPolicy.enabled is false" --set networkPolicy.enabled=false
+  notes_say "say when the agents ask for no credentials either" "(and agent.authMode is none: the agents ask for no credentials)" \
+    --set networkPolicy.enabled=false --set agent.authMode=none
 }
 
 # The packaged chart (what `helm install` of a .tgz gets): .helmignore keeps the job scripts and

@@ -103,6 +103,23 @@ test_no_buildx() {
   done
 }
 
+# Image variables docker would refuse, and a DRY_RUN other than 0 or 1 (which would run the
+# real build), stop both scripts naming the variable, before any docker command.
+test_bad_image_variables() {
+  local script case out rc
+  for script in "${BUILD_SH}" "${JOBS_BUILD_SH}"; do
+    for case in "DRY_RUN=true|DRY_RUN 'true' is not 0 or 1" "REGISTRY=Bad Registry|REGISTRY 'Bad Registry'" \
+      "IMAGE_REPOSITORY=Team/Jobs|IMAGE_REPOSITORY 'Team/Jobs'" "IMAGE_TAG=bad:x|IMAGE_TAG 'bad:x'" \
+      "PLATFORMS=linux/amd64,|PLATFORMS 'linux/amd64,'"; do
+      rc=0
+      out=$(env -u REGISTRY -u IMAGE_REPOSITORY -u IMAGE_TAG -u PLATFORMS DRY_RUN=1 "${case%%|*}" \
+        bash "${script}" push 2>&1) || rc=$?
+      expect_eq "${script#"${ROOT}/"}: ${case%%|*} exits 2, naming it" "2 1" \
+        "${rc} $(grep -c -F -- "${case#*|}" <<<"${out}")"
+    done
+  done
+}
+
 # The jobs' image (dataprotection/build.sh): the same variables and conventions.
 test_jobs_default_image() {
   local repository tag
@@ -146,6 +163,7 @@ main() {
   test_jobs_push_with_registry_and_tag
   test_jobs_single_platform_is_loaded
   test_jobs_bad_arguments
+  test_bad_image_variables
   test_no_buildx
   echo "build.sh: ${PASSED} passed, ${FAILED} failed"
   ((FAILED == 0))
