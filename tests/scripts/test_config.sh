@@ -1285,6 +1285,8 @@ test_rename_subset() {
     '(a*)(a*){2}}*[a-]+?|$0|has a quantifier on a group that can match the empty string' \
     '(a*)(a*){2}[a-]+?|$0|has a quantifier on a group that can match the empty string' \
     '(a\|)+b|z|has a quantifier on a group that can match the empty string' \
+    '(?:.(.))+.|<$1>|has a quantifier on a group that holds a capturing group' \
+    '((a)b){2}|$2|has a quantifier on a group that holds a capturing group' \
     '{2}a|z|has a quantifier at the start of the pattern, a group or an alternative' \
     '(+a)|z|has a quantifier at the start' 'a\|*b|z|has a quantifier at the start' '^*a|z|has a quantifier on an anchor' \
     'a{x}|z|has a { that is not a quantifier' 'a{,2}|z|has a { that is not a quantifier' 'a{1000}|z|has a { that is not a quantifier' \

@@ -180,18 +180,20 @@ rename_refuse() {
 # beyond ASCII is a plain one whatever its bytes. For each sequence (the pattern, a group's
 # alternative) it tracks whether what precedes the last item can match the empty string
 # (seq_null), whether an earlier alternative can (alts_null), the last item's kind and whether
-# it can (last_null): a quantified group that can match the empty string is refused (Java and
-# jq repeat an empty match differently, and jq 1.6 can crash on it).
+# it can (last_null); for a group, whether it holds a capturing group (last_holds). A quantified
+# group that can match the empty string is refused (Java and jq repeat an empty match
+# differently, and jq 1.6 can crash on it), and one holding a capturing group (Java keeps what
+# that captured in an iteration it gave up: '(?:.(.))+.' on abcd gives $1 d in Java, b in jq).
 rename_pattern_parse() {
   local LC_ALL=C
   RX_RE=$RESTORE_RENAME_PATTERN RX_AT=0 RX_GROUPS=0
-  local c kind=none seq_null=1 alts_null=0 last_null=1 group_null
+  local c kind=none seq_null=1 alts_null=0 last_null=1 last_holds=0 group_null groups_in
   local -a outer=()
   while ((RX_AT < ${#RX_RE})); do
     c=${RX_RE:RX_AT:1}
     case $c in
       '*' | '+' | '?' | '{')
-        rename_quantifier "$kind" "$last_null"
+        rename_quantifier "$kind" "$last_null" "$last_holds"
         ((RX_MIN > 0)) || last_null=1
         kind=quantified
         continue ;;
@@ -210,14 +212,15 @@ rename_pattern_parse() {
         else
           RX_GROUPS=$((RX_GROUPS + 1))
         fi
-        outer+=("$seq_null $alts_null $RX_AT")
+        outer+=("$seq_null $alts_null $RX_AT $RX_GROUPS")
         seq_null=1 alts_null=0 last_null=1 kind=none RX_AT=$((RX_AT + 1))
         continue ;;
       ')')
         ((${#outer[@]} > 0)) || rename_refuse "a ) that closes no group"
         group_null=$((alts_null || (seq_null && last_null)))
-        read -r seq_null alts_null _ <<<"${outer[-1]}"
+        read -r seq_null alts_null _ groups_in <<<"${outer[-1]}"
         unset 'outer[-1]'
+        last_holds=$((RX_GROUPS > groups_in))
         last_null=$group_null kind=group RX_AT=$((RX_AT + 1))
         continue ;;
       '|')
@@ -231,12 +234,13 @@ rename_pattern_parse() {
     esac
     last_null=0 kind=atom
   done
-  ((${#outer[@]} == 0)) || read -r _ _ RX_AT <<<"${outer[-1]}"
+  ((${#outer[@]} == 0)) || read -r _ _ RX_AT _ <<<"${outer[-1]}"
   ((${#outer[@]} == 0)) || rename_refuse "a ( that is not closed"
 }
 
-# rename_quantifier KIND LAST_NULL: reads the quantifier at RX_AT (and a lazy ? after it) on
-# an item of KIND; sets RX_MIN to its least count.
+# rename_quantifier KIND LAST_NULL LAST_HOLDS: reads the quantifier at RX_AT (and a lazy ?
+# after it) on an item of KIND (a group: that can match the empty string, that holds a
+# capturing group, when 1); sets RX_MIN to its least count.
 rename_quantifier() {
   local at=$RX_AT q='^\{([0-9]{1,3})(,([0-9]{0,3}))?\}' len=1
   case ${RX_RE:RX_AT:1} in
@@ -256,7 +260,9 @@ rename_quantifier() {
     quantified)
       [[ ${RX_RE:RX_AT:1} != '+' ]] || rename_refuse "a possessive quantifier (a + after a quantifier)"
       rename_refuse "a quantifier on a quantifier" ;;
-    group) (($2 == 0)) || rename_refuse "a quantifier on a group that can match the empty string" ;;
+    group)
+      (($2 == 0)) || rename_refuse "a quantifier on a group that can match the empty string"
+      (($3 == 0)) || rename_refuse "a quantifier on a group that holds a capturing group" ;;
   esac
   RX_AT=$((at + len))
   [[ ${RX_RE:RX_AT:1} != '?' ]] || RX_AT=$((RX_AT + 1))
