@@ -1576,6 +1576,11 @@ test_plan_keeps_ilm_backing_indices_with_their_stream() {
   expect_true "a rename over ILM-renamed backing indices is refused, naming them" \
     grep -qF 'backing index(es) that ILM or a searchable snapshot renamed, downsample-1h-.ds-logs-a-2026.01.02-000004 (of logs-a)' \
     <<<"$(plan_case logs-a '^(.+)$' 'c-$1')"
+  # jq 1.6 aborts on this pattern (which check_rename_subset refuses before): a sentence, no crash.
+  # shellcheck disable=SC2016 # $0 is the engine's
+  expect_true "a pattern jq 1.6 aborts on stops the plan with a sentence" \
+    grep -qF "planning the restore: jq stopped (exit 134) on the snapshot's names renamed by RESTORE_RENAME_PATTERN '(a*)(a*){2}[a-]+?'" \
+    <<<"$(plan_case shrink-plain '(a*)(a*){2}[a-]+?' '$0' 2>&1)"
 }
 
 # Over HTTPS each agent is called by <node name>.<the target pod's suffix>, at its address.

@@ -502,6 +502,10 @@ select_feature_states() {
 # belongs to its data stream.
 ILM_BACKING_PREFIX='((shrink|restored|partial|downsample)-([a-z0-9]+-)?)*'
 plan_restore() {
+  # jq 1.6 aborts (exit 134) on some patterns the whitelist may still let through: a sentence.
+  local renamed=''
+  [[ -z $RESTORE_RENAME_PATTERN ]] ||
+    renamed=" renamed by RESTORE_RENAME_PATTERN '${RESTORE_RENAME_PATTERN}' (jq 1.6 fails on some patterns: choose a simpler one)"
   jq --arg expr "$RESTORE_INDICES" --arg re "$RESTORE_RENAME_PATTERN" --arg rep "$RESTORE_RENAME_REPLACEMENT" \
     --arg ilm_prefix "$ILM_BACKING_PREFIX" --argjson system_by_feature "$(has_feature_states && echo true || echo false)" '
     def glob_re: "^" + (gsub("(?<c>[.+?^${}()|\\[\\]\\\\])"; "\\\(.c)") | gsub("\\*"; ".*")) + "$";
@@ -544,7 +548,8 @@ plan_restore() {
             target: (if $re != "" and $of != null then .[0:4] + (.[4:] | rename) else rename end)}],
        data_streams: [$sel_streams[] | {source: ., target: rename}],
        system: [$s.feature_states // [] | .[] | {feature: .feature_name, indices: .indices}]}' \
-    "$WORK_DIR/snapshot.json" >"$WORK_DIR/plan.json"
+    "$WORK_DIR/snapshot.json" >"$WORK_DIR/plan.json" ||
+    die "planning the restore: jq stopped (exit $?) on the snapshot's names${renamed}: nothing restored"
 
   # What the plan says, from one jq run (fields split at US, 0x1f): what the snapshot lacks,
   # system indices named outright, renamed names that are invalid or taken twice, the line
