@@ -187,7 +187,7 @@ rename_refuse() {
 rename_pattern_parse() {
   local LC_ALL=C
   RX_RE=$RESTORE_RENAME_PATTERN RX_AT=0 RX_GROUPS=0
-  local c kind=none seq_null=1 alts_null=0 last_null=1 last_holds=0 group_null groups_in
+  local c kind=none seq_null=1 alts_null=0 last_null=1 last_holds=0 group_null groups_in len
   local -a outer=()
   while ((RX_AT < ${#RX_RE})); do
     c=${RX_RE:RX_AT:1}
@@ -208,12 +208,12 @@ rename_pattern_parse() {
       '(')
         if [[ ${RX_RE:RX_AT+1:1} == '?' ]]; then
           [[ ${RX_RE:RX_AT+2:1} == ':' ]] || rename_refuse "a (? construct other than (?:"
-          RX_AT=$((RX_AT + 2))
+          len=3
         else
-          RX_GROUPS=$((RX_GROUPS + 1))
+          RX_GROUPS=$((RX_GROUPS + 1)) len=1
         fi
         outer+=("$seq_null $alts_null $RX_AT $RX_GROUPS")
-        seq_null=1 alts_null=0 last_null=1 kind=none RX_AT=$((RX_AT + 1))
+        seq_null=1 alts_null=0 last_null=1 kind=none RX_AT=$((RX_AT + len))
         continue ;;
       ')')
         ((${#outer[@]} > 0)) || rename_refuse "a ) that closes no group"
