@@ -50,6 +50,7 @@ fuzz: build-deps
 script-tests: build-deps
 	bash tests/scripts/test_config.sh
 	bash tests/scripts/test_build_sh.sh
+	bash tests/scripts/test_rename_fuzz.sh
 
 # End-to-end: the Elasticsearch keystore tool on agent files, the agent's security against a
 # real Elasticsearch node with security on, and the jobs on a real cluster.

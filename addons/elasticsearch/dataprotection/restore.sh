@@ -134,34 +134,26 @@ validate_restore_options() {
   esac
 }
 
-# check_rename_subset: the pre-flight plans the rename with jq's regular expressions, the engine
-# applies Java's replaceAll; where the two read a pattern differently the plan would be wrong
-# (a conflict unseen, the wrong index overwritten). So only what both read alike: no POSIX or
-# Unicode classes, no (? constructs but (?:, no backslash escapes but of a punctuation
-# character, \d, \w and \s; a replacement with $0-$9 only up to the pattern's groups and no
-# other $ or \ (Java refuses a reference to a group the pattern lacks, after the delete mode
-# would have deleted).
+# check_rename_subset: the pre-flight plans the rename with jq's regular expressions (jq 1.6,
+# Oniguruma), the engine applies Java's replaceAll; where the two read a pattern differently
+# the plan would be wrong (a conflict unseen, the wrong index overwritten). So the pattern is
+# parsed against a whitelist of what both read alike (rename_pattern_parse), its capturing
+# groups counted there (at most 9: Java reads $12 as group 12 when there are 12), and a
+# pattern matching the empty string is refused; a replacement may hold $0-$9 only up to the
+# pattern's groups and no other $ or \ (Java refuses a reference to a group the pattern lacks).
 check_rename_subset() {
-  local re=$RESTORE_RENAME_PATTERN rep=$RESTORE_RENAME_REPLACEMENT groups stripped why=''
-  if [[ $re == *"[:"* || $re == *'\p'* || $re == *'\P'* ]]; then
-    why='a POSIX or Unicode class'
-  elif [[ ${re//'(?:'/} == *'(?'* ]]; then
-    why='a (? construct other than (?:'
-  elif [[ $(sed -E 's/\\[][(){}.*+?^$|\\/-]//g' <<<"$re") == *"\\"* ]]; then
-    # \d, \w and \s among them: jq's are Unicode classes, Java's ASCII ones.
-    why='a backslash escape other than of punctuation'
-  elif jq -n -e --arg re "$re" '"" | test($re)' >/dev/null 2>&1; then
-    # Java and jq 1.6 place empty matches differently ('$' -> '-copy' gives r-a-copy in Java,
-    # r-a-copy-copy-copy in jq).
-    why='a match of the empty string'
-  fi
-  [[ -z $why ]] ||
-    die "RESTORE_RENAME_PATTERN '${re}' allows ${why}, which the engine's Java regular expressions and this job's plan would read differently: use plain characters, [...] sets, groups, quantifiers, ^ and \$, matching one character at least (e.g. ^(.+)\$)"
-  # Capturing groups: each ( not escaped and not (?:.
-  stripped=$(sed -E 's/\\.//g' <<<"$re")
-  stripped=${stripped//'(?:'/}
-  stripped=${stripped//[^(]/}
-  groups=${#stripped}
+  local re=$RESTORE_RENAME_PATTERN rep=$RESTORE_RENAME_REPLACEMENT groups rc=0
+  rename_pattern_parse
+  groups=$RX_GROUPS
+  ((groups <= 9)) ||
+    die "RESTORE_RENAME_PATTERN '${re}' has ${groups} capturing groups, more than the 9 a replacement can name (\$1-\$9; Java would read \$12 as group 12): make the others (?:...)"
+  jq -n -e --arg re "$re" '"" | test($re)' >/dev/null 2>&1 || rc=$?
+  # Java and jq 1.6 place empty matches differently ('$' -> '-copy' gives r-a-copy in Java,
+  # r-a-copy-copy-copy in jq).
+  ((rc != 0)) ||
+    die "RESTORE_RENAME_PATTERN '${re}' allows a match of the empty string, which the engine's Java regular expressions and this job's plan place differently: match one character at least (e.g. ^(.+)\$)"
+  ((rc == 1)) ||
+    die "RESTORE_RENAME_PATTERN '${re}': this job's jq could not test it (exit ${rc}): choose a simpler pattern"
   [[ $rep != *"\\"* ]] ||
     die "RESTORE_RENAME_REPLACEMENT '${rep}' has a backslash, which Java's replaceAll reads as an escape: leave it out"
   local rest=$rep n
@@ -174,6 +166,158 @@ check_rename_subset() {
       die "RESTORE_RENAME_REPLACEMENT '${rep}' refers to group ${n}, but RESTORE_RENAME_PATTERN has ${groups}: the engine refuses it"
     rest=${rest:1}
   done
+}
+
+# The punctuation a backslash may escape, inside a [...] set and out of it.
+RX_PUNCT='\.*+?^$|()[]{}/-'
+
+# rename_refuse WHAT: stops, naming the construct of RESTORE_RENAME_PATTERN, at RX_AT, that the
+# whitelist does not take.
+rename_refuse() {
+  die "RESTORE_RENAME_PATTERN '${RESTORE_RENAME_PATTERN}' has $1 (at '${RX_RE:RX_AT}'), which the engine's Java regular expressions and this job's plan may read differently: only plain characters, ., escaped punctuation (\\. \\- ...), flat [...] or [^...] sets of characters, ranges a-z and escaped punctuation, groups (...) and (?:...), |, ^, \$ and one quantifier * + ? {n} {n,} {n,m} (lazy with ?) on a character, set or group are taken (e.g. ^(.+)\$)"
+}
+
+# rename_pattern_parse: reads RESTORE_RENAME_PATTERN by the whitelist, stopping at what it does
+# not take; sets RX_GROUPS to its capturing groups. One byte at a time (LC_ALL=C): a character
+# beyond ASCII is a plain one whatever its bytes. For each sequence (the pattern, a group's
+# alternative) it tracks whether what precedes the last item can match the empty string
+# (seq_null), whether an earlier alternative can (alts_null), the last item's kind and whether
+# it can (last_null); for a group, whether it holds a capturing group (last_holds). A quantified
+# group that can match the empty string is refused (Java and jq repeat an empty match
+# differently, and jq 1.6 can crash on it), and one holding a capturing group (Java keeps what
+# that captured in an iteration it gave up: '(?:.(.))+.' on abcd gives $1 d in Java, b in jq).
+rename_pattern_parse() {
+  local LC_ALL=C
+  RX_RE=$RESTORE_RENAME_PATTERN RX_AT=0 RX_GROUPS=0
+  local c kind=none seq_null=1 alts_null=0 last_null=1 last_holds=0 group_null groups_in len
+  local -a outer=()
+  while ((RX_AT < ${#RX_RE})); do
+    c=${RX_RE:RX_AT:1}
+    case $c in
+      '*' | '+' | '?' | '{')
+        rename_quantifier "$kind" "$last_null" "$last_holds"
+        ((RX_MIN > 0)) || last_null=1
+        kind=quantified
+        continue ;;
+      '}') rename_refuse "a } that closes no quantifier {n,m}" ;;
+      ']') rename_refuse "a ] that closes no [...] set" ;;
+    esac
+    # Any other item: what preceded it joins the sequence.
+    seq_null=$((seq_null && last_null))
+    case $c in
+      "\\") rename_escape ;;
+      '[') rename_set ;;
+      '(')
+        if [[ ${RX_RE:RX_AT+1:1} == '?' ]]; then
+          [[ ${RX_RE:RX_AT+2:1} == ':' ]] || rename_refuse "a (? construct other than (?:"
+          len=3
+        else
+          RX_GROUPS=$((RX_GROUPS + 1)) len=1
+        fi
+        outer+=("$seq_null $alts_null $RX_AT $RX_GROUPS")
+        seq_null=1 alts_null=0 last_null=1 kind=none RX_AT=$((RX_AT + len))
+        continue ;;
+      ')')
+        ((${#outer[@]} > 0)) || rename_refuse "a ) that closes no group"
+        group_null=$((alts_null || (seq_null && last_null)))
+        read -r seq_null alts_null _ groups_in <<<"${outer[-1]}"
+        unset 'outer[-1]'
+        last_holds=$((RX_GROUPS > groups_in))
+        last_null=$group_null kind=group RX_AT=$((RX_AT + 1))
+        continue ;;
+      '|')
+        alts_null=$((alts_null || seq_null))
+        seq_null=1 last_null=1 kind=none RX_AT=$((RX_AT + 1))
+        continue ;;
+      '^' | '$')
+        last_null=1 kind=anchor RX_AT=$((RX_AT + 1))
+        continue ;;
+      *) RX_AT=$((RX_AT + 1)) ;; # a plain character or .
+    esac
+    last_null=0 kind=atom
+  done
+  ((${#outer[@]} == 0)) || read -r _ _ RX_AT _ <<<"${outer[-1]}"
+  ((${#outer[@]} == 0)) || rename_refuse "a ( that is not closed"
+}
+
+# rename_quantifier KIND LAST_NULL LAST_HOLDS: reads the quantifier at RX_AT (and a lazy ?
+# after it) on an item of KIND (a group: that can match the empty string, that holds a
+# capturing group, when 1); sets RX_MIN to its least count.
+rename_quantifier() {
+  local at=$RX_AT q='^\{([0-9]{1,3})(,([0-9]{0,3}))?\}' len=1
+  case ${RX_RE:RX_AT:1} in
+    '*' | '?') RX_MIN=0 ;;
+    '+') RX_MIN=1 ;;
+    '{')
+      [[ ${RX_RE:RX_AT} =~ $q ]] ||
+        rename_refuse "a { that is not a quantifier {n}, {n,} or {n,m} (n and m of at most 3 digits)"
+      RX_MIN=$((10#${BASH_REMATCH[1]})) len=${#BASH_REMATCH[0]}
+      if [[ -n ${BASH_REMATCH[3]} ]] && ((10#${BASH_REMATCH[3]} < RX_MIN)); then
+        rename_refuse "a quantifier {n,m} with m below n"
+      fi ;;
+  esac
+  case $1 in
+    none) rename_refuse "a quantifier at the start of the pattern, a group or an alternative" ;;
+    anchor) rename_refuse "a quantifier on an anchor ^ or \$" ;;
+    quantified)
+      [[ ${RX_RE:RX_AT:1} != '+' ]] || rename_refuse "a possessive quantifier (a + after a quantifier)"
+      rename_refuse "a quantifier on a quantifier" ;;
+    group)
+      (($2 == 0)) || rename_refuse "a quantifier on a group that can match the empty string"
+      (($3 == 0)) || rename_refuse "a quantifier on a group that holds a capturing group" ;;
+  esac
+  RX_AT=$((at + len))
+  [[ ${RX_RE:RX_AT:1} != '?' ]] || RX_AT=$((RX_AT + 1))
+}
+
+# rename_escape: reads the backslash escape at RX_AT, of punctuation only (\d \w \s are Unicode
+# classes in jq and ASCII ones in Java; \p, \Q and the like Java's own).
+rename_escape() {
+  local x=${RX_RE:RX_AT+1:1}
+  [[ -n $x && $RX_PUNCT == *"$x"* ]] ||
+    rename_refuse "a backslash escape other than of punctuation (\\X, X one of ${RX_PUNCT})"
+  RX_AT=$((RX_AT + 2))
+}
+
+# rename_set: reads the [...] or [^...] set at RX_AT: characters, ranges a-z of plain
+# characters and escaped punctuation; no [ inside (a nested set or a POSIX class), no &&
+# (Java's intersection), no ] first, a - only first, last or in a range.
+rename_set() {
+  local start=$RX_AT members=0 c
+  RX_AT=$((RX_AT + 1))
+  [[ ${RX_RE:RX_AT:1} != '^' ]] || RX_AT=$((RX_AT + 1))
+  [[ ${RX_RE:RX_AT:1} != ']' ]] || rename_refuse "a ] first in a [...] set (or an empty set): escape it, \\]"
+  while :; do
+    c=${RX_RE:RX_AT:1}
+    case $c in
+      '') RX_AT=$start && rename_refuse "a [ that is not closed" ;;
+      ']') RX_AT=$((RX_AT + 1)) && return 0 ;;
+      '-')
+        ((members == 0)) || [[ ${RX_RE:RX_AT+1:1} == ']' ]] ||
+          rename_refuse "a - in a [...] set that is neither first, last nor in a range a-z"
+        RX_AT=$((RX_AT + 1)) ;;
+      "\\") rename_escape ;;
+      *)
+        rename_set_char
+        if [[ ${RX_RE:RX_AT:1} == '-' && ${RX_RE:RX_AT+1:1} != ']' ]]; then
+          c=${RX_RE:RX_AT+1:1}
+          [[ -n $c && $c != '-' && $c != "\\" ]] ||
+            rename_refuse "a range in a [...] set that does not end in a plain character"
+          RX_AT=$((RX_AT + 1))
+          rename_set_char
+        fi ;;
+    esac
+    members=$((members + 1))
+  done
+}
+
+# rename_set_char: reads the plain character at RX_AT in a [...] set.
+rename_set_char() {
+  case ${RX_RE:RX_AT:1} in
+    '[') rename_refuse "a [ inside a [...] set (a nested set or a POSIX class)" ;;
+    '&') [[ ${RX_RE:RX_AT+1:1} != '&' ]] || rename_refuse "&& in a [...] set (an intersection in Java)" ;;
+  esac
+  RX_AT=$((RX_AT + 1))
 }
 
 # ---------------------------------------------------------------------------
@@ -360,6 +504,10 @@ select_feature_states() {
 # belongs to its data stream.
 ILM_BACKING_PREFIX='((shrink|restored|partial|downsample)-([a-z0-9]+-)?)*'
 plan_restore() {
+  # jq 1.6 aborts (exit 134) on some patterns the whitelist may still let through: a sentence.
+  local renamed=''
+  [[ -z $RESTORE_RENAME_PATTERN ]] ||
+    renamed=" renamed by RESTORE_RENAME_PATTERN '${RESTORE_RENAME_PATTERN}' (jq 1.6 fails on some patterns: choose a simpler one)"
   jq --arg expr "$RESTORE_INDICES" --arg re "$RESTORE_RENAME_PATTERN" --arg rep "$RESTORE_RENAME_REPLACEMENT" \
     --arg ilm_prefix "$ILM_BACKING_PREFIX" --argjson system_by_feature "$(has_feature_states && echo true || echo false)" '
     # \A and \z, not ^ and $ ($ also matches before a final line break), and a * that spans
@@ -409,7 +557,8 @@ plan_restore() {
             target: (if $re != "" and $of != null then .[0:4] + (.[4:] | rename) else rename end)}],
        data_streams: [$sel_streams[] | {source: ., target: rename}],
        system: [$s.feature_states // [] | .[] | {feature: .feature_name, indices: .indices}]}' \
-    "$WORK_DIR/snapshot.json" >"$WORK_DIR/plan.json"
+    "$WORK_DIR/snapshot.json" >"$WORK_DIR/plan.json" ||
+    die "planning the restore: jq stopped (exit $?) on the snapshot's names${renamed}: nothing restored"
 
   # What the plan says, from one jq run (fields split at US, 0x1f): what the snapshot lacks,
   # system indices named outright, renamed names that are invalid or taken twice, the line
