@@ -661,7 +661,7 @@ test_killed_job_rerun_follows_its_snapshot() {
   run_job killed-rerun backup.sh "DP_BACKUP_NAME=${name}" MAX_SNAPSHOT_BYTES_PER_SEC=8kb EARLIER_ATTEMPT_WAIT=2
   check "the rerun exits 0" test "$JOB_RC" -eq 0
   check "it waited for the repository to go, then took it as left by an attempt that did not end" \
-    log_has killed-rerun "repository kb-${name} is still registered after 2s: left by an attempt that did not end; this job takes it over"
+    log_has killed-rerun "repository kb-${name} is still registered after 2s: left by an attempt that did not end, or kept for a snapshot or restore the engine may still run .*; this job takes it over"
   check "it takes over the repository its first attempt left" \
     log_has killed-rerun "repository kb-${name} is already registered with the same settings \\(an earlier attempt of this Backup\\): taking it over"
   check "it follows the running snapshot" log_has killed-rerun "snapshot ${name} is already running \\(an earlier attempt of this Backup\\): following it"

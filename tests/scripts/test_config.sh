@@ -1626,6 +1626,25 @@ test_plan_keeps_ilm_backing_indices_with_their_stream() {
     done
     rm -rf "$WORK_DIR"
   )
+  # Elasticsearch 7.11+ dates its backing indices: .ds-a-2024.01.01-000001 is then a's.
+  local dated
+  dated=$(
+    # shellcheck source=../../addons/elasticsearch/dataprotection/restore.sh disable=SC1091
+    source "${ROOT}/addons/elasticsearch/dataprotection/restore.sh"
+    WORK_DIR=$(mktemp -d) ENGINE_DISTRIBUTION=elasticsearch ENGINE_VERSION=8.19.0 SNAPSHOT_NAME=s1
+    RESTORE_RENAME_PATTERN='' RESTORE_RENAME_REPLACEMENT='' INCLUDE_GLOBAL=false
+    # shellcheck disable=SC2317 # called by plan_restore
+    log() { :; }
+    printf '[]\n' >"$WORK_DIR/features.json"
+    jq -n '{snapshots: [{indices: [".ds-a-2024.01.01-000001", ".ds-a-2024.01.01-2024.03.05-000001", ".ds-a-000009"], data_streams: ["a", "a-2024.01.01"]}]}' >"$WORK_DIR/snapshot.json"
+    for RESTORE_INDICES in a a-2024.01.01; do
+      plan_restore && jq -c '[.indices[] | [.source, .stream]]' "$WORK_DIR/plan.json"
+    done
+    rm -rf "$WORK_DIR"
+  )
+  expect_eq "on Elasticsearch a dated fit comes first, one without the date (a stream older than 7.11) after" \
+    '[[".ds-a-000009","a"],[".ds-a-2024.01.01-000001","a"]]
+[[".ds-a-2024.01.01-2024.03.05-000001","a-2024.01.01"]]' "$dated"
   expect_eq "of two streams whose names overlap, each backing index is its own stream's" \
     '[[".ds-dsa-000001","dsa"]]
 [[".ds-dsa-2026.01.02-000001","dsa-2026.01.02"]]

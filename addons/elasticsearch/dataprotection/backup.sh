@@ -360,11 +360,17 @@ job_cleanup() {
 
 # Writes the Backup status fragment KubeBlocks merges: totalSize, timeRange, extras.
 write_backup_info() {
-  local fragment="$WORK_DIR/backup-info.json" status="$WORK_DIR/no-status.json"
-  if es_call GET "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}/_status" '' "$ES_VERIFY_TIMEOUT" && [[ $HTTP_STATUS == 200 ]]; then
-    status=$ES_REPLY
-  else
-    warn "snapshot size unknown: $(read_failure)"
+  local fragment="$WORK_DIR/backup-info.json" status="$WORK_DIR/no-status.json" try
+  for try in 1 2 3; do
+    if es_call GET "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}/_status" '' "$ES_VERIFY_TIMEOUT" && [[ $HTTP_STATUS == 200 ]]; then
+      status=$ES_REPLY
+      break
+    fi
+    ((try == 3)) || sleep_s 1
+  done
+  if [[ $status != "$ES_REPLY" ]]; then
+    # No size rather than a size of 0, which would read as an empty backup.
+    warn "snapshot size unknown (totalSize left out of the backup info): $(read_failure)"
     printf '{}\n' >"$status"
   fi
   # One jq run (compact, so the log line is the file): the size from _status, the rest from
@@ -373,8 +379,9 @@ write_backup_info() {
     --arg repository "$REPOSITORY" --arg bucket "$S3_BUCKET" --arg base_path "$REPO_BASE_PATH" '
       .snapshots[0] as $s
       | ($status[0].snapshots[0].stats // {}) as $stats
-      | {totalSize: ($stats | .total.size_in_bytes // .total_size_in_bytes // .incremental.size_in_bytes // 0 | tostring),
-         timeRange: {start: ($s.start_time_in_millis / 1000 | floor | todate),
+      | (if ($stats | length) == 0 then {}
+         else {totalSize: ($stats | .total.size_in_bytes // .total_size_in_bytes // .incremental.size_in_bytes // 0 | tostring)} end)
+      + {timeRange: {start: ($s.start_time_in_millis / 1000 | floor | todate),
                      end: (($s.end_time_in_millis + 999) / 1000 | floor | todate)},
          extras: [{snapshot: $s.snapshot, uuid: $s.uuid, state: $s.state,
                    indices: ($s.indices | length | tostring),

@@ -1223,6 +1223,10 @@ claim_repository() {
   fi
   local theirs
   theirs=$(jq -r --arg r "$REPOSITORY" '.[$r] | "type \(.type), bucket \(.settings.bucket // "?"), base_path \(.settings.base_path // "?"), client \(.settings.client // "default"), readonly \(.settings.readonly // "false")"' "$ES_REPLY")
+  if jq -e --arg r "$REPOSITORY" --slurpfile want "$body" '.[$r].settings as $h | $want[0].settings as $w
+      | $h.bucket == $w.bucket and $h.base_path == $w.base_path and ($h.client // "default") == $w.client' "$ES_REPLY" >/dev/null; then
+    die "repository ${REPOSITORY} is registered with this Backup's bucket, path and S3 client but other settings (${theirs}; a throttle, or read-only for a restore): another job of this Backup may be using it now: it is left unchanged; run this job again once that one has ended (DELETE _snapshot/${REPOSITORY} if it is a leftover: its data stays)"
+  fi
   die "repository ${REPOSITORY} already exists with other settings (${theirs}), registered by someone else: it is left unchanged; unregister it (DELETE _snapshot/${REPOSITORY}, its data stays) if it is a leftover"
 }
 
@@ -1358,7 +1362,7 @@ wait_for_earlier_attempt() {
       return 0
     fi
   done
-  log "repository ${REPOSITORY} is still registered after ${patience}s: left by an attempt that did not end; this job takes it over"
+  log "repository ${REPOSITORY} is still registered after ${patience}s: left by an attempt that did not end, or kept for a snapshot or restore the engine may still run (GET _snapshot/_status, GET _cat/recovery); this job takes it over"
 }
 
 # The preparation both jobs share, up to a registered repository.
@@ -1391,6 +1395,9 @@ snapshot_info() {
   SNAPSHOT_STATE=''
   es_call GET "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}" || return 1
   if [[ $HTTP_STATUS == 404 ]]; then
+    # A 404 for the repository itself (unregistered under the job) says nothing of the
+    # snapshot.
+    ! jq -e '.error.type == "repository_missing_exception"' "$ES_REPLY" >/dev/null 2>&1 || return 1
     SNAPSHOT_STATE=MISSING
     return 0
   fi

@@ -509,7 +509,8 @@ plan_restore() {
   [[ -z $RESTORE_RENAME_PATTERN ]] ||
     renamed=" renamed by RESTORE_RENAME_PATTERN '${RESTORE_RENAME_PATTERN}' (jq 1.6 fails on some patterns: choose a simpler one)"
   jq --arg expr "$RESTORE_INDICES" --arg re "$RESTORE_RENAME_PATTERN" --arg rep "$RESTORE_RENAME_REPLACEMENT" \
-    --arg ilm_prefix "$ILM_BACKING_PREFIX" --argjson system_by_feature "$(has_feature_states && echo true || echo false)" '
+    --arg ilm_prefix "$ILM_BACKING_PREFIX" --argjson system_by_feature "$(has_feature_states && echo true || echo false)" \
+    --argjson es_dates "$([[ $ENGINE_DISTRIBUTION == elasticsearch ]] && echo true || echo false)" '
     # \A and \z, not ^ and $ ($ also matches before a final line break), and a * that spans
     # line breaks: as the engines match names.
     def glob_re: "\\A" + (gsub("(?<c>[.+?^${}()|\\[\\]\\\\])"; "\\\(.c)") | gsub("\\*"; "(?s:.)*")) + "\\z";
@@ -521,12 +522,16 @@ plan_restore() {
             .out += $s[.pos:$m.offset] + ($rep | expand($m)) | .pos = $m.offset + $m.length end)
         | .out + $s[.pos:];
     def rename: if $re == "" then . else replace_all($re; $rep) end;
-    def backing($ds): test("\\A" + $ilm_prefix + "\\.(ds|fs)-" + ($ds | glob_re | ltrimstr("\\A") | rtrimstr("\\z"))
-        + "-([0-9]{4}\\.[0-9]{2}\\.[0-9]{2}-)?[0-9]{6}\\z");
-    # The data stream of the snapshot a backing index belongs to: of those whose name pattern
-    # it fits, the longest (.ds-a-2024.01.01-000001 fits a, but belongs to a-2024.01.01 when the
-    # snapshot holds both); null for none.
-    def owner($streams): . as $n | [$streams[] | select(. as $d | $n | backing($d))] | max_by(length);
+    # .ds-<stream>-<generation>, and on Elasticsearch 7.11+ .ds-<stream>-<yyyy.MM.dd>-<generation>.
+    def backing($ds; $dated): test("\\A" + $ilm_prefix + "\\.(ds|fs)-" + ($ds | glob_re | ltrimstr("\\A") | rtrimstr("\\z"))
+        + "-" + (if $dated then "[0-9]{4}\\.[0-9]{2}\\.[0-9]{2}-" else "" end) + "[0-9]{6}\\z");
+    def longest_fit($streams; $dated): . as $n | [$streams[] | select(. as $d | $n | backing($d; $dated))] | max_by(length);
+    # The data stream of the snapshot a backing index belongs to, null for none. Of the streams
+    # whose names it fits, the longest (.ds-a-000001 fits a, but is a-000001 when OpenSearch
+    # holds both); on Elasticsearch, whose names carry a date (7.11+), a fit with the date
+    # first (.ds-a-2024.01.01-000001 is then a, not a-2024.01.01), one without it (a stream
+    # made before 7.11) after.
+    def owner($streams): (if $es_dates then longest_fit($streams; true) else null end) // longest_fit($streams; false);
     .snapshots[0] as $s
     | ($s.indices // []) as $indices
     | ($s.data_streams // []) as $streams
@@ -1177,10 +1182,17 @@ health_pending() {
       | "\($target) \(map($h[.].active_shards // 0) | add // 0) \(join(","))"' "$ES_REPLY") || return 1
 }
 
-# Prints how the restore advances: shards recovering from the snapshot, bytes.
+# report_recovery PENDING: prints how the restore advances: shards recovering from the
+# snapshot, bytes; with none recovering, what holds the pending primaries (PENDING: names,
+# comma-separated), so that a wait that no longer advances says why.
 report_recovery() {
   es_call GET '/_recovery?active_only=true' && [[ $HTTP_STATUS == 200 ]] || return 0
-  jq -e '[.[].shards[] | select(.type == "SNAPSHOT")] | length > 0' "$ES_REPLY" >/dev/null || return 0
+  if ! jq -e '[.[].shards[] | select(.type == "SNAPSHOT")] | length > 0' "$ES_REPLY" >/dev/null; then
+    local reasons
+    reasons=$(unassigned_reasons "$(cut -d, -f1-40 <<<"$1")")
+    log "restore in progress: no shard recovering from the snapshot now; inactive primaries: ${reasons:-none listed} ($((SECONDS - RESTORE_START))s)"
+    return 0
+  fi
   log "restore in progress: $(jq -r '[.[].shards[] | select(.type == "SNAPSHOT")] as $s
       | ($s | map(.index.size.total_in_bytes // 0) | add // 0) as $total
       | ($s | map(.index.size.recovered_in_bytes // 0) | add // 0) as $done
@@ -1262,7 +1274,7 @@ wait_for_primaries() {
       die "restore of ${SNAPSHOT_NAME}: deadline of ${RESTORE_TIMEOUT}s (RESTORE_TIMEOUT) reached with inactive primaries: ${reasons:-the engine lists no shard of ${first} (not in the cluster?)} (the engine goes on restoring)"
     fi
     if ((SECONDS - last_report >= PROGRESS_INTERVAL)); then
-      report_recovery
+      report_recovery "$all_pending"
       last_report=$SECONDS
     fi
     # A round that did not know every batch's primaries was not held: the next one, which
@@ -1283,8 +1295,10 @@ wait_for_primaries() {
   log "every restored primary shard is active ($(wc -l <"$WORK_DIR/watch.txt") index(es), $((SECONDS - RESTORE_START))s, ${HEALTH_READS} health read(s))"
 }
 
-# Confirms through _recovery that each primary of the restored indices came from the
-# snapshot; prints the bytes restored.
+# Confirms through _recovery that each primary of the restored indices has recovered; prints
+# the bytes restored from the snapshot. Any finished recovery counts: a primary moved since
+# (rebalancing after a large restore) shows its move (PEER), not SNAPSHOT, and each name is one
+# the restore created (check_restored_names).
 check_recoveries() {
   local batch missing='' bytes=0 b m
   while IFS= read -r batch; do
@@ -1293,11 +1307,11 @@ check_recoveries() {
         | "\([.[].shards[] | select(.primary and .type == "SNAPSHOT") | .index.size.recovered_in_bytes // 0] | add // 0) " +
           ([$batch | split(",")[]
             | select(([($r[.].shards // [])[] | select(.primary)]) as $p
-                     | ($p | length) == 0 or ($p | any(.stage != "DONE" or .type != "SNAPSHOT")))] | join(", "))' "$ES_REPLY")"
+                     | ($p | length) == 0 or ($p | any(.stage != "DONE")))] | join(", "))' "$ES_REPLY")"
     bytes=$((bytes + b))
     missing+="${m:+${missing:+, }$m}"
   done < <(names_in_batches "$WORK_DIR/watch.txt")
-  [[ -z $missing ]] || die "restore of ${SNAPSHOT_NAME}: no finished primary recovery from the snapshot for: ${missing}"
+  [[ -z $missing ]] || die "restore of ${SNAPSHOT_NAME}: no finished primary recovery for: ${missing}"
   log "recoveries: every restored primary DONE, $((bytes / 1024)) KiB read from the snapshot"
 }
 
