@@ -234,7 +234,8 @@ log_before() {
 
 # repo_absent BACKUP: the job left no repository registered.
 repo_absent() {
-  [[ $(es_status GET "/_snapshot/kb-$1") == 404 ]]
+  # A restore's repository is its attempt's own: kb-<backup>-r<attempt>.
+  es GET /_snapshot | jq -e --arg b "kb-$1" 'keys | all(. != $b and (startswith($b + "-r") | not))' >/dev/null
 }
 
 failed_with_exit_marker() {
@@ -504,7 +505,7 @@ test_backup_then_restore() {
   run_job happy-restore restore.sh "DP_BACKUP_NAME=${name}"
   check "restore exits 0" test "$JOB_RC" -eq 0
   check "restore registers the repository read-only" \
-    log_has happy-restore "repository kb-${name} registered and verified \\(read-only\\)"
+    log_has happy-restore "repository kb-${name}-r[0-9a-f]{6} registered and verified \\(read-only\\)"
   check "restore checks the snapshot first" log_has happy-restore "snapshot ${name}: SUCCESS, "
   check "restore waits for the primaries" log_has happy-restore "every restored primary shard is active"
   check "t-alpha back with the same documents" test "$(fingerprint t-alpha)" == "$before_a"
@@ -662,14 +663,17 @@ test_killed_job_rerun_follows_its_snapshot() {
   check "the rerun exits 0" test "$JOB_RC" -eq 0
   check "it waited for the repository to go, then took it as left by an attempt that did not end" \
     log_has killed-rerun "repository kb-${name} is still registered after 2s: left by an attempt that did not end, or kept for a snapshot or restore the engine may still run .*; this job takes it over"
-  check "it takes over the repository its first attempt left" \
-    log_has killed-rerun "repository kb-${name} is already registered with the same settings \\(an earlier attempt of this Backup\\): taking it over"
+  check "it takes over, as it is, the repository its first attempt left with its snapshot running" \
+    log_has killed-rerun "repository kb-${name} is registered by an earlier attempt of this Backup whose snapshot still runs: taking it over as it is, on that attempt's S3 client $(job_client killed-backup)"
   check "it follows the running snapshot" log_has killed-rerun "snapshot ${name} is already running \\(an earlier attempt of this Backup\\): following it"
   check "to SUCCESS" log_has killed-rerun "snapshot ${name}: SUCCESS after [0-9]+s"
   check "no second snapshot started" log_lacks killed-rerun "snapshot ${name} started"
   check "backup info written" backup_info_valid killed-rerun "$name"
   check "the repository unregistered at the end" repo_absent "$name"
   check "the client removed from every keystore at the end" no_client_left "$(job_client killed-rerun)"
+  check "and the first attempt's client too, once the repository that used it is gone" \
+    no_client_left "$(job_client killed-backup)"
+  check "each attempt had a client of its own" test "$(job_client killed-backup)" != "$(job_client killed-rerun)"
   es DELETE /t-killed >/dev/null
 }
 

@@ -221,8 +221,10 @@ log_lacks() {
   ! grep -E -q -- "$2" "${OUT}/$1.log"
 }
 
+# repo_absent BACKUP: no repository of BACKUP's is registered (a restore's is its attempt's
+# own, kb-<backup>-r<attempt>).
 repo_absent() {
-  [[ $(es_status GET "/_snapshot/kb-$1") == 404 ]]
+  es GET /_snapshot | jq -e --arg b "kb-$1" 'keys | all(. != $b and (startswith($b + "-r") | not))' >/dev/null
 }
 
 # node_pid N: the pid cluster.sh recorded for OpenSearch node N, if it still runs.
@@ -665,7 +667,7 @@ test_sigterm_while_restoring_leaves_it_to_the_engine() {
   check "the job ends as terminated" log_has term "restore ${BASE} FAILED \\(exit 143\\)"
   check "its clean-up bounded for the pod's grace period" log_has term "stopped by a signal: the clean-up ends within 25s \\(EXIT_GRACE\\), each of its calls within 10s"
   check "the repository and the S3 client left to the engine, with how to remove them" \
-    log_has term "WARNING: the engine may still be using repository kb-${BASE} and S3 client kb_"
+    log_has term "WARNING: the engine may still be using repository kb-${BASE}-r[0-9a-f]{6} and S3 client kb_"
   check "so the engine finishes the restore: r-big holds the snapshot's documents" wait_for_fingerprint r-big
   unregister_left_repository
 }
@@ -673,7 +675,9 @@ test_sigterm_while_restoring_leaves_it_to_the_engine() {
 # unregister_left_repository: what the job's warning says to do once the engine has ended
 # (DELETE _snapshot/<repo>), so that the next job registers its own settings.
 unregister_left_repository() {
-  check "the repository left behind unregisters as the warning says" es DELETE "/_snapshot/kb-${BASE}" -o /dev/null
+  local repo
+  repo=$(es GET /_snapshot | jq -r --arg b "kb-${BASE}-r" '[keys[] | select(startswith($b))][0] // "none"')
+  check "the repository left behind unregisters as the warning says" es DELETE "/_snapshot/${repo}" -o /dev/null
 }
 
 # wait_for_fingerprint INDEX: once INDEX is green (a restoring index is yellow already), its

@@ -13,7 +13,7 @@
 #      AGENT_PARALLELISM at a time and each node within AGENT_NODE_DEADLINE: GET /ready first
 #      (any failure stops the job with nothing written; it also tells whether the keystore has
 #      a password), then POST /keystore with the BackupRepo's keys under this Backup's own S3
-#      client (kb_<backup>_<hash>): wrong cluster credentials or a wrong keystore password
+#      client of this attempt (kb_<backup>_<hash>_<attempt>): wrong cluster credentials or a wrong keystore password
 #      fail there, naming the node; what other nodes wrote is removed on exit.
 #      Refused connections, timeouts and 503s are retried (AGENT_ATTEMPTS); a 4xx or 500 is not.
 #      A BackupRepo with env_auth = true and no keys skips this step (client 'default').

@@ -372,9 +372,9 @@ repository_name() {
   printf '%s' "$name"
 }
 
-# client_name NAMESPACE BACKUP: the S3 client this job writes into every keystore,
+# client_name NAMESPACE BACKUP: the Backup's S3 client name, to which each attempt adds its id:
 # 'kb_<up to 20 chars of the backup name>_<hash of namespace/backup>', matching
-# [a-z0-9_-]+ and at most 32 characters, so two Backups never share a client.
+# [a-z0-9_-]+ and at most 32 characters (39 with the id), so two Backups never share a client.
 client_name() {
   local ns=$1 backup=$2 slug
   slug=$(printf '%s' "${backup,,}" | tr -c 'a-z0-9' '_')
@@ -471,8 +471,21 @@ load_job_env() {
   AGENT_NODE_DEADLINE=${AGENT_NODE_DEADLINE:-60}
   AGENT_ATTEMPTS=${AGENT_ATTEMPTS:-3}
 
+  # Each attempt of a job (each pod of its Job) writes keys of its own, so that one attempt's
+  # exit never removes the keys another is using: the Backup's client name and an attempt id.
+  # A backup's repository is the Backup's (one path, one writer at a time: an attempt takes
+  # over an earlier one's); a restore's, read-only, is the attempt's own.
+  # From /dev/urandom: bash's $RANDOM is seeded from the time and the pid, which two pods'
+  # containers started in the same second may share.
+  ATTEMPT_ID=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+  [[ $ATTEMPT_ID =~ ^[0-9a-f]{6}$ ]] || die "could not read 3 random bytes from /dev/urandom"
+  CLIENT_PREFIX="$(client_name "$NAMESPACE" "$BACKUP_NAME")_"
+  S3_CLIENT="${CLIENT_PREFIX}${ATTEMPT_ID}"
   REPOSITORY=$(repository_name "$BACKUP_NAME")
-  S3_CLIENT=$(client_name "$NAMESPACE" "$BACKUP_NAME")
+  if [[ ${JOB_KIND:-} == restore ]]; then
+    REPOSITORY="${REPOSITORY:0:56}-r${ATTEMPT_ID}"
+  fi
+  TAKEN_CLIENT=''
   REPOSITORY_EXTRA_SETTINGS=${REPOSITORY_EXTRA_SETTINGS:-'{}'}
   local n
   for n in AGENT_PORT AGENT_CONNECT_TIMEOUT AGENT_TIMEOUT ES_CONNECT_TIMEOUT ES_TIMEOUT \
@@ -583,6 +596,7 @@ on_exit() {
     # repository to go (wait_for_earlier_attempt), and must then find the keys gone too.
     remove_keystore_client
     unregister_repository
+    remove_taken_client
   fi
   rm -rf -- "$WORK_DIR"
   if [[ $rc -ne 0 || $JOB_DONE != true ]]; then
@@ -621,6 +635,7 @@ keep_for_the_engine() { KEEP_FOR_THE_ENGINE=true; }
 
 leave_for_the_engine() {
   [[ ${REPOSITORY_REGISTERED:-false} == true || ${KEYSTORE_TOUCHED:-false} == true ]] || return 0
+  [[ -z ${TAKEN_CLIENT:-} ]] || warn "repository ${REPOSITORY} still uses the S3 client ${TAKEN_CLIENT} of the earlier attempt it was taken over from: remove s3.client.${TAKEN_CLIENT}.* too once it has ended"
   warn "the engine may still be using repository ${REPOSITORY} and S3 client ${S3_CLIENT}: both are left in place so that it can finish; once it has ended, unregister the repository (DELETE _snapshot/${REPOSITORY}) and remove s3.client.${S3_CLIENT}.* from every node's keystore (DELETE /keystore?client=${S3_CLIENT}&reload=true on each agent)"
 }
 
@@ -1140,6 +1155,16 @@ remove_keystore_client() {
   fi
 }
 
+# remove_taken_client: once the repository this job took over from an earlier attempt is
+# unregistered, that attempt's keys have no user left: removed as this job's own are.
+remove_taken_client() {
+  [[ -n ${TAKEN_CLIENT:-} && ${REPOSITORY_GONE:-false} == true && ${NODE_COUNT:-0} -gt 0 ]] || return 0
+  local own=$S3_CLIENT
+  S3_CLIENT=$TAKEN_CLIENT KEYSTORE_TOUCHED=true
+  remove_keystore_client
+  S3_CLIENT=$own TAKEN_CLIENT=''
+}
+
 # judge_reloaded_digest HOST RELOADED WROTE: a node (Elasticsearch 9.3+) loaded a keystore
 # whose digest is not the one its agent answered this job's write with. A later save (another
 # job's, which keeps this job's entries) explains it when the file on that node is now what
@@ -1221,6 +1246,16 @@ claim_repository() {
     log "repository ${REPOSITORY} is already registered with the same settings (an earlier attempt of this Backup): taking it over"
     return 0
   fi
+  # An earlier attempt's: the same settings but its own S3 client.
+  local earlier
+  earlier=$(jq -r --arg r "$REPOSITORY" --arg prefix "$CLIENT_PREFIX" --slurpfile want "$body" '
+      def norm: {type, settings: ((.settings // {}) | del(.client) | map_values(tostring))};
+      .[$r] | select(norm == ($want[0] | norm)) | .settings.client // ""
+      | select(startswith($prefix)) ' "$ES_REPLY")
+  if [[ -n $earlier ]]; then
+    take_over_repository "$earlier" "$body"
+    return 0
+  fi
   local theirs
   theirs=$(jq -r --arg r "$REPOSITORY" '.[$r] | "type \(.type), bucket \(.settings.bucket // "?"), base_path \(.settings.base_path // "?"), client \(.settings.client // "default"), readonly \(.settings.readonly // "false")"' "$ES_REPLY")
   if jq -e --arg r "$REPOSITORY" --slurpfile want "$body" '.[$r].settings as $h | $want[0].settings as $w
@@ -1228,6 +1263,25 @@ claim_repository() {
     die "repository ${REPOSITORY} is registered with this Backup's bucket, path and S3 client but other settings (${theirs}; a throttle, or read-only for a restore): another job of this Backup may be using it now: it is left unchanged; run this job again once that one has ended (DELETE _snapshot/${REPOSITORY} if it is a leftover: its data stays)"
   fi
   die "repository ${REPOSITORY} already exists with other settings (${theirs}), registered by someone else: it is left unchanged; unregister it (DELETE _snapshot/${REPOSITORY}, its data stays) if it is a leftover"
+}
+
+# take_over_repository CLIENT BODY: the repository an earlier attempt of this Backup registered
+# with its S3 client CLIENT. With no snapshot of it running, it is registered again with this
+# job's client (BODY); with one running (the engine refuses a change then), it stays as it is,
+# on CLIENT, whose keys that attempt left. Either way this job unregisters it at its end, and
+# then removes CLIENT's keys too (TAKEN_CLIENT): the repository was their only user.
+take_over_repository() {
+  local client=$1 body=$2
+  TAKEN_CLIENT=$client
+  es_ok "reading the snapshots running in repository ${REPOSITORY}" GET "/_snapshot/${REPOSITORY}/_current"
+  if jq -e '(.snapshots // []) | length == 0' "$ES_REPLY" >/dev/null; then
+    log "repository ${REPOSITORY} is registered by an earlier attempt of this Backup (S3 client ${client}), with no snapshot running: registering it again with this job's client"
+    return 0
+  fi
+  log "repository ${REPOSITORY} is registered by an earlier attempt of this Backup whose snapshot still runs: taking it over as it is, on that attempt's S3 client ${client}"
+  jq -c --arg c "$client" '.settings.client = $c' "$body" >"$body.taken"
+  mv -f "$body.taken" "$body"
+  REPOSITORY_AS_IS=true
 }
 
 # register_repository READONLY(true|false) [EVERY_NODE(true|false)]: PUT _snapshot/<repo>
@@ -1261,11 +1315,15 @@ register_repository() {
       + (if $max_snapshot != "" then {max_snapshot_bytes_per_sec: $max_snapshot} else {} end)
       + (if $max_restore != "" then {max_restore_bytes_per_sec: $max_restore} else {} end)
       + $extra)}' >"$body"
+  REPOSITORY_AS_IS=false
   claim_repository "$body"
   REPOSITORY_REGISTERED=true
   REPOSITORY_OWNED=true
   local step="registration of repository ${REPOSITORY} (bucket ${S3_BUCKET}, base_path ${REPO_BASE_PATH})"
-  if [[ $every_node == true ]]; then
+  if [[ $REPOSITORY_AS_IS == true ]]; then
+    step="verification of repository ${REPOSITORY} (taken over as it is)"
+    es_verifying "$step" POST "/_snapshot/${REPOSITORY}/_verify" ''
+  elif [[ $every_node == true ]]; then
     es_verifying "$step" PUT "/_snapshot/${REPOSITORY}?verify=false" "$body"
     es_verifying "$step" POST "/_snapshot/${REPOSITORY}/_verify" ''
   else
@@ -1330,6 +1388,7 @@ unregister_repository() {
   [[ ${REPOSITORY_REGISTERED:-false} == true ]] || return 0
   REPOSITORY_REGISTERED=false
   if es_call DELETE "/_snapshot/${REPOSITORY}" && [[ $HTTP_STATUS == 2* || $HTTP_STATUS == 404 ]]; then
+    REPOSITORY_GONE=true
     log "repository ${REPOSITORY} unregistered (its data stays in the bucket)"
   elif [[ -n $HTTP_ERROR ]]; then
     warn "could not unregister repository ${REPOSITORY}: ${HTTP_ERROR}"
@@ -1348,10 +1407,14 @@ unregister_repository() {
 wait_for_earlier_attempt() {
   local patience=${EARLIER_ATTEMPT_WAIT:-40} until
   [[ $patience =~ ^[0-9]+$ ]] || die "EARLIER_ATTEMPT_WAIT '${patience}' is not a whole number"
+  # A restore's repository is its attempt's own: nothing to wait for.
+  [[ $JOB_KIND == backup ]] || return 0
   es_call GET "/_snapshot/${REPOSITORY}" && [[ $HTTP_STATUS == 200 ]] || return 0
-  jq -e --arg r "$REPOSITORY" --arg bucket "$S3_BUCKET" --arg base_path "$REPO_BASE_PATH" --arg client "$S3_CLIENT" '
+  jq -e --arg r "$REPOSITORY" --arg bucket "$S3_BUCKET" --arg base_path "$REPO_BASE_PATH" \
+    --arg prefix "$CLIENT_PREFIX" --arg own "$S3_CLIENT" '
       .[$r] | .type == "s3" and .settings.bucket == $bucket and .settings.base_path == $base_path
-        and (.settings.client // "default") == $client' "$ES_REPLY" >/dev/null || return 0
+        and ((.settings.client // "default") as $c | $c == $own or ($c | startswith($prefix))
+             or ($own == "default" and $c == "default"))' "$ES_REPLY" >/dev/null || return 0
   ((patience > 0)) || return 0
   log "repository ${REPOSITORY} is registered already: an earlier attempt of this Backup may still be ending; waiting up to ${patience}s for it to go (EARLIER_ATTEMPT_WAIT)"
   until=$((SECONDS + patience))

@@ -7,7 +7,7 @@
 #   0. The options are checked first (a bad one stops the job before any call).
 #   1.-3. as backup.sh: an earlier attempt's repository waited for (EARLIER_ATTEMPT_WAIT),
 #      the BackupRepo's keys into every node's keystore through the agents,
-#      the reload, then the Backup's own path as a read-only repository kb-<backup>. When the
+#      the reload, then the Backup's own path as a read-only repository kb-<backup>-r<attempt>. When the
 #      snapshot is not there, the upstream addon's layout is tried (its repository's base_path
 #      is two directories above the Backup's path).
 #   4. Pre-flight, read-only: the snapshot exists and is SUCCESS; the cluster's version can
