@@ -593,7 +593,7 @@ case_backup_job_over_https() {
   check "the failure names the node and the node's reason" \
     grep -E -q "ERROR: keystore update failed on 1 of 1 node\(s\): [^ ]+ \(${SECURE_ADDR//./\\.}:${AGENT_PORT}\): saved, but its node refused the reload: .*unknown secure setting" "$log"
   check "the job removed its client again, over https with a reload" \
-    grep -E -q "keystore: client kb_https_job_[0-9a-f]+ removed from all 1 nodes \(1 held it\)" "$log"
+    grep -E -q "keystore: client kb_https_job_[0-9a-f]+_[0-9a-f]{6} removed from all 1 nodes \(1 held it\)" "$log"
   check "the keystore holds what it held before" test "$(tool_list)" == "$BASE_NAMES"
 
   # Control: called by its address (AGENT_HOST_SUFFIX set empty), the same agent fails the
