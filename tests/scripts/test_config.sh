@@ -1585,6 +1585,29 @@ test_alias_refusal_named_on_a_later_failure() {
   expect_eq "a job that ended well says nothing" '' "$(cleanup_case true false 0)"
 }
 
+# stream_plans ENGINE SNAPSHOT_JQ SELECTION...: for each RESTORE_INDICES SELECTION, one line of
+# the plan's [source, data stream] pairs, over the snapshot listing SNAPSHOT_JQ (a jq program)
+# on ENGINE (opensearch 3.6.0 or elasticsearch 8.19.0).
+# shellcheck disable=SC2034 # globals read by restore.sh
+stream_plans() {
+  (
+    # shellcheck source=../../addons/elasticsearch/dataprotection/restore.sh disable=SC1091
+    source "${ROOT}/addons/elasticsearch/dataprotection/restore.sh"
+    WORK_DIR=$(mktemp -d) ENGINE_DISTRIBUTION=$1 SNAPSHOT_NAME=s1
+    ENGINE_VERSION=$([[ $1 == opensearch ]] && echo 3.6.0 || echo 8.19.0)
+    RESTORE_RENAME_PATTERN='' RESTORE_RENAME_REPLACEMENT='' INCLUDE_GLOBAL=false
+    # shellcheck disable=SC2317 # called by plan_restore
+    log() { :; }
+    printf '[]\n' >"$WORK_DIR/features.json"
+    jq -n "$2" >"$WORK_DIR/snapshot.json"
+    shift 2
+    for RESTORE_INDICES in "$@"; do
+      plan_restore && jq -c '[.indices[] | [.source, .stream]]' "$WORK_DIR/plan.json"
+    done
+    rm -rf "$WORK_DIR"
+  )
+}
+
 # Backing indices that Elasticsearch's ILM or searchable snapshots renamed (shrink-, restored-,
 # partial-, downsample- before '.ds-') belong to their data stream in the plan; a rename over
 # them is refused, since the engine's rename of such a name is not the plan's to say.
@@ -1611,37 +1634,12 @@ test_plan_keeps_ilm_backing_indices_with_their_stream() {
     "$(plan_case logs-a '' '')"
   expect_eq "an index merely named like ILM's is no backing index" '[["shrink-plain",null]]' "$(plan_case shrink-plain '' '')"
   # Streams dsa and dsa-2026.01.02 (both allowed): a backing index is the longer one's.
-  local two
-  two=$(
-    # shellcheck source=../../addons/elasticsearch/dataprotection/restore.sh disable=SC1091
-    source "${ROOT}/addons/elasticsearch/dataprotection/restore.sh"
-    WORK_DIR=$(mktemp -d) ENGINE_DISTRIBUTION=opensearch ENGINE_VERSION=3.6.0 SNAPSHOT_NAME=s1
-    RESTORE_RENAME_PATTERN='' RESTORE_RENAME_REPLACEMENT='' INCLUDE_GLOBAL=false
-    # shellcheck disable=SC2317 # called by plan_restore
-    log() { :; }
-    printf '[]\n' >"$WORK_DIR/features.json"
-    jq -n '{snapshots: [{indices: [".ds-dsa-000001", ".ds-dsa-2026.01.02-000001"], data_streams: ["dsa", "dsa-2026.01.02"]}]}' >"$WORK_DIR/snapshot.json"
-    for RESTORE_INDICES in dsa dsa-2026.01.02 '*'; do
-      plan_restore && jq -c '[.indices[] | [.source, .stream]]' "$WORK_DIR/plan.json"
-    done
-    rm -rf "$WORK_DIR"
-  )
+  local two dated
+  two=$(stream_plans opensearch '{snapshots: [{indices: [".ds-dsa-000001", ".ds-dsa-2026.01.02-000001"], data_streams: ["dsa", "dsa-2026.01.02"]}]}' \
+    dsa dsa-2026.01.02 '*')
   # Elasticsearch 7.11+ dates its backing indices: .ds-a-2024.01.01-000001 is then a's.
-  local dated
-  dated=$(
-    # shellcheck source=../../addons/elasticsearch/dataprotection/restore.sh disable=SC1091
-    source "${ROOT}/addons/elasticsearch/dataprotection/restore.sh"
-    WORK_DIR=$(mktemp -d) ENGINE_DISTRIBUTION=elasticsearch ENGINE_VERSION=8.19.0 SNAPSHOT_NAME=s1
-    RESTORE_RENAME_PATTERN='' RESTORE_RENAME_REPLACEMENT='' INCLUDE_GLOBAL=false
-    # shellcheck disable=SC2317 # called by plan_restore
-    log() { :; }
-    printf '[]\n' >"$WORK_DIR/features.json"
-    jq -n '{snapshots: [{indices: [".ds-a-2024.01.01-000001", ".ds-a-2024.01.01-2024.03.05-000001", ".ds-a-000009"], data_streams: ["a", "a-2024.01.01"]}]}' >"$WORK_DIR/snapshot.json"
-    for RESTORE_INDICES in a a-2024.01.01; do
-      plan_restore && jq -c '[.indices[] | [.source, .stream]]' "$WORK_DIR/plan.json"
-    done
-    rm -rf "$WORK_DIR"
-  )
+  dated=$(stream_plans elasticsearch '{snapshots: [{indices: [".ds-a-2024.01.01-000001", ".ds-a-2024.01.01-2024.03.05-000001", ".ds-a-000009"], data_streams: ["a", "a-2024.01.01"]}]}' \
+    a a-2024.01.01)
   expect_eq "on Elasticsearch a dated fit comes first, one without the date (a stream older than 7.11) after" \
     '[[".ds-a-000009","a"],[".ds-a-2024.01.01-000001","a"]]
 [[".ds-a-2024.01.01-2024.03.05-000001","a-2024.01.01"]]' "$dated"
