@@ -1258,11 +1258,21 @@ claim_repository() {
   fi
   local theirs
   theirs=$(jq -r --arg r "$REPOSITORY" '.[$r] | "type \(.type), bucket \(.settings.bucket // "?"), base_path \(.settings.base_path // "?"), client \(.settings.client // "default"), readonly \(.settings.readonly // "false")"' "$ES_REPLY")
-  if jq -e --arg r "$REPOSITORY" --slurpfile want "$body" '.[$r].settings as $h | $want[0].settings as $w
-      | $h.bucket == $w.bucket and $h.base_path == $w.base_path and ($h.client // "default") == $w.client' "$ES_REPLY" >/dev/null; then
-    die "repository ${REPOSITORY} is registered with this Backup's bucket, path and S3 client but other settings (${theirs}; a throttle, or read-only for a restore): another job of this Backup may be using it now: it is left unchanged; run this job again once that one has ended (DELETE _snapshot/${REPOSITORY} if it is a leftover: its data stays)"
+  if this_backups_repository "$ES_REPLY"; then
+    die "repository ${REPOSITORY} is registered with this Backup's bucket and path, on its S3 client or an earlier attempt's, but other settings (${theirs}; a throttle, or read-only for a restore): another job of this Backup may be using it now: it is left unchanged; run this job again once that one has ended (DELETE _snapshot/${REPOSITORY} if it is a leftover: its data stays)"
   fi
   die "repository ${REPOSITORY} already exists with other settings (${theirs}), registered by someone else: it is left unchanged; unregister it (DELETE _snapshot/${REPOSITORY}, its data stays) if it is a leftover"
+}
+
+# this_backups_repository FILE: whether the repository FILE (GET _snapshot/<repo>) describes is
+# one of this Backup's: an S3 repository at its bucket and path, on its S3 client or on another
+# attempt's (CLIENT_PREFIX).
+this_backups_repository() {
+  jq -e --arg r "$REPOSITORY" --arg bucket "$S3_BUCKET" --arg base_path "$REPO_BASE_PATH" \
+    --arg prefix "$CLIENT_PREFIX" --arg own "$S3_CLIENT" '
+      .[$r] | .type == "s3" and .settings.bucket == $bucket and .settings.base_path == $base_path
+        and ((.settings.client // "default") as $c | $c == $own or ($c | startswith($prefix)))' \
+    "$1" >/dev/null
 }
 
 # take_over_repository CLIENT BODY: the repository an earlier attempt of this Backup registered
@@ -1410,11 +1420,7 @@ wait_for_earlier_attempt() {
   # A restore's repository is its attempt's own: nothing to wait for.
   [[ $JOB_KIND == backup ]] || return 0
   es_call GET "/_snapshot/${REPOSITORY}" && [[ $HTTP_STATUS == 200 ]] || return 0
-  jq -e --arg r "$REPOSITORY" --arg bucket "$S3_BUCKET" --arg base_path "$REPO_BASE_PATH" \
-    --arg prefix "$CLIENT_PREFIX" --arg own "$S3_CLIENT" '
-      .[$r] | .type == "s3" and .settings.bucket == $bucket and .settings.base_path == $base_path
-        and ((.settings.client // "default") as $c | $c == $own or ($c | startswith($prefix))
-             or ($own == "default" and $c == "default"))' "$ES_REPLY" >/dev/null || return 0
+  this_backups_repository "$ES_REPLY" || return 0
   ((patience > 0)) || return 0
   log "repository ${REPOSITORY} is registered already: an earlier attempt of this Backup may still be ending; waiting up to ${patience}s for it to go (EARLIER_ATTEMPT_WAIT)"
   until=$((SECONDS + patience))
