@@ -298,6 +298,28 @@ job_client() {
   grep -o 'S3 client kb_[a-z0-9_-]*' "${OUT}/$1.log" | head -n1 | cut -d' ' -f3
 }
 
+# kill_tree PID: SIGKILL for PID and every process under it, as a pod's end after its grace
+# period (or a lost node) is: no exit trap runs, and no call of the job's is left in flight.
+kill_tree() {
+  local pid=$1 child
+  kill -STOP "$pid" 2>/dev/null
+  for child in $(ps -o pid= --ppid "$pid"); do
+    kill_tree "$child"
+  done
+  kill -KILL "$pid" 2>/dev/null
+}
+
+# restore_pod RESTORE_UID8 BACKUP: the name KubeBlocks gives a restore Job's pod (its HOSTNAME),
+# which tells the job the Restore it serves.
+restore_pod() {
+  printf 'restore-post-ready-%s-%s-0-0-x7k2p' "$1" "$2"
+}
+
+# attempt_repo TAG: the restore repository a job's log names.
+attempt_repo() {
+  grep -oE 'repository kb-[a-z0-9.-]+-r[0-9a-f]{6}' "${OUT}/$1.log" | head -n1 | cut -d' ' -f2
+}
+
 # agent_pid N: the pid cluster.sh recorded for agent N, if that process still runs.
 agent_pid() {
   local file="${E2E_WORK}/run/agent-$1.pid" pid marker
@@ -511,6 +533,104 @@ test_backup_then_restore() {
   check "t-alpha back with the same documents" test "$(fingerprint t-alpha)" == "$before_a"
   check "t-beta back with the same documents" test "$(fingerprint t-beta)" == "$before_b"
   check "restore leaves no repository registered" repo_absent "$name"
+}
+
+writes_then_is_killed() {
+  # Agent 3 (the stand-in) holds its write; the real agents 1 and 2 have written when the job
+  # is killed, before any repository is registered.
+  local waited=0
+  start_job keykill-first backup.sh "DP_BACKUP_NAME=${KEYKILL_NAME}"
+  until grep -q '^POST /keystore' "$STANDIN_LOG" || ((waited > 120)); do
+    sleep 0.25
+    waited=$((waited + 1))
+  done
+  sleep 1
+  kill_tree "$JOB_PID"
+  wait "$JOB_PID" 2>/dev/null
+}
+
+test_killed_in_the_keystore_step_keys_collected_by_the_rerun() {
+  # SIGKILL after the keys reached two nodes and before a repository exists: the rerun cannot
+  # find that attempt by its repository, and writes a client of its own; at its end it
+  # removes the keys of every client of this Backup that no repository uses.
+  KEYKILL_NAME="t-keykill-${RUN_ID}"
+  with_standin 3 slow-write writes_then_is_killed
+  local first
+  first=$(job_client keykill-first)
+  check "the killed attempt had written its keys on the real nodes" client_still_there "$first"
+  check "and registered no repository" repo_absent "$KEYKILL_NAME"
+  run_job keykill-rerun backup.sh "DP_BACKUP_NAME=${KEYKILL_NAME}"
+  check "the rerun exits 0" test "$JOB_RC" -eq 0
+  check "to SUCCESS" log_has keykill-rerun "snapshot ${KEYKILL_NAME}: SUCCESS after [0-9]+s"
+  check "with a client of its own" test "$(job_client keykill-rerun)" != "$first"
+  local n
+  for n in 1 2; do
+    check "it removed the killed attempt's keys from node-${n}" \
+      log_has keykill-rerun "node node-${n} \\($(addr_re "$n"):8080\\): keys of earlier attempts removed: client\\(s\\) ${first}$"
+  done
+  check "node-3 (its write never landed) had none to remove" log_lacks keykill-rerun "node node-3 .*keys of earlier attempts"
+  check "no keystore holds the killed attempt's client" no_client_left "$first"
+  check "nor the rerun's" no_client_left "$(job_client keykill-rerun)"
+  check "the repository unregistered" repo_absent "$KEYKILL_NAME"
+}
+
+test_killed_restore_leftovers_collected_by_its_next_attempt() {
+  # A restore attempt killed while the engine restores from its own repository: its next
+  # attempt (the same Restore: the same pod name but for the suffix) leaves that repository
+  # and its keys while the engine still uses them, and a later one removes both. Another
+  # Restore's repository and keys of the same Backup are never touched.
+  local name="t-happy-${RUN_ID}" pod other_client other_repo="kb-t-happy-${RUN_ID}-rffffff" waited=0 n
+  pod=$(restore_pod 0a1b2c3d "$name")
+  start_job rkill-first restore.sh "DP_BACKUP_NAME=${name}" "HOSTNAME=${pod}" \
+    'RESTORE_INDICES=t-alpha' 'RESTORE_RENAME_PATTERN=t-alpha' 'RESTORE_RENAME_REPLACEMENT=t-rkill-a' \
+    MAX_RESTORE_BYTES_PER_SEC=2kb
+  while ! log_has rkill-first "restore of ${name} started" && kill -0 "$JOB_PID" 2>/dev/null && ((waited < 480)); do
+    sleep 0.25
+    waited=$((waited + 1))
+  done
+  kill_tree "$JOB_PID"
+  wait "$JOB_PID" 2>/dev/null
+  local first_repo first_client
+  first_repo=$(attempt_repo rkill-first)
+  first_client=$(job_client rkill-first)
+  check "the killed attempt had started its restore" log_has rkill-first "restore of ${name} started"
+  check "and left its repository" test "$(es_status GET "/_snapshot/${first_repo}")" == 200
+  # Another Restore of the same Backup, as its job would have left things.
+  # shellcheck source=../../addons/elasticsearch/dataprotection/common.sh disable=SC1091
+  other_client=$(source "${JOBS_DIR}/common.sh" && client_name e2e "$name" ffffffff)_ffffff
+  es GET "/_snapshot/${first_repo}" | jq -c --arg r "$first_repo" --arg c "$other_client" '.[$r] | .settings.client = $c' >"${OUT}/other-repo.json"
+  es PUT "/_snapshot/${other_repo}?verify=false" --data-binary "@${OUT}/other-repo.json" >"${OUT}/other-repo.put" ||
+    ERRORS+=("registering another Restore's repository failed: $(cat "${OUT}/other-repo.put")")
+  for n in $(seq 1 "$E2E_NODE_COUNT"); do
+    jq -n --arg c "$other_client" '{client: $c, access_key_id: "AKIAOTHERRESTORE", secret_access_key: "other-restore-secret"}' |
+      curl --silent --show-error --fail-with-body --connect-timeout 5 --max-time 30 --config "$CURL_AUTH" \
+        -H 'Content-Type: application/json' --data-binary @- --output /dev/null \
+        --url "http://$(e2e_node_addr "$n"):${E2E_AGENT_PORT}/keystore"
+  done
+  run_job rkill-second restore.sh "DP_BACKUP_NAME=${name}" "HOSTNAME=${pod}" \
+    'RESTORE_INDICES=t-beta' 'RESTORE_RENAME_PATTERN=t-beta' 'RESTORE_RENAME_REPLACEMENT=t-rkill-b'
+  check "the next attempt exits 0" test "$JOB_RC" -eq 0
+  check "it keeps the killed attempt's repository while the engine restores from it" \
+    log_has rkill-second "repository ${first_repo}, left by an earlier attempt, is kept: shards of t-rkill-a are still being restored from it"
+  check "and its keys" client_still_there "$first_client"
+  # The killed attempt's restore is given up (deleting the index being restored ends it).
+  es DELETE /t-rkill-a >/dev/null
+  run_job rkill-third restore.sh "DP_BACKUP_NAME=${name}" "HOSTNAME=${pod}" \
+    'RESTORE_INDICES=t-beta' 'RESTORE_RENAME_PATTERN=t-beta' 'RESTORE_RENAME_REPLACEMENT=t-rkill-c'
+  check "a later attempt exits 0" test "$JOB_RC" -eq 0
+  check "it unregisters the killed attempt's repository" \
+    log_has rkill-third "repository ${first_repo}, left by an earlier attempt, unregistered"
+  check "which is gone" test "$(es_status GET "/_snapshot/${first_repo}")" == 404
+  check "and its keys, from every node" no_client_left "$first_client"
+  check "no attempt's own repository or keys left" no_client_left "$(job_client rkill-third)"
+  check "another Restore's repository is untouched" test "$(es_status GET "/_snapshot/${other_repo}")" == 200
+  check "and its keys too" test "$(agent_keystore_names 1 | grep -c "^s3\\.client\\.${other_client}\\.")" -eq 2
+  es DELETE "/_snapshot/${other_repo}" >/dev/null
+  for n in $(seq 1 "$E2E_NODE_COUNT"); do
+    curl --silent --show-error --fail-with-body --connect-timeout 5 --max-time 30 --config "$CURL_AUTH" -X DELETE --output /dev/null \
+      --url "http://$(e2e_node_addr "$n"):${E2E_AGENT_PORT}/keystore?client=${other_client}&reload=true"
+  done
+  es DELETE /t-rkill-b,t-rkill-c >/dev/null
 }
 
 test_snapshot_in_progress_is_followed() {
@@ -1065,6 +1185,7 @@ main() {
   load_index t-beta 1500 1 || exit 2
 
   run_test test_backup_then_restore
+  run_test test_killed_restore_leftovers_collected_by_its_next_attempt
   run_test test_rerun_takes_the_snapshot_as_result
   run_test test_snapshot_in_progress_is_followed
   run_test test_killed_job_rerun_follows_its_snapshot
@@ -1085,6 +1206,7 @@ main() {
   run_test test_deleting_one_backup_leaves_the_others
   write_standin
   run_test test_agent_answering_500
+  run_test test_killed_in_the_keystore_step_keys_collected_by_the_rerun
   run_test test_one_nodes_reload_failing
   run_test test_agent_staying_busy
   run_test test_sigterm_during_a_hung_write_ends_within_the_grace_period

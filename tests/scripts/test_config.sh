@@ -599,6 +599,59 @@ test_names() {
   expect_true "client: long name matches [a-z0-9_-]+" matches "$client" '^[a-z0-9_-]+$'
   client=$(client_name ns "abcdefghijklmnopqrs-t")
   expect_true "client: no trailing '_' before the hash" matches "$client" '^kb_[a-z0-9]+(_[a-z0-9]+)*_[0-9a-f]{8}$'
+  client=$(client_name ns1 my-backup.2024 0a1b2c3d)
+  expect_true "client: a Restore's own, beside the Backup's" test "$client" != "$(client_name ns1 my-backup.2024)"
+  expect_true "client: another Restore's, another client" test "$client" != "$(client_name ns1 my-backup.2024 0a1b2c3e)"
+  expect_eq "client: a Restore's keeps the readable prefix" "kb_my_backup_2024_" "${client%????????}"
+
+  expect_eq "restore scope: the Restore's UID from a post-ready pod's name" 0a1b2c3d \
+    "$(HOSTNAME=restore-post-ready-0a1b2c3d-my-backup-0-0-x7k2p restore_scope)"
+  expect_eq "restore scope: a prepareData pod's name" abcdef12 \
+    "$(HOSTNAME=restore-preparedata-abcdef12-b-0-q1w2e restore_scope)"
+  expect_eq "restore scope: a name that does not say" "" "$(HOSTNAME=es-backup-job-x7k2p restore_scope)"
+  expect_eq "restore scope: no UID where it belongs" "" "$(HOSTNAME=restore-post-ready-my-backup-0-0-x7k2p restore_scope)"
+
+  expect_true "attempt client: an attempt's" attempt_client_of kb_b_12345678 kb_b_12345678_0a1b2c
+  expect_true "attempt client: one written before attempts had ids" attempt_client_of kb_b_12345678 kb_b_12345678
+  expect_false "attempt client: another Backup's" attempt_client_of kb_b_12345678 kb_b_123456789
+}
+
+# attempt_client_of BASE CLIENT: jq's attempt_client, as the jobs use it.
+attempt_client_of() {
+  jq -en --arg b "$1" --arg c "$2" "${JQ_ATTEMPT_CLIENT}"' $c | attempt_client($b)' >/dev/null
+}
+
+# in_use_case NAME EXPECT(0|1) CURRENT ROUTING: repository_in_use of 'kb-r' on the given
+# answers of GET _snapshot/kb-r/_current and GET _cluster/state/routing_table (engine answers
+# of OpenSearch 3.6 as recorded, the shard lists cut down).
+in_use_case() {
+  local name=$1 want=$2 out rc=0
+  out=$(
+    CURRENT=$3 ROUTING=$4
+    # shellcheck disable=SC2317 # called by repository_in_use
+    es_call() {
+      HTTP_ERROR='' HTTP_STATUS=200 ES_REPLY="$TMP/in-use.json"
+      case $2 in
+        */_current) printf '%s' "$CURRENT" >"$ES_REPLY" ;;
+        *) printf '%s' "$ROUTING" >"$ES_REPLY" ;;
+      esac
+    }
+    repository_in_use kb-r
+  ) || rc=$?
+  expect_eq "in use: ${name}" "$want" "$rc"
+  IN_USE_OUT=$out
+}
+
+test_repository_in_use() {
+  in_use_case "nothing runs" 0 '{"snapshots":[]}' '{}'
+  in_use_case "another repository's restore" 0 '{"snapshots":[]}' \
+    '{"routing_table":{"indices":{"a":{"shards":{"0":[{"index":"a","recovery_source":{"repository":"kb-other"}}]}}}}}'
+  in_use_case "a snapshot runs" 1 '{"snapshots":[{"snapshot":"b","state":"IN_PROGRESS"}]}' '{}'
+  expect_true "in use: the snapshot said" matches "$IN_USE_OUT" '^a snapshot may still run there'
+  in_use_case "shards restored from it (unassigned ones too)" 1 '{"snapshots":[]}' \
+    '{"routing_table":{"indices":{"t-a":{"shards":{"0":[{"index":"t-a","recovery_source":{"repository":"kb-r"}}],"1":[{"index":"t-a","recovery_source":{"repository":"kb-r"}}]}},"u":{"shards":{"0":[{"index":"u"}]}}}}}'
+  expect_eq "in use: the indices named once" "shards of t-a are still being restored from it (GET _cat/recovery)" "$IN_USE_OUT"
+  in_use_case "an answer that is not JSON" 1 '{"snapshots":[]}' 'not json'
 }
 
 test_job_env() {
@@ -1762,7 +1815,7 @@ connect-to = \"es-1.es-headless.prod.svc.cluster.local:8080:[fd00::8]:8080\"" "$
 main() {
   local t
   for t in test_ini_reader test_provider_aws test_provider_minio test_provider_s3_compatible \
-    test_provider_oss_cos_obs_gcs test_storage_provider_templates test_env_auth test_config_errors test_secrets_registered test_paths test_names \
+    test_provider_oss_cos_obs_gcs test_storage_provider_templates test_env_auth test_config_errors test_secrets_registered test_paths test_names test_repository_in_use \
     test_job_env test_engine_error test_request_bodies test_registration_retries_only_a_closed_client \
     test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_restore_wait_stops_on_a_refused_read test_names_in_batches test_index_names_in_urls test_rename_subset test_ism_paused_and_put_back test_grace_period_bounds_the_clean_up test_signal_during_a_call_is_handled_at_once test_missing_ca_named test_node_host_name test_agent_host_suffix test_trial_request test_alias_refusal_named_on_a_later_failure test_plan_keeps_ilm_backing_indices_with_their_stream test_plan_refuses_names_with_line_breaks test_in_flight_restore_leaves_closed_indices_closed test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
     "$t"

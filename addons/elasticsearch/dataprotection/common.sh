@@ -372,15 +372,33 @@ repository_name() {
   printf '%s' "$name"
 }
 
-# client_name NAMESPACE BACKUP: the Backup's S3 client name, to which each attempt adds its id:
-# 'kb_<up to 20 chars of the backup name>_<hash of namespace/backup>', matching
-# [a-z0-9_-]+ and at most 32 characters (39 with the id), so two Backups never share a client.
+# client_name NAMESPACE BACKUP [RESTORE]: the S3 client name of a Backup's jobs (of one Restore
+# of it, given RESTORE), to which each attempt adds its id: 'kb_<up to 20 chars of the backup
+# name>_<hash of namespace/backup[/restore]>', matching [a-z0-9_-]+ and at most 32 characters
+# (39 with the id), so that two Backups, or two Restores, never share a client.
 client_name() {
-  local ns=$1 backup=$2 slug
+  local ns=$1 backup=$2 restore=${3:-} slug
   slug=$(printf '%s' "${backup,,}" | tr -c 'a-z0-9' '_')
   slug=${slug:0:20}
   while [[ $slug == *_ ]]; do slug=${slug%_}; done
-  printf 'kb_%s_%s' "$slug" "$(short_hash "${ns}/${backup}")"
+  printf 'kb_%s_%s' "$slug" "$(short_hash "${ns}/${backup}${restore:+/${restore}}")"
+}
+
+# JQ_ATTEMPT_CLIENT: jq's 'attempt_client(BASE)': whether a client name is one of an attempt
+# of this job's scope (BASE, then '_' and the attempt's id; BASE alone: written before attempts
+# had ids).
+# shellcheck disable=SC2016 # jq's variables, not the shell's
+JQ_ATTEMPT_CLIENT='def attempt_client($base): . == $base or startswith($base + "_");'
+
+# restore_scope: which Restore a restore job serves, from its pod's name (HOSTNAME): KubeBlocks
+# names a restore Job 'restore-<stage>-<first 8 hex of the Restore's UID>-<backup>-...'. Empty
+# when the name does not say (the job run by hand): its attempts then cannot be told from
+# another Restore's of the same Backup.
+restore_scope() {
+  local pod=${HOSTNAME:-}
+  if [[ $pod =~ ^restore-(post-ready|postready|preparedata)-([0-9a-f]{8})- ]]; then
+    printf '%s' "${BASH_REMATCH[2]}"
+  fi
 }
 
 # Brackets an IPv6 address for use in a URL.
@@ -479,7 +497,14 @@ load_job_env() {
   # containers started in the same second may share.
   ATTEMPT_ID=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
   [[ $ATTEMPT_ID =~ ^[0-9a-f]{6}$ ]] || die "could not read 3 random bytes from /dev/urandom"
-  CLIENT_PREFIX="$(client_name "$NAMESPACE" "$BACKUP_NAME")_"
+  # The attempts of one Backup's backup, or of one Restore, follow one another (a Job's pods):
+  # at its end an attempt collects what the earlier ones of its scope left
+  # (collect_earlier_attempts); two Restores of one Backup may run at once, so a restore's
+  # scope is its Restore.
+  RESTORE_SCOPE=''
+  [[ ${JOB_KIND:-} != restore ]] || RESTORE_SCOPE=$(restore_scope)
+  CLIENT_BASE=$(client_name "$NAMESPACE" "$BACKUP_NAME" "$RESTORE_SCOPE")
+  CLIENT_PREFIX="${CLIENT_BASE}_"
   S3_CLIENT="${CLIENT_PREFIX}${ATTEMPT_ID}"
   REPOSITORY=$(repository_name "$BACKUP_NAME")
   if [[ ${JOB_KIND:-} == restore ]]; then
@@ -597,6 +622,7 @@ on_exit() {
     remove_keystore_client
     unregister_repository
     remove_taken_client
+    collect_earlier_attempts
   fi
   rm -rf -- "$WORK_DIR"
   if [[ $rc -ne 0 || $JOB_DONE != true ]]; then
@@ -1148,7 +1174,9 @@ remove_keystore_client() {
       removed=$((removed + 1))
     fi
   done
-  if ((${#FAILURES[@]} == 0)); then
+  if ((${#FAILURES[@]} == 0 && removed == 0)); then
+    log "keystore: client ${S3_CLIENT} was on none of the ${NODE_COUNT} nodes: nothing to remove"
+  elif ((${#FAILURES[@]} == 0)); then
     log "keystore: client ${S3_CLIENT} removed from all ${NODE_COUNT} nodes (${removed} held it)"
   else
     warn "keystore: client ${S3_CLIENT} left on ${#FAILURES[@]} of ${NODE_COUNT} node(s)"
@@ -1163,6 +1191,109 @@ remove_taken_client() {
   S3_CLIENT=$TAKEN_CLIENT KEYSTORE_TOUCHED=true
   remove_keystore_client
   S3_CLIENT=$own TAKEN_CLIENT=''
+}
+
+# collect_earlier_attempts: what earlier attempts of this job's scope (this Backup's backup, or
+# this Restore) left when they were killed before their exit could run (SIGKILL, a lost node):
+# their repositories, unregistered unless the engine still uses them, then, on every node, the
+# keys of every client of the scope that no registered repository uses. Only at an exit that no
+# signal started: the scope's next attempt may be starting then.
+collect_earlier_attempts() {
+  [[ -z ${EXIT_DEADLINE:-} && ${KEEP_FOR_THE_ENGINE:-false} != true && ${S3_STATIC_KEYS:-false} == true &&
+    ${NODE_COUNT:-0} -gt 0 ]] || return 0
+  if [[ $JOB_KIND == restore && -z $RESTORE_SCOPE ]]; then
+    log "earlier attempts of this restore are not looked for: its pod's name (HOSTNAME) does not say which Restore it serves, and another Restore of this Backup may be running"
+    return 0
+  fi
+  read_repositories "what earlier attempts left is not looked for" || return 0
+  local repo use
+  cp "$ES_REPLY" "$WORK_DIR/repositories.json"
+  while IFS= read -r repo; do
+    this_backups_repository "$WORK_DIR/repositories.json" "$repo" || continue
+    if ! use=$(repository_in_use "$repo"); then
+      warn "repository ${repo}, left by an earlier attempt, is kept: ${use}"
+    elif es_call DELETE "/_snapshot/${repo}" && [[ $HTTP_STATUS == 2* ]]; then
+      log "repository ${repo}, left by an earlier attempt, unregistered (its data stays in the bucket)"
+    else
+      warn "repository ${repo}, left by an earlier attempt, is kept: the engine refused to unregister it (${HTTP_ERROR:-HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")})"
+    fi
+  done < <(jq -r --arg own "$REPOSITORY" 'keys[] | select(. != $own)' "$WORK_DIR/repositories.json")
+  # The clients that some repository still uses (it may still run a snapshot or a restore).
+  read_repositories "earlier attempts' keys are not looked for" || return 0
+  jq -r '[.[] | .settings.client // "default"] | unique[]' "$ES_REPLY" >"$WORK_DIR/clients-in-use"
+  fan_out sweep_node
+  collect_results sweep.result
+  local r name host state text
+  for r in "${RESULTS[@]}"; do
+    IFS=$'\t' read -r name host state text <<<"$r"
+    if [[ $state != ok ]]; then
+      warn "node $(node_label "$name" "$host"): earlier attempts' keys not collected: ${text}"
+    elif [[ -n $text ]]; then
+      log "node $(node_label "$name" "$host"): keys of earlier attempts removed: client(s) ${text}"
+    fi
+  done
+}
+
+# repository_in_use REPO: returns 1, printing why, when the engine still works with REPO: a
+# snapshot runs there, or some shard is restored from it (unassigned ones too: the engine
+# would unregister it under them, and they could never recover), or the answer is unclear.
+repository_in_use() {
+  local repo=$1 shards
+  es_call GET "/_snapshot/${repo}/_current" || {
+    printf 'whether a snapshot runs there is unknown (%s)' "$HTTP_ERROR"
+    return 1
+  }
+  if [[ $HTTP_STATUS != 200 ]] || ! jq -e '(.snapshots // []) | length == 0' "$ES_REPLY" >/dev/null 2>&1; then
+    printf 'a snapshot may still run there (GET _snapshot/%s/_current answered HTTP %s)' "$repo" "$HTTP_STATUS"
+    return 1
+  fi
+  if ! es_call GET '/_cluster/state/routing_table?filter_path=routing_table.indices.*.shards.*.recovery_source.repository,routing_table.indices.*.shards.*.index' ||
+    [[ $HTTP_STATUS != 200 ]]; then
+    printf 'whether a restore from it runs is unknown (%s)' "${HTTP_ERROR:-HTTP ${HTTP_STATUS}}"
+    return 1
+  fi
+  shards=$(jq -r --arg r "$repo" '[.routing_table.indices // {} | .[].shards[][] | select(.recovery_source.repository == $r)
+      | .index] | "\(length) \(unique | .[:5] | join(","))"' "$ES_REPLY" 2>/dev/null) || shards='? (unreadable answer)'
+  [[ $shards == '0 '* ]] && return 0
+  printf 'shards of %s are still being restored from it (GET _cat/recovery)' "${shards#* }"
+  return 1
+}
+
+# read_repositories WHAT: GET _snapshot into ES_REPLY; on failure warns 'WHAT: ...why' and
+# returns 1.
+read_repositories() {
+  if es_call GET /_snapshot && [[ $HTTP_STATUS == 200 ]]; then
+    return 0
+  fi
+  warn "$1: reading the repositories failed (${HTTP_ERROR:-HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")})"
+  return 1
+}
+
+# sweep_node INDEX HOST: GET /keystore, then DELETE /keystore (reloading the node) for each
+# client of this job's scope that is neither this attempt's (removed already) nor used by a
+# repository (clients-in-use). Result INDEX.sweep: 'ok<TAB>the clients removed' or 'failed
+# <TAB>why'.
+sweep_node() {
+  local i=$1 host=$2 out="$AGENT_DIR/$1.list" deadline=$((EPOCHSECONDS + AGENT_NODE_DEADLINE)) why client removed=()
+  agent_call "$out" GET "$(agent_url "$host" /keystore)" '' "$deadline"
+  if why=$(agent_failure "GET /keystore" "$out"); then
+    result_line "$AGENT_DIR/$i.sweep.result" failed "$why"
+    return 0
+  fi
+  while IFS= read -r client; do
+    out="$AGENT_DIR/$i.sweep"
+    agent_call "$out" DELETE "$(agent_url "$host" "/keystore?client=${client}&reload=true")" '' "$deadline"
+    if why=$(agent_failure "DELETE /keystore (client ${client})" "$out"); then
+      result_line "$AGENT_DIR/$i.sweep.result" failed "${removed[*]:+removed ${removed[*]}, but }${why}"
+      return 0
+    fi
+    removed+=("$client")
+  done < <(jq -r --arg base "$CLIENT_BASE" --arg own "$S3_CLIENT" --rawfile in_use "$WORK_DIR/clients-in-use" \
+    "${JQ_ATTEMPT_CLIENT}"'($in_use | split("\n")) as $used
+      | [(.settings // [])[] | capture("^s3[.]client[.](?<c>[a-z0-9_-]+)[.]") | .c] | unique[]
+      | select(attempt_client($base) and . != $own) | . as $c
+      | select($used | any(. == $c) | not)' "$out" 2>/dev/null)
+  result_line "$AGENT_DIR/$i.sweep.result" ok "${removed[*]}"
 }
 
 # judge_reloaded_digest HOST RELOADED WROTE: a node (Elasticsearch 9.3+) loaded a keystore
@@ -1248,10 +1379,10 @@ claim_repository() {
   fi
   # An earlier attempt's: the same settings but its own S3 client.
   local earlier
-  earlier=$(jq -r --arg r "$REPOSITORY" --arg prefix "$CLIENT_PREFIX" --slurpfile want "$body" '
+  earlier=$(jq -r --arg r "$REPOSITORY" --arg base "$CLIENT_BASE" --slurpfile want "$body" "${JQ_ATTEMPT_CLIENT}"'
       def norm: {type, settings: ((.settings // {}) | del(.client) | map_values(tostring))};
       .[$r] | select(norm == ($want[0] | norm)) | .settings.client // ""
-      | select(startswith($prefix)) ' "$ES_REPLY")
+      | select(attempt_client($base)) ' "$ES_REPLY")
   if [[ -n $earlier ]]; then
     take_over_repository "$earlier" "$body"
     return 0
@@ -1259,20 +1390,19 @@ claim_repository() {
   local theirs
   theirs=$(jq -r --arg r "$REPOSITORY" '.[$r] | "type \(.type), bucket \(.settings.bucket // "?"), base_path \(.settings.base_path // "?"), client \(.settings.client // "default"), readonly \(.settings.readonly // "false")"' "$ES_REPLY")
   if this_backups_repository "$ES_REPLY"; then
-    die "repository ${REPOSITORY} is registered with this Backup's bucket and path, on its S3 client or an earlier attempt's, but other settings (${theirs}; a throttle, or read-only for a restore): another job of this Backup may be using it now: it is left unchanged; run this job again once that one has ended (DELETE _snapshot/${REPOSITORY} if it is a leftover: its data stays)"
+    die "repository ${REPOSITORY} is registered with this Backup's bucket and path, on its S3 client or an earlier attempt's, but other settings (${theirs}; a throttle, or read-only for a restore): another job of this Backup may be using it now: it is left unchanged; run this job again once that one has ended (DELETE _snapshot/${REPOSITORY} if it is a leftover: its data stays, and the next attempt removes the keys of its S3 client from the keystores)"
   fi
   die "repository ${REPOSITORY} already exists with other settings (${theirs}), registered by someone else: it is left unchanged; unregister it (DELETE _snapshot/${REPOSITORY}, its data stays) if it is a leftover"
 }
 
-# this_backups_repository FILE: whether the repository FILE (GET _snapshot/<repo>) describes is
-# one of this Backup's: an S3 repository at its bucket and path, on its S3 client or on another
-# attempt's (CLIENT_PREFIX).
+# this_backups_repository FILE [NAME]: whether the repository NAME (REPOSITORY) in FILE (GET
+# _snapshot) is one of this job's scope: an S3 repository at the Backup's bucket and path, on
+# an S3 client of one of its attempts (this one's included).
 this_backups_repository() {
-  jq -e --arg r "$REPOSITORY" --arg bucket "$S3_BUCKET" --arg base_path "$REPO_BASE_PATH" \
-    --arg prefix "$CLIENT_PREFIX" --arg own "$S3_CLIENT" '
+  jq -e --arg r "${2:-$REPOSITORY}" --arg bucket "$S3_BUCKET" --arg base_path "$REPO_BASE_PATH" \
+    --arg base "$CLIENT_BASE" "${JQ_ATTEMPT_CLIENT}"'
       .[$r] | .type == "s3" and .settings.bucket == $bucket and .settings.base_path == $base_path
-        and ((.settings.client // "default") as $c | $c == $own or ($c | startswith($prefix)))' \
-    "$1" >/dev/null
+        and (.settings.client // "default" | attempt_client($base))' "$1" >/dev/null
 }
 
 # take_over_repository CLIENT BODY: the repository an earlier attempt of this Backup registered
@@ -1329,11 +1459,14 @@ register_repository() {
   claim_repository "$body"
   REPOSITORY_REGISTERED=true
   REPOSITORY_OWNED=true
-  local step="registration of repository ${REPOSITORY} (bucket ${S3_BUCKET}, base_path ${REPO_BASE_PATH})"
   if [[ $REPOSITORY_AS_IS == true ]]; then
-    step="verification of repository ${REPOSITORY} (taken over as it is)"
-    es_verifying "$step" POST "/_snapshot/${REPOSITORY}/_verify" ''
-  elif [[ $every_node == true ]]; then
+    # A verification would wait behind the running snapshot's uploads (and time out when it
+    # has long to run); that snapshot's own progress is the proof that its keys work.
+    log "repository ${REPOSITORY} taken over as it is, not verified again: the snapshot running there uses it"
+    return 0
+  fi
+  local step="registration of repository ${REPOSITORY} (bucket ${S3_BUCKET}, base_path ${REPO_BASE_PATH})"
+  if [[ $every_node == true ]]; then
     es_verifying "$step" PUT "/_snapshot/${REPOSITORY}?verify=false" "$body"
     es_verifying "$step" POST "/_snapshot/${REPOSITORY}/_verify" ''
   else

@@ -956,7 +956,9 @@ apply_conflict_mode() {
 trial_restore() {
   [[ $RESTORE_CONFLICT_MODE == delete && $(jq 'length' "$WORK_DIR/conflicts.json") -gt 0 ]] || return 0
   local started=$SECONDS
-  TRIAL_PREFIX=$(printf 'kb-trial-%04x%04x-' "$RANDOM" "$RANDOM")
+  # From /dev/urandom, as the attempt's id: two pods' $RANDOM may start alike.
+  TRIAL_PREFIX="kb-trial-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')-"
+  [[ $TRIAL_PREFIX =~ ^kb-trial-[0-9a-f]{8}-$ ]] || die "could not read 4 random bytes from /dev/urandom"
   write_trial_request
   log "delete mode: the restore is tried first under temporary names (${TRIAL_PREFIX}<name>, without aliases), before anything is deleted"
   TRIAL_PENDING=true
