@@ -36,7 +36,8 @@
 #   5. DP_BACKUP_INFO_FILE gets {totalSize, timeRange, extras}; any failure touches
 #      ${DP_BACKUP_INFO_FILE}.exit instead. On every exit the repository is unregistered (its
 #      data stays in the bucket, where deleting the Backup removes it) and the job's S3 client
-#      is removed from every keystore.
+#      is removed from every keystore; at an exit no signal started, the keys an earlier
+#      attempt killed outright left are removed too (collect_earlier_attempts).
 #
 # Environment: DP_DB_HOST, DP_DB_PORT (9200), DP_DB_USER, DP_DB_PASSWORD (empty: no auth),
 # DP_BACKUP_NAME, DP_BACKUP_BASE_PATH, DP_BACKUP_INFO_FILE, KB_NAMESPACE, KB_CLUSTER_NAME;

@@ -24,7 +24,9 @@
 #   7. Done when every restored primary is active (_cluster/health/<indices>, each read held by
 #      the engine until they are, up to POLL_INTERVAL) and _recovery shows each primary recovered from the snapshot,
 #      within RESTORE_TIMEOUT; an index whose replicas cannot be placed (too few data nodes)
-#      ends yellow with a warning. The repository is unregistered on exit.
+#      ends yellow with a warning. The repository is unregistered on exit; at an exit no signal
+#      started, what an earlier attempt of the same Restore (HOSTNAME, the pod's name, says
+#      which) killed outright left is collected too (collect_earlier_attempts).
 #
 # Environment: DP_DB_HOST, DP_DB_PORT (9200), DP_DB_USER, DP_DB_PASSWORD (empty: no auth),
 # DP_BACKUP_NAME, DP_BACKUP_BASE_PATH, KB_NAMESPACE; DATASAFED_CONF
