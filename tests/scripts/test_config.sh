@@ -621,14 +621,14 @@ attempt_client_of() {
   jq -en --arg b "$1" --arg c "$2" "${JQ_ATTEMPT_CLIENT}"' $c | attempt_client($b)' >/dev/null
 }
 
-# in_use_case NAME EXPECT(0|1) CURRENT ROUTING: repository_in_use of 'kb-r' on the given
+# in_use_case NAME EXPECT(0|1) CURRENT ROUTING: repository_free of 'kb-r' on the given
 # answers of GET _snapshot/kb-r/_current and GET _cluster/state/routing_table (engine answers
 # of OpenSearch 3.6 as recorded, the shard lists cut down).
 in_use_case() {
   local name=$1 want=$2 out rc=0
   out=$(
     CURRENT=$3 ROUTING=$4
-    # shellcheck disable=SC2317 # called by repository_in_use
+    # shellcheck disable=SC2317 # called by repository_free
     es_call() {
       HTTP_ERROR='' HTTP_STATUS=200 ES_REPLY="$TMP/in-use.json"
       case $2 in
@@ -636,13 +636,13 @@ in_use_case() {
         *) printf '%s' "$ROUTING" >"$ES_REPLY" ;;
       esac
     }
-    repository_in_use kb-r
+    repository_free kb-r
   ) || rc=$?
   expect_eq "in use: ${name}" "$want" "$rc"
   IN_USE_OUT=$out
 }
 
-test_repository_in_use() {
+test_repository_free() {
   in_use_case "nothing runs" 0 '{"snapshots":[]}' '{}'
   in_use_case "another repository's restore" 0 '{"snapshots":[]}' \
     '{"routing_table":{"indices":{"a":{"shards":{"0":[{"index":"a","recovery_source":{"repository":"kb-other"}}]}}}}}'
@@ -1763,6 +1763,40 @@ test_in_flight_restore_leaves_closed_indices_closed() {
   expect_true "refused: what was closed is reopened" grep -qF "call POST /big,other/_open" <<<"$out"
 }
 
+# A restore that started, and whose primaries the job did not see done, keeps its repository
+# and client for the engine only while some shard is still restored from it (a failure after
+# the engine had finished, or one that came after the restore had stopped, cleans up as usual).
+# shellcheck disable=SC2034,SC2317 # globals read by restore.sh; stubs
+test_started_restore_kept_only_while_in_use() {
+  started_case() {
+    (
+      # shellcheck source=../../addons/elasticsearch/dataprotection/restore.sh disable=SC1091
+      source "${ROOT}/addons/elasticsearch/dataprotection/restore.sh"
+      WORK_DIR=$(mktemp -d) SNAPSHOT_NAME=snap-1 REPOSITORY=kb-snap-1-r0a1b2c RESTORE_STARTED=true RESTORE_PRIMARIES_DONE=false
+      ROUTING=$1
+      es_call() {
+        HTTP_STATUS=200 HTTP_ERROR='' ES_REPLY="$WORK_DIR/reply.json"
+        case $2 in
+          */_current) printf '{"snapshots":[]}' >"$ES_REPLY" ;;
+          *) printf '%s' "$ROUTING" >"$ES_REPLY" ;;
+        esac
+      }
+      keep_for_the_engine() { echo "kept for the engine"; }
+      resume_features() { :; }
+      log() { printf '%s\n' "$*"; }
+      job_cleanup 1
+      rm -rf "$WORK_DIR"
+    ) 2>&1
+  }
+  local out
+  out=$(started_case '{"routing_table":{"indices":{"r":{"shards":{"0":[{"index":"r","recovery_source":{"repository":"kb-snap-1-r0a1b2c"}}]}}}}}')
+  expect_true "still restoring: the repository and client left to the engine" grep -qx "kept for the engine" <<<"$out"
+  expect_true "still restoring: the log says why" grep -qF "repository kb-snap-1-r0a1b2c is left to the engine: shards of r are still being restored from it" <<<"$out"
+  out=$(started_case '{"routing_table":{"indices":{"r":{"shards":{"0":[{"index":"r"}]}}}}}')
+  expect_false "done since: nothing kept" grep -qx "kept for the engine" <<<"$out"
+  expect_true "done since: the log says the usual clean-up follows" grep -qF "no shard is restored from repository kb-snap-1-r0a1b2c any more" <<<"$out"
+}
+
 # Over HTTPS each agent is called by <node name>.<the target pod's suffix>, at its address.
 # shellcheck disable=SC2034 # globals read by common.sh
 test_agent_host_suffix() {
@@ -1815,9 +1849,9 @@ connect-to = \"es-1.es-headless.prod.svc.cluster.local:8080:[fd00::8]:8080\"" "$
 main() {
   local t
   for t in test_ini_reader test_provider_aws test_provider_minio test_provider_s3_compatible \
-    test_provider_oss_cos_obs_gcs test_storage_provider_templates test_env_auth test_config_errors test_secrets_registered test_paths test_names test_repository_in_use \
+    test_provider_oss_cos_obs_gcs test_storage_provider_templates test_env_auth test_config_errors test_secrets_registered test_paths test_names test_repository_free \
     test_job_env test_engine_error test_request_bodies test_registration_retries_only_a_closed_client \
-    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_restore_wait_stops_on_a_refused_read test_names_in_batches test_index_names_in_urls test_rename_subset test_ism_paused_and_put_back test_grace_period_bounds_the_clean_up test_signal_during_a_call_is_handled_at_once test_missing_ca_named test_node_host_name test_agent_host_suffix test_trial_request test_alias_refusal_named_on_a_later_failure test_plan_keeps_ilm_backing_indices_with_their_stream test_plan_refuses_names_with_line_breaks test_in_flight_restore_leaves_closed_indices_closed test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
+    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_restore_wait_stops_on_a_refused_read test_names_in_batches test_index_names_in_urls test_rename_subset test_ism_paused_and_put_back test_grace_period_bounds_the_clean_up test_signal_during_a_call_is_handled_at_once test_missing_ca_named test_node_host_name test_agent_host_suffix test_trial_request test_alias_refusal_named_on_a_later_failure test_plan_keeps_ilm_backing_indices_with_their_stream test_plan_refuses_names_with_line_breaks test_in_flight_restore_leaves_closed_indices_closed test_started_restore_kept_only_while_in_use test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
     "$t"
   done
   printf '%d passed, %d failed\n' "$PASSED" "$FAILED"

@@ -1210,7 +1210,7 @@ collect_earlier_attempts() {
   cp "$ES_REPLY" "$WORK_DIR/repositories.json"
   while IFS= read -r repo; do
     this_backups_repository "$WORK_DIR/repositories.json" "$repo" || continue
-    if ! use=$(repository_in_use "$repo"); then
+    if ! use=$(repository_free "$repo"); then
       warn "repository ${repo}, left by an earlier attempt, is kept: ${use}"
     elif es_call DELETE "/_snapshot/${repo}" && [[ $HTTP_STATUS == 2* ]]; then
       log "repository ${repo}, left by an earlier attempt, unregistered (its data stays in the bucket)"
@@ -1234,10 +1234,10 @@ collect_earlier_attempts() {
   done
 }
 
-# repository_in_use REPO: returns 1, printing why, when the engine still works with REPO: a
-# snapshot runs there, or some shard is restored from it (unassigned ones too: the engine
+# repository_free REPO: whether the engine is done with REPO; returns 1, printing why not, when
+# a snapshot runs there, or some shard is restored from it (unassigned ones too: the engine
 # would unregister it under them, and they could never recover), or the answer is unclear.
-repository_in_use() {
+repository_free() {
   local repo=$1 shards
   es_call GET "/_snapshot/${repo}/_current" || {
     printf 'whether a snapshot runs there is unknown (%s)' "$HTTP_ERROR"

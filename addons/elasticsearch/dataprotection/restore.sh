@@ -1383,7 +1383,17 @@ job_cleanup() {
   fi
   reopen_closed
   resume_features || true
-  [[ $RESTORE_STARTED != true || $RESTORE_PRIMARIES_DONE == true ]] || keep_for_the_engine
+  if [[ $RESTORE_STARTED == true && $RESTORE_PRIMARIES_DONE != true ]]; then
+    # The job stopped before it saw every primary done; the engine may have finished since
+    # (a failure after the restore, such as check_restored_names).
+    local why
+    if why=$(repository_free "$REPOSITORY"); then
+      log "no shard is restored from repository ${REPOSITORY} any more: it is unregistered, and the keys removed, as usual"
+    else
+      log "repository ${REPOSITORY} is left to the engine: ${why}"
+      keep_for_the_engine
+    fi
+  fi
   return 0
 }
 
