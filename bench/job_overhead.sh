@@ -129,6 +129,8 @@ run_job() {
     export DP_BACKUP_INFO_FILE="$WORK/backup.info"
     export DP_TARGET_POD_NAME=node-1 KB_NAMESPACE="$NAMESPACE" KB_CLUSTER_NAME="$E2E_CLUSTER_NAME"
     export DATASAFED_CONF="$E2E_DATASAFED_CONF"
+    # A restore Job's pod name, as KubeBlocks gives it: it tells the job its Restore.
+    [[ $script != restore.sh ]] || export HOSTNAME="restore-post-ready-0b1e2c3d-${backup}-0-0-bench"
     bash "$JOBS_DIR/$script" 2>&1
   ) | while IFS= read -r line; do
     printf '%9.3f %s\n' "$(awk -v a="$t0" -v b="${EPOCHREALTIME/./}" 'BEGIN { print (b - a) / 1e6 }')" "$line"
@@ -161,7 +163,8 @@ readonly BACKUP_MILESTONES=(
   "snapshot .* started|PUT _snapshot/<repo>/<snapshot>"
   ": SUCCESS after|following the snapshot (the engine's snapshot time is in here)"
   "done in [0-9]|snapshot status, Backup status fragment"
-  "removed from all|exit: unregister, DELETE /keystore (with reload) on every agent"
+  "unregistered \(its data|exit: DELETE /keystore (with reload) on every agent, unregister"
+  "earlier attempts: |exit: earlier attempts' leftovers looked for (GET _snapshot, GET /keystore on every agent)"
 )
 readonly RESTORE_MILESTONES=(
   "nodes: [0-9]|start, GET /, GET /_nodes/http"
@@ -173,7 +176,8 @@ readonly RESTORE_MILESTONES=(
   "restore of .* started|features paused, POST _restore"
   "every restored primary shard is active|waiting for the primaries (the engine's restore time is in here)"
   "done in [0-9]|recoveries checked, indices reported"
-  "removed from all|exit: unregister, DELETE /keystore (with reload) on every agent"
+  "unregistered \(its data|exit: DELETE /keystore (with reload) on every agent, unregister"
+  "earlier attempts: |exit: earlier attempts' leftovers looked for (GET _snapshot, GET /keystore on every agent)"
 )
 
 # phases ROUND JOB LOG MILESTONE...: one job_phases.tsv line per milestone, with the ms since

@@ -1223,15 +1223,22 @@ collect_earlier_attempts() {
   jq -r '[.[] | .settings.client // "default"] | unique[]' "$ES_REPLY" >"$WORK_DIR/clients-in-use"
   fan_out sweep_node
   collect_results sweep.result
-  local r name host state text
+  local r name host state text cleared=0
   for r in "${RESULTS[@]}"; do
     IFS=$'\t' read -r name host state text <<<"$r"
     if [[ $state != ok ]]; then
       warn "node $(node_label "$name" "$host"): earlier attempts' keys not collected: ${text}"
     elif [[ -n $text ]]; then
       log "node $(node_label "$name" "$host"): keys of earlier attempts removed: client(s) ${text}"
+      cleared=$((cleared + 1))
     fi
   done
+  ((${#FAILURES[@]} == 0)) || return 0
+  if ((cleared == 0)); then
+    log "earlier attempts: none left keys on any of the ${NODE_COUNT} nodes"
+  else
+    log "earlier attempts: their keys removed from ${cleared} of the ${NODE_COUNT} nodes; none are left"
+  fi
 }
 
 # repository_free REPO: whether the engine is done with REPO; returns 1, printing why not, when
