@@ -1206,6 +1206,16 @@ collect_earlier_attempts() {
     return 0
   fi
   read_repositories "what earlier attempts left is not looked for" || return 0
+  unregister_earlier_repositories
+  # The clients that some repository still uses (it may still run a snapshot or a restore).
+  read_repositories "earlier attempts' keys are not looked for" || return 0
+  jq -r '[.[] | .settings.client // "default"] | unique[]' "$ES_REPLY" >"$WORK_DIR/clients-in-use"
+  remove_earlier_keys
+}
+
+# unregister_earlier_repositories: of the repositories in ES_REPLY (GET _snapshot), those of
+# this job's scope but its own, unless the engine still uses them.
+unregister_earlier_repositories() {
   local repo use
   cp "$ES_REPLY" "$WORK_DIR/repositories.json"
   while IFS= read -r repo; do
@@ -1218,9 +1228,12 @@ collect_earlier_attempts() {
       warn "repository ${repo}, left by an earlier attempt, is kept: the engine refused to unregister it (${HTTP_ERROR:-HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")})"
     fi
   done < <(jq -r --arg own "$REPOSITORY" 'keys[] | select(. != $own)' "$WORK_DIR/repositories.json")
-  # The clients that some repository still uses (it may still run a snapshot or a restore).
-  read_repositories "earlier attempts' keys are not looked for" || return 0
-  jq -r '[.[] | .settings.client // "default"] | unique[]' "$ES_REPLY" >"$WORK_DIR/clients-in-use"
+}
+
+# remove_earlier_keys: on every node, the keys of the scope's clients that no repository uses
+# (clients-in-use) and that are not this attempt's (removed already); a line a node, and one
+# for them all.
+remove_earlier_keys() {
   fan_out sweep_node
   collect_results sweep.result
   local r name host state text cleared=0
