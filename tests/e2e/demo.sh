@@ -174,6 +174,11 @@ run_job() {
     export DP_BACKUP_INFO_FILE="${DEMO_DIR}/backup.info"
     export DP_TARGET_POD_NAME=node-1 KB_NAMESPACE="$NAMESPACE" KB_CLUSTER_NAME="$E2E_CLUSTER_NAME"
     export DATASAFED_CONF="$E2E_DATASAFED_CONF"
+    # A restore Job's pod is named after its Restore's UID, which tells the job its Restore.
+    if [[ $script == restore.sh ]]; then
+      HOSTNAME="restore-post-ready-$(printf '%s' "$BACKUP_NAME" | sha256sum | cut -c1-8)-${BACKUP_NAME}-0-0-demo1"
+      export HOSTNAME
+    fi
     bash "${JOBS_DIR}/${script}"
   )
 }
