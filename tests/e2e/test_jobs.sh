@@ -838,6 +838,32 @@ test_overlapping_attempt_waits_for_the_earlier_one() {
   es DELETE /t-overlap >/dev/null
 }
 
+test_two_attempts_at_once() {
+  # Two pods of the Job at once (a node cut off while its pod still runs): both attempts start
+  # together and find no repository. Neither fails at the snapshot's start: the one whose
+  # request comes second follows the other's snapshot; nothing of either is left after both.
+  local name="t-twin-${RUN_ID}" pid_a pid_b rc_a=0 rc_b=0
+  start_job twin-a backup.sh "DP_BACKUP_NAME=${name}"
+  pid_a=$JOB_PID
+  start_job twin-b backup.sh "DP_BACKUP_NAME=${name}"
+  pid_b=$JOB_PID
+  wait "$pid_a" || rc_a=$?
+  wait "$pid_b" || rc_b=$?
+  say "     backup.sh (twin-a) exit ${rc_a}, (twin-b) exit ${rc_b}; logs ${OUT}/twin-{a,b}.log"
+  check "neither fails at the snapshot's start" log_lacks twin-a "ERROR: start of snapshot"
+  check "(nor the other)" log_lacks twin-b "ERROR: start of snapshot"
+  check "one snapshot was taken" test "$(cat "${OUT}/twin-a.log" "${OUT}/twin-b.log" | grep -c "snapshot ${name} started")" -eq 1
+  check "an attempt reaches SUCCESS and writes the backup info" test "$rc_a" -eq 0 -o "$rc_b" -eq 0
+  if ((rc_a == 0)); then
+    check "its backup info is valid" backup_info_valid twin-a "$name"
+  else
+    check "its backup info is valid" backup_info_valid twin-b "$name"
+  fi
+  check "no repository left" repo_absent "$name"
+  check "no keys of the first left" no_client_left "$(job_client twin-a)"
+  check "no keys of the second left" no_client_left "$(job_client twin-b)"
+}
+
 test_sigterm_during_the_snapshot_aborts_it() {
   # Stopped while its snapshot runs, the job aborts it before it removes the keys: a snapshot
   # left running without its S3 client would hold the repository and its indices.
@@ -1190,6 +1216,7 @@ main() {
   run_test test_snapshot_in_progress_is_followed
   run_test test_killed_job_rerun_follows_its_snapshot
   run_test test_overlapping_attempt_waits_for_the_earlier_one
+  run_test test_two_attempts_at_once
   run_test test_sigterm_during_the_snapshot_aborts_it
   run_test test_snapshot_missing_what_was_asked_fails
   run_test test_foreign_repository_is_never_changed

@@ -179,12 +179,52 @@ state_accepted() {
 }
 
 # Starts the snapshot, or takes over the one an earlier attempt of this Backup left. Sets
-# SNAPSHOT_DONE when that one had already ended well.
+# SNAPSHOT_DONE when that one had already ended well. Another attempt that started the same
+# snapshot between this one's read and its start (two pods of the Job at once) is followed.
 start_snapshot() {
   SNAPSHOT_DONE=false
+  take_over_snapshot && return 0
+  local body="$WORK_DIR/snapshot-request.json"
+  jq -n --arg backup "$BACKUP_NAME" --arg ns "$NAMESPACE" --arg cluster "${KB_CLUSTER_NAME:-}" \
+    --arg indices "$BACKUP_INDICES" --arg features "$BACKUP_FEATURE_STATES" \
+    --argjson global "$BACKUP_INCLUDE_GLOBAL_STATE" --argjson partial "$BACKUP_ALLOW_PARTIAL" \
+    '{include_global_state: $global, partial: $partial,
+      metadata: {taken_by: "kubeblocks", backup: $backup, namespace: $ns, cluster: $cluster}}
+     + (if $indices != "" then {indices: $indices} else {} end)
+     + (if $features != "" then {feature_states: ($features | split(","))} else {} end)' >"$body"
+  local step="start of snapshot ${SNAPSHOT_NAME}" try
+  for try in 1 2 3; do
+    es_call PUT "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}?wait_for_completion=false" "$body" ||
+      die "${step}: no answer from ${ES_URL}: ${HTTP_ERROR}"
+    if [[ $HTTP_STATUS == 400 ]] && jq -e '.error.type == "invalid_snapshot_name_exception"
+        and (.error.reason | test("same name (is )?already (in-progress|exists)"))' "$ES_REPLY" >/dev/null 2>&1; then
+      log "snapshot ${SNAPSHOT_NAME} was started by another attempt of this Backup at the same moment"
+      take_over_snapshot && return 0
+      die "${step}: the engine says it exists, but it cannot be read: $(read_failure)"
+    fi
+    # Registered again under the request (another attempt's registration at the same moment):
+    # the engine asks for another try, which may find that attempt's snapshot started.
+    if ((try < 3)) && [[ $HTTP_STATUS == 500 ]] && jq -e '.error.type == "repository_exception"
+        and (.error.reason | test("has been changed, try again"))' "$ES_REPLY" >/dev/null 2>&1; then
+      warn "${step}: the engine says repository ${REPOSITORY} was registered again under it (another attempt of this Backup?): trying again"
+      sleep_ms $((500 + 10#$(od -An -N1 -tu1 /dev/urandom | tr -d ' ') * 4))
+      take_over_snapshot && return 0
+      continue
+    fi
+    break
+  done
+  [[ $HTTP_STATUS == 2* ]] || die "${step}: engine answered HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")"
+  SNAPSHOT_STARTED=true
+  log "snapshot ${SNAPSHOT_NAME} started (indices ${BACKUP_INDICES:-all}, global state ${BACKUP_INCLUDE_GLOBAL_STATE}, partial ${BACKUP_ALLOW_PARTIAL}${BACKUP_FEATURE_STATES:+, feature states $BACKUP_FEATURE_STATES})"
+}
+
+# take_over_snapshot: the snapshot of this Backup's name that is there already: one running is
+# followed, one that ended well is the result, one that ended otherwise stops the job. Returns
+# 1 when there is none.
+take_over_snapshot() {
   snapshot_info || die "reading snapshot ${SNAPSHOT_NAME}: $(read_failure)"
   case $SNAPSHOT_STATE in
-    MISSING) ;;
+    MISSING) return 1 ;;
     IN_PROGRESS | STARTED)
       log "snapshot ${SNAPSHOT_NAME} is already running (an earlier attempt of this Backup): following it"
       SNAPSHOT_STARTED=true
@@ -198,18 +238,7 @@ start_snapshot() {
       fi
       die "snapshot ${SNAPSHOT_NAME} left by an earlier attempt of this Backup ended ${SNAPSHOT_STATE}: $(snapshot_failure); it is left in place (delete the Backup, or the snapshot, and back up again)" ;;
   esac
-
-  local body="$WORK_DIR/snapshot-request.json"
-  jq -n --arg backup "$BACKUP_NAME" --arg ns "$NAMESPACE" --arg cluster "${KB_CLUSTER_NAME:-}" \
-    --arg indices "$BACKUP_INDICES" --arg features "$BACKUP_FEATURE_STATES" \
-    --argjson global "$BACKUP_INCLUDE_GLOBAL_STATE" --argjson partial "$BACKUP_ALLOW_PARTIAL" \
-    '{include_global_state: $global, partial: $partial,
-      metadata: {taken_by: "kubeblocks", backup: $backup, namespace: $ns, cluster: $cluster}}
-     + (if $indices != "" then {indices: $indices} else {} end)
-     + (if $features != "" then {feature_states: ($features | split(","))} else {} end)' >"$body"
-  es_ok "start of snapshot ${SNAPSHOT_NAME}" PUT "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}?wait_for_completion=false" "$body"
-  SNAPSHOT_STARTED=true
-  log "snapshot ${SNAPSHOT_NAME} started (indices ${BACKUP_INDICES:-all}, global state ${BACKUP_INCLUDE_GLOBAL_STATE}, partial ${BACKUP_ALLOW_PARTIAL}${BACKUP_FEATURE_STATES:+, feature states $BACKUP_FEATURE_STATES})"
+  return 1
 }
 
 # The cause of the last failed read, for messages.
