@@ -614,6 +614,11 @@ test_names() {
   expect_true "attempt client: an attempt's" attempt_client_of kb_b_12345678 kb_b_12345678_0a1b2c
   expect_true "attempt client: one written before attempts had ids" attempt_client_of kb_b_12345678 kb_b_12345678
   expect_false "attempt client: another Backup's" attempt_client_of kb_b_12345678 kb_b_123456789
+  expect_false "attempt client: another Backup's whose name holds this one's hash" \
+    attempt_client_of kb_b_12345678 kb_b_12345678_y_92d3d114_4c3f53
+  expect_true "client: a restore that cannot tell its Restore, apart from the backup's" \
+    test "$(DP_DB_HOST=h DP_BACKUP_NAME=b1 DP_BACKUP_BASE_PATH=/p JOB_KIND=restore HOSTNAME=x bash -c 'source "$0"; load_job_env; echo "$CLIENT_BASE"' "${ROOT}/addons/elasticsearch/dataprotection/common.sh")" \
+    != "$(DP_DB_HOST=h DP_BACKUP_NAME=b1 DP_BACKUP_BASE_PATH=/p JOB_KIND=backup bash -c 'source "$0"; load_job_env; echo "$CLIENT_BASE"' "${ROOT}/addons/elasticsearch/dataprotection/common.sh")"
 }
 
 # attempt_client_of BASE CLIENT: jq's attempt_client, as the jobs use it.
@@ -650,7 +655,7 @@ test_repository_free() {
   expect_true "in use: the snapshot said" matches "$IN_USE_OUT" '^a snapshot may still run there'
   in_use_case "shards restored from it (unassigned ones too)" 1 '{"snapshots":[]}' \
     '{"routing_table":{"indices":{"t-a":{"shards":{"0":[{"index":"t-a","recovery_source":{"repository":"kb-r"}}],"1":[{"index":"t-a","recovery_source":{"repository":"kb-r"}}]}},"u":{"shards":{"0":[{"index":"u"}]}}}}}'
-  expect_eq "in use: the indices named once" "shards of t-a are still being restored from it (GET _cat/recovery)" "$IN_USE_OUT"
+  expect_eq "in use: the indices named once" "shards of t-a are still being restored from it (GET _cat/shards)" "$IN_USE_OUT"
   in_use_case "an answer that is not JSON" 1 '{"snapshots":[]}' 'not json'
 }
 

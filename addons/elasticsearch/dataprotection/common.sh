@@ -385,10 +385,10 @@ client_name() {
 }
 
 # JQ_ATTEMPT_CLIENT: jq's 'attempt_client(BASE)': whether a client name is one of an attempt
-# of this job's scope (BASE, then '_' and the attempt's id; BASE alone: written before attempts
-# had ids).
+# of this job's scope: BASE, then '_' and the attempt's 6 hex digits (BASE alone: written
+# before attempts had ids); exactly that, since another Backup's name may hold BASE.
 # shellcheck disable=SC2016 # jq's variables, not the shell's
-JQ_ATTEMPT_CLIENT='def attempt_client($base): . == $base or startswith($base + "_");'
+JQ_ATTEMPT_CLIENT='def attempt_client($base): . == $base or (startswith($base + "_") and (.[($base | length) + 1:] | test("^[0-9a-f]{6}$")));'
 
 # restore_scope: which Restore a restore job serves, from its pod's name (HOSTNAME): KubeBlocks
 # names a restore Job 'restore-<stage>-<first 8 hex of the Restore's UID>-<backup>-...'. Empty
@@ -453,6 +453,7 @@ agent_host_suffix() {
 
 # Reads the DataProtection job's environment into globals and validates it.
 load_job_env() {
+  local n scope
   [[ -n ${DP_DB_HOST:-} ]] || die "DP_DB_HOST is not set"
   [[ -n ${DP_BACKUP_NAME:-} ]] || die "DP_BACKUP_NAME is not set"
   [[ -n ${DP_BACKUP_BASE_PATH:-} ]] || die "DP_BACKUP_BASE_PATH is not set"
@@ -501,9 +502,13 @@ load_job_env() {
   # at its end an attempt collects what the earlier ones of its scope left
   # (collect_earlier_attempts); two Restores of one Backup may run at once, so a restore's
   # scope is its Restore.
-  RESTORE_SCOPE=''
-  [[ ${JOB_KIND:-} != restore ]] || RESTORE_SCOPE=$(restore_scope)
-  CLIENT_BASE=$(client_name "$NAMESPACE" "$BACKUP_NAME" "$RESTORE_SCOPE")
+  RESTORE_SCOPE='' scope=''
+  if [[ ${JOB_KIND:-} == restore ]]; then
+    RESTORE_SCOPE=$(restore_scope)
+    # One that cannot tell its Restore still gets clients apart from the backup's.
+    scope=${RESTORE_SCOPE:-restore}
+  fi
+  CLIENT_BASE=$(client_name "$NAMESPACE" "$BACKUP_NAME" "$scope")
   CLIENT_PREFIX="${CLIENT_BASE}_"
   S3_CLIENT="${CLIENT_PREFIX}${ATTEMPT_ID}"
   REPOSITORY=$(repository_name "$BACKUP_NAME")
@@ -512,7 +517,6 @@ load_job_env() {
   fi
   TAKEN_CLIENT=''
   REPOSITORY_EXTRA_SETTINGS=${REPOSITORY_EXTRA_SETTINGS:-'{}'}
-  local n
   for n in AGENT_PORT AGENT_CONNECT_TIMEOUT AGENT_TIMEOUT ES_CONNECT_TIMEOUT ES_TIMEOUT \
     ES_VERIFY_TIMEOUT POLL_INTERVAL PROGRESS_INTERVAL; do
     [[ ${!n} =~ ^[0-9]+$ ]] || die "$n '${!n}' is not a whole number"
@@ -540,6 +544,8 @@ job_init() {
   trap on_exit EXIT
   trap 'exit 143' TERM
   trap 'exit 130' INT
+  trap 'exit 129' HUP
+  trap 'exit 131' QUIT
 }
 
 # Marks the job as succeeded; the EXIT trap then reports success.
@@ -553,17 +559,24 @@ job_done() {
 # usual deadlines: the whole clean-up ends within EXIT_GRACE seconds (25) of the signal
 # (EXIT_DEADLINE), and each call it makes gets EXIT_CALL_TIMEOUT seconds (10) at most.
 bound_for_the_grace_period() {
-  local limit=${EXIT_CALL_TIMEOUT:-10} var
-  [[ $limit =~ ^[1-9][0-9]*$ ]] || limit=10
+  bound_what_follows
+  warn "stopped by a signal: the clean-up ends within ${EXIT_GRACE}s (EXIT_GRACE), each of its calls within ${EXIT_CALL_LIMIT}s"
+}
+
+# bound_what_follows: what the exit does from now on ends within EXIT_GRACE seconds
+# (EXIT_DEADLINE), each call within EXIT_CALL_TIMEOUT seconds (EXIT_CALL_LIMIT).
+bound_what_follows() {
+  local var
+  EXIT_CALL_LIMIT=${EXIT_CALL_TIMEOUT:-10}
+  [[ $EXIT_CALL_LIMIT =~ ^[1-9][0-9]*$ ]] || EXIT_CALL_LIMIT=10
   [[ ${EXIT_GRACE:-} =~ ^[1-9][0-9]*$ ]] || EXIT_GRACE=25
-  ((limit <= EXIT_GRACE)) || limit=$EXIT_GRACE
+  ((EXIT_CALL_LIMIT <= EXIT_GRACE)) || EXIT_CALL_LIMIT=$EXIT_GRACE
   EXIT_DEADLINE=$((EPOCHSECONDS + EXIT_GRACE))
   for var in AGENT_NODE_DEADLINE AGENT_TIMEOUT AGENT_CONNECT_TIMEOUT ES_TIMEOUT ES_VERIFY_TIMEOUT ES_CONNECT_TIMEOUT; do
-    if [[ ${!var:-} =~ ^[0-9]+$ ]] && ((${!var} > limit)); then
-      printf -v "$var" '%s' "$limit"
+    if [[ ${!var:-} =~ ^[0-9]+$ ]] && ((${!var} > EXIT_CALL_LIMIT)); then
+      printf -v "$var" '%s' "$EXIT_CALL_LIMIT"
     fi
   done
-  warn "stopped by a signal: the clean-up ends within ${EXIT_GRACE}s (EXIT_GRACE), each of its calls within ${limit}s"
 }
 
 # within_the_grace_period VAR: lowers the seconds in VAR to what is left of the grace period
@@ -604,8 +617,8 @@ on_exit() {
   set +e
   # A second signal (timeout(1) signals the whole process group; an operator presses Ctrl-C
   # twice) must not cut the clean-up short: it is bounded by EXIT_GRACE, SIGKILL stays.
-  trap '' TERM INT
-  ((rc != 143 && rc != 130)) || bound_for_the_grace_period
+  trap '' TERM INT HUP QUIT
+  ((rc != 143 && rc != 130 && rc != 129 && rc != 131)) || bound_for_the_grace_period
   # The call or pause a signal interrupted.
   [[ -z ${CURL_PID:-} ]] || kill "$CURL_PID" 2>/dev/null
   [[ -z ${SLEEP_PID:-} ]] || kill "$SLEEP_PID" 2>/dev/null
@@ -960,7 +973,8 @@ agent_failure() {
 # a time, and waits for all. A worker leaves its result in $AGENT_DIR/INDEX.<its suffix>.
 fan_out() {
   local worker=$1 i=0 id name host rest
-  while IFS=$'\t' read -r id name host rest; do
+  # FAN_OUT_STOP (set by a signal's trap) starts no further call.
+  while IFS=$'\t' read -r id name host rest && [[ -z ${FAN_OUT_STOP:-} ]]; do
     # The running jobs are counted, not tracked: bash's `wait -n` may return without one
     # of them having ended.
     while (($(jobs -rp | wc -l) >= AGENT_PARALLELISM)); do
@@ -1205,12 +1219,22 @@ collect_earlier_attempts() {
     log "earlier attempts of this restore are not looked for: its pod's name (HOSTNAME) does not say which Restore it serves, and another Restore of this Backup may be running"
     return 0
   fi
+  # The job's own work is done: this is bounded as a signalled exit is (the pod may be
+  # deleted meanwhile), and a signal stops it.
+  bound_what_follows
+  trap 'FAN_OUT_STOP=true; kill $(jobs -rp) 2>/dev/null' TERM INT HUP QUIT
+  if declare -F job_collect >/dev/null; then
+    job_collect
+  fi
   read_repositories "what earlier attempts left is not looked for" || return 0
   unregister_earlier_repositories
   # The clients that some repository still uses (it may still run a snapshot or a restore).
   read_repositories "earlier attempts' keys are not looked for" || return 0
   jq -r '[.[] | .settings.client // "default"] | unique[]' "$ES_REPLY" >"$WORK_DIR/clients-in-use"
   remove_earlier_keys
+  trap '' TERM INT HUP QUIT
+  [[ -z ${FAN_OUT_STOP:-} ]] ||
+    warn "stopped by a signal: the collection of what earlier attempts left was cut short (a later attempt collects the rest)"
 }
 
 # unregister_earlier_repositories: of the repositories in ES_REPLY (GET _snapshot), those of
@@ -1218,7 +1242,7 @@ collect_earlier_attempts() {
 unregister_earlier_repositories() {
   local repo use
   cp "$ES_REPLY" "$WORK_DIR/repositories.json"
-  while IFS= read -r repo; do
+  while IFS= read -r repo && [[ -z ${FAN_OUT_STOP:-} ]]; do
     this_backups_repository "$WORK_DIR/repositories.json" "$repo" || continue
     if ! use=$(repository_free "$repo"); then
       warn "repository ${repo}, left by an earlier attempt, is kept: ${use}"
@@ -1235,6 +1259,7 @@ unregister_earlier_repositories() {
 # for them all.
 remove_earlier_keys() {
   fan_out sweep_node
+  [[ -z ${FAN_OUT_STOP:-} ]] || return 0
   collect_results sweep.result
   local r name host state text cleared=0
   for r in "${RESULTS[@]}"; do
@@ -1275,7 +1300,7 @@ repository_free() {
   shards=$(jq -r --arg r "$repo" '[.routing_table.indices // {} | .[].shards[][] | select(.recovery_source.repository == $r)
       | .index] | "\(length) \(unique | .[:5] | join(","))"' "$ES_REPLY" 2>/dev/null) || shards='? (unreadable answer)'
   [[ $shards == '0 '* ]] && return 0
-  printf 'shards of %s are still being restored from it (GET _cat/recovery)' "${shards#* }"
+  printf 'shards of %s are still being restored from it (GET _cat/shards)' "${shards#* }"
   return 1
 }
 
@@ -1295,6 +1320,7 @@ read_repositories() {
 # <TAB>why'.
 sweep_node() {
   local i=$1 host=$2 out="$AGENT_DIR/$1.list" deadline=$((EPOCHSECONDS + AGENT_NODE_DEADLINE)) why client removed=()
+  ((deadline <= EXIT_DEADLINE)) || deadline=$EXIT_DEADLINE
   agent_call "$out" GET "$(agent_url "$host" /keystore)" '' "$deadline"
   if why=$(agent_failure "GET /keystore" "$out"); then
     result_line "$AGENT_DIR/$i.sweep.result" failed "$why"
@@ -1552,7 +1578,11 @@ unregister_repository() {
   REPOSITORY_REGISTERED=false
   if es_call DELETE "/_snapshot/${REPOSITORY}" && [[ $HTTP_STATUS == 2* || $HTTP_STATUS == 404 ]]; then
     REPOSITORY_GONE=true
-    log "repository ${REPOSITORY} unregistered (its data stays in the bucket)"
+    if [[ $HTTP_STATUS == 404 ]]; then
+      warn "repository ${REPOSITORY} was not registered any more (unregistered by someone else while the job ran)"
+    else
+      log "repository ${REPOSITORY} unregistered (its data stays in the bucket)"
+    fi
   elif [[ -n $HTTP_ERROR ]]; then
     warn "could not unregister repository ${REPOSITORY}: ${HTTP_ERROR}"
   else

@@ -949,7 +949,7 @@ apply_conflict_mode() {
 # ---------------------------------------------------------------------------
 
 # trial_restore: before the delete mode deletes, the same restore is asked for under names of
-# the job's own (kb-trial-<random>-<name>: the rename '^' -> prefix matches every name), so
+# the job's own (kb-trial-<scope><attempt>-<name>: the rename '^' -> prefix matches every name), so
 # the engine checks now what the pre-flight cannot (the shard limit, the names it takes): a
 # refusal stops the job with nothing deleted. The trial leaves the snapshot's aliases out:
 # with them its indices would join live aliases (and take writes as a write index) until
@@ -958,9 +958,7 @@ apply_conflict_mode() {
 trial_restore() {
   [[ $RESTORE_CONFLICT_MODE == delete && $(jq 'length' "$WORK_DIR/conflicts.json") -gt 0 ]] || return 0
   local started=$SECONDS
-  # From /dev/urandom, as the attempt's id: two pods' $RANDOM may start alike.
-  TRIAL_PREFIX="kb-trial-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')-"
-  [[ $TRIAL_PREFIX =~ ^kb-trial-[0-9a-f]{8}-$ ]] || die "could not read 4 random bytes from /dev/urandom"
+  TRIAL_PREFIX="$(trial_scope_prefix)${ATTEMPT_ID}-"
   write_trial_request
   log "delete mode: the restore is tried first under temporary names (${TRIAL_PREFIX}<name>, without aliases), before anything is deleted"
   TRIAL_PENDING=true
@@ -978,6 +976,30 @@ trial_restore() {
   fi
   remove_trial 1 || die "delete mode: the trial's indices (${TRIAL_PREFIX}*) could not all be deleted (see above): delete them by hand. Nothing of the cluster's own was deleted"
   log "delete mode: the engine accepted the restore under temporary names, the trial's indices are deleted ($((SECONDS - started))s)"
+}
+
+# trial_scope_prefix: 'kb-trial-' and the hash of this job's scope (CLIENT_BASE's), which every
+# attempt's trial prefix starts with, the attempt's id after it: so the next attempt of the same
+# Restore finds what a killed one's trial left (job_collect).
+trial_scope_prefix() {
+  printf 'kb-trial-%s' "${CLIENT_BASE: -8}"
+}
+
+# job_collect: called by collect_earlier_attempts before the earlier attempts' repositories
+# go: a trial an earlier attempt of this Restore was killed in left its indices (restoring
+# from that attempt's repository, or restored since): deleted, as that attempt would have.
+job_collect() {
+  local own=${TRIAL_PREFIX:-} pending=${TRIAL_PENDING:-false}
+  TRIAL_PREFIX=$(trial_scope_prefix) TRIAL_PENDING=true
+  trial_names || {
+    TRIAL_PREFIX=$own TRIAL_PENDING=$pending
+    return 0
+  }
+  if [[ -s $WORK_DIR/trial-left.txt ]]; then
+    log "earlier attempts: their trials left $(paste -sd, "$WORK_DIR/trial-left.txt" | cut -c1-300): deleting them"
+    remove_trial 3 || true
+  fi
+  TRIAL_PREFIX=$own TRIAL_PENDING=$pending
 }
 
 # write_trial_request: the restore request under the names TRIAL_PREFIX<name> (the rename
