@@ -110,6 +110,23 @@ make_docs() {
   }'
 }
 
+# bulk FILE: POST /_bulk with FILE, tried three times: a busy node may drop the connection
+# (every document has its id, so a second try writes the same documents).
+bulk() {
+  local try rc=0 out
+  for try in 1 2 3; do
+    if out=$(CONTENT_TYPE=application/x-ndjson es POST /_bulk --data-binary "@$1"); then
+      printf '%s\n' "$out"
+      return 0
+    else
+      rc=$?
+    fi
+    say "bulk load to ${E2E_ES_URL}: curl exit ${rc} (try ${try} of 3)" >&2
+    sleep "$try"
+  done
+  die "bulk load to ${E2E_ES_URL} failed 3 times (curl exit ${rc}); the nodes' logs stay in ${E2E_WORK}/node-*/logs/ until the next start"
+}
+
 load_data() {
   local index total=0 errors
   for index in "${INDICES[@]}"; do
@@ -118,7 +135,7 @@ load_data() {
     split -l 4000 "${DEMO_DIR}/${index}.ndjson" "${DEMO_DIR}/${index}.part."
     local part
     for part in "${DEMO_DIR}/${index}".part.*; do
-      errors=$(CONTENT_TYPE=application/x-ndjson es POST /_bulk --data-binary "@${part}" | jq -r '.errors')
+      errors=$(bulk "$part" | jq -r '.errors')
       [[ $errors == false ]] || die "bulk load into ${index} reported errors"
     done
     rm -f "${DEMO_DIR}/${index}".part.* "${DEMO_DIR}/${index}.ndjson"

@@ -607,12 +607,33 @@ test_killed_restore_leftovers_collected_by_its_next_attempt() {
         -H 'Content-Type: application/json' --data-binary @- --output /dev/null \
         --url "http://$(e2e_node_addr "$n"):${E2E_AGENT_PORT}/keystore"
   done
+  # What a delete mode's trial leaves when its attempt is killed during it: an index under the
+  # trial prefix of this Restore, restoring from that attempt's repository. The job's own
+  # trial deletes its indices within milliseconds, too soon to kill it there reliably, so the
+  # test asks the engine for that restore itself, as the trial does (a declared stand-in for
+  # the kill's timing; the engine, the repository and the names are the real ones).
+  local scope_hash trial
+  scope_hash=${first_client%_*}
+  scope_hash=${scope_hash: -8}
+  trial="kb-trial-${scope_hash}ffffff-t-beta"
+  es POST "/_snapshot/${first_repo}/${name}/_restore" \
+    --data-binary "$(jq -cn --arg t "$trial" '{indices: "t-beta", rename_pattern: "^", rename_replacement: ($t | rtrimstr("t-beta")), include_aliases: false, include_global_state: false}')" >/dev/null ||
+    ERRORS+=("the stand-in trial restore was refused")
+  check "the stand-in trial's index exists" test "$(es_status GET "/${trial}")" == 200
   run_job rkill-second restore.sh "DP_BACKUP_NAME=${name}" "HOSTNAME=${pod}" \
     'RESTORE_INDICES=t-beta' 'RESTORE_RENAME_PATTERN=t-beta' 'RESTORE_RENAME_REPLACEMENT=t-rkill-b'
   check "the next attempt exits 0" test "$JOB_RC" -eq 0
   check "it keeps the killed attempt's repository while the engine restores from it" \
     log_has rkill-second "repository ${first_repo}, left by an earlier attempt, is kept: shards of t-rkill-a are still being restored from it"
   check "and its keys" client_still_there "$first_client"
+  check "it deletes what the killed attempt's trial left" log_has rkill-second "earlier attempts: their trials left ${trial}: deleting them"
+  check "which is gone" test "$(es_status GET "/${trial}")" == 404
+  # The Restore's options are the same at every attempt: one more with the killed one's.
+  run_job rkill-same restore.sh "DP_BACKUP_NAME=${name}" "HOSTNAME=${pod}" \
+    'RESTORE_INDICES=t-alpha' 'RESTORE_RENAME_PATTERN=t-alpha' 'RESTORE_RENAME_REPLACEMENT=t-rkill-a'
+  check "an attempt with the same options fails on the index the killed one is restoring" test "$JOB_RC" -ne 0
+  check "saying that an earlier restore of this Backup still restores it" \
+    log_has rkill-same "renamed name\\(s\\) already exist in the cluster: t-rkill-a \\(open index\\).*Still being restored by an earlier restore of this Backup, whose job stopped: t-rkill-a \\(from ${first_repo}\\)"
   # The killed attempt's restore is given up (deleting the index being restored ends it).
   es DELETE /t-rkill-a >/dev/null
   run_job rkill-third restore.sh "DP_BACKUP_NAME=${name}" "HOSTNAME=${pod}" \
@@ -992,6 +1013,8 @@ test_wrong_cluster_password_stops_at_the_agents() {
   check "the summary names the refused write" log_has badpw-backup "ERROR: keystore update failed on 3 of 3 node\\(s\\)"
   check "a 401 is not retried" log_lacks badpw-backup "401 UNAUTHORIZED after"
   check "no keystore holds the job's client" no_client_left "$(job_client badpw-backup)"
+  check "and the exit does not claim keys were left where every write was refused" \
+    log_lacks badpw-backup "NOT removed|left on [0-9]+ of"
 }
 
 test_env_auth_skips_the_keystore() {

@@ -511,6 +511,7 @@ load_job_env() {
   CLIENT_BASE=$(client_name "$NAMESPACE" "$BACKUP_NAME" "$scope")
   CLIENT_PREFIX="${CLIENT_BASE}_"
   S3_CLIENT="${CLIENT_PREFIX}${ATTEMPT_ID}"
+  OWN_S3_CLIENT=$S3_CLIENT
   REPOSITORY=$(repository_name "$BACKUP_NAME")
   if [[ ${JOB_KIND:-} == restore ]]; then
     REPOSITORY="${REPOSITORY:0:56}-r${ATTEMPT_ID}"
@@ -643,7 +644,7 @@ on_exit() {
     if [[ ${JOB_KIND:-} == backup && -n ${DP_BACKUP_INFO_FILE:-} ]]; then
       touch "${DP_BACKUP_INFO_FILE}.exit"
     fi
-    log "${JOB_KIND:-job} ${BACKUP_NAME:-} FAILED (exit $rc)" >&2
+    log "${JOB_KIND:-job} ${BACKUP_NAME:-${DP_BACKUP_NAME:-}} FAILED (exit $rc)" >&2
   fi
   exit "$rc"
 }
@@ -1032,6 +1033,11 @@ write_node() {
   local i=$1 host=$2 out="$AGENT_DIR/$1.write" deadline=$((EPOCHSECONDS + AGENT_NODE_DEADLINE)) why body=$AGENT_BODY
   [[ $RELOAD_MODE != agent ]] || body=$AGENT_BODY_RELOAD
   agent_call "$out" POST "$(agent_url "$host" /keystore)" "$body" "$deadline"
+  # A refusal (4xx but a timeout's 408 or a busy 429) comes before the agent changes anything:
+  # there is nothing of this write to remove there at the end.
+  if [[ $A_RC == 0 && $A_STATUS == 4* && $A_STATUS != 408 && $A_STATUS != 429 ]]; then
+    printf '%s\n' "$A_STATUS" >"$AGENT_DIR/$i.refused"
+  fi
   if why=$(agent_failure "POST /keystore" "$out"); then
     if [[ $(jq -r '.error.code // empty' "$out" 2>/dev/null) == NODE_RELOAD_FAILED ]]; then
       why="saved, but its node refused the reload: $(jq -r '.reload.failure // .error.message' "$out")"
@@ -1051,8 +1057,9 @@ write_node() {
     result_line "$out.result" failed "agent answered ${A_STATUS} with a body that is not JSON"
 }
 
-# remove_node INDEX HOST: DELETE /keystore?client=<the job's>&reload=true. Result
-# INDEX.remove: 'ok<TAB>removed|absent' or 'failed<TAB>why'.
+# remove_node INDEX HOST: DELETE /keystore?client=<the job's>&reload=true, unless the node's
+# agent refused this attempt's write. Result INDEX.remove: 'ok<TAB>removed|absent|refused' or
+# 'failed<TAB>why'.
 remove_node() {
   local i=$1 host=$2 out="$AGENT_DIR/$1.remove" deadline=$((EPOCHSECONDS + AGENT_NODE_DEADLINE)) why
   if [[ -n ${EXIT_DEADLINE:-} ]]; then
@@ -1061,6 +1068,10 @@ remove_node() {
       result_line "$out.result" failed "not asked: the job's grace period (EXIT_GRACE, ${EXIT_GRACE}s) had ended"
       return 0
     fi
+  fi
+  if [[ $S3_CLIENT == "${OWN_S3_CLIENT:-}" && -e $AGENT_DIR/$i.refused ]]; then
+    result_line "$out.result" ok refused
+    return 0
   fi
   agent_call "$out" DELETE "$(agent_url "$host" "/keystore?client=${S3_CLIENT}&reload=true")" '' "$deadline"
   if why=$(agent_failure "DELETE /keystore" "$out"); then

@@ -695,7 +695,12 @@ check_conflicts() {
   fi
   case $RESTORE_CONFLICT_MODE in
     fail | rename)
-      die "${count} name(s) to restore already exist in the cluster: $(conflict_list). Nothing was changed. Choose RESTORE_CONFLICT_MODE=rename (with RESTORE_RENAME_PATTERN and RESTORE_RENAME_REPLACEMENT), close (the existing indices are closed and overwritten) or delete (the existing ones are deleted first), or leave them out of RESTORE_INDICES" ;;
+      [[ -z ${RESTORE_RENAME_PATTERN:-} ]] ||
+        die "${count} renamed name(s) already exist in the cluster: $(conflict_list). Nothing was changed. Choose another RESTORE_RENAME_REPLACEMENT, or leave them out of RESTORE_INDICES$(restoring_hint)"
+      local ways="rename (with RESTORE_RENAME_PATTERN and RESTORE_RENAME_REPLACEMENT), close (the existing indices are closed and overwritten) or delete (the existing ones are deleted first)"
+      [[ -z $(conflict_list '.kind != "open index" and .kind != "closed index"') ]] ||
+        ways="rename (with RESTORE_RENAME_PATTERN and RESTORE_RENAME_REPLACEMENT), delete (the existing ones are deleted first; close settles indices only)"
+      die "${count} name(s) to restore already exist in the cluster: $(conflict_list). Nothing was changed. Choose RESTORE_CONFLICT_MODE=${ways}, or leave them out of RESTORE_INDICES$(restoring_hint)" ;;
     close)
       local unclosable
       unclosable=$(conflict_list '.kind != "open index" and .kind != "closed index"')
@@ -976,6 +981,23 @@ trial_restore() {
   fi
   remove_trial 1 || die "delete mode: the trial's indices (${TRIAL_PREFIX}*) could not all be deleted (see above): delete them by hand. Nothing of the cluster's own was deleted"
   log "delete mode: the engine accepted the restore under temporary names, the trial's indices are deleted ($((SECONDS - started))s)"
+}
+
+# restoring_hint: for a conflict message, the conflicting indices the engine is still restoring
+# from another of this Backup's restore repositories (kb-<backup>-r<attempt>: an earlier attempt
+# of this Restore, stopped, whose restore goes on), which explain the conflict.
+restoring_hint() {
+  es_call GET '/_cluster/state/routing_table?filter_path=routing_table.indices.*.shards.*.recovery_source.repository,routing_table.indices.*.shards.*.index' &&
+    [[ $HTTP_STATUS == 200 ]] || return 0
+  local found
+  found=$(jq -r --slurpfile c "$WORK_DIR/conflicts.json" --arg prefix "${REPOSITORY%-r*}-r" --arg own "$REPOSITORY" '
+      [$c[0][].name] as $names
+      | [.routing_table.indices // {} | .[].shards[][]
+         | select((.recovery_source.repository // "") as $r | ($r | startswith($prefix)) and $r != $own)
+         | select(.index as $i | $names | index($i)) | "\(.index) (from \(.recovery_source.repository))"]
+      | unique | .[:5] | join(", ")' "$ES_REPLY" 2>/dev/null) || return 0
+  [[ -z $found ]] ||
+    printf '%s' ". Still being restored by an earlier restore of this Backup, whose job stopped: ${found}: the engine finishes it (GET _cat/shards); once they are green, their data is back"
 }
 
 # trial_scope_prefix: 'kb-trial-' and the hash of this job's scope (CLIENT_BASE's), which every
