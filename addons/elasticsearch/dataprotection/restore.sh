@@ -935,8 +935,10 @@ delete_conflicts() {
 delete_batch() {
   [[ -n $1 ]] || return 0
   DELETING=$1
-  es_ok "deleting ${1}" DELETE "$2" '' "$ES_VERIFY_TIMEOUT"
+  # No answer: whether the engine deleted them is unknown, and DELETING says so at the exit.
+  es_call DELETE "$2" '' "$ES_VERIFY_TIMEOUT" || die "deleting ${1}: no answer from ${ES_URL}: ${HTTP_ERROR}"
   DELETING=''
+  [[ $HTTP_STATUS == 2* ]] || die "deleting ${1}: engine answered HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY") (not deleted)"
   DELETED_BY_JOB+="${DELETED_BY_JOB:+,}${1}"
   log "$3"
 }
@@ -1319,7 +1321,7 @@ wait_for_primaries() {
       local first reasons
       first=$(cut -d, -f1-40 <<<"$all_pending")
       reasons=$(unassigned_reasons "$first")
-      die "restore of ${SNAPSHOT_NAME}: deadline of ${RESTORE_TIMEOUT}s (RESTORE_TIMEOUT) reached with inactive primaries: ${reasons:-the engine lists no shard of ${first} (not in the cluster?)} (the engine goes on restoring)"
+      die "restore of ${SNAPSHOT_NAME}: deadline of ${RESTORE_TIMEOUT}s (RESTORE_TIMEOUT) reached with inactive primaries: ${reasons:-of ${first} (their states could not be read: GET _cat/shards)} (the engine goes on restoring)"
     fi
     if ((SECONDS - last_report >= PROGRESS_INTERVAL)); then
       report_recovery "$all_pending"
