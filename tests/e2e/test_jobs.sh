@@ -487,6 +487,39 @@ standin_writes_slowly() {
   check ".exit touched, no backup info" failed_with_exit_marker grace-backup
 }
 
+test_sigterm_during_a_normal_exit_is_bounded() {
+  # The pod is deleted just as the job ends well, while one agent hangs: the rest of the
+  # clean-up ends within the grace period (the job's work stands: exit 0).
+  local name="t-lateterm-${RUN_ID}" agent waited=0 t0 took rc=0
+  agent=$(agent_pid 3) || {
+    ERRORS+=("agent-3 is not running")
+    return 0
+  }
+  start_job lateterm-backup backup.sh "DP_BACKUP_NAME=${name}" EXIT_GRACE=8 EXIT_CALL_TIMEOUT=3
+  until log_has lateterm-backup "backup ${name} done in" || ! kill -0 "$JOB_PID" 2>/dev/null || ((waited > 1200)); do
+    sleep 0.05
+    waited=$((waited + 1))
+  done
+  kill -STOP "$agent"
+  sleep 1
+  t0=$(date +%s%N)
+  kill -TERM "$JOB_PID"
+  wait "$JOB_PID" || rc=$?
+  took=$((($(date +%s%N) - t0) / 1000000))
+  kill -CONT "$agent"
+  say "     backup.sh (lateterm-backup) exit ${rc} ${took} ms after SIGTERM; log ${OUT}/lateterm-backup.log"
+  check "the job's work stands: exit 0" test "$rc" -eq 0
+  check "backup info written" backup_info_valid lateterm-backup "$name"
+  check "within EXIT_GRACE (8 s; took ${took} ms)" test "$took" -lt 9000
+  check "says the clean-up is bounded from the signal on" log_has lateterm-backup "stopped by a signal: the clean-up ends within 8s \\(EXIT_GRACE\\)"
+  check "names the agent whose call was cut off" \
+    log_has lateterm-backup "agent calls still running were cut off to end within the grace period \\(agents at $(addr_re 3)\\)"
+  # What the warning tells an operator to do on node-3.
+  curl --silent --show-error --fail-with-body --connect-timeout 5 --max-time 30 --config "$CURL_AUTH" -X DELETE --output /dev/null \
+    --url "http://$(e2e_node_addr 3):${E2E_AGENT_PORT}/keystore?client=$(job_client lateterm-backup)&reload=true" || true
+  check "the other nodes lost the client" no_client_left "$(job_client lateterm-backup)"
+}
+
 test_agent_answering_500() {
   with_standin 3 fail-write standin_fails_the_write
 }
@@ -620,13 +653,14 @@ test_killed_restore_leftovers_collected_by_its_next_attempt() {
     --data-binary "$(jq -cn --arg t "$trial" '{indices: "t-beta", rename_pattern: "^", rename_replacement: ($t | rtrimstr("t-beta")), include_aliases: false, include_global_state: false}')" >/dev/null ||
     ERRORS+=("the stand-in trial restore was refused")
   check "the stand-in trial's index exists" test "$(es_status GET "/${trial}")" == 200
-  run_job rkill-second restore.sh "DP_BACKUP_NAME=${name}" "HOSTNAME=${pod}" \
+  run_job rkill-second restore.sh "DP_BACKUP_NAME=${name}" "HOSTNAME=${pod}" TRIAL_LEFT_WAIT=2 \
     'RESTORE_INDICES=t-beta' 'RESTORE_RENAME_PATTERN=t-beta' 'RESTORE_RENAME_REPLACEMENT=t-rkill-b'
   check "the next attempt exits 0" test "$JOB_RC" -eq 0
   check "it keeps the killed attempt's repository while the engine restores from it" \
     log_has rkill-second "repository ${first_repo}, left by an earlier attempt, is kept: shards of t-rkill-a are still being restored from it"
   check "and its keys" client_still_there "$first_client"
-  check "it deletes what the killed attempt's trial left" log_has rkill-second "earlier attempts: their trials left ${trial}: deleting them"
+  check "it deletes what the killed attempt's trial left, once it has stood for TRIAL_LEFT_WAIT" \
+    log_has rkill-second "earlier attempts: trial indices of this Restore found \\(${trial}\\): those still there in 2s are deleted"
   check "which is gone" test "$(es_status GET "/${trial}")" == 404
   # The Restore's options are the same at every attempt: one more with the killed one's.
   run_job rkill-same restore.sh "DP_BACKUP_NAME=${name}" "HOSTNAME=${pod}" \
@@ -883,6 +917,22 @@ test_two_attempts_at_once() {
   check "no repository left" repo_absent "$name"
   check "no keys of the first left" no_client_left "$(job_client twin-a)"
   check "no keys of the second left" no_client_left "$(job_client twin-b)"
+}
+
+test_recreated_backup_of_the_same_name_is_refused() {
+  # A Backup deleted with its data kept and made again under its name has the same path: the
+  # snapshot there is the old Backup's, which must not be reported as the new one's.
+  local name="t-again-${RUN_ID}"
+  run_job again-first backup.sh "DP_BACKUP_NAME=${name}" "HOSTNAME=dp-backup-0-${name}-aaaaaaaa-x1y2z"
+  check "the first Backup succeeds" test "$JOB_RC" -eq 0
+  run_job again-second backup.sh "DP_BACKUP_NAME=${name}" "HOSTNAME=dp-backup-0-${name}-bbbbbbbb-q3w4e"
+  check "the one made again fails" test "$JOB_RC" -ne 0
+  check "saying the snapshot there is another Backup's of the name" \
+    log_has again-second "snapshot ${name} at this Backup's path was taken for another Backup of the same name \\(UID aaaaaaaa\\.\\.\\., this one's bbbbbbbb"
+  check "with no backup info" failed_with_exit_marker again-second
+  check "the old snapshot is left in place" bucket_has_snapshot "$name"
+  check "nothing left registered" repo_absent "$name"
+  check "nor its keys" no_client_left "$(job_client again-second)"
 }
 
 test_sigterm_during_the_snapshot_aborts_it() {
@@ -1240,6 +1290,7 @@ main() {
   run_test test_killed_job_rerun_follows_its_snapshot
   run_test test_overlapping_attempt_waits_for_the_earlier_one
   run_test test_two_attempts_at_once
+  run_test test_recreated_backup_of_the_same_name_is_refused
   run_test test_sigterm_during_the_snapshot_aborts_it
   run_test test_snapshot_missing_what_was_asked_fails
   run_test test_foreign_repository_is_never_changed
@@ -1261,6 +1312,7 @@ main() {
   run_test test_agent_staying_busy
   run_test test_sigterm_during_a_hung_write_ends_within_the_grace_period
   run_test test_hung_agent_times_out
+  run_test test_sigterm_during_a_normal_exit_is_bounded
   run_test test_stopped_agent_fails_before_registration
   run_test test_no_secret_in_any_output
 

@@ -188,8 +188,10 @@ start_snapshot() {
   jq -n --arg backup "$BACKUP_NAME" --arg ns "$NAMESPACE" --arg cluster "${KB_CLUSTER_NAME:-}" \
     --arg indices "$BACKUP_INDICES" --arg features "$BACKUP_FEATURE_STATES" \
     --argjson global "$BACKUP_INCLUDE_GLOBAL_STATE" --argjson partial "$BACKUP_ALLOW_PARTIAL" \
+    --arg uid "$(backup_uid)" \
     '{include_global_state: $global, partial: $partial,
-      metadata: {taken_by: "kubeblocks", backup: $backup, namespace: $ns, cluster: $cluster}}
+      metadata: ({taken_by: "kubeblocks", backup: $backup, namespace: $ns, cluster: $cluster}
+        + (if $uid != "" then {backup_uid: $uid} else {} end))}
      + (if $indices != "" then {indices: $indices} else {} end)
      + (if $features != "" then {feature_states: ($features | split(","))} else {} end)' >"$body"
   local step="start of snapshot ${SNAPSHOT_NAME}" try
@@ -218,11 +220,29 @@ start_snapshot() {
   log "snapshot ${SNAPSHOT_NAME} started (indices ${BACKUP_INDICES:-all}, global state ${BACKUP_INCLUDE_GLOBAL_STATE}, partial ${BACKUP_ALLOW_PARTIAL}${BACKUP_FEATURE_STATES:+, feature states $BACKUP_FEATURE_STATES})"
 }
 
+# backup_uid: the first 8 hex digits of the Backup's UID, from its pod's name (HOSTNAME), which
+# KubeBlocks derives from the Job's '<prefix>-<backup>-<uid8>' (when that fits 63 characters);
+# empty when the name does not say.
+backup_uid() {
+  local pod=${HOSTNAME:-} tail
+  tail=${pod##*"-${BACKUP_NAME}-"}
+  [[ $pod == *"-${BACKUP_NAME}-"* && $tail =~ ^([0-9a-f]{8})-[a-z0-9]{5}$ ]] && printf '%s' "${BASH_REMATCH[1]}"
+  return 0
+}
+
 # take_over_snapshot: the snapshot of this Backup's name that is there already: one running is
-# followed, one that ended well is the result, one that ended otherwise stops the job. Returns
-# 1 when there is none.
+# followed, one that ended well is the result, one that ended otherwise stops the job; one
+# taken for another Backup of this name (deleted, its data kept, and made again) stops it too.
+# Returns 1 when there is none.
 take_over_snapshot() {
   snapshot_info || die "reading snapshot ${SNAPSHOT_NAME}: $(read_failure)"
+  if [[ $SNAPSHOT_STATE != MISSING ]]; then
+    local theirs ours
+    ours=$(backup_uid)
+    theirs=$(jq -r '.snapshots[0].metadata.backup_uid // ""' "$WORK_DIR/snapshot.json" 2>/dev/null || true)
+    [[ -z $ours || -z $theirs || $ours == "$theirs" ]] ||
+      die "snapshot ${SNAPSHOT_NAME} at this Backup's path was taken for another Backup of the same name (UID ${theirs}..., this one's ${ours}...: deleted with its data kept, and made again?): it is left in place; back up under another name, or delete that snapshot first"
+  fi
   case $SNAPSHOT_STATE in
     MISSING) return 1 ;;
     IN_PROGRESS | STARTED)

@@ -608,7 +608,7 @@ wait_for_agent_calls() {
   wait 2>/dev/null
   local cut
   cut=$(cat "$AGENT_DIR"/cut.* 2>/dev/null | paste -sd, -)
-  warn "stopped by a signal: agent calls still running were cut off to end within the grace period${cut:+ (agents at ${cut})}; a write sent to them may still land after the removal below: check them with GET /keystore"
+  warn "stopped by a signal: agent calls still running were cut off to end within the grace period${cut:+ (agents at ${cut})}; what they sent may still land there: check them with GET /keystore"
 }
 
 # Runs on every exit path: job cleanup hook, repository unregistration, removal of the job's
@@ -618,8 +618,12 @@ on_exit() {
   set +e
   # A second signal (timeout(1) signals the whole process group; an operator presses Ctrl-C
   # twice) must not cut the clean-up short: it is bounded by EXIT_GRACE, SIGKILL stays.
-  trap '' TERM INT HUP QUIT
-  ((rc != 143 && rc != 130 && rc != 129 && rc != 131)) || bound_for_the_grace_period
+  if ((rc == 143 || rc == 130 || rc == 129 || rc == 131)); then
+    trap '' TERM INT HUP QUIT
+    bound_for_the_grace_period
+  else
+    trap signal_during_the_exit TERM INT HUP QUIT
+  fi
   # The call or pause a signal interrupted.
   [[ -z ${CURL_PID:-} ]] || kill "$CURL_PID" 2>/dev/null
   [[ -z ${SLEEP_PID:-} ]] || kill "$SLEEP_PID" 2>/dev/null
@@ -647,6 +651,14 @@ on_exit() {
     log "${JOB_KIND:-job} ${BACKUP_NAME:-${DP_BACKUP_NAME:-}} FAILED (exit $rc)" >&2
   fi
   exit "$rc"
+}
+
+# signal_during_the_exit: a signal while a normal exit cleans up (the pod deleted then): what is
+# left of the clean-up, the calls in flight too, ends within the grace period, as after a
+# signal. Later signals are ignored.
+signal_during_the_exit() {
+  trap '' TERM INT HUP QUIT
+  [[ -n ${EXIT_DEADLINE:-} ]] || bound_for_the_grace_period
 }
 
 # now_ms: the time in milliseconds.
@@ -741,6 +753,16 @@ http_call() {
   curl "${CURL_ARGS[@]}" --url "$3" >"$1.code" 2>"$1.err" &
   CURL_PID=$!
   wait "$CURL_PID" || rc=$?
+  # A trap that returns (a signal during a normal exit) cut the wait short: the call goes on,
+  # up to the end of the grace period.
+  if ((rc > 128)) && kill -0 "$CURL_PID" 2>/dev/null; then
+    while kill -0 "$CURL_PID" 2>/dev/null && { [[ -z ${EXIT_DEADLINE:-} ]] || ((EPOCHSECONDS < EXIT_DEADLINE)); }; do
+      sleep 0.1
+    done
+    kill "$CURL_PID" 2>/dev/null
+    rc=0
+    wait "$CURL_PID" || rc=$?
+  fi
   CURL_PID=''
   read -r HTTP_CODE <"$1.code" || true
   [[ -n $HTTP_CODE ]] || HTTP_CODE=000
@@ -979,7 +1001,11 @@ fan_out() {
     # The running jobs are counted, not tracked: bash's `wait -n` may return without one
     # of them having ended.
     while (($(jobs -rp | wc -l) >= AGENT_PARALLELISM)); do
-      wait -n || true
+      if [[ -n ${EXIT_DEADLINE:-} ]]; then
+        sleep 0.1
+      else
+        wait -n || true
+      fi
     done
     # A worker the exit trap stops (the grace period is running out) stops its call and
     # leaves its node's name in cut.INDEX.
@@ -990,6 +1016,8 @@ fan_out() {
     i=$((i + 1))
   done <"$WORK_DIR/nodes.tsv"
   wait || true
+  # A signal during the exit cut the wait short: the calls get what is left of the grace period.
+  [[ -z ${EXIT_DEADLINE:-} ]] || wait_for_agent_calls
 }
 
 # result_line FILE STATE TEXT: a worker's result, 'STATE<TAB>TEXT' on one line.
@@ -1224,8 +1252,8 @@ remove_taken_client() {
 # keys of every client of the scope that no registered repository uses. Only at an exit that no
 # signal started: the scope's next attempt may be starting then.
 collect_earlier_attempts() {
-  [[ -z ${EXIT_DEADLINE:-} && ${KEEP_FOR_THE_ENGINE:-false} != true && ${S3_STATIC_KEYS:-false} == true &&
-    ${NODE_COUNT:-0} -gt 0 ]] || return 0
+  # The engine known (detect_engine ran), the job's own work done and no signal come.
+  [[ -z ${EXIT_DEADLINE:-} && ${KEEP_FOR_THE_ENGINE:-false} != true && -n ${ENGINE_DISTRIBUTION:-} ]] || return 0
   if [[ $JOB_KIND == restore && -z $RESTORE_SCOPE ]]; then
     log "earlier attempts of this restore are not looked for: its pod's name (HOSTNAME) does not say which Restore it serves, and another Restore of this Backup may be running"
     return 0
@@ -1237,12 +1265,16 @@ collect_earlier_attempts() {
   if declare -F job_collect >/dev/null; then
     job_collect
   fi
-  read_repositories "what earlier attempts left is not looked for" || return 0
-  unregister_earlier_repositories
-  # The clients that some repository still uses (it may still run a snapshot or a restore).
-  read_repositories "earlier attempts' keys are not looked for" || return 0
-  jq -r '[.[] | .settings.client // "default"] | unique[]' "$ES_REPLY" >"$WORK_DIR/clients-in-use"
-  remove_earlier_keys
+  if read_repositories "what earlier attempts left is not looked for"; then
+    unregister_earlier_repositories
+  fi
+  # Keys only where the job writes them (not with env_auth), on the nodes it knows.
+  if [[ ${S3_STATIC_KEYS:-false} == true && ${NODE_COUNT:-0} -gt 0 && -z ${FAN_OUT_STOP:-} ]] &&
+    read_repositories "earlier attempts' keys are not looked for"; then
+    # The clients that some repository still uses (it may still run a snapshot or a restore).
+    jq -r '[.[] | .settings.client // "default"] | unique[]' "$ES_REPLY" >"$WORK_DIR/clients-in-use"
+    remove_earlier_keys
+  fi
   trap '' TERM INT HUP QUIT
   [[ -z ${FAN_OUT_STOP:-} ]] ||
     warn "stopped by a signal: the collection of what earlier attempts left was cut short (a later attempt collects the rest)"
@@ -1256,7 +1288,7 @@ unregister_earlier_repositories() {
   while IFS= read -r repo && [[ -z ${FAN_OUT_STOP:-} ]]; do
     this_backups_repository "$WORK_DIR/repositories.json" "$repo" || continue
     if ! use=$(repository_free "$repo"); then
-      warn "repository ${repo}, left by an earlier attempt, is kept: ${use}"
+      warn "repository ${repo}, left by an earlier attempt, is kept: ${use}; its S3 client's keys stay with it (once the engine is done: DELETE _snapshot/${repo}, then the next attempt, or DELETE /keystore?client=<its client>&reload=true on each agent, removes them)"
     elif es_call DELETE "/_snapshot/${repo}" && [[ $HTTP_STATUS == 2* ]]; then
       log "repository ${repo}, left by an earlier attempt, unregistered (its data stays in the bucket)"
     else
@@ -1332,6 +1364,10 @@ read_repositories() {
 sweep_node() {
   local i=$1 host=$2 out="$AGENT_DIR/$1.list" deadline=$((EPOCHSECONDS + AGENT_NODE_DEADLINE)) why client removed=()
   ((deadline <= EXIT_DEADLINE)) || deadline=$EXIT_DEADLINE
+  if ((EPOCHSECONDS >= deadline)); then
+    result_line "$AGENT_DIR/$i.sweep.result" failed "not asked: the job's grace period (EXIT_GRACE, ${EXIT_GRACE}s) had ended"
+    return 0
+  fi
   agent_call "$out" GET "$(agent_url "$host" /keystore)" '' "$deadline"
   if why=$(agent_failure "GET /keystore" "$out"); then
     result_line "$AGENT_DIR/$i.sweep.result" failed "$why"

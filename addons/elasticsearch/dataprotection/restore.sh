@@ -698,8 +698,11 @@ check_conflicts() {
       [[ -z ${RESTORE_RENAME_PATTERN:-} ]] ||
         die "${count} renamed name(s) already exist in the cluster: $(conflict_list). Nothing was changed. Choose another RESTORE_RENAME_REPLACEMENT, or leave them out of RESTORE_INDICES$(restoring_hint)"
       local ways="rename (with RESTORE_RENAME_PATTERN and RESTORE_RENAME_REPLACEMENT), close (the existing indices are closed and overwritten) or delete (the existing ones are deleted first)"
-      [[ -z $(conflict_list '.kind != "open index" and .kind != "closed index"') ]] ||
+      if [[ -n $(conflict_list '.kind == "alias"') ]]; then
+        ways="rename (with RESTORE_RENAME_PATTERN and RESTORE_RENAME_REPLACEMENT: an alias of other indices is settled by nothing else)"
+      elif [[ -n $(conflict_list '.kind != "open index" and .kind != "closed index"') ]]; then
         ways="rename (with RESTORE_RENAME_PATTERN and RESTORE_RENAME_REPLACEMENT), delete (the existing ones are deleted first; close settles indices only)"
+      fi
       die "${count} name(s) to restore already exist in the cluster: $(conflict_list). Nothing was changed. Choose RESTORE_CONFLICT_MODE=${ways}, or leave them out of RESTORE_INDICES$(restoring_hint)" ;;
     close)
       local unclosable
@@ -995,7 +998,8 @@ restoring_hint() {
   found=$(jq -r --slurpfile c "$WORK_DIR/conflicts.json" --arg prefix "${REPOSITORY%-r*}-r" --arg own "$REPOSITORY" '
       [$c[0][].name] as $names
       | [.routing_table.indices // {} | .[].shards[][]
-         | select((.recovery_source.repository // "") as $r | ($r | startswith($prefix)) and $r != $own)
+         | select((.recovery_source.repository // "") as $r | ($r | startswith($prefix))
+             and ($r[($prefix | length):] | test("^[0-9a-f]{6}$")) and $r != $own)
          | select(.index as $i | $names | index($i)) | "\(.index) (from \(.recovery_source.repository))"]
       | unique | .[:5] | join(", ")' "$ES_REPLY" 2>/dev/null) || return 0
   [[ -z $found ]] ||
@@ -1020,8 +1024,14 @@ job_collect() {
     return 0
   }
   if [[ -s $WORK_DIR/trial-left.txt ]]; then
-    log "earlier attempts: their trials left $(paste -sd, "$WORK_DIR/trial-left.txt" | cut -c1-300): deleting them"
-    remove_trial 3 || true
+    # A live attempt deletes its own trial within seconds of the engine's answer: what is still
+    # there after TRIAL_LEFT_WAIT seconds (10) is a stopped attempt's.
+    local patience=${TRIAL_LEFT_WAIT:-10}
+    [[ $patience =~ ^[0-9]+$ ]] || patience=10
+    within_the_grace_period patience
+    log "earlier attempts: trial indices of this Restore found ($(paste -sd, "$WORK_DIR/trial-left.txt" | cut -c1-300)): those still there in ${patience}s are deleted"
+    sleep_s "$patience"
+    [[ -n ${FAN_OUT_STOP:-} ]] || remove_trial 3 || true
   fi
   TRIAL_PREFIX=$own TRIAL_PENDING=$pending
 }
@@ -1093,8 +1103,10 @@ trial_names() {
     return 1
   fi
   # A distribution without data streams answers 4xx: none then.
+  # Only names under the prefix: a pattern also resolves aliases, whose indices are not the
+  # trial's (a user's alias may start with the prefix).
   if [[ $HTTP_STATUS == 2* ]]; then
-    jq -r '.data_streams[]?.name' "$ES_REPLY" >>"$WORK_DIR/trial-left.txt"
+    jq -r --arg p "$p" '.data_streams[]?.name | select(startswith($p))' "$ES_REPLY" >>"$WORK_DIR/trial-left.txt"
   fi
   local batch
   while IFS= read -r batch; do
@@ -1105,7 +1117,7 @@ trial_names() {
     warn "the trial's ${p}* not deleted: listing them failed (HTTP ${HTTP_STATUS}${HTTP_ERROR:+: $HTTP_ERROR}): delete them by hand"
     return 1
   fi
-  jq -r '.[].index' "$ES_REPLY" >"$WORK_DIR/trial-indices.txt"
+  jq -r --arg p "$p" '.[].index | select(startswith($p) or startswith(".ds-" + $p))' "$ES_REPLY" >"$WORK_DIR/trial-indices.txt"
   cat "$WORK_DIR/trial-indices.txt" >>"$WORK_DIR/trial-left.txt"
   while IFS= read -r batch; do
     printf '%s?ignore_unavailable=true\n' "$(uri_names "$batch")" >>"$WORK_DIR/trial-deletes.txt"
