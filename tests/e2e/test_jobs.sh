@@ -616,7 +616,7 @@ test_killed_restore_leftovers_collected_by_its_next_attempt() {
   pod=$(restore_pod 0a1b2c3d "$name")
   start_job rkill-first restore.sh "DP_BACKUP_NAME=${name}" "HOSTNAME=${pod}" \
     'RESTORE_INDICES=t-alpha' 'RESTORE_RENAME_PATTERN=t-alpha' 'RESTORE_RENAME_REPLACEMENT=t-rkill-a' \
-    MAX_RESTORE_BYTES_PER_SEC=2kb
+    MAX_RESTORE_BYTES_PER_SEC=512b
   while ! log_has rkill-first "restore of ${name} started" && kill -0 "$JOB_PID" 2>/dev/null && ((waited < 480)); do
     sleep 0.25
     waited=$((waited + 1))

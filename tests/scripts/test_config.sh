@@ -1651,6 +1651,23 @@ test_trial_names_keep_to_the_prefix() {
   )
   expect_eq "trial leftovers: only names under the prefix (not an alias's index, not another stream)" \
     "kb-trial-cd758907aaaaaa-logs kb-trial-cd758907aaaaaa-users .ds-kb-trial-cd758907aaaaaa-logs-000001" "$out"
+  out=$(
+    # shellcheck source=../../addons/elasticsearch/dataprotection/restore.sh disable=SC1091
+    source "${ROOT}/addons/elasticsearch/dataprotection/restore.sh"
+    WORK_DIR=$(mktemp -d) TRIAL_PREFIX=kb-trial-cd758907 TRIAL_NAME_RE='^kb-trial-cd758907[0-9a-f]{6}-' ES_VERIFY_TIMEOUT=5
+    es_call() {
+      HTTP_STATUS=200 HTTP_ERROR='' ES_REPLY="$WORK_DIR/reply.json"
+      case $2 in
+        /_data_stream/*) printf '{"data_streams":[]}' >"$ES_REPLY" ;;
+        *) printf '[{"index":"kb-trial-cd758907-userowned"},{"index":"kb-trial-cd758907aaaaaa-users"}]' >"$ES_REPLY" ;;
+      esac
+    }
+    trial_names
+    paste -sd' ' "$WORK_DIR/trial-left.txt"
+    rm -rf "$WORK_DIR"
+  )
+  expect_eq "trial leftovers of earlier attempts: only an attempt's trial names (not a user's index under the prefix)" \
+    "kb-trial-cd758907aaaaaa-users" "$out"
 }
 
 # The delete mode's trial asks for the restore's own request under its prefix: every name

@@ -1019,8 +1019,10 @@ trial_scope_prefix() {
 job_collect() {
   local own=${TRIAL_PREFIX:-} pending=${TRIAL_PENDING:-false}
   TRIAL_PREFIX=$(trial_scope_prefix) TRIAL_PENDING=true
+  # Exactly an attempt's trial names: the scope's hash, an attempt's 6 hex digits, '-'.
+  TRIAL_NAME_RE="^${TRIAL_PREFIX}[0-9a-f]{6}-"
   trial_names || {
-    TRIAL_PREFIX=$own TRIAL_PENDING=$pending
+    TRIAL_PREFIX=$own TRIAL_PENDING=$pending TRIAL_NAME_RE=''
     return 0
   }
   if [[ -s $WORK_DIR/trial-left.txt ]]; then
@@ -1033,7 +1035,7 @@ job_collect() {
     sleep_s "$patience"
     [[ -n ${FAN_OUT_STOP:-} ]] || remove_trial 3 || true
   fi
-  TRIAL_PREFIX=$own TRIAL_PENDING=$pending
+  TRIAL_PREFIX=$own TRIAL_PENDING=$pending TRIAL_NAME_RE=''
 }
 
 # write_trial_request: the restore request under the names TRIAL_PREFIX<name> (the rename
@@ -1091,6 +1093,11 @@ remove_trial() {
   return 1
 }
 
+# JQ_TRIAL_NAME: jq's 'trial_name': a name under the prefix $p (a data stream's backing index
+# '.ds-' before it), of the shape $re too when that is given.
+# shellcheck disable=SC2016 # jq's variables, not the shell's
+JQ_TRIAL_NAME='def trial_name: ltrimstr(".ds-") as $n | ($n | startswith($p)) and ($re == "" or ($n | test($re)));'
+
 # trial_names: the data streams and indices under the trial's prefix, one a line in
 # $WORK_DIR/trial-left.txt, and the requests that delete them (URL paths, names encoded,
 # data streams first) in trial-deletes.txt. Returns 1 when the cluster did not answer.
@@ -1106,7 +1113,7 @@ trial_names() {
   # Only names under the prefix: a pattern also resolves aliases, whose indices are not the
   # trial's (a user's alias may start with the prefix).
   if [[ $HTTP_STATUS == 2* ]]; then
-    jq -r --arg p "$p" '.data_streams[]?.name | select(startswith($p))' "$ES_REPLY" >>"$WORK_DIR/trial-left.txt"
+    jq -r --arg p "$p" --arg re "${TRIAL_NAME_RE:-}" "${JQ_TRIAL_NAME}"'.data_streams[]?.name | select(trial_name)' "$ES_REPLY" >>"$WORK_DIR/trial-left.txt"
   fi
   local batch
   while IFS= read -r batch; do
@@ -1117,7 +1124,7 @@ trial_names() {
     warn "the trial's ${p}* not deleted: listing them failed (HTTP ${HTTP_STATUS}${HTTP_ERROR:+: $HTTP_ERROR}): delete them by hand"
     return 1
   fi
-  jq -r --arg p "$p" '.[].index | select(startswith($p) or startswith(".ds-" + $p))' "$ES_REPLY" >"$WORK_DIR/trial-indices.txt"
+  jq -r --arg p "$p" --arg re "${TRIAL_NAME_RE:-}" "${JQ_TRIAL_NAME}"'.[].index | select(trial_name)' "$ES_REPLY" >"$WORK_DIR/trial-indices.txt"
   cat "$WORK_DIR/trial-indices.txt" >>"$WORK_DIR/trial-left.txt"
   while IFS= read -r batch; do
     printf '%s?ignore_unavailable=true\n' "$(uri_names "$batch")" >>"$WORK_DIR/trial-deletes.txt"
