@@ -1633,41 +1633,32 @@ es-0.es-elasticsearch-headless" "$out"
 # _data_stream answers as they come, recorded on OpenSearch 3.6).
 # shellcheck disable=SC2034,SC2317 # globals read by restore.sh; stubs
 test_trial_names_keep_to_the_prefix() {
-  local out
-  out=$(
-    # shellcheck source=../../addons/elasticsearch/dataprotection/restore.sh disable=SC1091
-    source "${ROOT}/addons/elasticsearch/dataprotection/restore.sh"
-    WORK_DIR=$(mktemp -d) TRIAL_PREFIX=kb-trial-cd758907 ES_VERIFY_TIMEOUT=5
-    es_call() {
-      HTTP_STATUS=200 HTTP_ERROR='' ES_REPLY="$WORK_DIR/reply.json"
-      case $2 in
-        /_data_stream/*) printf '{"data_streams":[{"name":"kb-trial-cd758907aaaaaa-logs"},{"name":"user-logs"}]}' >"$ES_REPLY" ;;
-        *) printf '[{"index":"precious"},{"index":"kb-trial-cd758907aaaaaa-users"},{"index":".ds-kb-trial-cd758907aaaaaa-logs-000001"}]' >"$ES_REPLY" ;;
-      esac
-    }
-    trial_names
-    paste -sd' ' "$WORK_DIR/trial-left.txt"
-    rm -rf "$WORK_DIR"
-  )
+  # trial_names_of NAME_RE STREAMS INDICES: trial_names under kb-trial-cd758907 on those answers.
+  trial_names_of() {
+    (
+      # shellcheck source=../../addons/elasticsearch/dataprotection/restore.sh disable=SC1091
+      source "${ROOT}/addons/elasticsearch/dataprotection/restore.sh"
+      WORK_DIR=$(mktemp -d) TRIAL_PREFIX=kb-trial-cd758907 TRIAL_NAME_RE=$1 ES_VERIFY_TIMEOUT=5 STREAMS=$2 INDICES=$3
+      es_call() {
+        HTTP_STATUS=200 HTTP_ERROR='' ES_REPLY="$WORK_DIR/reply.json"
+        case $2 in
+          /_data_stream/*) printf '%s' "$STREAMS" >"$ES_REPLY" ;;
+          *) printf '%s' "$INDICES" >"$ES_REPLY" ;;
+        esac
+      }
+      trial_names
+      paste -sd' ' "$WORK_DIR/trial-left.txt"
+      rm -rf "$WORK_DIR"
+    )
+  }
   expect_eq "trial leftovers: only names under the prefix (not an alias's index, not another stream)" \
-    "kb-trial-cd758907aaaaaa-logs kb-trial-cd758907aaaaaa-users .ds-kb-trial-cd758907aaaaaa-logs-000001" "$out"
-  out=$(
-    # shellcheck source=../../addons/elasticsearch/dataprotection/restore.sh disable=SC1091
-    source "${ROOT}/addons/elasticsearch/dataprotection/restore.sh"
-    WORK_DIR=$(mktemp -d) TRIAL_PREFIX=kb-trial-cd758907 TRIAL_NAME_RE='^kb-trial-cd758907[0-9a-f]{6}-' ES_VERIFY_TIMEOUT=5
-    es_call() {
-      HTTP_STATUS=200 HTTP_ERROR='' ES_REPLY="$WORK_DIR/reply.json"
-      case $2 in
-        /_data_stream/*) printf '{"data_streams":[]}' >"$ES_REPLY" ;;
-        *) printf '[{"index":"kb-trial-cd758907-userowned"},{"index":"kb-trial-cd758907aaaaaa-users"}]' >"$ES_REPLY" ;;
-      esac
-    }
-    trial_names
-    paste -sd' ' "$WORK_DIR/trial-left.txt"
-    rm -rf "$WORK_DIR"
-  )
+    "kb-trial-cd758907aaaaaa-logs kb-trial-cd758907aaaaaa-users .ds-kb-trial-cd758907aaaaaa-logs-000001" \
+    "$(trial_names_of '' '{"data_streams":[{"name":"kb-trial-cd758907aaaaaa-logs"},{"name":"user-logs"}]}' \
+      '[{"index":"precious"},{"index":"kb-trial-cd758907aaaaaa-users"},{"index":".ds-kb-trial-cd758907aaaaaa-logs-000001"}]')"
   expect_eq "trial leftovers of earlier attempts: only an attempt's trial names (not a user's index under the prefix)" \
-    "kb-trial-cd758907aaaaaa-users" "$out"
+    "kb-trial-cd758907aaaaaa-users" \
+    "$(trial_names_of '^kb-trial-cd758907[0-9a-f]{6}-' '{"data_streams":[]}' \
+      '[{"index":"kb-trial-cd758907-userowned"},{"index":"kb-trial-cd758907aaaaaa-users"}]')"
 }
 
 # The delete mode's trial asks for the restore's own request under its prefix: every name
