@@ -191,6 +191,18 @@ start_job() {
   JOB_PID=$!
 }
 
+# start_job_in_its_group TAG SCRIPT [VAR=VALUE...]: start_job, the job leading a process
+# group of its own (JOB_PID its id), as under timeout(1) or a terminal's Ctrl-C.
+start_job_in_its_group() {
+  local tag=$1 script=$2
+  shift 2
+  (
+    job_env "$script" "$tag" "$@"
+    exec setsid bash "${JOBS_DIR}/${script}"
+  ) >"${OUT}/${tag}.log" 2>&1 &
+  JOB_PID=$!
+}
+
 # job_env SCRIPT TAG [VAR=VALUE...]: exports a DataProtection job's environment (in the job's
 # subshell).
 job_env() {
@@ -234,8 +246,9 @@ log_before() {
 
 # repo_absent BACKUP: the job left no repository registered.
 repo_absent() {
-  # A restore's repository is its attempt's own: kb-<backup>-r<attempt>.
-  es GET /_snapshot | jq -e --arg b "kb-$1" 'keys | all(. != $b and (startswith($b + "-r") | not))' >/dev/null
+  # A restore's repository is its attempt's own: kb-<backup>[-<Restore>]-r<attempt>.
+  es GET /_snapshot | jq -e --arg b "kb-$1" '
+      keys | all(. != $b and ((startswith($b + "-") and (.[($b | length) + 1:] | test("^([0-9a-f]{8}-)?r[0-9a-f]{6}$"))) | not))' >/dev/null
 }
 
 failed_with_exit_marker() {
@@ -520,6 +533,43 @@ test_sigterm_during_a_normal_exit_is_bounded() {
   check "the other nodes lost the client" no_client_left "$(job_client lateterm-backup)"
 }
 
+test_group_sigterm_during_a_normal_exit_keeps_the_calls() {
+  # timeout(1) and a terminal's Ctrl-C signal the job's whole process group: the calls of its
+  # exit's clean-up are the job's to stop, not the signal's. Node-3's agent is held while the
+  # job ends well; the call to it, in flight at the signal, ends once the agent goes on (2 s
+  # later, inside EXIT_GRACE), and node-3's keys go too.
+  local name="t-groupterm-${RUN_ID}" agent waited=0 t0 took rc=0
+  agent=$(agent_pid 3) || {
+    ERRORS+=("agent-3 is not running")
+    return 0
+  }
+  start_job_in_its_group groupterm-backup backup.sh "DP_BACKUP_NAME=${name}" EXIT_GRACE=8 EXIT_CALL_TIMEOUT=3
+  # The agents' part is over once the snapshot starts: node-3's is held from then on.
+  until log_has groupterm-backup "snapshot ${name} started" || ! kill -0 "$JOB_PID" 2>/dev/null || ((waited > 1200)); do
+    sleep 0.05
+    waited=$((waited + 1))
+  done
+  kill -STOP "$agent"
+  until log_has groupterm-backup "backup ${name} done in" || ! kill -0 "$JOB_PID" 2>/dev/null || ((waited > 2400)); do
+    sleep 0.05
+    waited=$((waited + 1))
+  done
+  sleep 0.5
+  t0=$(date +%s%N)
+  kill -TERM -- "-${JOB_PID}"
+  sleep 2
+  kill -CONT "$agent"
+  wait "$JOB_PID" || rc=$?
+  took=$((($(date +%s%N) - t0) / 1000000))
+  say "     backup.sh (groupterm-backup) exit ${rc} ${took} ms after SIGTERM to its process group; log ${OUT}/groupterm-backup.log"
+  check "the job's work stands: exit 0" test "$rc" -eq 0
+  check "says the clean-up is bounded from the signal on" log_has groupterm-backup "stopped by a signal: the clean-up ends within 8s \\(EXIT_GRACE\\)"
+  check "the call to node-3 waited for its agent (took ${took} ms)" test "$took" -ge 2000
+  check "within EXIT_GRACE" test "$took" -lt 9000
+  check "no call was cut off, every removal done" log_lacks groupterm-backup "cut off|NOT removed|left on"
+  check "no node holds the job's client, node-3 included" no_client_left "$(job_client groupterm-backup)"
+}
+
 test_agent_answering_500() {
   with_standin 3 fail-write standin_fails_the_write
 }
@@ -612,7 +662,7 @@ test_killed_restore_leftovers_collected_by_its_next_attempt() {
   # attempt (the same Restore: the same pod name but for the suffix) leaves that repository
   # and its keys while the engine still uses them, and a later one removes both. Another
   # Restore's repository and keys of the same Backup are never touched.
-  local name="t-happy-${RUN_ID}" pod other_client other_repo="kb-t-happy-${RUN_ID}-rffffff" waited=0 n
+  local name="t-happy-${RUN_ID}" pod other_client other_repo="kb-t-happy-${RUN_ID}-ffffffff-rffffff" waited=0 n
   pod=$(restore_pod 0a1b2c3d "$name")
   start_job rkill-first restore.sh "DP_BACKUP_NAME=${name}" "HOSTNAME=${pod}" \
     'RESTORE_INDICES=t-alpha' 'RESTORE_RENAME_PATTERN=t-alpha' 'RESTORE_RENAME_REPLACEMENT=t-rkill-a' \
@@ -1067,11 +1117,16 @@ test_wrong_cluster_password_stops_at_the_agents() {
     log_lacks badpw-backup "NOT removed|left on [0-9]+ of"
 }
 
-test_env_auth_skips_the_keystore() {
-  local name="t-irsa-${RUN_ID}" conf="${PRIVATE}/irsa.conf"
+# irsa_conf FILE: the cluster's datasafed.conf as a BackupRepo with env_auth and no keys.
+irsa_conf() {
   awk '/^[[:space:]]*(access_key_id|secret_access_key)[[:space:]]*=/ { next }
        /^[[:space:]]*env_auth[[:space:]]*=/ { print "env_auth = true"; next } { print }' \
-    "$E2E_DATASAFED_CONF" >"$conf"
+    "$E2E_DATASAFED_CONF" >"$1"
+}
+
+test_env_auth_skips_the_keystore() {
+  local name="t-irsa-${RUN_ID}" conf="${PRIVATE}/irsa.conf"
+  irsa_conf "$conf"
   run_job irsa-backup backup.sh "DP_BACKUP_NAME=${name}" "DATASAFED_CONF=${conf}"
   check "says the keystore step is skipped, and why" \
     log_has irsa-backup "keystore step skipped: the BackupRepo has env_auth = true and no keys"
@@ -1079,6 +1134,31 @@ test_env_auth_skips_the_keystore() {
   check "the repository uses the default client" log_has irsa-backup "S3 client default"
   check "these nodes have no identity of their own: registration fails" log_has irsa-backup "ERROR: registration of repository kb-${name}"
   check "repository not left registered" repo_absent "$name"
+}
+
+test_env_auth_restore_collects_its_restores_repositories() {
+  # With env_auth every attempt's S3 client is 'default': a killed restore attempt's repository
+  # is told from another Restore's by its name, which carries the Restore. The next attempt of
+  # that Restore unregisters it, even failing itself (these nodes have no identity of their own,
+  # so its registration fails); another Restore's stays.
+  local name="t-happy-${RUN_ID}" conf="${PRIVATE}/irsa.conf" repo
+  local mine="kb-t-happy-${RUN_ID}-0a1b2c3e-r0a0a0a" theirs="kb-t-happy-${RUN_ID}-0a1b2c3f-r0b0b0b"
+  irsa_conf "$conf"
+  # What killed attempts of two Restores left: the Backup's path, read-only, client 'default'.
+  for repo in "$mine" "$theirs"; do
+    jq -n --arg b "$E2E_BUCKET" --arg p "e2e/${POLICY_PREFIX}/${name}" \
+      '{type: "s3", settings: {bucket: $b, base_path: $p, client: "default", readonly: true}}' |
+      es PUT "/_snapshot/${repo}?verify=false" --data-binary @- >/dev/null || ERRORS+=("registering ${repo} failed")
+  done
+  run_job irsa-restore restore.sh "DP_BACKUP_NAME=${name}" "DATASAFED_CONF=${conf}" "HOSTNAME=$(restore_pod 0a1b2c3e "$name")"
+  check "the attempt fails at its own registration (no identity here)" \
+    log_has irsa-restore "ERROR: registration of repository kb-${name}-0a1b2c3e-r[0-9a-f]{6}"
+  check "it unregisters the earlier attempt's repository of its Restore" \
+    log_has irsa-restore "repository ${mine}, left by an earlier attempt, unregistered"
+  check "which is gone" test "$(es_status GET "/_snapshot/${mine}")" == 404
+  check "another Restore's stays" test "$(es_status GET "/_snapshot/${theirs}")" == 200
+  check "nor is its own left" test "$(es GET /_snapshot | jq --arg p "kb-${name}-0a1b2c3e-r" '[keys[] | select(startswith($p))] | length')" -eq 0
+  es DELETE "/_snapshot/${theirs}" >/dev/null
 }
 
 # s3_keys PREFIX: the bucket's object keys under PREFIX, through the S3 API (as datasafed
@@ -1298,6 +1378,7 @@ main() {
   run_test test_options_reach_the_snapshot
   run_test test_wrong_cluster_password_stops_at_the_agents
   run_test test_env_auth_skips_the_keystore
+  run_test test_env_auth_restore_collects_its_restores_repositories
   run_test test_wrong_secret_fails_at_registration
   run_test test_missing_bucket_named
   run_test test_untrusted_endpoint_certificate
@@ -1313,6 +1394,7 @@ main() {
   run_test test_sigterm_during_a_hung_write_ends_within_the_grace_period
   run_test test_hung_agent_times_out
   run_test test_sigterm_during_a_normal_exit_is_bounded
+  run_test test_group_sigterm_during_a_normal_exit_keeps_the_calls
   run_test test_stopped_agent_fails_before_registration
   run_test test_no_secret_in_any_output
 

@@ -222,9 +222,10 @@ log_lacks() {
 }
 
 # repo_absent BACKUP: no repository of BACKUP's is registered (a restore's is its attempt's
-# own, kb-<backup>-r<attempt>).
+# own, kb-<backup>[-<Restore>]-r<attempt>).
 repo_absent() {
-  es GET /_snapshot | jq -e --arg b "kb-$1" 'keys | all(. != $b and (startswith($b + "-r") | not))' >/dev/null
+  es GET /_snapshot | jq -e --arg b "kb-$1" '
+      keys | all(. != $b and ((startswith($b + "-") and (.[($b | length) + 1:] | test("^([0-9a-f]{8}-)?r[0-9a-f]{6}$"))) | not))' >/dev/null
 }
 
 # node_pid N: the pid cluster.sh recorded for OpenSearch node N, if it still runs.

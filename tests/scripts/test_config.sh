@@ -621,6 +621,51 @@ test_names() {
     != "$(DP_DB_HOST=h DP_BACKUP_NAME=b1 DP_BACKUP_BASE_PATH=/p JOB_KIND=backup bash -c 'source "$0"; load_job_env; echo "$CLIENT_BASE"' "${ROOT}/addons/elasticsearch/dataprotection/common.sh")"
 }
 
+test_restore_repository_names() {
+  local long repo
+  expect_eq "restore repository: the Restore's scope and the attempt in its name" kb-b1-0a1b2c3d-r123abc \
+    "$(restore_repository_name kb-b1 0a1b2c3d 123abc)"
+  expect_eq "restore repository: no scope, the attempt only" kb-b1-r123abc "$(restore_repository_name kb-b1 '' 123abc)"
+  long=$(printf 'b%.0s' {1..120})
+  repo=$(restore_repository_name "$(repository_name "$long")" 0a1b2c3d 123abc)
+  expect_true "restore repository: a long Backup's is at most 63 characters" test "${#repo}" -le 63
+  expect_true "restore repository: names of any Restore of the Backup are known" restore_repository_of kb-b1 kb-b1-0a1b2c3d-r123abc
+  expect_true "restore repository: an unscoped one's too" restore_repository_of kb-b1 kb-b1-r123abc
+  expect_true "restore repository: a long Backup's" restore_repository_of "$(repository_name "$long")" "$repo"
+  expect_false "restore repository: not another Backup's" restore_repository_of kb-b1 kb-b12-0a1b2c3d-r123abc
+  expect_false "restore repository: not the Backup's own" restore_repository_of kb-b1 kb-b1
+  expect_false "restore repository: not one with more after the attempt" restore_repository_of kb-b1 kb-b1-0a1b2c3d-r123abc-x
+
+  # GET _snapshot as the engine answers it: which repositories are this Restore's (0a1b2c3d).
+  local snapshots
+  snapshots=$(mktemp)
+  jq -n '{
+      "kb-b1-0a1b2c3d-r111111": {type: "s3", settings: {bucket: "bk", base_path: "p/b1", client: "default"}},
+      "kb-b1-0a1b2c3e-r222222": {type: "s3", settings: {bucket: "bk", base_path: "p/b1", client: "default"}},
+      "kb-b1-r333333": {type: "s3", settings: {bucket: "bk", base_path: "p/b1"}},
+      "users-own": {type: "s3", settings: {bucket: "bk", base_path: "p/b1"}},
+      "kb-b1-0a1b2c3d-r444444": {type: "s3", settings: {bucket: "bk", base_path: "p/other", client: "default"}}
+    }' >"$snapshots"
+  expect_true "env_auth: an earlier attempt's repository of this Restore is its own" in_scope "$snapshots" kb-b1-0a1b2c3d-r111111
+  expect_false "env_auth: another Restore's is not" in_scope "$snapshots" kb-b1-0a1b2c3e-r222222
+  expect_false "env_auth: an unscoped restore's is not" in_scope "$snapshots" kb-b1-r333333
+  expect_false "env_auth: a user's at the same path is not" in_scope "$snapshots" users-own
+  expect_false "env_auth: one of this Restore's name at another path is not" in_scope "$snapshots" kb-b1-0a1b2c3d-r444444
+  rm -f "$snapshots"
+}
+
+# in_scope FILE NAME: this_backups_repository of a restore of Restore 0a1b2c3d of Backup b1 with
+# env_auth (client 'default'), for the repositories in FILE (GET _snapshot).
+in_scope() {
+  BACKUP_NAME=b1 JOB_KIND=restore RESTORE_SCOPE=0a1b2c3d S3_BUCKET=bk REPO_BASE_PATH=p/b1 \
+    CLIENT_BASE=kb_b1_12345678 REPOSITORY=kb-b1-0a1b2c3d-r555555 this_backups_repository "$1" "$2"
+}
+
+# restore_repository_of REPOSITORY NAME: jq's restore_repository, as restoring_hint uses it.
+restore_repository_of() {
+  jq -en --arg repo "$1" --arg n "$2" "${JQ_RESTORE_REPOSITORY}"' $n | restore_repository($repo)' >/dev/null
+}
+
 # attempt_client_of BASE CLIENT: jq's attempt_client, as the jobs use it.
 attempt_client_of() {
   jq -en --arg b "$1" --arg c "$2" "${JQ_ATTEMPT_CLIENT}"' $c | attempt_client($b)' >/dev/null
@@ -1917,7 +1962,7 @@ connect-to = \"es-1.es-headless.prod.svc.cluster.local:8080:[fd00::8]:8080\"" "$
 main() {
   local t
   for t in test_ini_reader test_provider_aws test_provider_minio test_provider_s3_compatible \
-    test_provider_oss_cos_obs_gcs test_storage_provider_templates test_env_auth test_config_errors test_secrets_registered test_paths test_names test_repository_free \
+    test_provider_oss_cos_obs_gcs test_storage_provider_templates test_env_auth test_config_errors test_secrets_registered test_paths test_names test_restore_repository_names test_repository_free \
     test_job_env test_engine_error test_request_bodies test_registration_retries_only_a_closed_client \
     test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_restore_wait_stops_on_a_refused_read test_names_in_batches test_index_names_in_urls test_rename_subset test_ism_paused_and_put_back test_grace_period_bounds_the_clean_up test_signal_during_a_call_is_handled_at_once test_missing_ca_named test_node_host_name test_agent_host_suffix test_trial_request test_alias_refusal_named_on_a_later_failure test_plan_keeps_ilm_backing_indices_with_their_stream test_plan_refuses_names_with_line_breaks test_in_flight_restore_leaves_closed_indices_closed test_started_restore_kept_only_while_in_use test_trial_names_keep_to_the_prefix test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
     "$t"

@@ -240,6 +240,8 @@ take_over_snapshot() {
     local theirs ours
     ours=$(backup_uid)
     theirs=$(jq -r '.snapshots[0].metadata.backup_uid // ""' "$WORK_DIR/snapshot.json" 2>/dev/null || true)
+    [[ -n $ours ]] ||
+      log "snapshot ${SNAPSHOT_NAME}: whether it was taken for this Backup or for an earlier one of the same name is not checked: the pod's name (HOSTNAME ${HOSTNAME:-unset}) does not carry the Backup's UID (KubeBlocks drops it from a Job name over 63 characters)"
     [[ -z $ours || -z $theirs || $ours == "$theirs" ]] ||
       die "snapshot ${SNAPSHOT_NAME} at this Backup's path was taken for another Backup of the same name (UID ${theirs}..., this one's ${ours}...: deleted with its data kept, and made again?): it is left in place; back up under another name, or delete that snapshot first"
   fi

@@ -372,6 +372,28 @@ repository_name() {
   printf '%s' "$name"
 }
 
+# restore_repository_name REPOSITORY SCOPE ATTEMPT: a restore attempt's own repository,
+# 'kb-<backup>-<scope>-r<attempt>' (at most 63 characters), or 'kb-<backup>-r<attempt>' for a
+# restore that cannot tell its Restore. The scope is in the name because with env_auth every
+# attempt's client is 'default': the name is then all that tells this Restore's repositories.
+restore_repository_name() {
+  local repo=$1 scope=$2 attempt=$3
+  if [[ -n $scope ]]; then
+    printf '%s-%s-r%s' "${repo:0:46}" "$scope" "$attempt"
+  else
+    printf '%s-r%s' "${repo:0:56}" "$attempt"
+  fi
+}
+
+# JQ_RESTORE_REPOSITORY: jq's restore_repository($repo): whether a repository name is one of a
+# restore attempt's of the Backup named $repo (repository_name), of any Restore.
+# shellcheck disable=SC2016 # jq's variables, not the shell's
+JQ_RESTORE_REPOSITORY='
+  def restore_repository($repo):
+    (startswith($repo[:46] + "-") and (.[($repo[:46] | length) + 1:] | test("^[0-9a-f]{8}-r[0-9a-f]{6}$")))
+    or (startswith($repo[:56] + "-r") and (.[($repo[:56] | length) + 2:] | test("^[0-9a-f]{6}$")));
+'
+
 # client_name NAMESPACE BACKUP [RESTORE]: the S3 client name of a Backup's jobs (of one Restore
 # of it, given RESTORE), to which each attempt adds its id: 'kb_<up to 20 chars of the backup
 # name>_<hash of namespace/backup[/restore]>', matching [a-z0-9_-]+ and at most 32 characters
@@ -514,7 +536,7 @@ load_job_env() {
   OWN_S3_CLIENT=$S3_CLIENT
   REPOSITORY=$(repository_name "$BACKUP_NAME")
   if [[ ${JOB_KIND:-} == restore ]]; then
-    REPOSITORY="${REPOSITORY:0:56}-r${ATTEMPT_ID}"
+    REPOSITORY=$(restore_repository_name "$REPOSITORY" "$RESTORE_SCOPE" "$ATTEMPT_ID")
   fi
   TAKEN_CLIENT=''
   REPOSITORY_EXTRA_SETTINGS=${REPOSITORY_EXTRA_SETTINGS:-'{}'}
@@ -560,6 +582,7 @@ job_done() {
 # usual deadlines: the whole clean-up ends within EXIT_GRACE seconds (25) of the signal
 # (EXIT_DEADLINE), and each call it makes gets EXIT_CALL_TIMEOUT seconds (10) at most.
 bound_for_the_grace_period() {
+  SIGNALLED=true
   bound_what_follows
   warn "stopped by a signal: the clean-up ends within ${EXIT_GRACE}s (EXIT_GRACE), each of its calls within ${EXIT_CALL_LIMIT}s"
 }
@@ -604,11 +627,15 @@ wait_for_agent_calls() {
   done
   [[ -n $running ]] || return 0
   # shellcheck disable=SC2086 # one pid a word
-  kill $running 2>/dev/null
+  kill -USR1 $running 2>/dev/null
   wait 2>/dev/null
   local cut
   cut=$(cat "$AGENT_DIR"/cut.* 2>/dev/null | paste -sd, -)
-  warn "stopped by a signal: agent calls still running were cut off to end within the grace period${cut:+ (agents at ${cut})}; what they sent may still land there: check them with GET /keystore"
+  if [[ ${SIGNALLED:-false} == true ]]; then
+    warn "stopped by a signal: agent calls still running were cut off to end within the grace period${cut:+ (agents at ${cut})}; what they sent may still land there: check them with GET /keystore"
+  else
+    warn "the collection's ${EXIT_GRACE}s (EXIT_GRACE) ran out: agent calls still running were cut off${cut:+ (agents at ${cut})}; a later attempt collects what they left"
+  fi
 }
 
 # Runs on every exit path: job cleanup hook, repository unregistration, removal of the job's
@@ -625,7 +652,7 @@ on_exit() {
     trap signal_during_the_exit TERM INT HUP QUIT
   fi
   # The call or pause a signal interrupted.
-  [[ -z ${CURL_PID:-} ]] || kill "$CURL_PID" 2>/dev/null
+  [[ -z ${CURL_PID:-} ]] || kill -USR1 "$CURL_PID" 2>/dev/null
   [[ -z ${SLEEP_PID:-} ]] || kill "$SLEEP_PID" 2>/dev/null
   if declare -F job_cleanup >/dev/null; then
     job_cleanup "$rc"
@@ -745,12 +772,17 @@ curl_args() {
 # goes to OUT, curl's message to OUT.err, the HTTP status to HTTP_CODE ('000' when none came).
 # Returns curl's exit code. curl runs in the background and is waited for: bash runs a
 # signal's trap only between commands, but at once during `wait`, so a stopped job does not
-# first sit out the call. CURL_PID names it meanwhile, for the trap to stop.
+# first sit out the call. CURL_PID names it meanwhile, for the trap to stop (with SIGUSR1:
+# curl ignores the stop signals, which timeout(1) or Ctrl-C also send to the whole process
+# group, so that the job alone decides which of its calls to cut short).
 http_call() {
   local -a CURL_ARGS
   local rc=0
   curl_args "$1" "$2" "$4" "$5" "$6"
-  curl "${CURL_ARGS[@]}" --url "$3" >"$1.code" 2>"$1.err" &
+  (
+    trap '' TERM INT HUP QUIT
+    exec curl "${CURL_ARGS[@]}" --url "$3"
+  ) >"$1.code" 2>"$1.err" &
   CURL_PID=$!
   wait "$CURL_PID" || rc=$?
   # A trap that returns (a signal during a normal exit) cut the wait short: the call goes on,
@@ -759,7 +791,7 @@ http_call() {
     while kill -0 "$CURL_PID" 2>/dev/null && { [[ -z ${EXIT_DEADLINE:-} ]] || ((EPOCHSECONDS < EXIT_DEADLINE)); }; do
       sleep 0.1
     done
-    kill "$CURL_PID" 2>/dev/null
+    kill -USR1 "$CURL_PID" 2>/dev/null
     rc=0
     wait "$CURL_PID" || rc=$?
   fi
@@ -1007,10 +1039,12 @@ fan_out() {
         wait -n || true
       fi
     done
-    # A worker the exit trap stops (the grace period is running out) stops its call and
-    # leaves its node's name in cut.INDEX.
+    # A worker the job stops (SIGUSR1: the grace period is running out) stops its call and
+    # leaves its node's name in cut.INDEX. The stop signals are the job's (a signal to the
+    # whole process group reaches the workers too): its exit decides how long calls may run.
     (
-      trap '[[ -z ${CURL_PID:-} ]] || kill "$CURL_PID" 2>/dev/null; printf "%s\n" "$host" >"$AGENT_DIR/cut.$i"; exit 143' TERM
+      trap '' TERM INT HUP QUIT
+      trap '[[ -z ${CURL_PID:-} ]] || kill -USR1 "$CURL_PID" 2>/dev/null; printf "%s\n" "$host" >"$AGENT_DIR/cut.$i"; exit 143' USR1
       "$worker" "$i" "$host"
     ) </dev/null &
     i=$((i + 1))
@@ -1261,7 +1295,7 @@ collect_earlier_attempts() {
   # The job's own work is done: this is bounded as a signalled exit is (the pod may be
   # deleted meanwhile), and a signal stops it.
   bound_what_follows
-  trap 'FAN_OUT_STOP=true; kill $(jobs -rp) 2>/dev/null' TERM INT HUP QUIT
+  trap 'FAN_OUT_STOP=true; kill -USR1 $(jobs -rp) 2>/dev/null' TERM INT HUP QUIT
   if declare -F job_collect >/dev/null; then
     job_collect
   fi
@@ -1490,12 +1524,20 @@ claim_repository() {
 
 # this_backups_repository FILE [NAME]: whether the repository NAME (REPOSITORY) in FILE (GET
 # _snapshot) is one of this job's scope: an S3 repository at the Backup's bucket and path, on
-# an S3 client of one of its attempts (this one's included).
+# an S3 client of one of its attempts (this one's included), or, for a restore, on client
+# 'default' (env_auth) with a name of one of this Restore's attempts.
 this_backups_repository() {
+  local scoped=''
+  # With env_auth (client 'default') a restore's repositories are told by their name.
+  [[ ${JOB_KIND:-} != restore || -z ${RESTORE_SCOPE:-} ]] ||
+    scoped="$(restore_repository_name "$(repository_name "$BACKUP_NAME")" "$RESTORE_SCOPE" '')"
   jq -e --arg r "${2:-$REPOSITORY}" --arg bucket "$S3_BUCKET" --arg base_path "$REPO_BASE_PATH" \
-    --arg base "$CLIENT_BASE" "${JQ_ATTEMPT_CLIENT}"'
+    --arg base "$CLIENT_BASE" --arg scoped "$scoped" "${JQ_ATTEMPT_CLIENT}"'
       .[$r] | .type == "s3" and .settings.bucket == $bucket and .settings.base_path == $base_path
-        and (.settings.client // "default" | attempt_client($base))' "$1" >/dev/null
+        and (.settings.client // "default"
+          | attempt_client($base)
+            or (. == "default" and $scoped != "" and ($r | startswith($scoped))
+                and ($r[($scoped | length):] | test("^[0-9a-f]{6}$"))))' "$1" >/dev/null
 }
 
 # take_over_repository CLIENT BODY: the repository an earlier attempt of this Backup registered

@@ -7,7 +7,7 @@
 #   0. The options are checked first (a bad one stops the job before any call).
 #   1.-3. as backup.sh: an earlier attempt's repository waited for (EARLIER_ATTEMPT_WAIT),
 #      the BackupRepo's keys into every node's keystore through the agents,
-#      the reload, then the Backup's own path as a read-only repository kb-<backup>-r<attempt>. When the
+#      the reload, then the Backup's own path as a read-only repository kb-<backup>-<scope>-r<attempt>. When the
 #      snapshot is not there, the upstream addon's layout is tried (its repository's base_path
 #      is two directories above the Backup's path).
 #   4. Pre-flight, read-only: the snapshot exists and is SUCCESS; the cluster's version can
@@ -989,17 +989,17 @@ trial_restore() {
 }
 
 # restoring_hint: for a conflict message, the conflicting indices the engine is still restoring
-# from another of this Backup's restore repositories (kb-<backup>-r<attempt>: an earlier attempt
-# of this Restore, stopped, whose restore goes on), which explain the conflict.
+# from another of this Backup's restore repositories (kb-<backup>-<scope>-r<attempt>: an earlier
+# attempt of this Restore, or another Restore's, whose restore goes on), which explain the conflict.
 restoring_hint() {
   es_call GET '/_cluster/state/routing_table?filter_path=routing_table.indices.*.shards.*.recovery_source.repository,routing_table.indices.*.shards.*.index' &&
     [[ $HTTP_STATUS == 200 ]] || return 0
   local found
-  found=$(jq -r --slurpfile c "$WORK_DIR/conflicts.json" --arg prefix "${REPOSITORY%-r*}-r" --arg own "$REPOSITORY" '
+  found=$(jq -r --slurpfile c "$WORK_DIR/conflicts.json" --arg repo "$(repository_name "$BACKUP_NAME")" \
+    --arg own "$REPOSITORY" "${JQ_RESTORE_REPOSITORY}"'
       [$c[0][].name] as $names
       | [.routing_table.indices // {} | .[].shards[][]
-         | select((.recovery_source.repository // "") as $r | ($r | startswith($prefix))
-             and ($r[($prefix | length):] | test("^[0-9a-f]{6}$")) and $r != $own)
+         | select((.recovery_source.repository // "") as $r | ($r | restore_repository($repo)) and $r != $own)
          | select(.index as $i | $names | index($i)) | "\(.index) (from \(.recovery_source.repository))"]
       | unique | .[:5] | join(", ")' "$ES_REPLY" 2>/dev/null) || return 0
   [[ -z $found ]] ||
@@ -1032,6 +1032,8 @@ job_collect() {
     [[ $patience =~ ^[0-9]+$ ]] || patience=10
     within_the_grace_period patience
     log "earlier attempts: trial indices of this Restore found ($(paste -sd, "$WORK_DIR/trial-left.txt" | cut -c1-300)): those still there in ${patience}s are deleted"
+    # Only the attempts seen now: a trial that starts during the wait is a live attempt's.
+    TRIAL_NAME_RE="^${TRIAL_PREFIX}($(sed -E "s/^(\.ds-)?${TRIAL_PREFIX}([0-9a-f]{6})-.*/\2/" "$WORK_DIR/trial-left.txt" | sort -u | paste -sd'|'))-"
     sleep_s "$patience"
     [[ -n ${FAN_OUT_STOP:-} ]] || remove_trial 3 || true
   fi
