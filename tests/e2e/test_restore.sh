@@ -490,6 +490,8 @@ test_rename_restores_beside_the_originals() {
   check "a rename that still collides fails" test "$JOB_RC" -ne 0
   check "listing the renamed names that exist" log_has rename-again "ERROR: .*copy-alpha \\(open index\\), copy-beta \\(open index\\)"
   check "and the data stream the pattern leaves as it is" log_has rename-again "ERROR: .*logs-r \\(data stream\\)"
+  check "saying which the pattern does not rename, and what to do for each kind" \
+    log_has rename-again "RESTORE_RENAME_PATTERN does not rename .*logs-r \\(data stream\\): widen the pattern to them, or leave them out of RESTORE_INDICES; for the renamed ones choose another RESTORE_RENAME_REPLACEMENT"
   check "nothing changed" test "$before" == "$after"
 }
 

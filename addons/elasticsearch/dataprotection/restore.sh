@@ -659,18 +659,18 @@ find_conflicts() {
   jq -c --slurpfile e "$WORK_DIR/existing.json" '
     $e[0] as $x
     | ([$x.data_streams | to_entries[] | .key as $d | .value[] | {(.): $d}] | add // {}) as $owner
-    | [(.indices[].target | . as $n
+    | [(.indices[] | (.source != .target) as $renamed | .target | . as $n
         | if ($owner[$n] // null) != null then {name: $n, kind: "index of data stream \($owner[$n])", stream: $owner[$n]}
           elif ($x.indices[$n] // null) == "open" then {name: $n, kind: "open index"}
           elif ($x.indices[$n] // null) != null then {name: $n, kind: "closed index"}
           elif ($x.aliases | index($n)) != null then {name: $n, kind: "alias"}
           elif ($x.data_streams[$n] // null) != null then {name: $n, kind: "data stream", stream: $n}
-          else empty end),
-       (.data_streams[].target | . as $n
+          else empty end | .renamed = $renamed),
+       (.data_streams[] | (.source != .target) as $renamed | .target | . as $n
         | if ($x.data_streams[$n] // null) != null then {name: $n, kind: "data stream", stream: $n}
           elif ($x.indices[$n] // null) != null then {name: $n, kind: "\(if $x.indices[$n] == "open" then "open" else "closed" end) index"}
           elif ($x.aliases | index($n)) != null then {name: $n, kind: "alias"}
-          else empty end)]
+          else empty end | .renamed = $renamed)]
     | unique_by(.name)' "$WORK_DIR/plan.json" >"$WORK_DIR/conflicts.json"
 }
 
@@ -695,8 +695,13 @@ check_conflicts() {
   fi
   case $RESTORE_CONFLICT_MODE in
     fail | rename)
-      [[ -z ${RESTORE_RENAME_PATTERN:-} ]] ||
-        die "${count} renamed name(s) already exist in the cluster: $(conflict_list). Nothing was changed. Choose another RESTORE_RENAME_REPLACEMENT, or leave them out of RESTORE_INDICES$(restoring_hint)"
+      if [[ -n ${RESTORE_RENAME_PATTERN:-} ]]; then
+        local kept
+        kept=$(conflict_list '.renamed == false')
+        [[ -n $kept ]] ||
+          die "${count} renamed name(s) already exist in the cluster: $(conflict_list). Nothing was changed. Choose another RESTORE_RENAME_REPLACEMENT, or leave them out of RESTORE_INDICES$(restoring_hint)"
+        die "${count} name(s) to restore already exist in the cluster: $(conflict_list). Nothing was changed. RESTORE_RENAME_PATTERN does not rename ${kept}: widen the pattern to them, or leave them out of RESTORE_INDICES$([[ -z $(conflict_list '.renamed') ]] || printf '%s' '; for the renamed ones choose another RESTORE_RENAME_REPLACEMENT')$(restoring_hint)"
+      fi
       local ways="rename (with RESTORE_RENAME_PATTERN and RESTORE_RENAME_REPLACEMENT), close (the existing indices are closed and overwritten) or delete (the existing ones are deleted first)"
       if [[ -n $(conflict_list '.kind == "alias"') ]]; then
         ways="rename (with RESTORE_RENAME_PATTERN and RESTORE_RENAME_REPLACEMENT: an alias of other indices is settled by nothing else)"
