@@ -964,6 +964,16 @@ test_two_attempts_at_once() {
   else
     check "its backup info is valid" backup_info_valid twin-b "$name"
   fi
+  local tag
+  for tag in twin-a twin-b; do
+    # The one that ends second may find the repository gone under it (the first unregistered
+    # it): it says so, and claims nothing of the job's is left in the cluster.
+    if ! backup_info_valid "$tag" "$name" 2>/dev/null; then
+      check "${tag}, not the Backup's result, says why" \
+        log_has "$tag" "repository kb-${name} was unregistered while this job followed snapshot ${name}: another attempt of this Backup"
+    fi
+    check "${tag} claims nothing left to the engine" log_lacks "$tag" "left in place"
+  done
   check "no repository left" repo_absent "$name"
   check "no keys of the first left" no_client_left "$(job_client twin-a)"
   check "no keys of the second left" no_client_left "$(job_client twin-b)"
@@ -1159,6 +1169,53 @@ test_env_auth_restore_collects_its_restores_repositories() {
   check "another Restore's stays" test "$(es_status GET "/_snapshot/${theirs}")" == 200
   check "nor is its own left" test "$(es GET /_snapshot | jq --arg p "kb-${name}-0a1b2c3e-r" '[keys[] | select(startswith($p))] | length')" -eq 0
   es DELETE "/_snapshot/${theirs}" >/dev/null
+}
+
+# default_client_on_every_node put|remove: the S3 server's keys as client 'default' in every
+# node's keystore (reloaded), as an instance role or IRSA gives a real node its identity, or
+# gone again. The keys reach jq through its environment, never a command line.
+default_client_on_every_node() {
+  local n
+  for n in $(seq 1 "$E2E_NODE_COUNT"); do
+    if [[ $1 == put ]]; then
+      KB_AK=$(cred S3_ACCESS_KEY "$E2E_S3_CREDENTIALS") KB_SK=$(cred S3_SECRET_KEY "$E2E_S3_CREDENTIALS") \
+        jq -nc '{client: "default", access_key_id: env.KB_AK, secret_access_key: env.KB_SK, reload: true}' |
+        curl --silent --show-error --fail-with-body --connect-timeout 5 --max-time 60 --config "$CURL_AUTH" \
+          -H 'Content-Type: application/json' --data-binary @- --output /dev/null \
+          --url "http://$(e2e_node_addr "$n"):${E2E_AGENT_PORT}/keystore" || return 1
+    else
+      curl --silent --show-error --fail-with-body --connect-timeout 5 --max-time 60 --config "$CURL_AUTH" -X DELETE \
+        --output /dev/null --url "http://$(e2e_node_addr "$n"):${E2E_AGENT_PORT}/keystore?client=default&reload=true" || return 1
+    fi
+  done
+}
+
+test_env_auth_rerun_waits_for_the_earlier_attempt() {
+  # With env_auth the repository's client is 'default' at every attempt: a rerun tells the
+  # Backup's repository by its name, and waits for the earlier attempt, stopped and ending,
+  # to go, instead of following the snapshot that attempt is aborting.
+  local name="t-irsa-rerun-${RUN_ID}" conf="${PRIVATE}/irsa.conf" waited=0 pid_a rc_a=0
+  irsa_conf "$conf"
+  default_client_on_every_node put || {
+    ERRORS+=("writing client 'default' on the nodes failed")
+    return 0
+  }
+  start_job irsa-first backup.sh "DP_BACKUP_NAME=${name}" "DATASAFED_CONF=${conf}" MAX_SNAPSHOT_BYTES_PER_SEC=100kb
+  pid_a=$JOB_PID
+  until log_has irsa-first "snapshot ${name} started" || ! kill -0 "$pid_a" 2>/dev/null || ((waited > 1200)); do
+    sleep 0.05
+    waited=$((waited + 1))
+  done
+  kill -TERM "$pid_a"
+  run_job irsa-rerun backup.sh "DP_BACKUP_NAME=${name}" "DATASAFED_CONF=${conf}"
+  wait "$pid_a" || rc_a=$?
+  default_client_on_every_node remove || ERRORS+=("removing client 'default' from the nodes failed")
+  check "the first attempt, stopped, aborted its snapshot" log_has irsa-first "snapshot ${name} aborted"
+  check "the rerun waited for it" log_has irsa-rerun "repository kb-${name} is registered already: an earlier attempt of this Backup may still be ending"
+  check "until it had gone" log_has irsa-rerun "repository kb-${name} is gone: the earlier attempt has ended"
+  check "and took the Backup anew: exit 0" test "$JOB_RC" -eq 0
+  check "its snapshot is SUCCESS" log_has irsa-rerun "snapshot ${name}: SUCCESS"
+  check "no repository left" repo_absent "$name"
 }
 
 # s3_keys PREFIX: the bucket's object keys under PREFIX, through the S3 API (as datasafed
@@ -1379,6 +1436,7 @@ main() {
   run_test test_wrong_cluster_password_stops_at_the_agents
   run_test test_env_auth_skips_the_keystore
   run_test test_env_auth_restore_collects_its_restores_repositories
+  run_test test_env_auth_rerun_waits_for_the_earlier_attempt
   run_test test_wrong_secret_fails_at_registration
   run_test test_missing_bucket_named
   run_test test_untrusted_endpoint_certificate

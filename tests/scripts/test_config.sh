@@ -651,6 +651,11 @@ test_restore_repository_names() {
   expect_false "env_auth: an unscoped restore's is not" in_scope "$snapshots" kb-b1-r333333
   expect_false "env_auth: a user's at the same path is not" in_scope "$snapshots" users-own
   expect_false "env_auth: one of this Restore's name at another path is not" in_scope "$snapshots" kb-b1-0a1b2c3d-r444444
+  jq -n '{"kb-b1": {type: "s3", settings: {bucket: "bk", base_path: "p/b1", client: "default"}},
+      "kb-b1-copy": {type: "s3", settings: {bucket: "bk", base_path: "p/b1", client: "default"}}}' >"$snapshots"
+  expect_true "env_auth: a backup's repository of an earlier attempt is the Backup's" backup_scope "$snapshots" kb-b1
+  expect_false "env_auth: another of client 'default' at the path is not" backup_scope "$snapshots" kb-b1-copy
+  expect_false "env_auth: a restore does not take the backup's for its own" in_scope "$snapshots" kb-b1
   rm -f "$snapshots"
 }
 
@@ -659,6 +664,12 @@ test_restore_repository_names() {
 in_scope() {
   BACKUP_NAME=b1 JOB_KIND=restore RESTORE_SCOPE=0a1b2c3d S3_BUCKET=bk REPO_BASE_PATH=p/b1 \
     CLIENT_BASE=kb_b1_12345678 REPOSITORY=kb-b1-0a1b2c3d-r555555 this_backups_repository "$1" "$2"
+}
+
+# backup_scope FILE NAME: this_backups_repository of a backup of Backup b1 (repository kb-b1).
+backup_scope() {
+  BACKUP_NAME=b1 JOB_KIND=backup RESTORE_SCOPE='' S3_BUCKET=bk REPO_BASE_PATH=p/b1 \
+    CLIENT_BASE=kb_b1_12345678 REPOSITORY=kb-b1 this_backups_repository "$1" "$2"
 }
 
 # restore_repository_of REPOSITORY NAME: jq's restore_repository, as restoring_hint uses it.
@@ -1257,6 +1268,19 @@ test_snapshot_request_and_follow() {
       sleep_ms() { :; }
       follow_snapshot')
   expect_true "follow: an unreachable cluster fails the job, never a success" grep -q 'status unreadable 3 times in a row; its final state is unknown' <<<"$out"
+  # The engine's answer when the repository was unregistered under the job.
+  out=$(backup_job 'WORK_DIR=$TMP REPOSITORY=kb-b SNAPSHOT_NAME=b MAX_POLL_ERRORS=3 POLL_INTERVAL=1 PROGRESS_INTERVAL=100 BACKUP_TIMEOUT=60
+      REPOSITORY_REGISTERED=true
+      snapshot_info() { HTTP_ERROR="" HTTP_STATUS=404 ES_REPLY=$WORK_DIR/r.json
+        printf "{\"error\":{\"type\":\"repository_missing_exception\",\"reason\":\"[kb-b] missing\"},\"status\":404}" >"$ES_REPLY"; return 1; }
+      keep_for_the_engine() { echo KEPT; }
+      sleep_ms() { :; }
+      trap "echo registered=\$REPOSITORY_REGISTERED" EXIT
+      follow_snapshot')
+  expect_true "follow: a repository gone under the job stops it at once, saying why" \
+    grep -q 'ERROR: repository kb-b was unregistered while this job followed snapshot b: another attempt of this Backup' <<<"$out"
+  expect_false "follow: and nothing is said to be left to the engine" grep -q 'KEPT\|unreadable' <<<"$out"
+  expect_true "follow: nor unregistered again at the exit" grep -q 'registered=false' <<<"$out"
   expect_true "follow: exit 1" grep -q 'exit 1$' <<<"$out"
 }
 

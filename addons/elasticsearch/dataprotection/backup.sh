@@ -241,7 +241,7 @@ take_over_snapshot() {
     ours=$(backup_uid)
     theirs=$(jq -r '.snapshots[0].metadata.backup_uid // ""' "$WORK_DIR/snapshot.json" 2>/dev/null || true)
     [[ -n $ours ]] ||
-      log "snapshot ${SNAPSHOT_NAME}: whether it was taken for this Backup or for an earlier one of the same name is not checked: the pod's name (HOSTNAME ${HOSTNAME:-unset}) does not carry the Backup's UID (KubeBlocks drops it from a Job name over 63 characters)"
+      log "snapshot ${SNAPSHOT_NAME}: whether it was taken for this Backup or for an earlier one of the same name is not checked: the pod's name (HOSTNAME ${HOSTNAME:-unset}) does not carry the Backup's UID (a Job's pod name keeps 58 characters before its random suffix, so Backup names of more than about 36 characters lose it)"
     [[ -z $ours || -z $theirs || $ours == "$theirs" ]] ||
       die "snapshot ${SNAPSHOT_NAME} at this Backup's path was taken for another Backup of the same name (UID ${theirs}..., this one's ${ours}...: deleted with its data kept, and made again?): it is left in place; back up under another name, or delete that snapshot first"
   fi
@@ -325,6 +325,18 @@ judge_state() {
   log "snapshot ${SNAPSHOT_NAME}: ${SNAPSHOT_STATE} after $((SECONDS - FOLLOW_START))s"
 }
 
+# repository_gone_under_the_job: after a failed read, stops the job when the engine says the
+# job's repository is not registered: another attempt of this Backup that followed the same
+# snapshot ended first (and unregistered it), or someone did by hand. Nothing is left to the
+# engine then: the snapshot goes on, or has ended, without the job's repository.
+repository_gone_under_the_job() {
+  [[ ${HTTP_STATUS:-} == 404 && -z ${HTTP_ERROR:-} ]] &&
+    jq -e '.error.type == "repository_missing_exception"' "$ES_REPLY" >/dev/null 2>&1 || return 0
+  # shellcheck disable=SC2034 # read by the exit (common.sh): nothing to unregister
+  REPOSITORY_REGISTERED=false
+  die "repository ${REPOSITORY} was unregistered while this job followed snapshot ${SNAPSHOT_NAME}: another attempt of this Backup that followed the same snapshot ended first (its result is the Backup's), or it was done by hand; the snapshot's final state cannot be read here (a retry of this Backup reads it)"
+}
+
 # Follows the snapshot until it ends, under BACKUP_TIMEOUT: polls every 0.1 s for the first
 # half second (a small cluster's snapshot is done by then, and a read is cheap), then twice as
 # long each time up to POLL_INTERVAL; a progress line every PROGRESS_INTERVAL, on its own
@@ -336,6 +348,7 @@ follow_snapshot() {
   ((max_pause >= 100)) || max_pause=100
   while true; do
     if ! snapshot_info; then
+      repository_gone_under_the_job
       errors=$((errors + 1))
       warn "reading snapshot ${SNAPSHOT_NAME} (${errors}/${MAX_POLL_ERRORS}): $(read_failure)"
       ((errors < MAX_POLL_ERRORS)) || {

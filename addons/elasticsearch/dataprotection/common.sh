@@ -801,6 +801,17 @@ http_call() {
   return "$rc"
 }
 
+# capture VAR FUNCTION [ARGS...]: FUNCTION's output (trailing newlines cut) into VAR, and its
+# status. FUNCTION runs in this shell, not in a $(...) subshell: a signal's trap waits for a
+# subshell to end, and the grace period does not bound the calls made in one.
+capture() {
+  local __var=$1 __out="$WORK_DIR/capture.${#FUNCNAME[@]}" __rc=0
+  shift
+  "$@" >"$__out" || __rc=$?
+  printf -v "$__var" '%s' "$(<"$__out")"
+  return "$__rc"
+}
+
 # Standard input on one line, without trailing blanks.
 one_line() {
   local text
@@ -1321,7 +1332,8 @@ unregister_earlier_repositories() {
   cp "$ES_REPLY" "$WORK_DIR/repositories.json"
   while IFS= read -r repo && [[ -z ${FAN_OUT_STOP:-} ]]; do
     this_backups_repository "$WORK_DIR/repositories.json" "$repo" || continue
-    if ! use=$(repository_free "$repo"); then
+    if ! capture use repository_free "$repo"; then
+      EARLIER_KEPT=true
       warn "repository ${repo}, left by an earlier attempt, is kept: ${use}; its S3 client's keys stay with it (once the engine is done: DELETE _snapshot/${repo}, then the next attempt, or DELETE /keystore?client=<its client>&reload=true on each agent, removes them)"
     elif es_call DELETE "/_snapshot/${repo}" && [[ $HTTP_STATUS == 2* ]]; then
       log "repository ${repo}, left by an earlier attempt, unregistered (its data stays in the bucket)"
@@ -1349,10 +1361,12 @@ remove_earlier_keys() {
     fi
   done
   ((${#FAILURES[@]} == 0)) || return 0
+  local rest='none are left'
+  [[ ${EARLIER_KEPT:-false} != true ]] || rest="only those of the repositories kept above are left"
   if ((cleared == 0)); then
-    log "earlier attempts: none left keys on any of the ${NODE_COUNT} nodes"
+    log "earlier attempts: no keys to remove on any of the ${NODE_COUNT} nodes; ${rest}"
   else
-    log "earlier attempts: their keys removed from ${cleared} of the ${NODE_COUNT} nodes; none are left"
+    log "earlier attempts: their keys removed from ${cleared} of the ${NODE_COUNT} nodes; ${rest}"
   fi
 }
 
@@ -1467,7 +1481,7 @@ reload_secure_settings() {
   while IFS=$'\t' read -r name host result; do
     if [[ $result == DIGEST\ * ]]; then
       read -r _ reloaded wrote <<<"$result"
-      result=$(judge_reloaded_digest "$host" "$reloaded" "$wrote")
+      capture result judge_reloaded_digest "$host" "$reloaded" "$wrote"
     fi
     if [[ $result == ok* ]]; then
       log "reload ${name}: ${result}"
@@ -1524,20 +1538,24 @@ claim_repository() {
 
 # this_backups_repository FILE [NAME]: whether the repository NAME (REPOSITORY) in FILE (GET
 # _snapshot) is one of this job's scope: an S3 repository at the Backup's bucket and path, on
-# an S3 client of one of its attempts (this one's included), or, for a restore, on client
-# 'default' (env_auth) with a name of one of this Restore's attempts.
+# an S3 client of one of its attempts (this one's included), or on client 'default' (env_auth)
+# with the Backup's repository name (a backup) or a name of one of this Restore's attempts.
 this_backups_repository() {
-  local scoped=''
-  # With env_auth (client 'default') a restore's repositories are told by their name.
-  [[ ${JOB_KIND:-} != restore || -z ${RESTORE_SCOPE:-} ]] ||
+  local scoped='' own=''
+  # With env_auth (client 'default') a job's repositories are told by their name: a backup's
+  # is the Backup's, a restore's carry its Restore.
+  if [[ ${JOB_KIND:-} == backup ]]; then
+    own=$REPOSITORY
+  elif [[ -n ${RESTORE_SCOPE:-} ]]; then
     scoped="$(restore_repository_name "$(repository_name "$BACKUP_NAME")" "$RESTORE_SCOPE" '')"
+  fi
   jq -e --arg r "${2:-$REPOSITORY}" --arg bucket "$S3_BUCKET" --arg base_path "$REPO_BASE_PATH" \
-    --arg base "$CLIENT_BASE" --arg scoped "$scoped" "${JQ_ATTEMPT_CLIENT}"'
+    --arg base "$CLIENT_BASE" --arg scoped "$scoped" --arg own "$own" "${JQ_ATTEMPT_CLIENT}"'
       .[$r] | .type == "s3" and .settings.bucket == $bucket and .settings.base_path == $base_path
         and (.settings.client // "default"
           | attempt_client($base)
-            or (. == "default" and $scoped != "" and ($r | startswith($scoped))
-                and ($r[($scoped | length):] | test("^[0-9a-f]{6}$"))))' "$1" >/dev/null
+            or (. == "default" and ($r == $own
+              or ($scoped != "" and ($r | startswith($scoped)) and ($r[($scoped | length):] | test("^[0-9a-f]{6}$"))))))' "$1" >/dev/null
 }
 
 # take_over_repository CLIENT BODY: the repository an earlier attempt of this Backup registered

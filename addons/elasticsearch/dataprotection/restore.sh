@@ -695,12 +695,14 @@ check_conflicts() {
   fi
   case $RESTORE_CONFLICT_MODE in
     fail | rename)
+      local hint
+      capture hint restoring_hint
       if [[ -n ${RESTORE_RENAME_PATTERN:-} ]]; then
         local kept
         kept=$(conflict_list '.renamed == false')
         [[ -n $kept ]] ||
-          die "${count} renamed name(s) already exist in the cluster: $(conflict_list). Nothing was changed. Choose another RESTORE_RENAME_REPLACEMENT, or leave them out of RESTORE_INDICES$(restoring_hint)"
-        die "${count} name(s) to restore already exist in the cluster: $(conflict_list). Nothing was changed. RESTORE_RENAME_PATTERN does not rename ${kept}: widen the pattern to them, or leave them out of RESTORE_INDICES$([[ -z $(conflict_list '.renamed') ]] || printf '%s' '; for the renamed ones choose another RESTORE_RENAME_REPLACEMENT')$(restoring_hint)"
+          die "${count} renamed name(s) already exist in the cluster: $(conflict_list). Nothing was changed. Choose another RESTORE_RENAME_REPLACEMENT, or leave them out of RESTORE_INDICES${hint}"
+        die "${count} name(s) to restore already exist in the cluster: $(conflict_list). Nothing was changed. RESTORE_RENAME_PATTERN does not rename ${kept}: widen the pattern to them, or leave them out of RESTORE_INDICES$([[ -z $(conflict_list '.renamed') ]] || printf '%s' '; for the renamed ones choose another RESTORE_RENAME_REPLACEMENT')${hint}"
       fi
       local ways="rename (with RESTORE_RENAME_PATTERN and RESTORE_RENAME_REPLACEMENT), close (the existing indices are closed and overwritten) or delete (the existing ones are deleted first)"
       if [[ -n $(conflict_list '.kind == "alias"') ]]; then
@@ -708,7 +710,7 @@ check_conflicts() {
       elif [[ -n $(conflict_list '.kind != "open index" and .kind != "closed index"') ]]; then
         ways="rename (with RESTORE_RENAME_PATTERN and RESTORE_RENAME_REPLACEMENT), delete (the existing ones are deleted first; close settles indices only)"
       fi
-      die "${count} name(s) to restore already exist in the cluster: $(conflict_list). Nothing was changed. Choose RESTORE_CONFLICT_MODE=${ways}, or leave them out of RESTORE_INDICES$(restoring_hint)" ;;
+      die "${count} name(s) to restore already exist in the cluster: $(conflict_list). Nothing was changed. Choose RESTORE_CONFLICT_MODE=${ways}, or leave them out of RESTORE_INDICES${hint}" ;;
     close)
       local unclosable
       unclosable=$(conflict_list '.kind != "open index" and .kind != "closed index"')
@@ -837,7 +839,7 @@ resume_features() {
     entry=${PAUSED_FEATURES[$i]}
     name=${entry%%$'\t'*}
     saved=${entry#*$'\t'}
-    if why=$(resume_one "$name" "$saved"); then
+    if capture why resume_one "$name" "$saved"; then
       log "${name}: back to ${saved}"
     else
       warn "${name}: could not be put back to ${saved} (${why}): do it by hand"
@@ -1265,7 +1267,7 @@ report_recovery() {
   es_call GET '/_recovery?active_only=true' && [[ $HTTP_STATUS == 200 ]] || return 0
   if ! jq -e '[.[].shards[] | select(.type == "SNAPSHOT")] | length > 0' "$ES_REPLY" >/dev/null; then
     local reasons
-    reasons=$(unassigned_reasons "$(cut -d, -f1-40 <<<"$1")")
+    capture reasons unassigned_reasons "$(cut -d, -f1-40 <<<"$1")"
     log "restore in progress: no shard recovering from the snapshot now; inactive primaries: ${reasons:-none listed} ($((SECONDS - RESTORE_START))s)"
     return 0
   fi
@@ -1277,7 +1279,11 @@ report_recovery() {
 
 # unassigned_reasons NAMES: 'index[shard]: reason' for the named indices' unassigned primaries.
 unassigned_reasons() {
-  es_call GET "/_cat/shards/$(uri_names "$1")?format=json&h=index,shard,prirep,state,unassigned.reason&expand_wildcards=all" &&
+  # OpenSearch refuses expand_wildcards on _cat/shards (400); its hidden indices are listed
+  # by name all the same.
+  local expand='&expand_wildcards=all'
+  [[ $ENGINE_DISTRIBUTION != opensearch ]] || expand=''
+  es_call GET "/_cat/shards/$(uri_names "$1")?format=json&h=index,shard,prirep,state,unassigned.reason${expand}" &&
     [[ $HTTP_STATUS == 200 ]] || return 0
   jq -r '[.[] | select(.prirep == "p" and .state != "STARTED")
       | "\(.index)[\(.shard)] \(.state)\(if .["unassigned.reason"] then " (" + .["unassigned.reason"] + ")" else "" end)"][:10] | join(", ")' "$ES_REPLY"
@@ -1346,7 +1352,7 @@ wait_for_primaries() {
     if ((SECONDS >= deadline)); then
       local first reasons
       first=$(cut -d, -f1-40 <<<"$all_pending")
-      reasons=$(unassigned_reasons "$first")
+      capture reasons unassigned_reasons "$first"
       die "restore of ${SNAPSHOT_NAME}: deadline of ${RESTORE_TIMEOUT}s (RESTORE_TIMEOUT) reached with inactive primaries: ${reasons:-of ${first} (their states could not be read: GET _cat/shards)} (the engine goes on restoring)"
     fi
     if ((SECONDS - last_report >= PROGRESS_INTERVAL)); then
@@ -1459,7 +1465,7 @@ job_cleanup() {
     # The job stopped before it saw every primary done; the engine may have finished since
     # (a failure after the restore, such as check_restored_names).
     local why
-    if why=$(repository_free "$REPOSITORY"); then
+    if capture why repository_free "$REPOSITORY"; then
       log "no shard is restored from repository ${REPOSITORY} any more: it is unregistered, and the keys removed, as usual"
     else
       log "repository ${REPOSITORY} is left to the engine: ${why}"
