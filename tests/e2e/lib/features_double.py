@@ -7,17 +7,19 @@ APIs answer them, and forwards every other request to the real node unchanged.
 
 Usage: features_double.py LISTEN_ADDR LISTEN_PORT UPSTREAM_URL
 Control (for the test only): GET /_double/state, PUT /_double/state {..} to set the state and
-the faults ({"fail": ["ilm_start"]} makes POST /_ilm/start answer 500), GET /_double/calls.
+the faults ({"fail": ["ilm_start"]} makes POST /_ilm/start answer 500; {"hold": {"ilm_start":
+60}} holds that call 60 s before it answers, as an overloaded master does), GET /_double/calls.
 """
 import json
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = threading.Lock()
-STATE = {"ilm": "RUNNING", "slm": "RUNNING", "watcher": "started", "ml_upgrade_mode": False, "fail": []}
+STATE = {"ilm": "RUNNING", "slm": "RUNNING", "watcher": "started", "ml_upgrade_mode": False, "fail": [], "hold": {}}
 CALLS = []
 
 
@@ -58,7 +60,7 @@ def emulated(method, path):
             if name in STATE["fail"]:
                 return 500, {"error": {"type": "double_fault", "reason": f"{name} fails (test double)"}, "status": 500}
             STATE[key] = value
-            return 200, {"acknowledged": True}
+            return 200, {"acknowledged": True}, STATE["hold"].get(name, 0)
     return None
 
 
@@ -88,6 +90,10 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(200, dict(STATE))
         answer = emulated(self.command, self.path)
         if answer is not None:
+            if len(answer) == 3:
+                # A held call: answered late, outside the lock.
+                time.sleep(answer[2])
+                answer = answer[:2]
             return self.reply(*answer)
         request = urllib.request.Request(self.upstream + self.path, data=body, method=self.command)
         for name in ("Content-Type", "Authorization"):
