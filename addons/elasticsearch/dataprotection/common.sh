@@ -1334,13 +1334,52 @@ unregister_earlier_repositories() {
     this_backups_repository "$WORK_DIR/repositories.json" "$repo" || continue
     if ! capture use repository_free "$repo"; then
       EARLIER_KEPT=true
-      warn "repository ${repo}, left by an earlier attempt, is kept: ${use}; its S3 client's keys stay with it (once the engine is done: DELETE _snapshot/${repo}, then the next attempt, or DELETE /keystore?client=<its client>&reload=true on each agent, removes them)"
+      warn "repository ${repo}, left by an earlier attempt, is kept: ${use}; its S3 client's keys stay with it (once the engine is done: DELETE _snapshot/${repo}, then the next attempt, or DELETE /keystore?client=<its client>&reload=true on each agent, removes them)$(paused_by "$repo")"
     elif es_call DELETE "/_snapshot/${repo}" && [[ $HTTP_STATUS == 2* ]]; then
       log "repository ${repo}, left by an earlier attempt, unregistered (its data stays in the bucket)"
+      # What that attempt paused for its restore and could not put back, now that it is over.
+      put_back_features_of "$repo"
     else
       warn "repository ${repo}, left by an earlier attempt, is kept: the engine refused to unregister it (${HTTP_ERROR:-HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")})"
     fi
   done < <(jq -r --arg own "$REPOSITORY" 'keys[] | select(. != $own)' "$WORK_DIR/repositories.json")
+}
+
+# PAUSED_FEATURES_SETTING: the repository setting in which a restore attempt records the
+# features it paused (a JSON array of [name, saved state]), for the next attempt of its Restore
+# to put back were it killed before it could.
+PAUSED_FEATURES_SETTING=kb_paused_features
+
+# paused_by REPO: for a message, the features an earlier attempt recorded in its repository
+# REPO (in repositories.json) as paused, and how to put them back.
+paused_by() {
+  local list
+  list=$(jq -r --arg r "$1" --arg k "$PAUSED_FEATURES_SETTING" \
+    '.[$r].settings[$k] // "[]" | (fromjson? // []) | map(select(type == "array" and length == 2) | "\(.[0]) (to \(.[1]))") | join(", ")' \
+    "$WORK_DIR/repositories.json" 2>/dev/null) || return 0
+  [[ -z $list ]] || printf '%s' "; the features that attempt paused stay paused until that repository goes, then its next attempt puts them back: ${list}"
+}
+
+# put_back_features_of REPO: the features an earlier attempt recorded as paused in its
+# repository REPO (in repositories.json), put back to their saved states: that attempt was
+# stopped before it could, and the engine is done with its restore (REPO is unregistered).
+put_back_features_of() {
+  local name saved why
+  while IFS=$'\t' read -r name saved; do
+    case $name in
+      ILM | SLM | watcher | 'ML upgrade mode' | ISM) ;;
+      *)
+        warn "repository $1 records a paused feature this job does not know ('${name}'): left as it is"
+        continue ;;
+    esac
+    if capture why resume_one "$name" "$saved"; then
+      log "${name}: back to ${saved} (paused by an earlier attempt, which was stopped before it could put it back)"
+    else
+      warn "${name}: paused by an earlier attempt, could not be put back to ${saved} (${why}): do it by hand"
+    fi
+  done < <(jq -r --arg r "$1" --arg k "$PAUSED_FEATURES_SETTING" \
+    '.[$r].settings[$k] // "[]" | (fromjson? // []) | .[] | select(type == "array" and length == 2) | map(tostring) | @tsv' \
+    "$WORK_DIR/repositories.json" 2>/dev/null)
 }
 
 # remove_earlier_keys: on every node, the keys of the scope's clients that no repository uses

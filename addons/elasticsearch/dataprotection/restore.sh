@@ -832,6 +832,23 @@ resume_one() {
   fi
 }
 
+# record_paused_features: what this attempt paused goes into its repository's settings
+# (PAUSED_FEATURES_SETTING), so that, were the attempt killed before putting it back, the next
+# attempt of this Restore finds it there and puts it back once the engine is done with that
+# repository (collect_earlier_attempts). Only in a repository the job registered.
+record_paused_features() {
+  ((${#PAUSED_FEATURES[@]} > 0)) && [[ ${REPOSITORY_OWNED:-false} == true && -s $WORK_DIR/repository.json ]] || return 0
+  local record="$WORK_DIR/repository-paused.json"
+  printf '%s\n' "${PAUSED_FEATURES[@]}" | jq -R -s -c --slurpfile body "$WORK_DIR/repository.json" --arg k "$PAUSED_FEATURES_SETTING" '
+      [split("\n")[] | select(. != "") | split("\t")] as $paused
+      | $body[0] | .settings[$k] = ($paused | tojson)' >"$record"
+  if es_call PUT "/_snapshot/${REPOSITORY}?verify=false" "$record" && [[ $HTTP_STATUS == 2* ]]; then
+    log "paused features recorded in repository ${REPOSITORY} (${PAUSED_FEATURES_SETTING}), for a next attempt were this one stopped outright"
+    return 0
+  fi
+  warn "could not record the paused features in repository ${REPOSITORY} (${HTTP_ERROR:-HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")}): were this job killed, they would have to be put back by hand"
+}
+
 # Puts every paused feature back, last paused first; returns 1 when one could not be.
 resume_features() {
   local i entry name saved why rc=0
@@ -1487,6 +1504,7 @@ restore_from_repository() {
   write_restore_request
   write_watch_list
   pause_features
+  record_paused_features
   trial_restore
   apply_conflict_mode
   start_restore

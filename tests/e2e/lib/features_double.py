@@ -5,6 +5,11 @@ reachable registry publishes them). An HTTP proxy in front of the real node: it 
 status, stop and start calls of those four features from an in-memory state, as the real
 APIs answer them, and forwards every other request to the real node unchanged.
 
+In front of an OpenSearch node it stands in for the ISM switch of the index-management plugin
+(not published on Maven Central) once the state has "ism" (the persistent value of
+plugins.index_state_management.enabled, null when unset): _cat/plugins lists the plugin, and
+_cluster/settings reads and writes that one setting here, the rest on the real node.
+
 Usage: features_double.py LISTEN_ADDR LISTEN_PORT UPSTREAM_URL
 Control (for the test only): GET /_double/state, PUT /_double/state {..} to set the state and
 the faults ({"fail": ["ilm_start"]} makes POST /_ilm/start answer 500; {"hold": {"ilm_start":
@@ -20,6 +25,44 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = threading.Lock()
 STATE = {"ilm": "RUNNING", "slm": "RUNNING", "watcher": "started", "ml_upgrade_mode": False, "fail": [], "hold": {}}
+ISM_KEY = "plugins.index_state_management.enabled"
+
+
+def ism_emulated():
+    with LOCK:
+        return "ism" in STATE
+
+
+def ism_answer(method, path, upstream_answer):
+    """The real node's answer to a read of _cat/plugins (as JSON) or _cluster/settings, with
+    the ISM plugin and switch put in."""
+    route = path.split("?", 1)[0].rstrip("/")
+    if method == "GET" and route == "/_cat/plugins" and "format=json" in path:
+        plugins = json.loads(upstream_answer)
+        plugins.append({"name": "double", "component": "opensearch-index-management", "version": "double"})
+        return json.dumps(plugins).encode()
+    if method == "GET" and route == "/_cluster/settings":
+        settings = json.loads(upstream_answer)
+        with LOCK:
+            if STATE["ism"] is not None:
+                settings.setdefault("persistent", {})[ISM_KEY] = STATE["ism"]
+        return json.dumps(settings).encode()
+    return upstream_answer
+
+
+def ism_write(body):
+    """Takes the ISM switch out of a PUT _cluster/settings body; returns the body to forward
+    (None when nothing is left)."""
+    request = json.loads(body or b"{}")
+    for scope in ("persistent", "transient"):
+        value = request.get(scope, {}).pop(ISM_KEY, "absent")
+        if value != "absent":
+            with LOCK:
+                STATE["ism"] = None if value is None else str(value).lower()
+                CALLS.append(f"ism_{scope}={STATE['ism']}")
+    if not any(request.get(scope) for scope in ("persistent", "transient")):
+        return None
+    return json.dumps(request).encode()
 CALLS = []
 
 
@@ -88,6 +131,11 @@ class Handler(BaseHTTPRequestHandler):
                 if self.path == "/_double/calls":
                     return self.reply(200, list(CALLS))
                 return self.reply(200, dict(STATE))
+        route = self.path.split("?", 1)[0].rstrip("/")
+        if ism_emulated() and self.command == "PUT" and route == "/_cluster/settings":
+            body = ism_write(body)
+            if body is None:
+                return self.reply(200, {"acknowledged": True, "persistent": {}, "transient": {}})
         answer = emulated(self.command, self.path)
         if answer is not None:
             if len(answer) == 3:
@@ -101,7 +149,10 @@ class Handler(BaseHTTPRequestHandler):
                 request.add_header(name, self.headers[name])
         try:
             with urllib.request.urlopen(request, timeout=120) as response:
-                self.reply(response.status, response.read(), response.headers.get("Content-Type", "application/json"))
+                data = response.read()
+                if ism_emulated() and response.status == 200:
+                    data = ism_answer(self.command, self.path, data)
+                self.reply(response.status, data, response.headers.get("Content-Type", "application/json"))
         except urllib.error.HTTPError as error:
             self.reply(error.code, error.read(), error.headers.get("Content-Type", "application/json"))
 
