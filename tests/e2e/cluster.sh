@@ -285,8 +285,9 @@ path.data: $dir/data
 path.logs: $dir/logs
 path.repo: ["$E2E_FS_REPO_DIR"]
 # A production node's snapshot pool has up to 5 threads (half its cores); two cores give one,
-# and a throttled restore's downloads would then hold every other repository call.
-thread_pool.snapshot.max: 4
+# and a throttled restore's downloads would then hold every other repository call. With 4, the
+# tests' two throttled restores (4 shards) still held the next registration 56-105 s.
+thread_pool.snapshot.max: 8
 # CI disks can be nearly full; do not let watermarks block allocation.
 cluster.routing.allocation.disk.threshold_enabled: false
 EOF
