@@ -910,6 +910,21 @@ test_es_sigterm_during_a_held_put_back_is_bounded() {
   check "said so from the signal on" log_has es-heldterm "stopped by a signal: the clean-up ends within 6s \\(EXIT_GRACE\\)"
   check "naming ILM to put back by hand" log_has es-heldterm "WARNING: ILM: could not be put back to RUNNING \\(no answer: .*\\): do it by hand"
   check "the job ends as terminated" log_has es-heldterm "restore es-snap FAILED \\(exit 143\\)"
+  # The signal came inside a call whose answer the job reads into a variable: the exit's own
+  # lines still reach the log (its second round of put-backs).
+  check "the exit's own lines reach the log" test "$(grep -c 'ML upgrade mode: back to upgrade_mode=false' "${OUT}/es-heldterm.log")" -eq 2
+  es DELETE /e-one >/dev/null || true
+}
+
+test_es_pause_answered_late_is_put_back() {
+  # The engine applies a pause but answers too late (the job's call times out): the job stops,
+  # and its exit puts that feature back too.
+  double_set '{"ilm":"RUNNING","slm":"STOPPED","watcher":"stopped","ml_upgrade_mode":true,"fail":[],"hold":{"ilm_stop":8}}'
+  run_fs_job es-latepause "DP_DB_PORT=${DOUBLE_PORT}" RESTORE_INDICES=e-one ES_VERIFY_TIMEOUT=3
+  double_set '{"hold":{}}'
+  check "the job fails at the pause" log_has es-latepause "ERROR: pausing ILM: no answer"
+  check "its exit puts ILM back" log_has es-latepause "ILM: back to RUNNING"
+  check "ILM runs" test "$(double_state | jq -r .ilm)" == RUNNING
 }
 
 test_es_feature_put_back_failure_fails_the_job() {
@@ -1020,6 +1035,7 @@ main() {
   run_test test_es_features_put_back_when_the_restore_fails
   run_test test_es_features_put_back_on_sigterm
   run_test test_es_sigterm_during_a_held_put_back_is_bounded
+  run_test test_es_pause_answered_late_is_put_back
   run_test test_es_feature_put_back_failure_fails_the_job
   run_test test_no_secret_in_any_output
 

@@ -557,6 +557,9 @@ load_job_env() {
 job_init() {
   JOB_KIND=$1
   umask 077
+  # The job's own output, for its exit: a signal's trap may run inside a function whose output
+  # goes to a file (capture).
+  exec {JOB_STDOUT}>&1 {JOB_STDERR}>&2
   WORK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/es-dp.XXXXXX")
   AGENT_DIR="$WORK_DIR/agents"
   mkdir "$AGENT_DIR"
@@ -643,6 +646,7 @@ wait_for_agent_calls() {
 on_exit() {
   local rc=$?
   set +e
+  [[ -z ${JOB_STDOUT:-} ]] || exec 1>&"$JOB_STDOUT" 2>&"$JOB_STDERR"
   # A second signal (timeout(1) signals the whole process group; an operator presses Ctrl-C
   # twice) must not cut the clean-up short: it is bounded by EXIT_GRACE, SIGKILL stays.
   if ((rc == 143 || rc == 130 || rc == 129 || rc == 131)); then
@@ -784,7 +788,8 @@ http_call() {
     exec curl "${CURL_ARGS[@]}" --url "$3"
   ) >"$1.code" 2>"$1.err" &
   CURL_PID=$!
-  wait "$CURL_PID" || rc=$?
+  # (bash's notice of a call the job stopped is noise: the job says what it stopped.)
+  wait "$CURL_PID" 2>/dev/null || rc=$?
   # A trap that returns (a signal during a normal exit) cut the wait short: the call goes on,
   # up to the end of the grace period.
   if ((rc > 128)) && kill -0 "$CURL_PID" 2>/dev/null; then
@@ -793,7 +798,7 @@ http_call() {
     done
     kill -USR1 "$CURL_PID" 2>/dev/null
     rc=0
-    wait "$CURL_PID" || rc=$?
+    wait "$CURL_PID" 2>/dev/null || rc=$?
   fi
   CURL_PID=''
   read -r HTTP_CODE <"$1.code" || true
@@ -1325,6 +1330,11 @@ collect_earlier_attempts() {
     warn "stopped by a signal: the collection of what earlier attempts left was cut short (a later attempt collects the rest)"
 }
 
+# This scope's repositories left by earlier attempts, and the features a restore found paused
+# already at its start (by someone else, or by an earlier attempt stopped outright).
+EARLIER_FOUND=()
+FOUND_PAUSED=()
+
 # unregister_earlier_repositories: of the repositories in ES_REPLY (GET _snapshot), those of
 # this job's scope but its own, unless the engine still uses them.
 unregister_earlier_repositories() {
@@ -1332,54 +1342,22 @@ unregister_earlier_repositories() {
   cp "$ES_REPLY" "$WORK_DIR/repositories.json"
   while IFS= read -r repo && [[ -z ${FAN_OUT_STOP:-} ]]; do
     this_backups_repository "$WORK_DIR/repositories.json" "$repo" || continue
+    EARLIER_FOUND+=("$repo")
     if ! capture use repository_free "$repo"; then
       EARLIER_KEPT=true
-      warn "repository ${repo}, left by an earlier attempt, is kept: ${use}; its S3 client's keys stay with it (once the engine is done: DELETE _snapshot/${repo}, then the next attempt, or DELETE /keystore?client=<its client>&reload=true on each agent, removes them)$(paused_by "$repo")"
+      warn "repository ${repo}, left by an earlier attempt, is kept: ${use}; its S3 client's keys stay with it (once the engine is done: DELETE _snapshot/${repo}, then the next attempt, or DELETE /keystore?client=<its client>&reload=true on each agent, removes them)"
     elif es_call DELETE "/_snapshot/${repo}" && [[ $HTTP_STATUS == 2* ]]; then
       log "repository ${repo}, left by an earlier attempt, unregistered (its data stays in the bucket)"
-      # What that attempt paused for its restore and could not put back, now that it is over.
-      put_back_features_of "$repo"
     else
+      EARLIER_KEPT=true
       warn "repository ${repo}, left by an earlier attempt, is kept: the engine refused to unregister it (${HTTP_ERROR:-HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")})"
     fi
   done < <(jq -r --arg own "$REPOSITORY" 'keys[] | select(. != $own)' "$WORK_DIR/repositories.json")
-}
-
-# PAUSED_FEATURES_SETTING: the repository setting in which a restore attempt records the
-# features it paused (a JSON array of [name, saved state]), for the next attempt of its Restore
-# to put back were it killed before it could.
-PAUSED_FEATURES_SETTING=kb_paused_features
-
-# paused_by REPO: for a message, the features an earlier attempt recorded in its repository
-# REPO (in repositories.json) as paused, and how to put them back.
-paused_by() {
-  local list
-  list=$(jq -r --arg r "$1" --arg k "$PAUSED_FEATURES_SETTING" \
-    '.[$r].settings[$k] // "[]" | (fromjson? // []) | map(select(type == "array" and length == 2) | "\(.[0]) (to \(.[1]))") | join(", ")' \
-    "$WORK_DIR/repositories.json" 2>/dev/null) || return 0
-  [[ -z $list ]] || printf '%s' "; the features that attempt paused stay paused until that repository goes, then its next attempt puts them back: ${list}"
-}
-
-# put_back_features_of REPO: the features an earlier attempt recorded as paused in its
-# repository REPO (in repositories.json), put back to their saved states: that attempt was
-# stopped before it could, and the engine is done with its restore (REPO is unregistered).
-put_back_features_of() {
-  local name saved why
-  while IFS=$'\t' read -r name saved; do
-    case $name in
-      ILM | SLM | watcher | 'ML upgrade mode' | ISM) ;;
-      *)
-        warn "repository $1 records a paused feature this job does not know ('${name}'): left as it is"
-        continue ;;
-    esac
-    if capture why resume_one "$name" "$saved"; then
-      log "${name}: back to ${saved} (paused by an earlier attempt, which was stopped before it could put it back)"
-    else
-      warn "${name}: paused by an earlier attempt, could not be put back to ${saved} (${why}): do it by hand"
-    fi
-  done < <(jq -r --arg r "$1" --arg k "$PAUSED_FEATURES_SETTING" \
-    '.[$r].settings[$k] // "[]" | (fromjson? // []) | .[] | select(type == "array" and length == 2) | map(tostring) | @tsv' \
-    "$WORK_DIR/repositories.json" 2>/dev/null)
+  # Features found paused at this attempt's start may be a stopped earlier attempt's doing: the
+  # job cannot tell (nor their state before that attempt), so it says so, and changes nothing.
+  if ((${#EARLIER_FOUND[@]} > 0 && ${#FOUND_PAUSED[@]} > 0)); then
+    warn "$(paste -sd, <<<"$(printf '%s\n' "${FOUND_PAUSED[@]}")") paused already when this attempt began, and an earlier attempt of this Restore was stopped outright ($(paste -sd, <<<"$(printf '%s\n' "${EARLIER_FOUND[@]}")")): if that attempt paused them for its restore, nothing puts them back (its log says what it paused: '<feature>: was ..., paused for the restore'); once no restore runs, put them back by hand (docs/restore.md, 'What pauses during a restore')"
+  fi
 }
 
 # remove_earlier_keys: on every node, the keys of the scope's clients that no repository uses

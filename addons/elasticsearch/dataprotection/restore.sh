@@ -760,11 +760,14 @@ pause_feature() {
   fi
   state=$(jq -r "$state_filter" "$ES_REPLY")
   if [[ " $paused " == *" $state "* ]]; then
+    FOUND_PAUSED+=("$name")
     log "${name}: ${state} already: left as it is"
     return 0
   fi
-  es_ok "pausing ${name}" "$method" "$path" '' "$ES_VERIFY_TIMEOUT"
+  # Saved before the call: a pause whose answer never comes may still take effect, and every
+  # exit puts it back (putting back what did not pause changes nothing).
   PAUSED_FEATURES+=("${name}"$'\t'"${state}")
+  es_ok "pausing ${name}" "$method" "$path" '' "$ES_VERIFY_TIMEOUT"
   log "${name}: was ${state}, paused for the restore"
 }
 
@@ -785,12 +788,13 @@ pause_ism() {
   fi
   saved=$(jq -c --arg k "$key" --arg s "$scope" '.[$s][$k] // null' "$ES_REPLY")
   if [[ $saved == '"false"' || $saved == false ]]; then
+    FOUND_PAUSED+=(ISM)
     log "ISM: disabled already (${scope} ${key}=false): left as it is"
     return 0
   fi
   jq -n --arg k "$key" --arg s "$scope" '{($s): {($k): false}}' >"$WORK_DIR/ism-pause.json"
-  es_ok "pausing ISM" PUT /_cluster/settings "$WORK_DIR/ism-pause.json"
   PAUSED_FEATURES+=("ISM"$'\t'"${scope}=${saved}")
+  es_ok "pausing ISM" PUT /_cluster/settings "$WORK_DIR/ism-pause.json"
   log "ISM: was ${scope} ${key}=${saved}, set false for the restore"
 }
 
@@ -830,23 +834,6 @@ resume_one() {
     printf 'HTTP %s: %s' "$HTTP_STATUS" "$(engine_error "$ES_REPLY")"
     return 1
   fi
-}
-
-# record_paused_features: what this attempt paused goes into its repository's settings
-# (PAUSED_FEATURES_SETTING), so that, were the attempt killed before putting it back, the next
-# attempt of this Restore finds it there and puts it back once the engine is done with that
-# repository (collect_earlier_attempts). Only in a repository the job registered.
-record_paused_features() {
-  ((${#PAUSED_FEATURES[@]} > 0)) && [[ ${REPOSITORY_OWNED:-false} == true && -s $WORK_DIR/repository.json ]] || return 0
-  local record="$WORK_DIR/repository-paused.json"
-  printf '%s\n' "${PAUSED_FEATURES[@]}" | jq -R -s -c --slurpfile body "$WORK_DIR/repository.json" --arg k "$PAUSED_FEATURES_SETTING" '
-      [split("\n")[] | select(. != "") | split("\t")] as $paused
-      | $body[0] | .settings[$k] = ($paused | tojson)' >"$record"
-  if es_call PUT "/_snapshot/${REPOSITORY}?verify=false" "$record" && [[ $HTTP_STATUS == 2* ]]; then
-    log "paused features recorded in repository ${REPOSITORY} (${PAUSED_FEATURES_SETTING}), for a next attempt were this one stopped outright"
-    return 0
-  fi
-  warn "could not record the paused features in repository ${REPOSITORY} (${HTTP_ERROR:-HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")}): were this job killed, they would have to be put back by hand"
 }
 
 # Puts every paused feature back, last paused first; returns 1 when one could not be.
@@ -1504,7 +1491,6 @@ restore_from_repository() {
   write_restore_request
   write_watch_list
   pause_features
-  record_paused_features
   trial_restore
   apply_conflict_mode
   start_restore
