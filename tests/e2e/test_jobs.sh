@@ -525,6 +525,7 @@ test_sigterm_during_a_normal_exit_is_bounded() {
   check "backup info written" backup_info_valid lateterm-backup "$name"
   check "within EXIT_GRACE (8 s; took ${took} ms)" test "$took" -lt 9000
   check "says the clean-up is bounded from the signal on" log_has lateterm-backup "stopped by a signal: the clean-up ends within 8s \\(EXIT_GRACE\\)"
+  check "no shell notice of the calls the job stopped" log_lacks lateterm-backup "User defined signal|Terminated|Killed"
   check "names the agent whose call was cut off" \
     log_has lateterm-backup "agent calls still running were cut off to end within the grace period \\(agents at $(addr_re 3)\\)"
   # What the warning tells an operator to do on node-3.

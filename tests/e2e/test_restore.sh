@@ -913,6 +913,7 @@ test_es_sigterm_during_a_held_put_back_is_bounded() {
   # The signal came inside a call whose answer the job reads into a variable: the exit's own
   # lines still reach the log (its second round of put-backs).
   check "the exit's own lines reach the log" test "$(grep -c 'ML upgrade mode: back to upgrade_mode=false' "${OUT}/es-heldterm.log")" -eq 2
+  check "and no shell notice of the call the job stopped" log_lacks es-heldterm "User defined signal|Terminated|Killed"
   es DELETE /e-one >/dev/null || true
 }
 

@@ -389,7 +389,10 @@ check_coverage() {
   local taken missing
   taken=$(jq -r '.snapshots[0].indices // [] | length' "$WORK_DIR/snapshot.json")
   if [[ -n $BACKUP_INDICES && $taken == 0 ]]; then
-    die "snapshot ${SNAPSHOT_NAME} holds no index: BACKUP_INDICES '${BACKUP_INDICES}' matched none (the snapshot is left in the repository; fix the selection and back up again)"
+    local whose="BACKUP_INDICES '${BACKUP_INDICES}' matched none"
+    [[ ${SNAPSHOT_DONE:-false} != true && ${SNAPSHOT_TAKEN_OVER:-false} != true ]] ||
+      whose="an earlier attempt of this Backup took it, and that attempt's selection matched none"
+    die "snapshot ${SNAPSHOT_NAME} holds no index: ${whose} (the snapshot stays at this Backup's path, and a retry of this Backup takes it as it is: fix the selection and back up under a new Backup name)"
   fi
   if ! es_call GET '/_cat/indices?format=json&h=index,status&expand_wildcards=all' || [[ $HTTP_STATUS != 200 ]]; then
     warn "could not list the cluster's closed indices to check that the snapshot holds them: $(read_failure)"

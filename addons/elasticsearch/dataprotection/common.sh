@@ -655,9 +655,11 @@ on_exit() {
   else
     trap signal_during_the_exit TERM INT HUP QUIT
   fi
-  # The call or pause a signal interrupted.
-  [[ -z ${CURL_PID:-} ]] || kill -USR1 "$CURL_PID" 2>/dev/null
-  [[ -z ${SLEEP_PID:-} ]] || kill "$SLEEP_PID" 2>/dev/null
+  # The call or pause a signal interrupted, reaped at once (a trap's shell may not notice its
+  # end by itself, and would count it as a call still running).
+  [[ -z ${CURL_PID:-} ]] || { kill -USR1 "$CURL_PID" 2>/dev/null; wait "$CURL_PID" 2>/dev/null; }
+  [[ -z ${SLEEP_PID:-} ]] || { kill "$SLEEP_PID" 2>/dev/null; wait "$SLEEP_PID" 2>/dev/null; }
+  CURL_PID='' SLEEP_PID=''
   if declare -F job_cleanup >/dev/null; then
     job_cleanup "$rc"
   fi
