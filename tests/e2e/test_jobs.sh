@@ -718,7 +718,7 @@ test_killed_restore_leftovers_collected_by_its_next_attempt() {
     'RESTORE_INDICES=t-alpha' 'RESTORE_RENAME_PATTERN=t-alpha' 'RESTORE_RENAME_REPLACEMENT=t-rkill-a'
   check "an attempt with the same options fails on the index the killed one is restoring" test "$JOB_RC" -ne 0
   check "saying that an earlier restore of this Backup still restores it" \
-    log_has rkill-same "renamed name\\(s\\) already exist in the cluster: t-rkill-a \\(open index\\).*Still being restored by an earlier restore of this Backup, whose job stopped: t-rkill-a \\(from ${first_repo}\\)"
+    log_has rkill-same "renamed name\\(s\\) already exist in the cluster: t-rkill-a \\(open index\\).*Still being restored from another restore repository of this Backup \\(an earlier attempt of this Restore whose job stopped, or another Restore\\): t-rkill-a \\(from ${first_repo}\\)"
   # The killed attempt's restore is given up (deleting the index being restored ends it).
   es DELETE /t-rkill-a >/dev/null
   run_job rkill-third restore.sh "DP_BACKUP_NAME=${name}" "HOSTNAME=${pod}" \
@@ -777,7 +777,7 @@ test_killed_restore_paused_ism_named_by_its_next_attempt() {
   check "it found ISM off and left it so" log_has ism-second "ISM: disabled already"
   check "it collects the killed attempt's repository" log_has ism-second "repository ${first_repo}, left by an earlier attempt, unregistered"
   check "and names ISM as maybe paused by that attempt, to put back by hand" \
-    log_has ism-second "WARNING: ISM paused already when this attempt began, and an earlier attempt of this Restore was stopped outright \\(${first_repo}\\): if that attempt paused them for its restore, nothing puts them back"
+    log_has ism-second "WARNING: ISM paused already when this attempt began, and an earlier attempt of this Restore left its repository \\(${first_repo}\\): if that attempt was stopped outright after it paused them for its restore, nothing puts them back"
   check "ISM is left as it was found" test "$(curl --silent --max-time 5 "${url}/_double/state" | jq -r .ism)" == false
   kill "$double" 2>/dev/null
   wait "$double" 2>/dev/null

@@ -1518,12 +1518,18 @@ test_ism_paused_and_put_back() {
           GET:/_cat/plugins) jq -n --arg p "$1" '[{component: "opensearch-job-scheduler"}] + (if env.PLUGIN == "yes" then [{component: "opensearch-index-management"}] else [] end)' >"$ES_REPLY" ;;
           GET:/_cluster/settings) cp "$d/settings.json" "$ES_REPLY" ;;
           PUT:/_cluster/settings)
+            if [[ -n ${PUT_STATUS:-} ]]; then
+              HTTP_STATUS=$PUT_STATUS
+              printf '{"error":{"type":"security_exception","reason":"no permission (test)"},"status":%s}' "$PUT_STATUS" >"$ES_REPLY"
+              return 0
+            fi
             jq --slurpfile b "$3" 'reduce ($b[0] | to_entries[]) as $s (.; reduce ($s.value | to_entries[]) as $kv (.;
                 if $kv.value == null then del(.[$s.key][$kv.key]) else .[$s.key][$kv.key] = ($kv.value | tostring) end))' \
               "$d/settings.json" >"$d/settings.new" && mv "$d/settings.new" "$d/settings.json"
             printf '{"acknowledged":true}' >"$ES_REPLY" ;;
         esac
       }
+      trap 'echo "paused=${#PAUSED_FEATURES[@]}"' EXIT
       pause_features
       jq -c . "$d/settings.json" >"$d/during.json"
       resume_features
@@ -1539,6 +1545,11 @@ test_ism_paused_and_put_back() {
   expect_true "ISM, a transient true (which wins): paused there" grep -q "ISM: was transient ${k}=\"true\", set false for the restore" <<<"$out"
   expect_eq "ISM, transient: put back as it was, the persistent value untouched" \
     "{\"persistent\":{\"${k}\":\"false\"},\"transient\":{\"${k}\":\"true\"}}" "$(jq -c . "$d/settings.json")"
+  out=$(PLUGIN=yes PUT_STATUS=403 ism_case refused '{"persistent":{},"transient":{}}')
+  expect_true "ISM, pause refused (403): the job stops, naming the refusal" grep -q "ERROR: pausing ISM: engine answered HTTP 403: security_exception: no permission" <<<"$out"
+  expect_true "ISM, pause refused: nothing changed, so nothing to put back" grep -q "paused=0" <<<"$out"
+  out=$(PLUGIN=yes PUT_STATUS=503 ism_case unclear '{"persistent":{},"transient":{}}')
+  expect_true "ISM, pause answered 503: it may have taken effect, so it is put back at the exit" grep -q "paused=1" <<<"$out"
   out=$(PLUGIN=yes ism_case off "{\"persistent\":{\"${k}\":\"false\"},\"transient\":{}}")
   expect_true "ISM, off already: left as it is" grep -q "ISM: disabled already (persistent ${k}=false): left as it is" <<<"$out"
   expect_eq "ISM, off already: no settings change" 0 "$(grep -c '^PUT' "$d/calls.log" || true)"
@@ -1619,8 +1630,6 @@ while True:
   kill -TERM "$pid"
   wait "$pid" || rc=$?
   took=$((($(date +%s%N) - t0) / 1000000))
-  kill "$listener" 2>/dev/null
-  wait "$listener" 2>/dev/null || true
   expect_eq "a signal during a held call: the job exits 143" 143 "$rc"
   expect_true "a signal during a held call: the trap runs at once (${took} ms, the call had 30 s)" test "$took" -lt 3000
   expect_false "a signal during a held call: the call is not waited for" grep -q 'the call returned' "$d/job.log"
@@ -1643,6 +1652,30 @@ while True:
   took=$((($(date +%s%N) - t0) / 1000000))
   expect_true "a signal during a pause: handled at once, exit 143 (${took} ms, exit ${rc})" test "$took" -lt 3000 -a "$rc" -eq 143
   expect_false "a signal during a pause: the pause is not sat out" grep -q 'the pause ended' "$d/pause.log"
+  # A signal while a normal exit's clean-up waits for a held call: that call gets one clean-up
+  # call's time (EXIT_CALL_TIMEOUT) from the signal, and the rest of the clean-up still runs.
+  bash -c '
+    set -euo pipefail
+    source "$1/addons/elasticsearch/dataprotection/common.sh"
+    job_init backup
+    AUTH_CONFIG=/dev/null ES_URL="http://127.0.0.1:$2" ES_CONNECT_TIMEOUT=2 ES_TIMEOUT=30 EXIT_GRACE=8 EXIT_CALL_TIMEOUT=2 BACKUP_NAME=b
+    job_cleanup() { log "cleanup call"; es_call GET /_held || true; log "cleanup call ended"; }
+    unregister_repository() { log "the rest of the clean-up runs"; }
+    job_done' _ "$ROOT" "$port" >"$d/late.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 50); do grep -q 'cleanup call$' "$d/late.log" 2>/dev/null && break; sleep 0.1; done
+  sleep 0.3
+  t0=$(date +%s%N)
+  rc=0
+  kill -TERM "$pid"
+  wait "$pid" || rc=$?
+  took=$((($(date +%s%N) - t0) / 1000000))
+  expect_eq "a signal during a normal exit's held call: the job's work stands (exit 0)" 0 "$rc"
+  expect_true "a signal during a normal exit's held call: the call gets EXIT_CALL_TIMEOUT (2 s), not the grace period (8 s): ${took} ms" \
+    test "$took" -ge 1000 -a "$took" -lt 5000
+  expect_true "a signal during a normal exit's held call: the rest of the clean-up runs" grep -q 'the rest of the clean-up runs' "$d/late.log"
+  kill "$listener" 2>/dev/null
+  wait "$listener" 2>/dev/null || true
 }
 
 # shellcheck disable=SC2034 # globals read by common.sh

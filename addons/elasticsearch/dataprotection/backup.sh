@@ -416,7 +416,7 @@ check_coverage() {
 # client are left to it, saying how to remove them.
 job_cleanup() {
   local rc=$1
-  ((rc == 143 || rc == 130)) || return 0
+  ((rc == 143 || rc == 130 || rc == 129 || rc == 131)) || return 0
   [[ ${SNAPSHOT_STARTED:-false} == true && ${SNAPSHOT_ENDED:-false} != true ]] || return 0
   if es_call DELETE "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}" '' "$ES_VERIFY_TIMEOUT" && [[ $HTTP_STATUS == 2* ]]; then
     log "snapshot ${SNAPSHOT_NAME} aborted (the job was stopped)"

@@ -624,7 +624,7 @@ wait_for_agent_calls() {
     wait 2>/dev/null
     return 0
   fi
-  local until=$((EXIT_DEADLINE - ${EXIT_CALL_TIMEOUT:-10})) running
+  local until=$((EXIT_DEADLINE - EXIT_CALL_LIMIT)) running
   while running=$(jobs -rp) && [[ -n $running ]] && ((EPOCHSECONDS < until)); do
     sleep 0.1
   done
@@ -792,10 +792,16 @@ http_call() {
   CURL_PID=$!
   # (bash's notice of a call the job stopped is noise: the job says what it stopped.)
   wait "$CURL_PID" 2>/dev/null || rc=$?
-  # A trap that returns (a signal during a normal exit) cut the wait short: the call goes on,
-  # up to the end of the grace period.
+  # A trap that returns (a signal during a normal exit) cut the wait short: the call goes on
+  # for one clean-up call's time from the signal, and never into the time the rest of the
+  # clean-up needs (the keys, the repository).
   if ((rc > 128)) && kill -0 "$CURL_PID" 2>/dev/null; then
-    while kill -0 "$CURL_PID" 2>/dev/null && { [[ -z ${EXIT_DEADLINE:-} ]] || ((EPOCHSECONDS < EXIT_DEADLINE)); }; do
+    local stop=''
+    if [[ -n ${EXIT_DEADLINE:-} ]]; then
+      stop=$((EXIT_DEADLINE - EXIT_GRACE + EXIT_CALL_LIMIT))
+      ((stop <= EXIT_DEADLINE - EXIT_CALL_LIMIT)) || stop=$((EXIT_DEADLINE - EXIT_CALL_LIMIT))
+    fi
+    while kill -0 "$CURL_PID" 2>/dev/null && { [[ -z $stop ]] || ((EPOCHSECONDS < stop)); }; do
       sleep 0.1
     done
     kill -USR1 "$CURL_PID" 2>/dev/null
@@ -1346,6 +1352,8 @@ unregister_earlier_repositories() {
     this_backups_repository "$WORK_DIR/repositories.json" "$repo" || continue
     EARLIER_FOUND+=("$repo")
     if ! capture use repository_free "$repo"; then
+      # A signal stopped the look (the trap cut its call): nothing is known of this one.
+      [[ -z ${FAN_OUT_STOP:-} ]] || break
       EARLIER_KEPT=true
       warn "repository ${repo}, left by an earlier attempt, is kept: ${use}; its S3 client's keys stay with it (once the engine is done: DELETE _snapshot/${repo}, then the next attempt, or DELETE /keystore?client=<its client>&reload=true on each agent, removes them)"
     elif es_call DELETE "/_snapshot/${repo}" && [[ $HTTP_STATUS == 2* ]]; then
@@ -1358,7 +1366,7 @@ unregister_earlier_repositories() {
   # Features found paused at this attempt's start may be a stopped earlier attempt's doing: the
   # job cannot tell (nor their state before that attempt), so it says so, and changes nothing.
   if ((${#EARLIER_FOUND[@]} > 0 && ${#FOUND_PAUSED[@]} > 0)); then
-    warn "$(paste -sd, <<<"$(printf '%s\n' "${FOUND_PAUSED[@]}")") paused already when this attempt began, and an earlier attempt of this Restore was stopped outright ($(paste -sd, <<<"$(printf '%s\n' "${EARLIER_FOUND[@]}")")): if that attempt paused them for its restore, nothing puts them back (its log says what it paused: '<feature>: was ..., paused for the restore'); once no restore runs, put them back by hand (docs/restore.md, 'What pauses during a restore')"
+    warn "$(paste -sd, <<<"$(printf '%s\n' "${FOUND_PAUSED[@]}")") paused already when this attempt began, and an earlier attempt of this Restore left its repository ($(paste -sd, <<<"$(printf '%s\n' "${EARLIER_FOUND[@]}")")): if that attempt was stopped outright after it paused them for its restore, nothing puts them back (its log says what it paused, '<feature>: was ..., paused for the restore', and, had its exit run, '<feature>: back to ...'); then, once no restore runs, put them back by hand (docs/restore.md, 'What pauses during a restore')"
   fi
 }
 

@@ -767,8 +767,19 @@ pause_feature() {
   # Saved before the call: a pause whose answer never comes may still take effect, and every
   # exit puts it back (putting back what did not pause changes nothing).
   PAUSED_FEATURES+=("${name}"$'\t'"${state}")
-  es_ok "pausing ${name}" "$method" "$path" '' "$ES_VERIFY_TIMEOUT"
+  send_pause "pausing ${name}" "$method" "$path" ''
   log "${name}: was ${state}, paused for the restore"
+}
+
+# send_pause STEP METHOD PATH BODY: the pause of the feature last saved in PAUSED_FEATURES;
+# stops the job unless the engine accepts it. A refusal (4xx) changed nothing: that feature is
+# then not put back (which the engine would refuse too); without an answer it may have paused.
+send_pause() {
+  local step=$1
+  es_call "$2" "$3" "$4" "$ES_VERIFY_TIMEOUT" || die "${step}: no answer from ${ES_URL}: ${HTTP_ERROR}"
+  [[ $HTTP_STATUS != 2* ]] || return 0
+  [[ $HTTP_STATUS != 4* ]] || unset 'PAUSED_FEATURES[-1]'
+  die "${step}: engine answered HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")"
 }
 
 # The ISM switch of OpenSearch's index-management plugin, when installed: the setting is
@@ -794,7 +805,7 @@ pause_ism() {
   fi
   jq -n --arg k "$key" --arg s "$scope" '{($s): {($k): false}}' >"$WORK_DIR/ism-pause.json"
   PAUSED_FEATURES+=("ISM"$'\t'"${scope}=${saved}")
-  es_ok "pausing ISM" PUT /_cluster/settings "$WORK_DIR/ism-pause.json"
+  send_pause "pausing ISM" PUT /_cluster/settings "$WORK_DIR/ism-pause.json"
   log "ISM: was ${scope} ${key}=${saved}, set false for the restore"
 }
 
@@ -1014,7 +1025,7 @@ restoring_hint() {
          | select(.index as $i | $names | index($i)) | "\(.index) (from \(.recovery_source.repository))"]
       | unique | .[:5] | join(", ")' "$ES_REPLY" 2>/dev/null) || return 0
   [[ -z $found ]] ||
-    printf '%s' ". Still being restored by an earlier restore of this Backup, whose job stopped: ${found}: the engine finishes it (GET _cat/shards); once they are green, their data is back"
+    printf '%s' ". Still being restored from another restore repository of this Backup (an earlier attempt of this Restore whose job stopped, or another Restore): ${found}: the engine finishes it (GET _cat/shards); once they are green, their data is back"
 }
 
 # trial_scope_prefix: 'kb-trial-' and the hash of this job's scope (CLIENT_BASE's), which every
