@@ -1598,12 +1598,25 @@ test_grace_period_bounds_the_clean_up() {
   expect_eq "without a signal no call is shortened" "60" "$out"
 }
 
+# signal_when PID PATTERN LOG PAUSE: once LOG has a line matching PATTERN (5 s at most) and
+# PAUSE seconds more, SIGTERM to PID; sets rc (its exit code) and took (ms from the signal).
+signal_when() {
+  local t0
+  for _ in $(seq 50); do grep -q -- "$2" "$3" 2>/dev/null && break; sleep 0.1; done
+  sleep "$4"
+  t0=$(date +%s%N)
+  rc=0
+  kill -TERM "$1"
+  wait "$1" || rc=$?
+  took=$((($(date +%s%N) - t0) / 1000000))
+}
+
 # A job stopped by a signal while the engine holds a call (a health read held for
 # POLL_INTERVAL, a verification) runs its exit trap at once, not when the call ends: curl
 # runs in the background and is waited for. The "engine" is a real TCP listener that never
 # answers.
 test_signal_during_a_call_is_handled_at_once() {
-  local d="$TMP/signal" port pid t0 took rc=0
+  local d="$TMP/signal" port took rc=0
   mkdir -p "$d"
   /usr/bin/python3 -c '
 import socket, sys, time
@@ -1623,13 +1636,7 @@ while True:
     log "calling"
     es_call GET /_cluster/health
     log "the call returned"' _ "$ROOT" "$port" >"$d/job.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 50); do grep -q calling "$d/job.log" 2>/dev/null && break; sleep 0.1; done
-  sleep 0.5
-  t0=$(date +%s%N)
-  kill -TERM "$pid"
-  wait "$pid" || rc=$?
-  took=$((($(date +%s%N) - t0) / 1000000))
+  signal_when "$!" calling "$d/job.log" 0.5
   expect_eq "a signal during a held call: the job exits 143" 143 "$rc"
   expect_true "a signal during a held call: the trap runs at once (${took} ms, the call had 30 s)" test "$took" -lt 3000
   expect_false "a signal during a held call: the call is not waited for" grep -q 'the call returned' "$d/job.log"
@@ -1642,14 +1649,7 @@ while True:
     log "pausing"
     sleep_s 30
     log "the pause ended"' _ "$ROOT" >"$d/pause.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 50); do grep -q pausing "$d/pause.log" 2>/dev/null && break; sleep 0.1; done
-  sleep 0.3
-  t0=$(date +%s%N)
-  rc=0
-  kill -TERM "$pid"
-  wait "$pid" || rc=$?
-  took=$((($(date +%s%N) - t0) / 1000000))
+  signal_when "$!" pausing "$d/pause.log" 0.3
   expect_true "a signal during a pause: handled at once, exit 143 (${took} ms, exit ${rc})" test "$took" -lt 3000 -a "$rc" -eq 143
   expect_false "a signal during a pause: the pause is not sat out" grep -q 'the pause ended' "$d/pause.log"
   # A signal while a normal exit's clean-up waits for a held call: that call gets one clean-up
@@ -1662,14 +1662,7 @@ while True:
     job_cleanup() { log "cleanup call"; es_call GET /_held || true; log "cleanup call ended"; }
     unregister_repository() { log "the rest of the clean-up runs"; }
     job_done' _ "$ROOT" "$port" >"$d/late.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 50); do grep -q 'cleanup call$' "$d/late.log" 2>/dev/null && break; sleep 0.1; done
-  sleep 0.3
-  t0=$(date +%s%N)
-  rc=0
-  kill -TERM "$pid"
-  wait "$pid" || rc=$?
-  took=$((($(date +%s%N) - t0) / 1000000))
+  signal_when "$!" 'cleanup call$' "$d/late.log" 0.3
   expect_eq "a signal during a normal exit's held call: the job's work stands (exit 0)" 0 "$rc"
   expect_true "a signal during a normal exit's held call: the call gets EXIT_CALL_TIMEOUT (2 s), not the grace period (8 s): ${took} ms" \
     test "$took" -ge 1000 -a "$took" -lt 5000
