@@ -191,6 +191,16 @@ start_job() {
   JOB_PID=$!
 }
 
+# wait_for_job_line TAG PATTERN TICKS: until TAG's log has a line matching PATTERN, the job
+# (JOB_PID) ends, or TICKS times 50 ms have passed.
+wait_for_job_line() {
+  local ticks=0
+  until log_has "$1" "$2" || ! kill -0 "$JOB_PID" 2>/dev/null || ((ticks > $3)); do
+    sleep 0.05
+    ticks=$((ticks + 1))
+  done
+}
+
 # start_job_in_its_group TAG SCRIPT [VAR=VALUE...]: start_job, the job leading a process
 # group of its own (JOB_PID its id), as under timeout(1) or a terminal's Ctrl-C.
 start_job_in_its_group() {
@@ -503,16 +513,13 @@ standin_writes_slowly() {
 test_sigterm_during_a_normal_exit_is_bounded() {
   # The pod is deleted just as the job ends well, while one agent hangs: the rest of the
   # clean-up ends within the grace period (the job's work stands: exit 0).
-  local name="t-lateterm-${RUN_ID}" agent waited=0 t0 took rc=0
+  local name="t-lateterm-${RUN_ID}" agent t0 took rc=0
   agent=$(agent_pid 3) || {
     ERRORS+=("agent-3 is not running")
     return 0
   }
   start_job lateterm-backup backup.sh "DP_BACKUP_NAME=${name}" EXIT_GRACE=8 EXIT_CALL_TIMEOUT=3
-  until log_has lateterm-backup "backup ${name} done in" || ! kill -0 "$JOB_PID" 2>/dev/null || ((waited > 1200)); do
-    sleep 0.05
-    waited=$((waited + 1))
-  done
+  wait_for_job_line lateterm-backup "backup ${name} done in" 1200
   kill -STOP "$agent"
   sleep 1
   t0=$(date +%s%N)
@@ -539,22 +546,16 @@ test_group_sigterm_during_a_normal_exit_keeps_the_calls() {
   # exit's clean-up are the job's to stop, not the signal's. Node-3's agent is held while the
   # job ends well; the call to it, in flight at the signal, ends once the agent goes on (2 s
   # later, inside EXIT_GRACE), and node-3's keys go too.
-  local name="t-groupterm-${RUN_ID}" agent waited=0 t0 took rc=0
+  local name="t-groupterm-${RUN_ID}" agent t0 took rc=0
   agent=$(agent_pid 3) || {
     ERRORS+=("agent-3 is not running")
     return 0
   }
   start_job_in_its_group groupterm-backup backup.sh "DP_BACKUP_NAME=${name}" EXIT_GRACE=8 EXIT_CALL_TIMEOUT=3
   # The agents' part is over once the snapshot starts: node-3's is held from then on.
-  until log_has groupterm-backup "snapshot ${name} started" || ! kill -0 "$JOB_PID" 2>/dev/null || ((waited > 1200)); do
-    sleep 0.05
-    waited=$((waited + 1))
-  done
+  wait_for_job_line groupterm-backup "snapshot ${name} started" 1200
   kill -STOP "$agent"
-  until log_has groupterm-backup "backup ${name} done in" || ! kill -0 "$JOB_PID" 2>/dev/null || ((waited > 2400)); do
-    sleep 0.05
-    waited=$((waited + 1))
-  done
+  wait_for_job_line groupterm-backup "backup ${name} done in" 1200
   sleep 0.5
   t0=$(date +%s%N)
   kill -TERM -- "-${JOB_PID}"
