@@ -600,6 +600,8 @@ test_backup_then_restore() {
   check "repository registered at the Backup's path" \
     log_has happy-backup "repository kb-${name} registered and verified \\(read-write\\)"
   check "base_path is the Backup's own path" log_has happy-backup "base_path e2e/${POLICY_PREFIX}/${name},"
+  check "every node verified the repository" \
+    log_has happy-backup "repository kb-${name} verified by all 3 master-eligible and data nodes"
   check "snapshot followed to SUCCESS" log_has happy-backup "snapshot ${name}: SUCCESS"
   check "backup info has totalSize, timeRange and string extras" backup_info_valid happy-backup "$name"
   check "no .exit marker" test ! -e "${OUT}/happy-backup.info.exit"
@@ -770,6 +772,14 @@ test_killed_restore_paused_ism_named_by_its_next_attempt() {
   first_repo=$(attempt_repo ism-first)
   check "the killed attempt paused ISM" log_has ism-first "ISM: was persistent plugins.index_state_management.enabled=\"true\", set false for the restore"
   check "ISM is off" test "$(curl --silent --max-time 5 "${url}/_double/state" | jq -r .ism)" == false
+  # A retry with the same options stops at the conflict, before its own pause step: it names
+  # ISM all the same, from a look at the end.
+  run_job ism-conflict restore.sh "DP_BACKUP_NAME=${name}" "HOSTNAME=${pod}" "DP_DB_PORT=${port}" \
+    'RESTORE_INDICES=t-alpha' 'RESTORE_RENAME_PATTERN=t-alpha' 'RESTORE_RENAME_REPLACEMENT=t-ism-a'
+  check "a retry with the same options fails on the index still being restored" test "$JOB_RC" -ne 0
+  check "it names ISM as maybe paused by the killed attempt" \
+    log_has ism-conflict "WARNING: ISM paused \\(this attempt stopped before its pause step, and paused nothing\\), and an earlier attempt of this Restore left its repository \\(${first_repo}\\)"
+  check "and changes nothing of it" test "$(curl --silent --max-time 5 "${url}/_double/state" | jq -r .ism)" == false
   # The killed attempt's restore is given up (its index deleted), so its repository is free.
   es DELETE /t-ism-a >/dev/null
   run_job ism-second restore.sh "DP_BACKUP_NAME=${name}" "HOSTNAME=${pod}" "DP_DB_PORT=${port}" \
@@ -795,11 +805,38 @@ test_snapshot_in_progress_is_followed() {
   check "backup exits 0" test "$JOB_RC" -eq 0
   check "the running snapshot was reported at least twice" \
     test "$(grep -c "snapshot ${name}: IN_PROGRESS" "${OUT}/slow-backup.log")" -ge 2
+  check "each progress line counts shards and bytes" \
+    log_has slow-backup "snapshot ${name}: IN_PROGRESS, [0-9]+/[0-9]+ shards done, [0-9]+(\\.[0-9])? of [0-9]+(\\.[0-9])? MiB \\([0-9]+s\\)"
   check "then followed to SUCCESS" log_has slow-backup "snapshot ${name}: SUCCESS after [0-9]+s"
   check "backup info written" backup_info_valid slow-backup "$name"
   check "the snapshot took several seconds" \
     jq_true '((.timeRange.end | fromdateiso8601) - (.timeRange.start | fromdateiso8601)) >= 3' "${OUT}/slow-backup.info"
   es DELETE /t-big >/dev/null
+}
+
+test_backup_deadline_aborts_the_snapshot() {
+  # BACKUP_TIMEOUT reached while the snapshot runs: the job aborts it and fails saying so;
+  # nothing of the job is left on the cluster, and the data is untouched.
+  local name="t-deadline-${RUN_ID}" before
+  load_index t-deadline 3000 2 8 || {
+    ERRORS+=("loading t-deadline failed")
+    return 0
+  }
+  before=$(fingerprint t-deadline)
+  run_job deadline-backup backup.sh "DP_BACKUP_NAME=${name}" BACKUP_INDICES=t-deadline \
+    MAX_SNAPSHOT_BYTES_PER_SEC=8kb BACKUP_TIMEOUT=3
+  check "backup fails" test "$JOB_RC" -ne 0
+  check "the snapshot had started" log_has deadline-backup "snapshot ${name} started"
+  check "the deadline named" \
+    log_has deadline-backup "ERROR: snapshot ${name} still running after the deadline of 3s \\(BACKUP_TIMEOUT\\)"
+  check "the abort announced, then done, before the job ended" \
+    log_before deadline-backup "snapshot ${name}: the deadline of 3s \\(BACKUP_TIMEOUT\\) is reached: aborting it" "snapshot ${name} aborted"
+  check "(the abort came before the failure)" log_before deadline-backup "snapshot ${name} aborted" "ERROR: snapshot ${name} still running"
+  check ".exit touched, no backup info" failed_with_exit_marker deadline-backup
+  check "repository not left registered" repo_absent "$name"
+  check "the job's client removed from every keystore" no_client_left "$(job_client deadline-backup)"
+  check "the index is untouched" test "$(fingerprint t-deadline)" == "$before"
+  es DELETE /t-deadline >/dev/null
 }
 
 test_wrong_secret_fails_at_registration() {
@@ -921,11 +958,12 @@ start_throttled_backup() {
 test_killed_job_rerun_follows_its_snapshot() {
   # The job is killed (SIGKILL: no clean-up at all) once its snapshot runs; the rerun takes
   # over the repository it left (same settings) and follows the same snapshot to its end.
-  local name="t-killed-${RUN_ID}"
+  local name="t-killed-${RUN_ID}" before
   load_index t-killed 3000 2 8 || {
     ERRORS+=("loading t-killed failed")
     return 0
   }
+  before=$(fingerprint t-killed)
   start_throttled_backup killed-backup "$name"
   kill -KILL "$JOB_PID" 2>/dev/null
   wait "$JOB_PID" 2>/dev/null
@@ -946,7 +984,19 @@ test_killed_job_rerun_follows_its_snapshot() {
   check "and the first attempt's client too, once the repository that used it is gone" \
     no_client_left "$(job_client killed-backup)"
   check "each attempt had a client of its own" test "$(job_client killed-backup)" != "$(job_client killed-rerun)"
+  restores_as_it_was killed-check "$name" t-killed "$before"
   es DELETE /t-killed >/dev/null
+}
+
+# restores_as_it_was TAG BACKUP INDEX FINGERPRINT: BACKUP's INDEX, restored beside the original
+# (renamed <INDEX>-check), holds the documents FINGERPRINT describes; the copy is deleted then.
+restores_as_it_was() {
+  local tag=$1 backup=$2 index=$3 expected=$4
+  run_job "$tag" restore.sh "DP_BACKUP_NAME=${backup}" "RESTORE_INDICES=${index}" RESTORE_CONFLICT_MODE=rename \
+    "RESTORE_RENAME_PATTERN=^${index}\$" "RESTORE_RENAME_REPLACEMENT=${index}-check"
+  check "the backup restores (as ${index}-check)" test "$JOB_RC" -eq 0
+  check "with every document of ${index} as it was backed up" test "$(fingerprint "${index}-check")" == "$expected"
+  es DELETE "/${index}-check" >/dev/null 2>&1 || true
 }
 
 test_overlapping_attempt_waits_for_the_earlier_one() {
@@ -1081,6 +1131,38 @@ test_sigterm_during_the_snapshot_aborts_it() {
   es DELETE /t-term >/dev/null
 }
 
+test_sigterm_after_the_snapshot_ended_keeps_it() {
+  # The snapshot ends while the job is not looking (here: the job is held with SIGSTOP), and
+  # then the pod is deleted: the finished snapshot is kept, not "aborted" (which would delete
+  # it), and a retry of the Backup takes it as its result.
+  local name="t-ended-${RUN_ID}" rc=0 waited=0 state=''
+  start_job ended-backup backup.sh "DP_BACKUP_NAME=${name}" BACKUP_INDICES=t-beta MAX_SNAPSHOT_BYTES_PER_SEC=32kb
+  wait_for_job_line ended-backup "snapshot ${name} started" 1200
+  kill -STOP "$JOB_PID"
+  STOPPED_PIDS+=("$JOB_PID")
+  until [[ $state == SUCCESS ]] || ((waited > 240)); do
+    sleep 0.25
+    waited=$((waited + 1))
+    state=$(es GET "/_snapshot/kb-${name}/${name}" 2>/dev/null | jq -r '.snapshots[0].state // empty') || true
+  done
+  kill -TERM "$JOB_PID"
+  kill -CONT "$JOB_PID"
+  STOPPED_PIDS=()
+  wait "$JOB_PID" || rc=$?
+  check "the snapshot had ended SUCCESS while the job was held (${state:-unknown})" test "$state" == SUCCESS
+  check "the job exits 143" test "$rc" -eq 143
+  check "it keeps the ended snapshot, saying so" \
+    log_has ended-backup "snapshot ${name} had ended SUCCESS when the job was stopped: it is kept, not aborted"
+  check "nothing aborted" log_lacks ended-backup "snapshot ${name} aborted"
+  check "the repository unregistered" repo_absent "$name"
+  check "the client removed from every keystore" no_client_left "$(job_client ended-backup)"
+  run_job ended-rerun backup.sh "DP_BACKUP_NAME=${name}" BACKUP_INDICES=t-beta
+  check "the retry exits 0" test "$JOB_RC" -eq 0
+  check "taking the kept snapshot as the result" \
+    log_has ended-rerun "snapshot ${name} was already completed \\(SUCCESS\\) by an earlier attempt of this Backup: taking it as the result"
+  check "backup info written" backup_info_valid ended-rerun "$name"
+}
+
 test_snapshot_missing_what_was_asked_fails() {
   # A selection that matches nothing, and a closed index the engine leaves out: each snapshot
   # ends SUCCESS, and neither is the backup that was asked for.
@@ -1138,14 +1220,32 @@ test_unassigned_primary_fails_unless_partial() {
   check "a rerun not allowing partial fails" test "$JOB_RC" -ne 0
   check "saying the earlier snapshot is PARTIAL and left in place" \
     log_has partial-rerun "snapshot ${name} left by an earlier attempt of this Backup ended PARTIAL: .*it is left in place"
+  check ".exit touched, no backup info" failed_with_exit_marker partial-rerun
+  local before after
+  before=$(cluster_state_summary)
+  run_job partial-restore restore.sh "DP_BACKUP_NAME=${name}"
+  after=$(cluster_state_summary)
+  check "a restore of the PARTIAL snapshot fails" test "$JOB_RC" -ne 0
+  check "saying it is not SUCCESS and nothing was restored" \
+    log_has partial-restore "ERROR: snapshot ${name} is PARTIAL, not SUCCESS: nothing restored"
+  check "indices and repositories unchanged" test "$before" == "$after"
   es DELETE /t-red >/dev/null
 }
 
 test_options_reach_the_snapshot() {
-  local name="t-options-${RUN_ID}"
-  run_job options-backup backup.sh "DP_BACKUP_NAME=${name}" BACKUP_INDICES=t-beta \
-    BACKUP_INCLUDE_GLOBAL_STATE=false BACKUP_CANNED_ACL=private
-  check "backup exits 0" test "$JOB_RC" -eq 0
+  local name="t-options-${RUN_ID}" settings rc=0
+  # The S3 object options reach the engine's repository (versitygw ignores them on objects, so
+  # they are read from the repository while the throttled snapshot runs).
+  start_job options-backup backup.sh "DP_BACKUP_NAME=${name}" BACKUP_INDICES=t-beta \
+    BACKUP_INCLUDE_GLOBAL_STATE=false BACKUP_CANNED_ACL=bucket-owner-full-control \
+    BACKUP_SERVER_SIDE_ENCRYPTION=true BACKUP_STORAGE_CLASS=standard_ia MAX_SNAPSHOT_BYTES_PER_SEC=16kb
+  wait_for_job_line options-backup "repository kb-${name} registered and verified" 1200
+  settings=$(es GET "/_snapshot/kb-${name}" | jq -cS --arg r "kb-${name}" '.[$r].settings
+      | {canned_acl, server_side_encryption, storage_class, max_snapshot_bytes_per_sec}')
+  wait "$JOB_PID" || rc=$?
+  check "backup exits 0" test "$rc" -eq 0
+  check "the repository carried the S3 options (${settings})" test "$settings" == \
+    '{"canned_acl":"bucket-owner-full-control","max_snapshot_bytes_per_sec":"16kb","server_side_encryption":"true","storage_class":"standard_ia"}'
   check "the request says what it takes" log_has options-backup "snapshot ${name} started \\(indices t-beta, global state false, partial false\\)"
   check "the snapshot holds only t-beta" jq_true '.extras[0].indices == "1"' "${OUT}/options-backup.info"
   run_job options-bad backup.sh "DP_BACKUP_NAME=${name}-bad" BACKUP_STORAGE_CLASS=glacier
@@ -1298,6 +1398,53 @@ test_deleting_one_backup_leaves_the_others() {
   es DELETE /t-big >/dev/null
 }
 
+test_non_s3_backup_repo_refused_at_once() {
+  # A BackupRepo of another storage type (here rclone's 'local'): both jobs stop before they
+  # reach the cluster, saying what they need.
+  local conf="${PRIVATE}/local.conf" script tag
+  printf '[storage]\ntype = local\nroot = /backups\n' >"$conf"
+  for script in backup.sh restore.sh; do
+    tag="nons3-${script%.sh}"
+    run_job "$tag" "$script" "DP_BACKUP_NAME=t-nons3-${RUN_ID}" "DATASAFED_CONF=${conf}"
+    check "${script} fails" test "$JOB_RC" -ne 0
+    check "${script} names the storage type and what it needs" \
+      log_has "$tag" "ERROR: BackupRepo storage type is 'local': the full-backup method writes S3 snapshots and needs an S3-compatible BackupRepo"
+    check "${script} did not reach the cluster or the agents" log_lacks "$tag" "cluster .*: opensearch|agents ready|keystore"
+  done
+  check "the backup touched .exit, no backup info" failed_with_exit_marker nons3-backup
+}
+
+test_prefix_in_root_and_the_elastic_users_variables() {
+  # The BackupRepo's root holds a bucket and a prefix, and the job has only the elastic user's
+  # own variables (the target pod's env) instead of DataProtection's account: the agents check
+  # them (a 401 otherwise), and every file lands under the prefix, then the Backup's path.
+  local name="t-prefix-${RUN_ID}" conf="${PRIVATE}/prefix.conf" before root
+  root="${E2E_S3_DATA_DIR}/${E2E_BUCKET}"
+  awk -v r="${E2E_BUCKET}/team-a//nightly/" '/^[[:space:]]*root[[:space:]]*=/ { print "root = " r; next } { print }' \
+    "$E2E_DATASAFED_CONF" >"$conf"
+  before=$(fingerprint t-beta)
+  run_job prefix-backup backup.sh "DP_BACKUP_NAME=${name}" "DATASAFED_CONF=${conf}" BACKUP_INDICES=t-beta \
+    DP_DB_USER= DP_DB_PASSWORD= "ELASTIC_USERNAME=$(cred ELASTIC_USERNAME "$E2E_AGENT_CREDENTIALS")" \
+    "ELASTIC_PASSWORD=$(cred ELASTIC_PASSWORD "$E2E_AGENT_CREDENTIALS")"
+  check "backup exits 0" test "$JOB_RC" -eq 0
+  check "the agents took the elastic user's credentials" test "$(grep -c ': ok, keystore ' "${OUT}/prefix-backup.log")" -eq 3
+  check "base_path is the prefix, then the Backup's path" \
+    log_has prefix-backup "base_path team-a/nightly/e2e/${POLICY_PREFIX}/${name},"
+  check "backup info written" backup_info_valid prefix-backup "$name"
+  check "the snapshot's files are under the prefix" \
+    compgen -G "${root}/team-a/nightly/e2e/${POLICY_PREFIX}/${name}/index-*"
+  check "and nowhere else in the bucket" \
+    test -z "$(find "$root" -path "*/${name}/*" -type f ! -path "${root}/team-a/nightly/*" -print -quit)"
+  check "the job's client removed from every keystore" no_client_left "$(job_client prefix-backup)"
+  run_job prefix-check restore.sh "DP_BACKUP_NAME=${name}" "DATASAFED_CONF=${conf}" RESTORE_INDICES=t-beta \
+    RESTORE_CONFLICT_MODE=rename 'RESTORE_RENAME_PATTERN=^t-beta$' RESTORE_RENAME_REPLACEMENT=t-beta-check \
+    DP_DB_USER= DP_DB_PASSWORD= "ELASTIC_USERNAME=$(cred ELASTIC_USERNAME "$E2E_AGENT_CREDENTIALS")" \
+    "ELASTIC_PASSWORD=$(cred ELASTIC_PASSWORD "$E2E_AGENT_CREDENTIALS")"
+  check "the restore from the prefix exits 0" test "$JOB_RC" -eq 0
+  check "with every document of t-beta" test "$(fingerprint t-beta-check)" == "$before"
+  es DELETE /t-beta-check >/dev/null 2>&1 || true
+}
+
 test_missing_bucket_named() {
   local name="t-nobucket-${RUN_ID}" conf="${PRIVATE}/no-bucket.conf"
   awk '/^[[:space:]]*root[[:space:]]*=/ { print "root = no-such-bucket-e2e/prefix"; next } { print }' \
@@ -1307,6 +1454,7 @@ test_missing_bucket_named() {
   check "at registration, with the storage's cause" \
     log_has nobucket-backup "ERROR: registration of repository kb-${name} \\(bucket no-such-bucket-e2e, base_path prefix/.*(NoSuchBucket|does not exist|404)"
   check "no snapshot started" log_lacks nobucket-backup "snapshot ${name} started"
+  check ".exit touched, no backup info" failed_with_exit_marker nobucket-backup
   check "repository not left registered" repo_absent "$name"
   check "the client removed again" no_client_left "$(job_client nobucket-backup)"
 }
@@ -1329,15 +1477,23 @@ test_untrusted_endpoint_certificate() {
     sleep 0.25
     waited=$((waited + 1))
   done
-  awk -v e="https://127.0.0.1:${port}" '/^[[:space:]]*endpoint[[:space:]]*=/ { print "endpoint = " e; next } { print }' \
-    "$E2E_DATASAFED_CONF" >"$conf"
-  run_job untrusted-backup backup.sh "DP_BACKUP_NAME=${name}" "DATASAFED_CONF=${conf}"
+  # With the scheme, and without it (https is then the default the nodes are given).
+  local endpoint tag
+  for endpoint in "https://127.0.0.1:${port}" "127.0.0.1:${port}"; do
+    tag=untrusted-backup
+    [[ $endpoint == https://* ]] || tag=untrusted-noscheme
+    awk -v e="$endpoint" '/^[[:space:]]*endpoint[[:space:]]*=/ { print "endpoint = " e; next } { print }' \
+      "$E2E_DATASAFED_CONF" >"$conf"
+    run_job "$tag" backup.sh "DP_BACKUP_NAME=${name}" "DATASAFED_CONF=${conf}"
+    check "${tag}: backup fails" test "$JOB_RC" -ne 0
+    check "${tag}: at registration, naming the untrusted certificate as the cause" \
+      log_has "$tag" "ERROR: registration of repository kb-${name} .*\\(the nodes do not trust the certificate of the S3 endpoint https://127\\.0\\.0\\.1:${port}: add its CA"
+    check "${tag}: .exit touched, no backup info" failed_with_exit_marker "$tag"
+    check "${tag}: repository not left registered" repo_absent "$name"
+    check "${tag}: the client removed again" no_client_left "$(job_client "$tag")"
+  done
   kill "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
-  check "backup fails" test "$JOB_RC" -ne 0
-  check "at registration, naming the untrusted certificate as the cause" \
-    log_has untrusted-backup "ERROR: registration of repository kb-${name} .*\\(the nodes do not trust the certificate of the S3 endpoint https://127\\.0\\.0\\.1:${port}: add its CA"
-  check "repository not left registered" repo_absent "$name"
 }
 
 # node_pid N: the pid cluster.sh recorded for node N, if that process still runs.
@@ -1472,11 +1628,13 @@ main() {
   run_test test_killed_restore_paused_ism_named_by_its_next_attempt
   run_test test_rerun_takes_the_snapshot_as_result
   run_test test_snapshot_in_progress_is_followed
+  run_test test_backup_deadline_aborts_the_snapshot
   run_test test_killed_job_rerun_follows_its_snapshot
   run_test test_overlapping_attempt_waits_for_the_earlier_one
   run_test test_two_attempts_at_once
   run_test test_recreated_backup_of_the_same_name_is_refused
   run_test test_sigterm_during_the_snapshot_aborts_it
+  run_test test_sigterm_after_the_snapshot_ended_keeps_it
   run_test test_snapshot_missing_what_was_asked_fails
   run_test test_foreign_repository_is_never_changed
   run_test test_unassigned_primary_fails_unless_partial
@@ -1487,6 +1645,8 @@ main() {
   run_test test_env_auth_rerun_waits_for_the_earlier_attempt
   run_test test_wrong_secret_fails_at_registration
   run_test test_missing_bucket_named
+  run_test test_non_s3_backup_repo_refused_at_once
+  run_test test_prefix_in_root_and_the_elastic_users_variables
   run_test test_untrusted_endpoint_certificate
   run_test test_cluster_unreachable_while_waiting
   run_test test_restore_refuses_missing_snapshot

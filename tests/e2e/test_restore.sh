@@ -662,6 +662,23 @@ test_unreachable_too_long_says_unknown() {
   } >&2
 }
 
+test_restore_deadline_leaves_it_to_the_engine() {
+  # RESTORE_TIMEOUT reached while primaries still restore: the job fails naming them and the
+  # deadline, never claims done, and leaves the repository and keys to the engine, which
+  # finishes the restore.
+  es DELETE /r-big >/dev/null
+  run_job deadline "DP_BACKUP_NAME=${BASE}" RESTORE_INDICES=r-big MAX_RESTORE_BYTES_PER_SEC=16kb RESTORE_TIMEOUT=3
+  check "restore fails" test "$JOB_RC" -ne 0
+  check "it had started" log_has deadline "restore of ${BASE} started"
+  check "naming the deadline and the primaries still restoring" \
+    log_has deadline "ERROR: restore of ${BASE}: deadline of 3s \\(RESTORE_TIMEOUT\\) reached with inactive primaries: r-big\\[[0-9]+\\].*\\(the engine goes on restoring\\)"
+  check "never claims done" log_lacks deadline "done in"
+  check "the repository and client left to the engine are said so" \
+    log_has deadline "WARNING: the engine may still be using repository kb-${BASE}-r[0-9a-f]{6} and S3 client"
+  check "the engine finished the restore: r-big holds the snapshot's documents" wait_for_fingerprint r-big
+  unregister_left_repository
+}
+
 test_sigterm_while_restoring_leaves_it_to_the_engine() {
   es DELETE /r-big >/dev/null
   run_job term "DP_BACKUP_NAME=${BASE}" RESTORE_INDICES=r-big MAX_RESTORE_BYTES_PER_SEC=64kb &
@@ -1020,6 +1037,7 @@ main() {
   run_test test_bad_options_fail_before_any_call
   run_test test_unreachable_while_waiting_then_back
   run_test test_unreachable_too_long_says_unknown
+  run_test test_restore_deadline_leaves_it_to_the_engine
   run_test test_sigterm_while_restoring_leaves_it_to_the_engine
 
   say "starting the Elasticsearch node and the declared test double ($((SECONDS - t0))s)"

@@ -1152,6 +1152,30 @@ backup_job() {
 }
 
 # shellcheck disable=SC2016 # the code runs in backup_job
+test_stopped_backup_keeps_an_ended_snapshot() {
+  local out state
+  for state in SUCCESS IN_PROGRESS; do
+    : >"$TMP/bk-calls.log"
+    out=$(STATE=$state backup_job 'WORK_DIR=$TMP REPOSITORY=kb-x SNAPSHOT_NAME=x SNAPSHOT_STARTED=true ES_VERIFY_TIMEOUT=5
+      es_call() {
+        ES_REPLY=$TMP/bk-reply.json HTTP_STATUS=200 HTTP_ERROR=""
+        echo "$1 $2" >>"$TMP/bk-calls.log"
+        jq -n --arg s "$STATE" "{snapshots: [{state: \$s}]}" >"$ES_REPLY"
+      }
+      job_cleanup 143')
+    if [[ $state == SUCCESS ]]; then
+      expect_true "stopped after its snapshot ended: it is kept, saying so" \
+        grep -q "snapshot x had ended SUCCESS when the job was stopped: it is kept, not aborted" <<<"$out"
+      expect_eq "stopped after its snapshot ended: only read, not deleted" "GET /_snapshot/kb-x/x" "$(paste -sd'|' "$TMP/bk-calls.log")"
+    else
+      expect_true "stopped while its snapshot runs: aborted" grep -q "snapshot x aborted (the job was stopped)" <<<"$out"
+      expect_eq "stopped while its snapshot runs: read, then deleted" "GET /_snapshot/kb-x/x|DELETE /_snapshot/kb-x/x" \
+        "$(paste -sd'|' "$TMP/bk-calls.log")"
+    fi
+  done
+}
+
+# shellcheck disable=SC2016 # the code runs in backup_job
 test_backup_options() {
   local out
   out=$(backup_job 'BACKUP_INDICES="logs-*,-logs-old,metrics" BACKUP_INCLUDE_GLOBAL_STATE=False BACKUP_ALLOW_PARTIAL=yes
@@ -1500,7 +1524,7 @@ test_rename_subset() {
 # TEST DOUBLE, declared as such: OpenSearch's ISM (the index-management plugin is published
 # nowhere this machine reaches), as a stub of the engine's answers: its plugin list and the
 # cluster settings, which PUT _cluster/settings changes as the engine does (null removes).
-# shellcheck disable=SC2016,SC2034,SC2317 # jq programs; globals read by restore.sh; stubs
+# shellcheck disable=SC2016,SC2030,SC2034,SC2317 # jq programs; globals read by restore.sh; stubs
 test_ism_paused_and_put_back() {
   local d="$TMP/ism" out
   mkdir -p "$d"
@@ -1550,6 +1574,10 @@ test_ism_paused_and_put_back() {
   expect_true "ISM, pause refused: nothing changed, so nothing to put back" grep -q "paused=0" <<<"$out"
   out=$(PLUGIN=yes PUT_STATUS=503 ism_case unclear '{"persistent":{},"transient":{}}')
   expect_true "ISM, pause answered 503: it may have taken effect, so it is put back at the exit" grep -q "paused=1" <<<"$out"
+  out=$(PLUGIN=yes PUT_STATUS=429 ism_case late '{"persistent":{},"transient":{}}')
+  expect_true "ISM, pause answered 429 (the change may be written before it): put back at the exit" grep -q "paused=1" <<<"$out"
+  out=$(PLUGIN=yes PUT_STATUS=408 ism_case timeout '{"persistent":{},"transient":{}}')
+  expect_true "ISM, pause answered 408: put back at the exit" grep -q "paused=1" <<<"$out"
   out=$(PLUGIN=yes ism_case off "{\"persistent\":{\"${k}\":\"false\"},\"transient\":{}}")
   expect_true "ISM, off already: left as it is" grep -q "ISM: disabled already (persistent ${k}=false): left as it is" <<<"$out"
   expect_eq "ISM, off already: no settings change" 0 "$(grep -c '^PUT' "$d/calls.log" || true)"
@@ -1558,7 +1586,41 @@ test_ism_paused_and_put_back() {
   expect_eq "ISM, no plugin: only the plugin list read" "GET /_cat/plugins " "$(paste -sd'|' "$d/calls.log")"
 }
 
-# shellcheck disable=SC2034 # globals read by common.sh
+# A look only (an attempt that stopped before its pause step): what is paused is noted, and
+# nothing is changed or said.
+# shellcheck disable=SC2030,SC2031,SC2034,SC2317 # the subshell's own globals; stubs called by it
+test_look_for_paused_features() {
+  local d="$TMP/look" out
+  mkdir -p "$d"
+  out=$(
+    # shellcheck source=../../addons/elasticsearch/dataprotection/restore.sh disable=SC1091
+    source "${ROOT}/addons/elasticsearch/dataprotection/restore.sh"
+    WORK_DIR=$d ENGINE_DISTRIBUTION=opensearch
+    es_call() {
+      ES_REPLY="$d/reply.json" HTTP_STATUS=200 HTTP_ERROR=''
+      printf '%s %s\n' "$1" "${2%%\?*}" >>"$d/look.log"
+      case $1:${2%%\?*} in
+        GET:/_cat/plugins) printf '[{"component":"opensearch-index-management"}]' >"$ES_REPLY" ;;
+        GET:/_cluster/settings) printf '{"persistent":{"%s":"false"},"transient":{}}' "plugins.index_state_management.enabled" >"$ES_REPLY" ;;
+        *) HTTP_STATUS=500 ;;
+      esac
+    }
+    : >"$d/look.log"
+    look_for_paused_features
+    echo "found=${FOUND_PAUSED[*]} paused=${#PAUSED_FEATURES[@]}"
+    FOUND_PAUSED=()
+    FEATURES_LOOKED=true
+    look_for_paused_features
+    echo "again=${FOUND_PAUSED[*]}"
+  )
+  expect_true "a look only: ISM found off" grep -q "^found=ISM paused=0$" <<<"$out"
+  expect_eq "a look only: reads, and changes nothing" "GET /_cat/plugins|GET /_cluster/settings" \
+    "$(paste -sd'|' "$d/look.log")"
+  expect_true "a look only: says nothing of its own" test "$(grep -c 'ISM' <<<"$out")" -eq 1
+  expect_true "no look once the pause step has run" grep -q "^again=$" <<<"$out"
+}
+
+# shellcheck disable=SC2030,SC2031,SC2034,SC2317 # globals read by common.sh, the subshells' own; stubs
 test_grace_period_bounds_the_clean_up() {
   local out
   out=$(
@@ -1596,6 +1658,24 @@ test_grace_period_bounds_the_clean_up() {
     echo "$a"
   )
   expect_eq "without a signal no call is shortened" "60" "$out"
+  out=$(
+    EXIT_DEADLINE=$((EPOCHSECONDS + 25)) EXIT_CALL_LIMIT=10 IN_JOB_CLEANUP=true a=60
+    within_the_grace_period a
+    echo "$a"
+  )
+  expect_eq "the job's own clean-up: its calls end one call's time before the grace period does" "15" "$out"
+  out=$(
+    WORK_DIR=$TMP EXIT_DEADLINE=$((EPOCHSECONDS + 5)) EXIT_CALL_LIMIT=10 IN_JOB_CLEANUP=true ES_URL=http://127.0.0.1:9
+    ES_TIMEOUT=60 ES_CONNECT_TIMEOUT=10
+    http_call() { echo "sent"; }
+    es_call GET /_ilm/status && echo "rc=0" || echo "rc=$? ${HTTP_STATUS} ${HTTP_ERROR}"
+    IN_JOB_CLEANUP=false
+    es_call GET /_ilm/status >/dev/null && echo "after: sent"
+  )
+  expect_true "the job's own clean-up out of its share: the call is not sent, saying why" \
+    grep -q "^rc=1 000 not sent: the grace period's last 10s (EXIT_GRACE, EXIT_CALL_TIMEOUT) are kept for removing the keys and the repository$" <<<"$out"
+  expect_false "(nothing was sent then)" grep -q "^sent$" <<<"$(head -n1 <<<"$out")"
+  expect_true "the keys and the repository still get their calls" grep -q "^after: sent$" <<<"$out"
 }
 
 # signal_when PID PATTERN LOG PAUSE: once LOG has a line matching PATTERN (5 s at most) and
@@ -2014,7 +2094,7 @@ main() {
   for t in test_ini_reader test_provider_aws test_provider_minio test_provider_s3_compatible \
     test_provider_oss_cos_obs_gcs test_storage_provider_templates test_env_auth test_config_errors test_secrets_registered test_paths test_names test_restore_repository_names test_repository_free \
     test_job_env test_engine_error test_request_bodies test_registration_retries_only_a_closed_client \
-    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_restore_wait_stops_on_a_refused_read test_names_in_batches test_index_names_in_urls test_rename_subset test_ism_paused_and_put_back test_grace_period_bounds_the_clean_up test_signal_during_a_call_is_handled_at_once test_missing_ca_named test_node_host_name test_agent_host_suffix test_trial_request test_alias_refusal_named_on_a_later_failure test_plan_keeps_ilm_backing_indices_with_their_stream test_plan_refuses_names_with_line_breaks test_in_flight_restore_leaves_closed_indices_closed test_started_restore_kept_only_while_in_use test_trial_names_keep_to_the_prefix test_backup_options test_snapshot_request_and_follow test_hostile_configs; do
+    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_restore_wait_stops_on_a_refused_read test_names_in_batches test_index_names_in_urls test_rename_subset test_ism_paused_and_put_back test_look_for_paused_features test_grace_period_bounds_the_clean_up test_signal_during_a_call_is_handled_at_once test_missing_ca_named test_node_host_name test_agent_host_suffix test_trial_request test_alias_refusal_named_on_a_later_failure test_plan_keeps_ilm_backing_indices_with_their_stream test_plan_refuses_names_with_line_breaks test_in_flight_restore_leaves_closed_indices_closed test_started_restore_kept_only_while_in_use test_trial_names_keep_to_the_prefix test_backup_options test_stopped_backup_keeps_an_ended_snapshot test_snapshot_request_and_follow test_hostile_configs; do
     "$t"
   done
   printf '%d passed, %d failed\n' "$PASSED" "$FAILED"

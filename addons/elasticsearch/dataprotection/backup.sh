@@ -29,7 +29,8 @@
 #      snapshot of that name left by an earlier attempt: SUCCESS is taken as the result,
 #      IN_PROGRESS is followed (and taken anew, once, should that attempt abort it), FAILED, PARTIAL (unless allowed) or INCOMPATIBLE stop the job
 #      saying so, and it is left in place. BACKUP_TIMEOUT aborts the snapshot, and so does a
-#      signal (the pod deleted): a snapshot no job follows would go on without its S3 client;
+#      signal (the pod deleted; one that has ended by then is kept): a snapshot no job follows
+#      would go on without its S3 client;
 #      when the abort does not end in time, the repository and the client are left to it.
 #      A snapshot that holds less than was asked fails the job: a BACKUP_INDICES that matched
 #      nothing, a closed index the engine left out (unless BACKUP_ALLOW_PARTIAL).
@@ -360,6 +361,9 @@ follow_snapshot() {
       judge_state && return 0
     fi
     if ((SECONDS >= deadline)); then
+      # The engine answers the abort once every shard has stopped: a throttled upload may
+      # take a while, so the job says what it waits for.
+      log "snapshot ${SNAPSHOT_NAME}: the deadline of ${BACKUP_TIMEOUT}s (BACKUP_TIMEOUT) is reached: aborting it"
       abort_snapshot
       die "snapshot ${SNAPSHOT_NAME} still running after the deadline of ${BACKUP_TIMEOUT}s (BACKUP_TIMEOUT)"
     fi
@@ -418,6 +422,19 @@ job_cleanup() {
   local rc=$1
   ((rc == 143 || rc == 130 || rc == 129 || rc == 131)) || return 0
   [[ ${SNAPSHOT_STARTED:-false} == true && ${SNAPSHOT_ENDED:-false} != true ]] || return 0
+  # The snapshot may have ended since the job last read it: a finished one is kept (aborting it
+  # would delete it), and a retry of this Backup judges it as it does any earlier attempt's.
+  if snapshot_info; then
+    case $SNAPSHOT_STATE in
+      IN_PROGRESS | STARTED) ;;
+      MISSING)
+        log "snapshot ${SNAPSHOT_NAME}: not in the repository, nothing to abort"
+        return 0 ;;
+      *)
+        log "snapshot ${SNAPSHOT_NAME} had ended ${SNAPSHOT_STATE} when the job was stopped: it is kept, not aborted (a retry of this Backup takes it as it finds it)"
+        return 0 ;;
+    esac
+  fi
   if es_call DELETE "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}" '' "$ES_VERIFY_TIMEOUT" && [[ $HTTP_STATUS == 2* ]]; then
     log "snapshot ${SNAPSHOT_NAME} aborted (the job was stopped)"
   else

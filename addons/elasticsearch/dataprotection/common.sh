@@ -606,13 +606,30 @@ bound_what_follows() {
   done
 }
 
+# calls_until: when the engine calls of a clean-up must end: EXIT_DEADLINE, or, during the
+# job's own clean-up (job_cleanup), one call's time before it, kept for the keys and the
+# repository, which follow (a slow engine would otherwise take the whole grace period).
+calls_until() {
+  if [[ ${IN_JOB_CLEANUP:-false} == true ]]; then
+    printf '%s' "$((EXIT_DEADLINE - EXIT_CALL_LIMIT))"
+  else
+    printf '%s' "$EXIT_DEADLINE"
+  fi
+}
+
 # within_the_grace_period VAR: lowers the seconds in VAR to what is left of the grace period
 # when that is less (at least 1).
 within_the_grace_period() {
-  [[ -n ${EXIT_DEADLINE:-} ]] && ((EXIT_DEADLINE - EPOCHSECONDS < ${!1})) || return 0
-  local left=$((EXIT_DEADLINE - EPOCHSECONDS))
+  [[ -n ${EXIT_DEADLINE:-} ]] || return 0
+  local left=$(($(calls_until) - EPOCHSECONDS))
+  ((left < ${!1})) || return 0
   ((left >= 1)) || left=1
   printf -v "$1" '%s' "$left"
+}
+
+# out_of_clean_up_time: whether the job's own clean-up has used its share of the grace period.
+out_of_clean_up_time() {
+  [[ -n ${EXIT_DEADLINE:-} && ${IN_JOB_CLEANUP:-false} == true ]] && ((EPOCHSECONDS >= $(calls_until)))
 }
 
 # wait_for_agent_calls: the agent calls a stop found in flight end before the keys are
@@ -661,7 +678,9 @@ on_exit() {
   [[ -z ${SLEEP_PID:-} ]] || { kill "$SLEEP_PID" 2>/dev/null; wait "$SLEEP_PID" 2>/dev/null; }
   CURL_PID='' SLEEP_PID=''
   if declare -F job_cleanup >/dev/null; then
+    IN_JOB_CLEANUP=true
     job_cleanup "$rc"
+    IN_JOB_CLEANUP=false
   fi
   # Agent calls still in flight (the job was stopped during a fan-out).
   wait_for_agent_calls
@@ -795,16 +814,20 @@ http_call() {
   # A trap that returns (a signal during a normal exit) cut the wait short: the call goes on
   # for one clean-up call's time from the signal, and never into the time the rest of the
   # clean-up needs (the keys, the repository).
-  if ((rc > 128)) && kill -0 "$CURL_PID" 2>/dev/null; then
-    local stop=''
-    if [[ -n ${EXIT_DEADLINE:-} ]]; then
-      stop=$((EXIT_DEADLINE - EXIT_GRACE + EXIT_CALL_LIMIT))
-      ((stop <= EXIT_DEADLINE - EXIT_CALL_LIMIT)) || stop=$((EXIT_DEADLINE - EXIT_CALL_LIMIT))
+  if ((rc > 128)); then
+    if kill -0 "$CURL_PID" 2>/dev/null; then
+      local stop=''
+      if [[ -n ${EXIT_DEADLINE:-} ]]; then
+        stop=$((EXIT_DEADLINE - EXIT_GRACE + EXIT_CALL_LIMIT))
+        ((stop <= EXIT_DEADLINE - EXIT_CALL_LIMIT)) || stop=$((EXIT_DEADLINE - EXIT_CALL_LIMIT))
+      fi
+      while kill -0 "$CURL_PID" 2>/dev/null && { [[ -z $stop ]] || ((EPOCHSECONDS < stop)); }; do
+        sleep 0.1
+      done
+      kill -USR1 "$CURL_PID" 2>/dev/null
     fi
-    while kill -0 "$CURL_PID" 2>/dev/null && { [[ -z $stop ]] || ((EPOCHSECONDS < stop)); }; do
-      sleep 0.1
-    done
-    kill -USR1 "$CURL_PID" 2>/dev/null
+    # Waited for even when it has ended (a trap may have stopped it): its status is the
+    # call's, and bash prints no notice of it later.
     rc=0
     wait "$CURL_PID" 2>/dev/null || rc=$?
   fi
@@ -839,6 +862,12 @@ es_call() {
   local method=$1 path=$2 body=${3:-} max=${4:-$ES_TIMEOUT} rc=0
   ES_REPLY="$WORK_DIR/reply.json"
   HTTP_ERROR=''
+  if out_of_clean_up_time; then
+    HTTP_CODE=000 HTTP_STATUS=000
+    HTTP_ERROR="not sent: the grace period's last ${EXIT_CALL_LIMIT}s (EXIT_GRACE, EXIT_CALL_TIMEOUT) are kept for removing the keys and the repository"
+    : >"$ES_REPLY"
+    return 1
+  fi
   within_the_grace_period max
   http_call "$ES_REPLY" "$method" "${ES_URL}${path}" "$body" "$ES_CONNECT_TIMEOUT" "$max" || rc=$?
   HTTP_STATUS=$HTTP_CODE
@@ -1335,7 +1364,7 @@ collect_earlier_attempts() {
   fi
   trap '' TERM INT HUP QUIT
   [[ -z ${FAN_OUT_STOP:-} ]] ||
-    warn "stopped by a signal: the collection of what earlier attempts left was cut short (a later attempt collects the rest)"
+    warn "stopped by a signal: the collection of what earlier attempts left was cut short: the rest stays until an attempt of this $([[ $JOB_KIND == restore ]] && echo Restore || echo Backup) ends normally, or is removed by hand (GET _snapshot, and GET /keystore on each agent, list what is left)"
 }
 
 # This scope's repositories left by earlier attempts, and the features a restore found paused
@@ -1358,6 +1387,11 @@ unregister_earlier_repositories() {
       warn "repository ${repo}, left by an earlier attempt, is kept: ${use}; its S3 client's keys stay with it (once the engine is done: DELETE _snapshot/${repo}, then the next attempt, or DELETE /keystore?client=<its client>&reload=true on each agent, removes them)"
     elif es_call DELETE "/_snapshot/${repo}" && [[ $HTTP_STATUS == 2* ]]; then
       log "repository ${repo}, left by an earlier attempt, unregistered (its data stays in the bucket)"
+    elif [[ -n ${FAN_OUT_STOP:-} ]]; then
+      # A signal cut the call: the engine may have unregistered it all the same.
+      EARLIER_KEPT=true
+      warn "unregistering repository ${repo}, left by an earlier attempt, was cut short by a signal: the engine may have done it; if GET _snapshot no longer lists it, the keys of its S3 client ($(jq -r --arg r "$repo" '.[$r].settings.client // "default"' "$WORK_DIR/repositories.json")) stay on the nodes: remove them with DELETE /keystore?client=<that client>&reload=true on each agent"
+      break
     else
       EARLIER_KEPT=true
       warn "repository ${repo}, left by an earlier attempt, is kept: the engine refused to unregister it (${HTTP_ERROR:-HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")})"
@@ -1365,8 +1399,15 @@ unregister_earlier_repositories() {
   done < <(jq -r --arg own "$REPOSITORY" 'keys[] | select(. != $own)' "$WORK_DIR/repositories.json")
   # Features found paused at this attempt's start may be a stopped earlier attempt's doing: the
   # job cannot tell (nor their state before that attempt), so it says so, and changes nothing.
+  # An attempt that stopped before its pause step (a conflict, say) looks for them now.
+  local when='paused already when this attempt began'
+  if ((${#EARLIER_FOUND[@]} > 0)) && [[ -z ${FAN_OUT_STOP:-} && ${FEATURES_LOOKED:-false} != true ]] &&
+    declare -F look_for_paused_features >/dev/null; then
+    look_for_paused_features
+    when='paused (this attempt stopped before its pause step, and paused nothing)'
+  fi
   if ((${#EARLIER_FOUND[@]} > 0 && ${#FOUND_PAUSED[@]} > 0)); then
-    warn "$(paste -sd, <<<"$(printf '%s\n' "${FOUND_PAUSED[@]}")") paused already when this attempt began, and an earlier attempt of this Restore left its repository ($(paste -sd, <<<"$(printf '%s\n' "${EARLIER_FOUND[@]}")")): if that attempt was stopped outright after it paused them for its restore, nothing puts them back (its log says what it paused, '<feature>: was ..., paused for the restore', and, had its exit run, '<feature>: back to ...'); then, once no restore runs, put them back by hand (docs/restore.md, 'What pauses during a restore')"
+    warn "$(paste -sd, <<<"$(printf '%s\n' "${FOUND_PAUSED[@]}")") ${when}, and an earlier attempt of this Restore left its repository ($(paste -sd, <<<"$(printf '%s\n' "${EARLIER_FOUND[@]}")")): if that attempt was stopped outright after it paused them for its restore, nothing puts them back (its log says what it paused, '<feature>: was ..., paused for the restore', and, had its exit run, '<feature>: back to ...'); then, once no restore runs, put them back by hand (docs/restore.md, 'What pauses during a restore')"
   fi
 }
 

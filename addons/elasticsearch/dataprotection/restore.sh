@@ -746,24 +746,30 @@ check_conflicts() {
 # Features that act on indices by themselves: paused during the restore
 # ---------------------------------------------------------------------------
 
+# LOOK_ONLY=true: the pause functions below only note, in FOUND_PAUSED, what is paused
+# already, and change nothing (look_for_paused_features).
+LOOK_ONLY=false
+
 # pause_feature NAME STATUS_PATH JQ_STATE PAUSED_STATES PAUSE_METHOD PAUSE_PATH: reads the
 # state; when the feature is present and not already paused, pauses it and records the
 # saved state. A feature the cluster lacks (any non-2xx answer to its status) is skipped.
 pause_feature() {
   local name=$1 status_path=$2 state_filter=$3 paused=$4 method=$5 path=$6 state
   if ! es_call GET "$status_path"; then
+    [[ $LOOK_ONLY != true ]] || return 0
     die "reading the state of ${name}: no answer from ${ES_URL}: ${HTTP_ERROR}"
   fi
   if [[ $HTTP_STATUS != 2* ]]; then
-    log "${name}: not available here (HTTP ${HTTP_STATUS}): nothing to pause"
+    [[ $LOOK_ONLY == true ]] || log "${name}: not available here (HTTP ${HTTP_STATUS}): nothing to pause"
     return 0
   fi
   state=$(jq -r "$state_filter" "$ES_REPLY")
   if [[ " $paused " == *" $state "* ]]; then
     FOUND_PAUSED+=("$name")
-    log "${name}: ${state} already: left as it is"
+    [[ $LOOK_ONLY == true ]] || log "${name}: ${state} already: left as it is"
     return 0
   fi
+  [[ $LOOK_ONLY != true ]] || return 0
   # Saved before the call: a pause whose answer never comes may still take effect, and every
   # exit puts it back (putting back what did not pause changes nothing).
   PAUSED_FEATURES+=("${name}"$'\t'"${state}")
@@ -772,25 +778,35 @@ pause_feature() {
 }
 
 # send_pause STEP METHOD PATH BODY: the pause of the feature last saved in PAUSED_FEATURES;
-# stops the job unless the engine accepts it. A refusal (4xx) changed nothing: that feature is
-# then not put back (which the engine would refuse too); without an answer it may have paused.
+# stops the job unless the engine accepts it. A refusal of the request itself (400, 403, 404,
+# 405) changed nothing: that feature is then not put back (which the engine would refuse too).
+# Without an answer, or with another status (a 408 or 429 may come after the engine wrote the
+# change, as Elasticsearch's upgrade mode does on an unacknowledged update), it may have paused.
 send_pause() {
   local step=$1
   es_call "$2" "$3" "$4" "$ES_VERIFY_TIMEOUT" || die "${step}: no answer from ${ES_URL}: ${HTTP_ERROR}"
   [[ $HTTP_STATUS != 2* ]] || return 0
-  [[ $HTTP_STATUS != 4* ]] || unset 'PAUSED_FEATURES[-1]'
+  [[ ! $HTTP_STATUS =~ ^40[0345]$ ]] || unset 'PAUSED_FEATURES[-1]'
   die "${step}: engine answered HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")"
 }
 
 # The ISM switch of OpenSearch's index-management plugin, when installed: the setting is
 # saved as found (persistent or transient, or absent) and set false where it takes effect.
 pause_ism() {
-  es_ok "listing plugins" GET '/_cat/plugins?format=json&h=component'
+  if [[ $LOOK_ONLY == true ]]; then
+    es_call GET '/_cat/plugins?format=json&h=component' && [[ $HTTP_STATUS == 200 ]] || return 0
+  else
+    es_ok "listing plugins" GET '/_cat/plugins?format=json&h=component'
+  fi
   jq -e 'any(.[]; .component == "opensearch-index-management")' "$ES_REPLY" >/dev/null || {
-    log "ISM: plugin opensearch-index-management not installed: nothing to pause"
+    [[ $LOOK_ONLY == true ]] || log "ISM: plugin opensearch-index-management not installed: nothing to pause"
     return 0
   }
-  es_ok "reading the ISM setting" GET '/_cluster/settings?flat_settings=true'
+  if [[ $LOOK_ONLY == true ]]; then
+    es_call GET '/_cluster/settings?flat_settings=true' && [[ $HTTP_STATUS == 200 ]] || return 0
+  else
+    es_ok "reading the ISM setting" GET '/_cluster/settings?flat_settings=true'
+  fi
   local key=plugins.index_state_management.enabled scope saved
   if [[ $(jq -r --arg k "$key" '.transient[$k] // empty' "$ES_REPLY") != '' ]]; then
     scope=transient
@@ -800,17 +816,29 @@ pause_ism() {
   saved=$(jq -c --arg k "$key" --arg s "$scope" '.[$s][$k] // null' "$ES_REPLY")
   if [[ $saved == '"false"' || $saved == false ]]; then
     FOUND_PAUSED+=(ISM)
-    log "ISM: disabled already (${scope} ${key}=false): left as it is"
+    [[ $LOOK_ONLY == true ]] || log "ISM: disabled already (${scope} ${key}=false): left as it is"
     return 0
   fi
+  [[ $LOOK_ONLY != true ]] || return 0
   jq -n --arg k "$key" --arg s "$scope" '{($s): {($k): false}}' >"$WORK_DIR/ism-pause.json"
   PAUSED_FEATURES+=("ISM"$'\t'"${scope}=${saved}")
   send_pause "pausing ISM" PUT /_cluster/settings "$WORK_DIR/ism-pause.json"
   log "ISM: was ${scope} ${key}=${saved}, set false for the restore"
 }
 
+# look_for_paused_features: FOUND_PAUSED, read only, for an attempt that stopped before it
+# came to pause anything (a conflict, say) and found an earlier attempt's repository: that
+# attempt may have paused them (the collection's warning, common.sh). A failed read says nothing.
+look_for_paused_features() {
+  [[ ${FEATURES_LOOKED:-false} != true && -n ${ENGINE_DISTRIBUTION:-} ]] || return 0
+  LOOK_ONLY=true
+  pause_features
+  LOOK_ONLY=false
+}
+
 # Pauses what this engine has; each feature's state is saved before it changes.
 pause_features() {
+  [[ $LOOK_ONLY == true ]] || FEATURES_LOOKED=true
   if [[ $ENGINE_DISTRIBUTION == opensearch ]]; then
     pause_ism
     return 0
@@ -1216,6 +1244,9 @@ start_restore() {
       die "restore of ${SNAPSHOT_NAME} without aliases: no answer from ${ES_URL}: ${HTTP_ERROR} (whether it started is unknown: see GET _recovery)"
     }
   fi
+  # Started, then no longer in flight, in that order: a signal between the two must not find
+  # the restore neither started nor in flight (its exit would reopen what it closed for it).
+  [[ $HTTP_STATUS != 2* ]] || RESTORE_STARTED=true
   RESTORE_IN_FLIGHT=false
   if [[ $HTTP_STATUS != 2* ]]; then
     # The cluster may change between the trial and this request: the message then says
@@ -1225,7 +1256,6 @@ start_restore() {
       deleted="; deleted before the engine refused: ${DELETED_BY_JOB} (snapshot ${SNAPSHOT_NAME} holds them: restore them again)"
     die "restore of ${SNAPSHOT_NAME}: engine answered HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")${deleted}"
   fi
-  RESTORE_STARTED=true
   CLOSED_BY_JOB=()
   log "restore of ${SNAPSHOT_NAME} started (indices '${RESTORE_REQUEST_INDICES}', global state ${INCLUDE_GLOBAL}, aliases ${aliases}${RESTORE_REPLICAS:+, replicas ${RESTORE_REPLICAS}})"
   check_restored_names
