@@ -1287,6 +1287,30 @@ test_snapshot_request_and_follow() {
     "100 100 100 100 100 100 200 200 800 200 1000 1000" "$(grep -o '^sleep [0-9]*' <<<"$out" | cut -d' ' -f2 | paste -sd' ')"
   expect_true "follow: a progress line every PROGRESS_INTERVAL" test "$(grep -c '^progress' <<<"$out")" -ge 3
   expect_true "follow: ends at SUCCESS" grep -q 'snapshot b: SUCCESS after' <<<"$out"
+  # A taken-over snapshot that its earlier attempt aborted: FAILED ("aborted by deletion")
+  # while the deletion runs, then gone: taken anew, once. A FAILED of another cause fails.
+  local reason
+  for reason in 'Snapshot was aborted by deletion' 'disk broke'; do
+    out=$(REASON=$reason backup_job 'WORK_DIR=$TMP REPOSITORY=kb-b SNAPSHOT_NAME=b POLL_INTERVAL=1 PROGRESS_INTERVAL=100 BACKUP_TIMEOUT=60 ES_VERIFY_TIMEOUT=120
+      SNAPSHOT_TAKEN_OVER=true N=0
+      snapshot_info() {
+        N=$((N + 1))
+        case $N in 1 | 2) SNAPSHOT_STATE=FAILED ;; 3) SNAPSHOT_STATE=MISSING ;; *) SNAPSHOT_STATE=SUCCESS ;; esac
+        jq -n --arg r "$REASON" "{snapshots: [{reason: \$r}]}" >"$WORK_DIR/snapshot.json"
+      }
+      start_snapshot() { echo "TAKEN AGAIN"; }
+      sleep_ms() { :; }
+      follow_snapshot')
+    if [[ $reason == *aborted* ]]; then
+      expect_true "follow: a taken-over snapshot aborted by its attempt: said" \
+        grep -q "snapshot b, taken over from an earlier attempt, was aborted (Snapshot was aborted by deletion): waiting for its deletion to end, then taking it again" <<<"$out"
+      expect_eq "follow: once its deletion ended, taken anew (once)" 1 "$(grep -c '^TAKEN AGAIN$' <<<"$out")"
+      expect_true "follow: and that one followed to SUCCESS" grep -q 'snapshot b: SUCCESS after' <<<"$out"
+    else
+      expect_true "follow: a taken-over snapshot FAILED otherwise: the job fails" grep -q 'ERROR: snapshot b ended FAILED: disk broke' <<<"$out"
+      expect_false "follow: not taken again" grep -q 'TAKEN AGAIN' <<<"$out"
+    fi
+  done
   out=$(backup_job 'WORK_DIR=$TMP REPOSITORY=kb-b SNAPSHOT_NAME=b MAX_POLL_ERRORS=3 POLL_INTERVAL=1 PROGRESS_INTERVAL=100 BACKUP_TIMEOUT=60
       snapshot_info() { HTTP_ERROR="curl: (7) Failed to connect"; return 1; }
       sleep_ms() { :; }

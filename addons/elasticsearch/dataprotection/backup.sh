@@ -316,7 +316,19 @@ judge_state() {
         return 1
       fi
       die "snapshot ${SNAPSHOT_NAME} no longer exists in repository ${REPOSITORY}" ;;
-    SUCCESS | PARTIAL | FAILED | INCOMPATIBLE) ;;
+    FAILED)
+      # An abort shows as FAILED ("aborted by deletion") until the deletion ends: one the
+      # earlier attempt sent as it stopped is waited out (ES_VERIFY_TIMEOUT), then the Backup
+      # is taken anew as above.
+      if [[ ${SNAPSHOT_TAKEN_OVER:-false} == true ]] &&
+        jq -e '.snapshots[0].reason // "" | test("aborted"; "i")' "$WORK_DIR/snapshot.json" >/dev/null; then
+        if [[ -z ${ABORT_SEEN_AT:-} ]]; then
+          ABORT_SEEN_AT=$SECONDS
+          log "snapshot ${SNAPSHOT_NAME}, taken over from an earlier attempt, was aborted ($(snapshot_failure)): waiting for its deletion to end, then taking it again"
+        fi
+        ((SECONDS - ABORT_SEEN_AT >= ES_VERIFY_TIMEOUT)) || return 1
+      fi ;;
+    SUCCESS | PARTIAL | INCOMPATIBLE) ;;
     *) die "snapshot ${SNAPSHOT_NAME} is in unknown state '${SNAPSHOT_STATE}'" ;;
   esac
   state_accepted "$SNAPSHOT_STATE" || die "snapshot ${SNAPSHOT_NAME} ended ${SNAPSHOT_STATE}: $(snapshot_failure)"
