@@ -149,6 +149,14 @@ load_index() {
   es POST "/${index}/_refresh" >/dev/null
 }
 
+# loaded INDEX DOCS SHARDS [TEXT_REPEAT]: load_index for a test; a failure is the test's.
+loaded() {
+  load_index "$@" || {
+    ERRORS+=("loading $1 failed")
+    return 1
+  }
+}
+
 # fingerprint INDEX: '<count> <sha256 over sorted id+source>' (indices up to 10,000 docs).
 fingerprint() {
   local count sum
@@ -797,10 +805,7 @@ test_killed_restore_paused_ism_named_by_its_next_attempt() {
 
 test_snapshot_in_progress_is_followed() {
   local name="t-slow-${RUN_ID}"
-  load_index t-big 8000 3 12 || {
-    ERRORS+=("loading t-big failed")
-    return 0
-  }
+  loaded t-big 8000 3 12 || return 0
   run_job slow-backup backup.sh "DP_BACKUP_NAME=${name}" MAX_SNAPSHOT_BYTES_PER_SEC=256kb PROGRESS_INTERVAL=1
   check "backup exits 0" test "$JOB_RC" -eq 0
   check "the running snapshot was reported at least twice" \
@@ -818,10 +823,7 @@ test_backup_deadline_aborts_the_snapshot() {
   # BACKUP_TIMEOUT reached while the snapshot runs: the job aborts it and fails saying so;
   # nothing of the job is left on the cluster, and the data is untouched.
   local name="t-deadline-${RUN_ID}" before
-  load_index t-deadline 3000 2 8 || {
-    ERRORS+=("loading t-deadline failed")
-    return 0
-  }
+  loaded t-deadline 3000 2 8 || return 0
   before=$(fingerprint t-deadline)
   run_job deadline-backup backup.sh "DP_BACKUP_NAME=${name}" BACKUP_INDICES=t-deadline \
     MAX_SNAPSHOT_BYTES_PER_SEC=8kb BACKUP_TIMEOUT=3
@@ -959,10 +961,7 @@ test_killed_job_rerun_follows_its_snapshot() {
   # The job is killed (SIGKILL: no clean-up at all) once its snapshot runs; the rerun takes
   # over the repository it left (same settings) and follows the same snapshot to its end.
   local name="t-killed-${RUN_ID}" before
-  load_index t-killed 3000 2 8 || {
-    ERRORS+=("loading t-killed failed")
-    return 0
-  }
+  loaded t-killed 3000 2 8 || return 0
   before=$(fingerprint t-killed)
   start_throttled_backup killed-backup "$name"
   kill -KILL "$JOB_PID" 2>/dev/null
@@ -1005,10 +1004,7 @@ test_overlapping_attempt_waits_for_the_earlier_one() {
   # waits for the first one's repository to go, so that the first one's exit does not pull the
   # keys and the repository from under it, and then takes the Backup to SUCCESS.
   local name="t-overlap-${RUN_ID}" rc=0 first waited=0
-  load_index t-overlap 3000 2 8 || {
-    ERRORS+=("loading t-overlap failed")
-    return 0
-  }
+  loaded t-overlap 3000 2 8 || return 0
   start_throttled_backup overlap-first "$name"
   first=$JOB_PID
   kill -TERM "$first"
@@ -1096,10 +1092,7 @@ test_sigterm_during_the_snapshot_aborts_it() {
   # Stopped while its snapshot runs, the job aborts it before it removes the keys: a snapshot
   # left running without its S3 client would hold the repository and its indices.
   local name="t-term-${RUN_ID}" rc=0
-  load_index t-term 3000 2 8 || {
-    ERRORS+=("loading t-term failed")
-    return 0
-  }
+  loaded t-term 3000 2 8 || return 0
   start_throttled_backup term-backup "$name"
   sleep 1
   kill -TERM "$JOB_PID"
@@ -1525,10 +1518,7 @@ test_cluster_unreachable_while_waiting() {
   # The node the job talks to stops answering while the snapshot runs: a short outage is
   # ridden out; a long one fails the job saying the final state is unknown (never a success).
   local name="t-outage-${RUN_ID}"
-  load_index t-outage 3000 2 8 || {
-    ERRORS+=("loading t-outage failed")
-    return 0
-  }
+  loaded t-outage 3000 2 8 || return 0
   start_job outage-short backup.sh "DP_BACKUP_NAME=${name}" MAX_SNAPSHOT_BYTES_PER_SEC=40kb \
     ES_TIMEOUT=2 ES_CONNECT_TIMEOUT=1 MAX_POLL_ERRORS=20 POLL_INTERVAL=1
   pause_node_after 1 5 outage-short "snapshot ${name} started"
