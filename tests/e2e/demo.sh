@@ -90,7 +90,7 @@ es() {
 # --- steps ---------------------------------------------------------------------
 
 start_cluster() {
-  [[ -x $AGENT_BIN ]] || die "agent binary ${AGENT_BIN} missing: build it first (make build)"
+  [[ -x $AGENT_BIN ]] || die "agent binary ${AGENT_BIN} missing: build it first (make agent)"
   CLUSTER_STARTED=true
   AGENT_BIN=$AGENT_BIN bash "${HERE}/cluster.sh" start
   install -d -m 0700 "$DEMO_DIR"
