@@ -1152,6 +1152,59 @@ backup_job() {
 }
 
 # shellcheck disable=SC2016 # the code runs in backup_job
+test_coverage_follows_the_selection() {
+  local sel out
+  # idx1 and idx2 taken; cl1 and cl2 closed, left out by the engine.
+  for sel in 'idx1|ok' 'idx*,-cl1|ok' 'idx1,cl*,-cl2|cl1' 'c*|cl1, cl2' '-idx*|cl1, cl2' '|cl1, cl2' '*,-c*|ok'; do
+    out=$(SEL=${sel%%|*} backup_job 'WORK_DIR=$TMP SNAPSHOT_NAME=b BACKUP_INDICES=$SEL BACKUP_ALLOW_PARTIAL=false
+      printf "{\"snapshots\":[{\"indices\":[\"idx1\",\"idx2\"]}]}" >"$WORK_DIR/snapshot.json"
+      es_call() {
+        ES_REPLY=$TMP/cov.json HTTP_STATUS=200 HTTP_ERROR=""
+        printf "[{\"index\":\"idx1\",\"status\":\"open\"},{\"index\":\"idx2\",\"status\":\"open\"},{\"index\":\"cl1\",\"status\":\"close\"},{\"index\":\"cl2\",\"status\":\"close\"},{\"index\":\".hidden\",\"status\":\"close\"}]" >"$ES_REPLY"
+      }
+      check_coverage')
+    if [[ ${sel#*|} == ok ]]; then
+      expect_true "coverage, BACKUP_INDICES '${sel%%|*}': the closed indices it does not take do not fail it" grep -q 'exit 0$' <<<"$out"
+    else
+      expect_true "coverage, BACKUP_INDICES '${sel%%|*}': fails naming ${sel#*|}" \
+        grep -qF "snapshot b left out closed index(es) ${sel#*|}: the engine does not snapshot them" <<<"$out"
+    fi
+  done
+}
+
+# A signal, or no answer, while the start of the snapshot is in flight: what the engine made of
+# it is looked for; a running one is aborted, one not listed (yet) keeps the repository and
+# client for it.
+# shellcheck disable=SC2016 # the code runs in backup_job
+test_start_in_flight_is_looked_for() {
+  local state out
+  for state in IN_PROGRESS MISSING; do
+    : >"$TMP/bk-calls.log"
+    out=$(STATE=$state backup_job 'WORK_DIR=$TMP REPOSITORY=kb-x SNAPSHOT_NAME=x SNAPSHOT_START_IN_FLIGHT=true ES_VERIFY_TIMEOUT=5
+      es_call() {
+        ES_REPLY=$TMP/bk-reply.json HTTP_STATUS=200 HTTP_ERROR=""
+        echo "$1 $2" >>"$TMP/bk-calls.log"
+        if [[ $1 == GET && $STATE == MISSING ]]; then
+          HTTP_STATUS=404
+          printf "{\"error\":{\"type\":\"snapshot_missing_exception\"},\"status\":404}" >"$ES_REPLY"
+        else
+          jq -n --arg s "$STATE" "{snapshots: [{state: \$s}]}" >"$ES_REPLY"
+        fi
+      }
+      job_cleanup 1; echo "kept=${KEEP_FOR_THE_ENGINE:-false}"')
+    if [[ $state == IN_PROGRESS ]]; then
+      expect_eq "a start in flight that the engine took: aborted at the exit" "GET /_snapshot/kb-x/x|DELETE /_snapshot/kb-x/x" \
+        "$(paste -sd'|' "$TMP/bk-calls.log")"
+      expect_true "(and the keys removed as usual)" grep -q "kept=false" <<<"$out"
+    else
+      expect_true "a start in flight the engine does not list: it may still start, said so" \
+        grep -q "the start of snapshot x had no answer when the job ended, and the engine does not list it: it may still start" <<<"$out"
+      expect_true "a start in flight the engine does not list: repository and client left to it" grep -q "kept=true" <<<"$out"
+    fi
+  done
+}
+
+# shellcheck disable=SC2016 # the code runs in backup_job
 test_stopped_backup_keeps_an_ended_snapshot() {
   local out state
   for state in SUCCESS IN_PROGRESS; do
@@ -1269,6 +1322,17 @@ test_snapshot_request_and_follow() {
     expect_true "earlier snapshot ${state%%|*}: ${want##*|}" grep -q "${want##*|}$" <<<"$out"
     expect_false "earlier snapshot ${state%%|*}: neither deleted nor started again" grep -q 'STARTED A NEW ONE\|CALLED DELETE' <<<"$out"
   done
+  out=$(backup_job 'WORK_DIR=$TMP REPOSITORY=kb-b SNAPSHOT_NAME=b ES_VERIFY_TIMEOUT=30 N=0
+      snapshot_info() {
+        N=$((N + 1))
+        if ((N < 3)); then SNAPSHOT_STATE=FAILED; else SNAPSHOT_STATE=MISSING; fi
+        printf "{\"snapshots\":[{\"reason\":\"Snapshot was aborted by deletion\"}]}" >"$WORK_DIR/snapshot.json"
+      }
+      sleep_s() { :; }
+      take_over_snapshot; echo "rc=$? reads=$N"')
+  expect_true "earlier snapshot being deleted (aborted): said" \
+    grep -q "snapshot b, left by an earlier attempt, is being deleted (aborted): waiting up to 30s for its deletion to end" <<<"$out"
+  expect_true "earlier snapshot being deleted: once gone, none to take over (a new one is taken)" grep -q "^rc=1 reads=3$" <<<"$out"
   out=$(backup_job 'WORK_DIR=$TMP REPOSITORY=kb-b SNAPSHOT_NAME=b BACKUP_ALLOW_PARTIAL=true
       snapshot_info() { SNAPSHOT_STATE=PARTIAL; printf "{\"snapshots\":[{\"reason\":\"one shard missing\"}]}" >"$WORK_DIR/snapshot.json"; }
       start_snapshot; echo "done=$SNAPSHOT_DONE"')
@@ -1668,6 +1732,15 @@ test_grace_period_bounds_the_clean_up() {
   )
   expect_eq "a signal: no call longer than EXIT_GRACE, whose end is EXIT_DEADLINE" "4 4" "$out"
   out=$(
+    EXIT_GRACE=25
+    bound_for_the_grace_period 2>/dev/null
+    echo "$EXIT_RESERVE"
+    EXIT_GRACE=8
+    bound_for_the_grace_period 2>/dev/null
+    echo "$EXIT_CALL_LIMIT $EXIT_RESERVE"
+  )
+  expect_eq "a signal: the keys and the repository keep one call's time, at most half the grace period" "10|8 4" "$(paste -sd'|' <<<"$out")"
+  out=$(
     EXIT_DEADLINE=$((EPOCHSECONDS + 3)) a=60 b=2 c=60
     within_the_grace_period a
     within_the_grace_period b
@@ -1683,13 +1756,13 @@ test_grace_period_bounds_the_clean_up() {
   )
   expect_eq "without a signal no call is shortened" "60" "$out"
   out=$(
-    EXIT_DEADLINE=$((EPOCHSECONDS + 25)) EXIT_CALL_LIMIT=10 IN_JOB_CLEANUP=true a=60
+    EXIT_DEADLINE=$((EPOCHSECONDS + 25)) EXIT_RESERVE=10 IN_JOB_CLEANUP=true a=60
     within_the_grace_period a
     echo "$a"
   )
   expect_eq "the job's own clean-up: its calls end one call's time before the grace period does" "15" "$out"
   out=$(
-    WORK_DIR=$TMP EXIT_DEADLINE=$((EPOCHSECONDS + 5)) EXIT_CALL_LIMIT=10 IN_JOB_CLEANUP=true ES_URL=http://127.0.0.1:9
+    WORK_DIR=$TMP EXIT_DEADLINE=$((EPOCHSECONDS + 5)) EXIT_RESERVE=10 IN_JOB_CLEANUP=true ES_URL=http://127.0.0.1:9
     ES_TIMEOUT=60 ES_CONNECT_TIMEOUT=10
     http_call() { echo "sent"; }
     es_call GET /_ilm/status && echo "rc=0" || echo "rc=$? ${HTTP_STATUS} ${HTTP_ERROR}"
@@ -2118,7 +2191,7 @@ main() {
   for t in test_ini_reader test_provider_aws test_provider_minio test_provider_s3_compatible \
     test_provider_oss_cos_obs_gcs test_storage_provider_templates test_env_auth test_config_errors test_secrets_registered test_paths test_names test_restore_repository_names test_repository_free \
     test_job_env test_engine_error test_request_bodies test_registration_retries_only_a_closed_client \
-    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_restore_wait_stops_on_a_refused_read test_names_in_batches test_index_names_in_urls test_rename_subset test_ism_paused_and_put_back test_look_for_paused_features test_grace_period_bounds_the_clean_up test_signal_during_a_call_is_handled_at_once test_missing_ca_named test_node_host_name test_agent_host_suffix test_trial_request test_alias_refusal_named_on_a_later_failure test_plan_keeps_ilm_backing_indices_with_their_stream test_plan_refuses_names_with_line_breaks test_in_flight_restore_leaves_closed_indices_closed test_started_restore_kept_only_while_in_use test_trial_names_keep_to_the_prefix test_backup_options test_stopped_backup_keeps_an_ended_snapshot test_snapshot_request_and_follow test_hostile_configs; do
+    test_node_answers test_agent_fan_out test_verification_on_every_node test_restore_wait_for_primaries test_restore_wait_stops_on_a_refused_read test_names_in_batches test_index_names_in_urls test_rename_subset test_ism_paused_and_put_back test_look_for_paused_features test_grace_period_bounds_the_clean_up test_signal_during_a_call_is_handled_at_once test_missing_ca_named test_node_host_name test_agent_host_suffix test_trial_request test_alias_refusal_named_on_a_later_failure test_plan_keeps_ilm_backing_indices_with_their_stream test_plan_refuses_names_with_line_breaks test_in_flight_restore_leaves_closed_indices_closed test_started_restore_kept_only_while_in_use test_trial_names_keep_to_the_prefix test_backup_options test_stopped_backup_keeps_an_ended_snapshot test_coverage_follows_the_selection test_start_in_flight_is_looked_for test_snapshot_request_and_follow test_hostile_configs; do
     "$t"
   done
   printf '%d passed, %d failed\n' "$PASSED" "$FAILED"

@@ -197,8 +197,13 @@ start_snapshot() {
      + (if $features != "" then {feature_states: ($features | split(","))} else {} end)' >"$body"
   local step="start of snapshot ${SNAPSHOT_NAME}" try
   for try in 1 2 3; do
+    # Until an answer comes, the engine may have started it (job_cleanup looks).
+    SNAPSHOT_START_IN_FLIGHT=true
     es_call PUT "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}?wait_for_completion=false" "$body" ||
       die "${step}: no answer from ${ES_URL}: ${HTTP_ERROR}"
+    # Answered: started (followed from here), or refused.
+    [[ $HTTP_STATUS != 2* ]] || SNAPSHOT_STARTED=true
+    SNAPSHOT_START_IN_FLIGHT=false
     if [[ $HTTP_STATUS == 400 ]] && jq -e '.error.type == "invalid_snapshot_name_exception"
         and (.error.reason | test("same name (is )?already (in-progress|exists)"))' "$ES_REPLY" >/dev/null 2>&1; then
       log "snapshot ${SNAPSHOT_NAME} was started by another attempt of this Backup at the same moment"
@@ -217,7 +222,6 @@ start_snapshot() {
     break
   done
   [[ $HTTP_STATUS == 2* ]] || die "${step}: engine answered HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")"
-  SNAPSHOT_STARTED=true
   log "snapshot ${SNAPSHOT_NAME} started (indices ${BACKUP_INDICES:-all}, global state ${BACKUP_INCLUDE_GLOBAL_STATE}, partial ${BACKUP_ALLOW_PARTIAL}${BACKUP_FEATURE_STATES:+, feature states $BACKUP_FEATURE_STATES})"
 }
 
@@ -254,6 +258,18 @@ take_over_snapshot() {
       SNAPSHOT_TAKEN_OVER=true
       return 0 ;;
     *)
+      if snapshot_being_deleted; then
+        # An earlier attempt's abort still being carried out: once it is gone, a new one.
+        log "snapshot ${SNAPSHOT_NAME}, left by an earlier attempt, is being deleted (aborted): waiting up to ${ES_VERIFY_TIMEOUT}s for its deletion to end"
+        local until=$((SECONDS + ES_VERIFY_TIMEOUT))
+        while snapshot_being_deleted && ((SECONDS < until)); do
+          sleep_s 1
+          snapshot_info || die "reading snapshot ${SNAPSHOT_NAME}: $(read_failure)"
+        done
+        [[ $SNAPSHOT_STATE != MISSING ]] || return 1
+        take_over_snapshot
+        return
+      fi
       if state_accepted "$SNAPSHOT_STATE"; then
         log "snapshot ${SNAPSHOT_NAME} was already completed (${SNAPSHOT_STATE}) by an earlier attempt of this Backup: taking it as the result"
         SNAPSHOT_DONE=true
@@ -284,13 +300,46 @@ report_progress() {
   log "snapshot ${SNAPSHOT_NAME}: IN_PROGRESS, ${progress} ($((SECONDS - FOLLOW_START))s)"
 }
 
-# Aborts the running snapshot (deadline reached); its files stay under the Backup's path.
-abort_snapshot() {
-  if es_call DELETE "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}" '' "$ES_VERIFY_TIMEOUT" && [[ $HTTP_STATUS == 2* ]]; then
-    log "snapshot ${SNAPSHOT_NAME} aborted"
-  else
-    warn "could not abort snapshot ${SNAPSHOT_NAME}: $(read_failure)"
+# snapshot_being_deleted: the snapshot last read is FAILED by an abort, which the engine shows
+# until it has deleted it (and the deletion needs the repository and its client).
+snapshot_being_deleted() {
+  [[ $SNAPSHOT_STATE == FAILED ]] &&
+    jq -e '.snapshots[0].reason // "" | test("aborted"; "i")' "$WORK_DIR/snapshot.json" >/dev/null 2>&1
+}
+
+# abort_running_snapshot WHY: aborts the job's snapshot (its files are deleted), unless it has
+# ended: one that has is kept (returns 2), for the job or a retry to judge. When the abort
+# fails, or the snapshot may still start or is being deleted, the repository and the client
+# are left to the engine (returns 1): removing the keys would strand that work.
+abort_running_snapshot() {
+  local why=$1
+  if snapshot_info; then
+    if [[ $SNAPSHOT_STATE == MISSING ]]; then
+      if [[ ${SNAPSHOT_START_IN_FLIGHT:-false} == true ]]; then
+        warn "the start of snapshot ${SNAPSHOT_NAME} had no answer when ${why}, and the engine does not list it: it may still start"
+        keep_for_the_engine
+        return 1
+      fi
+      log "snapshot ${SNAPSHOT_NAME}: not in the repository when ${why}, nothing to abort"
+      return 0
+    fi
+    if snapshot_being_deleted; then
+      log "snapshot ${SNAPSHOT_NAME} is being deleted (aborted) when ${why}"
+      keep_for_the_engine
+      return 1
+    fi
+    if [[ $SNAPSHOT_STATE != IN_PROGRESS && $SNAPSHOT_STATE != STARTED ]]; then
+      log "snapshot ${SNAPSHOT_NAME} had ended ${SNAPSHOT_STATE} when ${why}: it is kept, not aborted (a retry of this Backup takes it as it finds it)"
+      return 2
+    fi
   fi
+  if es_call DELETE "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}" '' "$ES_VERIFY_TIMEOUT" && [[ $HTTP_STATUS == 2* ]]; then
+    log "snapshot ${SNAPSHOT_NAME} aborted (${why})"
+    return 0
+  fi
+  warn "could not abort snapshot ${SNAPSHOT_NAME}: $(read_failure)"
+  keep_for_the_engine
+  return 1
 }
 
 # Why a snapshot ended badly: its reason and its first shard failures.
@@ -310,7 +359,7 @@ judge_state() {
       # The earlier attempt whose snapshot this job took over aborted it as it stopped: the
       # Backup is taken anew, once.
       if [[ ${SNAPSHOT_TAKEN_OVER:-false} == true ]]; then
-        SNAPSHOT_TAKEN_OVER=false
+        SNAPSHOT_TAKEN_OVER=false ABORT_SEEN_AT=''
         log "snapshot ${SNAPSHOT_NAME}, taken over from an earlier attempt, is gone (that attempt aborted it as it stopped): taking it again"
         start_snapshot
         return 1
@@ -320,8 +369,7 @@ judge_state() {
       # An abort shows as FAILED ("aborted by deletion") until the deletion ends: one the
       # earlier attempt sent as it stopped is waited out (ES_VERIFY_TIMEOUT), then the Backup
       # is taken anew as above.
-      if [[ ${SNAPSHOT_TAKEN_OVER:-false} == true ]] &&
-        jq -e '.snapshots[0].reason // "" | test("aborted"; "i")' "$WORK_DIR/snapshot.json" >/dev/null; then
+      if [[ ${SNAPSHOT_TAKEN_OVER:-false} == true ]] && snapshot_being_deleted; then
         if [[ -z ${ABORT_SEEN_AT:-} ]]; then
           ABORT_SEEN_AT=$SECONDS
           log "snapshot ${SNAPSHOT_NAME}, taken over from an earlier attempt, was aborted ($(snapshot_failure)): waiting for its deletion to end, then taking it again"
@@ -376,7 +424,12 @@ follow_snapshot() {
       # The engine answers the abort once every shard has stopped: a throttled upload may
       # take a while, so the job says what it waits for.
       log "snapshot ${SNAPSHOT_NAME}: the deadline of ${BACKUP_TIMEOUT}s (BACKUP_TIMEOUT) is reached: aborting it"
-      abort_snapshot
+      local aborted=0
+      abort_running_snapshot "the deadline was reached" || aborted=$?
+      # Ended meanwhile: judged as any end is.
+      if ((aborted == 2)); then
+        judge_state && return 0
+      fi
       die "snapshot ${SNAPSHOT_NAME} still running after the deadline of ${BACKUP_TIMEOUT}s (BACKUP_TIMEOUT)"
     fi
     now=$(now_ms)
@@ -414,12 +467,18 @@ check_coverage() {
     warn "could not list the cluster's closed indices to check that the snapshot holds them: $(read_failure)"
     return 0
   fi
-  missing=$(jq -r --slurpfile snap "$WORK_DIR/snapshot.json" --arg sel "$BACKUP_INDICES" '
+  # A closed index counts when the selection takes it: its terms in order, a pattern adding
+  # what it matches, a '-pattern' taking it out again (a first '-' term starts from all).
+  missing=$(jq -r --slurpfile snap "$WORK_DIR/snapshot.json" --arg sel "$BACKUP_INDICES" "${JQ_GLOB_RE}"'
+      def selected($terms): . as $n
+        | reduce $terms[] as $t ($terms[0] | startswith("-");
+            if ($t | startswith("-")) then (if ($n | test($t[1:] | glob_re)) then false else . end)
+            elif ($n | test($t | glob_re)) then true else . end);
       ($snap[0].snapshots[0].indices // []) as $taken
-      | ($sel | split(",") | map(select(. != ""))) as $named
+      | ($sel | split(",") | map(select(. != ""))) as $terms
       | [.[] | select(.status == "close") | .index
          | select(startswith(".") | not)
-         | select(($named | length) == 0 or ($named | index(.)) != null)
+         | select(($terms | length) == 0 or selected($terms))
          | select(. as $i | $taken | index($i) | not)] | join(", ")' "$ES_REPLY")
   [[ -z $missing ]] || [[ $BACKUP_ALLOW_PARTIAL == true ]] ||
     die "snapshot ${SNAPSHOT_NAME} left out closed index(es) ${missing}: the engine does not snapshot them; open them (POST <index>/_open) or leave them out (BACKUP_INDICES with -<index>), then back up again (BACKUP_ALLOW_PARTIAL=true accepts the snapshot without them)"
@@ -432,27 +491,16 @@ check_coverage() {
 # client are left to it, saying how to remove them.
 job_cleanup() {
   local rc=$1
+  # A start with no answer (a signal, or none came) may have started the snapshot: it is
+  # looked for, on any exit.
+  if [[ ${SNAPSHOT_START_IN_FLIGHT:-false} == true ]]; then
+    abort_running_snapshot "the job ended" || true
+    return 0
+  fi
   ((rc == 143 || rc == 130 || rc == 129 || rc == 131)) || return 0
   [[ ${SNAPSHOT_STARTED:-false} == true && ${SNAPSHOT_ENDED:-false} != true ]] || return 0
-  # The snapshot may have ended since the job last read it: a finished one is kept (aborting it
-  # would delete it), and a retry of this Backup judges it as it does any earlier attempt's.
-  if snapshot_info; then
-    case $SNAPSHOT_STATE in
-      IN_PROGRESS | STARTED) ;;
-      MISSING)
-        log "snapshot ${SNAPSHOT_NAME}: not in the repository, nothing to abort"
-        return 0 ;;
-      *)
-        log "snapshot ${SNAPSHOT_NAME} had ended ${SNAPSHOT_STATE} when the job was stopped: it is kept, not aborted (a retry of this Backup takes it as it finds it)"
-        return 0 ;;
-    esac
-  fi
-  if es_call DELETE "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}" '' "$ES_VERIFY_TIMEOUT" && [[ $HTTP_STATUS == 2* ]]; then
-    log "snapshot ${SNAPSHOT_NAME} aborted (the job was stopped)"
-  else
-    warn "could not abort snapshot ${SNAPSHOT_NAME}: $(read_failure)"
-    keep_for_the_engine
-  fi
+  # The snapshot may have ended since the job last read it: a finished one is kept.
+  abort_running_snapshot "the job was stopped" || true
 }
 
 # Writes the Backup status fragment KubeBlocks merges: totalSize, timeRange, extras.

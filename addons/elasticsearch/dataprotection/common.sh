@@ -394,6 +394,14 @@ JQ_RESTORE_REPOSITORY='
     or (startswith($repo[:56] + "-r") and (.[($repo[:56] | length) + 2:] | test("^[0-9a-f]{6}$")));
 '
 
+# JQ_GLOB_RE: jq's 'glob_re': an index pattern (* the only wildcard) as a regular expression,
+# with \A and \z, not ^ and $ ($ also matches before a final line break), and a * that spans
+# line breaks: as the engines match names.
+# shellcheck disable=SC2016 # jq's variables, not the shell's
+JQ_GLOB_RE='
+    def glob_re: "\\A" + (gsub("(?<c>[.+?^${}()|\\[\\]\\\\])"; "\\\(.c)") | gsub("\\*"; "(?s:.)*")) + "\\z";
+'
+
 # client_name NAMESPACE BACKUP [RESTORE]: the S3 client name of a Backup's jobs (of one Restore
 # of it, given RESTORE), to which each attempt adds its id: 'kb_<up to 20 chars of the backup
 # name>_<hash of namespace/backup[/restore]>', matching [a-z0-9_-]+ and at most 32 characters
@@ -598,6 +606,10 @@ bound_what_follows() {
   [[ $EXIT_CALL_LIMIT =~ ^[1-9][0-9]*$ ]] || EXIT_CALL_LIMIT=10
   [[ ${EXIT_GRACE:-} =~ ^[1-9][0-9]*$ ]] || EXIT_GRACE=25
   ((EXIT_CALL_LIMIT <= EXIT_GRACE)) || EXIT_CALL_LIMIT=$EXIT_GRACE
+  # What the keys and the repository keep of the grace period: one call's time, but never more
+  # than half of it (a short grace period still leaves the job's own clean-up time).
+  EXIT_RESERVE=$EXIT_CALL_LIMIT
+  ((EXIT_RESERVE * 2 <= EXIT_GRACE)) || EXIT_RESERVE=$((EXIT_GRACE / 2))
   EXIT_DEADLINE=$((EPOCHSECONDS + EXIT_GRACE))
   for var in AGENT_NODE_DEADLINE AGENT_TIMEOUT AGENT_CONNECT_TIMEOUT ES_TIMEOUT ES_VERIFY_TIMEOUT ES_CONNECT_TIMEOUT; do
     if [[ ${!var:-} =~ ^[0-9]+$ ]] && ((${!var} > EXIT_CALL_LIMIT)); then
@@ -607,11 +619,11 @@ bound_what_follows() {
 }
 
 # calls_until: when the engine calls of a clean-up must end: EXIT_DEADLINE, or, during the
-# job's own clean-up (job_cleanup), one call's time before it, kept for the keys and the
+# job's own clean-up (job_cleanup), EXIT_RESERVE before it, kept for the keys and the
 # repository, which follow (a slow engine would otherwise take the whole grace period).
 calls_until() {
   if [[ ${IN_JOB_CLEANUP:-false} == true ]]; then
-    printf '%s' "$((EXIT_DEADLINE - EXIT_CALL_LIMIT))"
+    printf '%s' "$((EXIT_DEADLINE - EXIT_RESERVE))"
   else
     printf '%s' "$EXIT_DEADLINE"
   fi
@@ -641,7 +653,7 @@ wait_for_agent_calls() {
     wait 2>/dev/null
     return 0
   fi
-  local until=$((EXIT_DEADLINE - EXIT_CALL_LIMIT)) running
+  local until=$((EXIT_DEADLINE - EXIT_RESERVE)) running
   while running=$(jobs -rp) && [[ -n $running ]] && ((EPOCHSECONDS < until)); do
     sleep 0.1
   done
@@ -739,7 +751,11 @@ keep_for_the_engine() { KEEP_FOR_THE_ENGINE=true; }
 
 leave_for_the_engine() {
   [[ ${REPOSITORY_REGISTERED:-false} == true || ${KEYSTORE_TOUCHED:-false} == true ]] || return 0
-  [[ -z ${TAKEN_CLIENT:-} ]] || warn "repository ${REPOSITORY} still uses the S3 client ${TAKEN_CLIENT} of the earlier attempt it was taken over from: remove s3.client.${TAKEN_CLIENT}.* too once it has ended"
+  if [[ -n ${TAKEN_CLIENT:-} && ${REPOSITORY_AS_IS:-false} == true ]]; then
+    warn "repository ${REPOSITORY} still uses the S3 client ${TAKEN_CLIENT} of the earlier attempt it was taken over from: remove s3.client.${TAKEN_CLIENT}.* too once it has ended"
+  elif [[ -n ${TAKEN_CLIENT:-} ]]; then
+    warn "the keys of S3 client ${TAKEN_CLIENT}, of the earlier attempt whose repository this job took over, stay too (no repository uses them): remove s3.client.${TAKEN_CLIENT}.* as well, or let the next attempt of this Backup do it"
+  fi
   warn "the engine may still be using repository ${REPOSITORY} and S3 client ${S3_CLIENT}: both are left in place so that it can finish; once it has ended, unregister the repository (DELETE _snapshot/${REPOSITORY}) and remove s3.client.${S3_CLIENT}.* from every node's keystore (DELETE /keystore?client=${S3_CLIENT}&reload=true on each agent)"
 }
 
@@ -819,7 +835,7 @@ http_call() {
       local stop=''
       if [[ -n ${EXIT_DEADLINE:-} ]]; then
         stop=$((EXIT_DEADLINE - EXIT_GRACE + EXIT_CALL_LIMIT))
-        ((stop <= EXIT_DEADLINE - EXIT_CALL_LIMIT)) || stop=$((EXIT_DEADLINE - EXIT_CALL_LIMIT))
+        ((stop <= EXIT_DEADLINE - EXIT_RESERVE)) || stop=$((EXIT_DEADLINE - EXIT_RESERVE))
       fi
       while kill -0 "$CURL_PID" 2>/dev/null && { [[ -z $stop ]] || ((EPOCHSECONDS < stop)); }; do
         sleep 0.1
@@ -864,7 +880,7 @@ es_call() {
   HTTP_ERROR=''
   if out_of_clean_up_time; then
     HTTP_CODE=000 HTTP_STATUS=000
-    HTTP_ERROR="not sent: the grace period's last ${EXIT_CALL_LIMIT}s (EXIT_GRACE, EXIT_CALL_TIMEOUT) are kept for removing the keys and the repository"
+    HTTP_ERROR="not sent: the grace period's last ${EXIT_RESERVE}s (EXIT_GRACE, EXIT_CALL_TIMEOUT) are kept for removing the keys and the repository"
     : >"$ES_REPLY"
     return 1
   fi

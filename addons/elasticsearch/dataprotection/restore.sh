@@ -512,10 +512,7 @@ plan_restore() {
     renamed=" renamed by RESTORE_RENAME_PATTERN '${RESTORE_RENAME_PATTERN}' (jq 1.6 fails on some patterns: choose a simpler one)"
   jq --arg expr "$RESTORE_INDICES" --arg re "$RESTORE_RENAME_PATTERN" --arg rep "$RESTORE_RENAME_REPLACEMENT" \
     --arg ilm_prefix "$ILM_BACKING_PREFIX" --argjson system_by_feature "$(has_feature_states && echo true || echo false)" \
-    --argjson es_dates "$([[ $ENGINE_DISTRIBUTION == elasticsearch ]] && echo true || echo false)" '
-    # \A and \z, not ^ and $ ($ also matches before a final line break), and a * that spans
-    # line breaks: as the engines match names.
-    def glob_re: "\\A" + (gsub("(?<c>[.+?^${}()|\\[\\]\\\\])"; "\\\(.c)") | gsub("\\*"; "(?s:.)*")) + "\\z";
+    --argjson es_dates "$([[ $ENGINE_DISTRIBUTION == elasticsearch ]] && echo true || echo false)" "${JQ_GLOB_RE}"'
     def expand($m): gsub("\\$(?<n>[0-9])"; (.n | tonumber) as $n
         | if $n == 0 then $m.string else ($m.captures[$n - 1].string // "") end);
     def replace_all($re; $rep): . as $s
