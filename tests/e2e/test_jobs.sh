@@ -838,7 +838,38 @@ test_backup_deadline_aborts_the_snapshot() {
   check "repository not left registered" repo_absent "$name"
   check "the job's client removed from every keystore" no_client_left "$(job_client deadline-backup)"
   check "the index is untouched" test "$(fingerprint t-deadline)" == "$before"
+  # Again, the abort given 2 s (a throttled abort takes longer): the snapshot still needs its
+  # repository and client, so both stay, and the log says how to remove them.
+  name="t-deadline2-${RUN_ID}"
+  run_job deadline-keep backup.sh "DP_BACKUP_NAME=${name}" BACKUP_INDICES=t-deadline \
+    MAX_SNAPSHOT_BYTES_PER_SEC=8kb BACKUP_TIMEOUT=3 ES_VERIFY_TIMEOUT=2
+  check "backup fails" test "$JOB_RC" -ne 0
+  check ".exit touched, no backup info" failed_with_exit_marker deadline-keep
+  local client
+  client=$(job_client deadline-keep)
+  if log_has deadline-keep "WARNING: could not abort snapshot ${name}"; then
+    check "the repository and client are left to the engine, saying how to remove them" \
+      log_has deadline-keep "both are left in place so that it can finish; once it has ended, unregister the repository \\(DELETE _snapshot/kb-${name}"
+    check "the repository is still registered" test "$(es_status GET "/_snapshot/kb-${name}")" == 200
+    check "the client is still in the keystores" client_still_there "$client"
+    remove_what_the_engine_kept "$name" "$client"
+  else
+    check "(the abort ended within 2 s) aborted" log_has deadline-keep "snapshot ${name} aborted"
+    check "and the client removed from every keystore" no_client_left "$client"
+  fi
   es DELETE /t-deadline >/dev/null
+}
+
+# remove_what_the_engine_kept BACKUP CLIENT: what a warning about a kept repository tells an
+# operator to do, once the snapshot's abort has ended.
+remove_what_the_engine_kept() {
+  local n
+  es DELETE "/_snapshot/kb-$1/$1" --max-time 300 >/dev/null 2>&1 || true
+  es DELETE "/_snapshot/kb-$1" >/dev/null 2>&1 || true
+  for n in $(seq 1 "$E2E_NODE_COUNT"); do
+    curl --silent --show-error --fail-with-body --connect-timeout 5 --max-time 30 --config "$CURL_AUTH" -X DELETE \
+      --url "http://$(e2e_node_addr "$n"):${E2E_AGENT_PORT}/keystore?client=$2&reload=true" >/dev/null || true
+  done
 }
 
 test_wrong_secret_fails_at_registration() {
@@ -1112,14 +1143,7 @@ test_sigterm_during_the_snapshot_aborts_it() {
       log_has term-backup "both are left in place so that it can finish; once it has ended, unregister the repository \\(DELETE _snapshot/kb-${name}"
     check "the repository is still registered" test "$(es_status GET "/_snapshot/kb-${name}")" == 200
     check "the client is still in the keystores" client_still_there "$client"
-    # What the warning tells an operator to do, once the abort has ended.
-    es DELETE "/_snapshot/kb-${name}/${name}" --max-time 300 >/dev/null 2>&1 || true
-    es DELETE "/_snapshot/kb-${name}" >/dev/null 2>&1 || true
-    local n
-    for n in $(seq 1 "$E2E_NODE_COUNT"); do
-      curl --silent --show-error --fail-with-body --connect-timeout 5 --max-time 30 --config "$CURL_AUTH" -X DELETE \
-        --url "http://$(e2e_node_addr "$n"):${E2E_AGENT_PORT}/keystore?client=${client}&reload=true" >/dev/null || true
-    done
+    remove_what_the_engine_kept "$name" "$client"
   fi
   es DELETE /t-term >/dev/null
 }
@@ -1166,6 +1190,11 @@ test_snapshot_missing_what_was_asked_fails() {
   es PUT /t-closed --data-binary '{"settings":{"number_of_shards":1,"number_of_replicas":0}}' >/dev/null
   es POST /t-closed/_close >/dev/null
   run_job closed-backup backup.sh "DP_BACKUP_NAME=t-closed-${RUN_ID}"
+  local closed_rc=$JOB_RC
+  run_job closed-unselected backup.sh "DP_BACKUP_NAME=t-closed2-${RUN_ID}" 'BACKUP_INDICES=t-beta,t-c*,-t-closed'
+  check "a closed index the selection leaves out does not fail the backup" test "$JOB_RC" -eq 0
+  check "(it holds t-beta)" jq_true '.extras[0].indices == "1"' "${OUT}/closed-unselected.info"
+  JOB_RC=$closed_rc
   es DELETE /t-closed >/dev/null
   if log_has closed-backup "snapshot t-closed-${RUN_ID}: SUCCESS" && ! log_has closed-backup "left out closed"; then
     check "the engine took the closed index (nothing left out)" test "$JOB_RC" -eq 0

@@ -1155,7 +1155,7 @@ backup_job() {
 test_coverage_follows_the_selection() {
   local sel out
   # idx1 and idx2 taken; cl1 and cl2 closed, left out by the engine.
-  for sel in 'idx1|ok' 'idx*,-cl1|ok' 'idx1,cl*,-cl2|cl1' 'c*|cl1, cl2' '-idx*|cl1, cl2' '|cl1, cl2' '*,-c*|ok'; do
+  for sel in 'idx1|ok' 'idx*,-cl1|ok' 'idx1,cl*,-cl2|cl1' 'c*|cl1, cl2' '-idx*|cl1, cl2' '|cl1, cl2' '*,-c*|ok' '_all|cl1, cl2'; do
     out=$(SEL=${sel%%|*} backup_job 'WORK_DIR=$TMP SNAPSHOT_NAME=b BACKUP_INDICES=$SEL BACKUP_ALLOW_PARTIAL=false
       printf "{\"snapshots\":[{\"indices\":[\"idx1\",\"idx2\"]}]}" >"$WORK_DIR/snapshot.json"
       es_call() {
@@ -1333,6 +1333,16 @@ test_snapshot_request_and_follow() {
   expect_true "earlier snapshot being deleted (aborted): said" \
     grep -q "snapshot b, left by an earlier attempt, is being deleted (aborted): waiting up to 30s for its deletion to end" <<<"$out"
   expect_true "earlier snapshot being deleted: once gone, none to take over (a new one is taken)" grep -q "^rc=1 reads=3$" <<<"$out"
+  out=$(backup_job 'WORK_DIR=$TMP REPOSITORY=kb-b SNAPSHOT_NAME=b ES_VERIFY_TIMEOUT=2
+      snapshot_info() {
+        SNAPSHOT_STATE=FAILED
+        printf "{\"snapshots\":[{\"reason\":\"Snapshot was aborted by deletion\"}]}" >"$WORK_DIR/snapshot.json"
+      }
+      sleep_s() { sleep 0.2; }
+      take_over_snapshot; echo "rc=$?"')
+  expect_true "earlier snapshot never deleted: the wait ends, the job fails saying so" \
+    grep -q "snapshot b, left by an earlier attempt, is still being deleted after 2s (the engine cannot delete its files?" <<<"$out"
+  expect_true "(exit 1, no new snapshot)" grep -q 'exit 1$' <<<"$out"
   out=$(backup_job 'WORK_DIR=$TMP REPOSITORY=kb-b SNAPSHOT_NAME=b BACKUP_ALLOW_PARTIAL=true
       snapshot_info() { SNAPSHOT_STATE=PARTIAL; printf "{\"snapshots\":[{\"reason\":\"one shard missing\"}]}" >"$WORK_DIR/snapshot.json"; }
       start_snapshot; echo "done=$SNAPSHOT_DONE"')

@@ -201,13 +201,21 @@ start_snapshot() {
     SNAPSHOT_START_IN_FLIGHT=true
     es_call PUT "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}?wait_for_completion=false" "$body" ||
       die "${step}: no answer from ${ES_URL}: ${HTTP_ERROR}"
-    # Answered: started (followed from here), or refused.
+    # Answered: started (followed from here), or refused; a proxy's 502/504, a 503 or a
+    # cluster-state update not acknowledged may still have started it (job_cleanup looks).
     [[ $HTTP_STATUS != 2* ]] || SNAPSHOT_STARTED=true
-    SNAPSHOT_START_IN_FLIGHT=false
+    if [[ $HTTP_STATUS == 50[234] ]] || { [[ $HTTP_STATUS == 5* ]] &&
+      jq -e '.error.type // "" | test("failed_to_commit|process_cluster_event_timeout|timeout")' "$ES_REPLY" >/dev/null 2>&1; }; then
+      :
+    else
+      SNAPSHOT_START_IN_FLIGHT=false
+    fi
     if [[ $HTTP_STATUS == 400 ]] && jq -e '.error.type == "invalid_snapshot_name_exception"
         and (.error.reason | test("same name (is )?already (in-progress|exists)"))' "$ES_REPLY" >/dev/null 2>&1; then
       log "snapshot ${SNAPSHOT_NAME} was started by another attempt of this Backup at the same moment"
       take_over_snapshot && return 0
+      # Gone meanwhile (an earlier attempt's abort, waited out): the request again.
+      ((try == 3)) || continue
       die "${step}: the engine says it exists, but it cannot be read: $(read_failure)"
     fi
     # Registered again under the request (another attempt's registration at the same moment):
@@ -266,7 +274,10 @@ take_over_snapshot() {
           sleep_s 1
           snapshot_info || die "reading snapshot ${SNAPSHOT_NAME}: $(read_failure)"
         done
+        ! snapshot_being_deleted ||
+          die "snapshot ${SNAPSHOT_NAME}, left by an earlier attempt, is still being deleted after ${ES_VERIFY_TIMEOUT}s (the engine cannot delete its files? $(snapshot_failure)): it is left in place; back up again once GET _snapshot/${REPOSITORY}/${SNAPSHOT_NAME} no longer lists it"
         [[ $SNAPSHOT_STATE != MISSING ]] || return 1
+        # It became something else (another attempt's new snapshot): judged as such, once.
         take_over_snapshot
         return
       fi
@@ -308,7 +319,8 @@ snapshot_being_deleted() {
 }
 
 # abort_running_snapshot WHY: aborts the job's snapshot (its files are deleted), unless it has
-# ended: one that has is kept (returns 2), for the job or a retry to judge. When the abort
+# ended or is gone: one that has ended is kept (returns 2, as for one gone), for the job or a
+# retry to judge. When the abort
 # fails, or the snapshot may still start or is being deleted, the repository and the client
 # are left to the engine (returns 1): removing the keys would strand that work.
 abort_running_snapshot() {
@@ -321,7 +333,7 @@ abort_running_snapshot() {
         return 1
       fi
       log "snapshot ${SNAPSHOT_NAME}: not in the repository when ${why}, nothing to abort"
-      return 0
+      return 2
     fi
     if snapshot_being_deleted; then
       log "snapshot ${SNAPSHOT_NAME} is being deleted (aborted) when ${why}"
@@ -426,8 +438,10 @@ follow_snapshot() {
       log "snapshot ${SNAPSHOT_NAME}: the deadline of ${BACKUP_TIMEOUT}s (BACKUP_TIMEOUT) is reached: aborting it"
       local aborted=0
       abort_running_snapshot "the deadline was reached" || aborted=$?
-      # Ended meanwhile: judged as any end is.
+      # Ended meanwhile: judged as any end is (one gone is not taken again past the deadline).
       if ((aborted == 2)); then
+        [[ $SNAPSHOT_STATE != MISSING ]] ||
+          die "snapshot ${SNAPSHOT_NAME} no longer exists in repository ${REPOSITORY} at the deadline of ${BACKUP_TIMEOUT}s (BACKUP_TIMEOUT)"
         judge_state && return 0
       fi
       die "snapshot ${SNAPSHOT_NAME} still running after the deadline of ${BACKUP_TIMEOUT}s (BACKUP_TIMEOUT)"
@@ -475,13 +489,13 @@ check_coverage() {
             if ($t | startswith("-")) then (if ($n | test($t[1:] | glob_re)) then false else . end)
             elif ($n | test($t | glob_re)) then true else . end);
       ($snap[0].snapshots[0].indices // []) as $taken
-      | ($sel | split(",") | map(select(. != ""))) as $terms
+      | ($sel | split(",") | map(select(. != "")) | if . == ["_all"] then [] else . end) as $terms
       | [.[] | select(.status == "close") | .index
          | select(startswith(".") | not)
          | select(($terms | length) == 0 or selected($terms))
          | select(. as $i | $taken | index($i) | not)] | join(", ")' "$ES_REPLY")
   [[ -z $missing ]] || [[ $BACKUP_ALLOW_PARTIAL == true ]] ||
-    die "snapshot ${SNAPSHOT_NAME} left out closed index(es) ${missing}: the engine does not snapshot them; open them (POST <index>/_open) or leave them out (BACKUP_INDICES with -<index>), then back up again (BACKUP_ALLOW_PARTIAL=true accepts the snapshot without them)"
+    die "snapshot ${SNAPSHOT_NAME} left out closed index(es) ${missing}: the engine does not snapshot them; open them (POST <index>/_open) or leave them out (BACKUP_INDICES with a pattern, then -<index>: '*,-<index>'), then back up again (BACKUP_ALLOW_PARTIAL=true accepts the snapshot without them)"
   [[ -z $missing ]] || warn "snapshot ${SNAPSHOT_NAME} left out closed index(es) ${missing} (allowed by BACKUP_ALLOW_PARTIAL)"
 }
 
