@@ -1194,6 +1194,15 @@ test_snapshot_missing_what_was_asked_fails() {
   run_job closed-unselected backup.sh "DP_BACKUP_NAME=t-closed2-${RUN_ID}" 'BACKUP_INDICES=t-beta,t-c*,-t-closed'
   check "a closed index the selection leaves out does not fail the backup" test "$JOB_RC" -eq 0
   check "(it holds t-beta)" jq_true '.extras[0].indices == "1"' "${OUT}/closed-unselected.info"
+  # A closed index the selection takes through an alias is resolved as the engine does.
+  es POST /_aliases --data-binary '{"actions":[{"add":{"index":"t-closed","alias":"t-closed-alias"}}]}' >/dev/null
+  run_job closed-alias backup.sh "DP_BACKUP_NAME=t-closed3-${RUN_ID}" 'BACKUP_INDICES=t-beta,t-closed-al*'
+  if log_has closed-alias "snapshot t-closed3-${RUN_ID}: SUCCESS" && ! log_has closed-alias "left out closed"; then
+    check "the engine took the closed index behind the alias" test "$JOB_RC" -eq 0
+  else
+    check "a closed index selected through an alias and left out fails the backup" test "$JOB_RC" -ne 0
+    check "naming it" log_has closed-alias "ERROR: snapshot t-closed3-${RUN_ID} left out closed index\\(es\\) t-closed:"
+  fi
   JOB_RC=$closed_rc
   es DELETE /t-closed >/dev/null
   if log_has closed-backup "snapshot t-closed-${RUN_ID}: SUCCESS" && ! log_has closed-backup "left out closed"; then

@@ -1151,25 +1151,38 @@ backup_job() {
   ) 2>&1 || echo "exit $?"
 }
 
+# The closed indices of the selection, as the engine resolves it (patterns, exclusions, aliases,
+# _all: here its answer is given), that the snapshot (idx1, idx2) left out fail the backup.
 # shellcheck disable=SC2016 # the code runs in backup_job
 test_coverage_follows_the_selection() {
-  local sel out
-  # idx1 and idx2 taken; cl1 and cl2 closed, left out by the engine.
-  for sel in 'idx1|ok' 'idx*,-cl1|ok' 'idx1,cl*,-cl2|cl1' 'c*|cl1, cl2' '-idx*|cl1, cl2' '|cl1, cl2' '*,-c*|ok' '_all|cl1, cl2'; do
-    out=$(SEL=${sel%%|*} backup_job 'WORK_DIR=$TMP SNAPSHOT_NAME=b BACKUP_INDICES=$SEL BACKUP_ALLOW_PARTIAL=false
+  local case out
+  for case in 'idx1,myal*|{"idx1":"open","cl1":"close"}|cl1' '|{"idx1":"open","cl2":"close","cl1":"close",".h":"close"}|cl1, cl2' \
+    'idx*,-cl1|{"idx1":"open","idx2":"open"}|ok' 'nomatch*,idx1|{"idx1":"open"}|ok'; do
+    : >"$TMP/cov-calls.log"
+    out=$(SEL=${case%%|*} ANSWER=$(cut -d'|' -f2 <<<"$case") backup_job 'WORK_DIR=$TMP SNAPSHOT_NAME=b BACKUP_INDICES=$SEL BACKUP_ALLOW_PARTIAL=false
       printf "{\"snapshots\":[{\"indices\":[\"idx1\",\"idx2\"]}]}" >"$WORK_DIR/snapshot.json"
       es_call() {
         ES_REPLY=$TMP/cov.json HTTP_STATUS=200 HTTP_ERROR=""
-        printf "[{\"index\":\"idx1\",\"status\":\"open\"},{\"index\":\"idx2\",\"status\":\"open\"},{\"index\":\"cl1\",\"status\":\"close\"},{\"index\":\"cl2\",\"status\":\"close\"},{\"index\":\".hidden\",\"status\":\"close\"}]" >"$ES_REPLY"
+        printf "%s\n" "$2" >>"$TMP/cov-calls.log"
+        jq -n --argjson a "$ANSWER" "{metadata: {indices: (\$a | map_values({state: .}))}}" >"$ES_REPLY"
       }
       check_coverage')
-    if [[ ${sel#*|} == ok ]]; then
-      expect_true "coverage, BACKUP_INDICES '${sel%%|*}': the closed indices it does not take do not fail it" grep -q 'exit 0$' <<<"$out"
+    local sel=${case%%|*} want=${case##*|}
+    if [[ $want == ok ]]; then
+      expect_true "coverage, BACKUP_INDICES '${sel}': no closed index of it left out: ok" grep -q 'exit 0$' <<<"$out"
     else
-      expect_true "coverage, BACKUP_INDICES '${sel%%|*}': fails naming ${sel#*|}" \
-        grep -qF "snapshot b left out closed index(es) ${sel#*|}: the engine does not snapshot them" <<<"$out"
+      expect_true "coverage, BACKUP_INDICES '${sel}': fails naming ${want}" \
+        grep -qF "snapshot b left out closed index(es) ${want}: the engine does not snapshot them" <<<"$out"
     fi
   done
+  expect_eq "coverage: the engine resolves the selection (encoded), hidden and closed included" \
+    "/_cluster/state/metadata/nomatch*%2Cidx1?expand_wildcards=all&ignore_unavailable=true&allow_no_indices=true&filter_path=metadata.indices.*.state" \
+    "$(cat "$TMP/cov-calls.log")"
+  out=$(backup_job 'WORK_DIR=$TMP SNAPSHOT_NAME=b BACKUP_INDICES=
+      printf "{\"snapshots\":[{\"indices\":[]}]}" >"$WORK_DIR/snapshot.json"
+      es_call() { echo "$2"; ES_REPLY=$TMP/cov.json HTTP_STATUS=200 HTTP_ERROR=""; echo "{}" >"$ES_REPLY"; }
+      check_coverage')
+  expect_true "coverage: no selection is _all" grep -q '^/_cluster/state/metadata/_all?' <<<"$out"
 }
 
 # A signal, or no answer, while the start of the snapshot is in flight: what the engine made of

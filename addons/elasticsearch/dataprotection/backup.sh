@@ -466,7 +466,7 @@ follow_snapshot() {
 
 # check_coverage: a snapshot that ended SUCCESS may still lack what was asked for: it says so
 # instead of reporting a backup that is not there. A selection (BACKUP_INDICES) that matched
-# no index fails; a closed index the selection names (or, without one, any closed index) that
+# no index fails; a closed index the selection takes (or, without one, any closed index) that
 # the snapshot left out fails too (an engine may skip closed indices without a word).
 check_coverage() {
   local taken missing
@@ -477,23 +477,20 @@ check_coverage() {
       whose="an earlier attempt of this Backup took it, and that attempt's selection matched none"
     die "snapshot ${SNAPSHOT_NAME} holds no index: ${whose} (the snapshot stays at this Backup's path, and a retry of this Backup takes it as it is: fix the selection and back up under a new Backup name)"
   fi
-  if ! es_call GET '/_cat/indices?format=json&h=index,status&expand_wildcards=all' || [[ $HTTP_STATUS != 200 ]]; then
-    warn "could not list the cluster's closed indices to check that the snapshot holds them: $(read_failure)"
+  # The engine resolves the selection (patterns, exclusions, aliases, _all) as its snapshot
+  # did: the closed indices among what it names.
+  local selection
+  selection=$(jq -rn --arg s "${BACKUP_INDICES:-_all}" '$s | @uri')
+  if ! es_call GET "/_cluster/state/metadata/${selection}?expand_wildcards=all&ignore_unavailable=true&allow_no_indices=true&filter_path=metadata.indices.*.state" ||
+    [[ $HTTP_STATUS != 200 ]]; then
+    warn "could not list the closed indices of the selection to check that the snapshot holds them: $(read_failure)"
     return 0
   fi
-  # A closed index counts when the selection takes it: its terms in order, a pattern adding
-  # what it matches, a '-pattern' taking it out again (a first '-' term starts from all).
-  missing=$(jq -r --slurpfile snap "$WORK_DIR/snapshot.json" --arg sel "$BACKUP_INDICES" "${JQ_GLOB_RE}"'
-      def selected($terms): . as $n
-        | reduce $terms[] as $t ($terms[0] | startswith("-");
-            if ($t | startswith("-")) then (if ($n | test($t[1:] | glob_re)) then false else . end)
-            elif ($n | test($t | glob_re)) then true else . end);
+  missing=$(jq -r --slurpfile snap "$WORK_DIR/snapshot.json" '
       ($snap[0].snapshots[0].indices // []) as $taken
-      | ($sel | split(",") | map(select(. != "")) | if . == ["_all"] then [] else . end) as $terms
-      | [.[] | select(.status == "close") | .index
+      | [.metadata.indices // {} | to_entries[] | select(.value.state == "close") | .key
          | select(startswith(".") | not)
-         | select(($terms | length) == 0 or selected($terms))
-         | select(. as $i | $taken | index($i) | not)] | join(", ")' "$ES_REPLY")
+         | select(. as $i | $taken | index($i) | not)] | sort | join(", ")' "$ES_REPLY")
   [[ -z $missing ]] || [[ $BACKUP_ALLOW_PARTIAL == true ]] ||
     die "snapshot ${SNAPSHOT_NAME} left out closed index(es) ${missing}: the engine does not snapshot them; open them (POST <index>/_open) or leave them out (BACKUP_INDICES with a pattern, then -<index>: '*,-<index>'), then back up again (BACKUP_ALLOW_PARTIAL=true accepts the snapshot without them)"
   [[ -z $missing ]] || warn "snapshot ${SNAPSHOT_NAME} left out closed index(es) ${missing} (allowed by BACKUP_ALLOW_PARTIAL)"
