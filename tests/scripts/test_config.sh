@@ -861,6 +861,16 @@ test_registration_retries_only_a_closed_client() {
   )
   expect_eq "a verification hit by another job's reload is retried, then passes" "calls=2" "$out"
   out=$( (
+    WORK_DIR="$TMP" REPOSITORY=kb-x ES_VERIFY_TIMEOUT=1 ES_URL=http://e
+    es_call() {
+      ES_REPLY="$TMP/verify-reply.json" HTTP_ERROR='' HTTP_STATUS=404
+      printf '%s' '{"error":{"type":"repository_missing_exception","reason":"[kb-x] missing"},"status":404}' >"$ES_REPLY"
+    }
+    es_verifying "registration of repository kb-x" POST /_snapshot/kb-x/_verify ''
+  ) 2>&1 || true)
+  expect_true "a repository gone before its verification: another attempt's end, said so" \
+    grep -q "ERROR: repository kb-x was unregistered while this job verified it: another attempt of this Backup that ended first" <<<"$out"
+  out=$( (
     WORK_DIR="$TMP" S3_CLIENT=kb_x REPOSITORY=kb-x REPO_BASE_PATH=p ES_VERIFY_TIMEOUT=1
     S3_BUCKET=b S3_ENDPOINT=http://e S3_REGION=r S3_PROTOCOL=http S3_PATH_STYLE=true
     ENGINE_DISTRIBUTION=opensearch

@@ -1736,6 +1736,11 @@ es_verifying() {
       sleep_s $((attempt * 2))
       continue
     fi
+    # Between the registration and its verification (a retry's wait, say), another attempt of
+    # this Backup that followed the same snapshot may have ended and unregistered it.
+    if [[ $HTTP_STATUS == 404 ]] && jq -e '.error.type == "repository_missing_exception"' "$ES_REPLY" >/dev/null 2>&1; then
+      die "repository ${REPOSITORY} was unregistered while this job verified it: another attempt of this Backup that ended first (its result is the Backup's), or it was done by hand"
+    fi
     die "${step}: engine answered HTTP ${HTTP_STATUS}: ${cause}$(certificate_hint "$cause")"
   done
 }
