@@ -1195,26 +1195,33 @@ test_coverage_follows_the_selection() {
   expect_true "coverage: no selection is _all" grep -q '^/_cluster/state/metadata/_all?' <<<"$out"
 }
 
+# cleanup_seeing STATE SETUP RC: backup.sh's job_cleanup after exit code RC, SETUP run first,
+# the engine's snapshot in STATE (MISSING: a 404); its calls go to $TMP/bk-calls.log. Prints
+# what the job printed and 'kept=' whether it left the repository and client to the engine.
+# shellcheck disable=SC2016 # the code runs in backup_job
+cleanup_seeing() {
+  : >"$TMP/bk-calls.log"
+  STATE=$1 backup_job 'WORK_DIR=$TMP REPOSITORY=kb-x SNAPSHOT_NAME=x ES_VERIFY_TIMEOUT=5 '"$2"'
+    es_call() {
+      ES_REPLY=$TMP/bk-reply.json HTTP_STATUS=200 HTTP_ERROR=""
+      echo "$1 $2" >>"$TMP/bk-calls.log"
+      if [[ $1 == GET && $STATE == MISSING ]]; then
+        HTTP_STATUS=404
+        printf "{\"error\":{\"type\":\"snapshot_missing_exception\"},\"status\":404}" >"$ES_REPLY"
+      else
+        jq -n --arg s "$STATE" "{snapshots: [{state: \$s}]}" >"$ES_REPLY"
+      fi
+    }
+    job_cleanup '"$3"'; echo "kept=${KEEP_FOR_THE_ENGINE:-false}"'
+}
+
 # A signal, or no answer, while the start of the snapshot is in flight: what the engine made of
 # it is looked for; a running one is aborted, one not listed (yet) keeps the repository and
 # client for it.
-# shellcheck disable=SC2016 # the code runs in backup_job
 test_start_in_flight_is_looked_for() {
   local state out
   for state in IN_PROGRESS MISSING; do
-    : >"$TMP/bk-calls.log"
-    out=$(STATE=$state backup_job 'WORK_DIR=$TMP REPOSITORY=kb-x SNAPSHOT_NAME=x SNAPSHOT_START_IN_FLIGHT=true ES_VERIFY_TIMEOUT=5
-      es_call() {
-        ES_REPLY=$TMP/bk-reply.json HTTP_STATUS=200 HTTP_ERROR=""
-        echo "$1 $2" >>"$TMP/bk-calls.log"
-        if [[ $1 == GET && $STATE == MISSING ]]; then
-          HTTP_STATUS=404
-          printf "{\"error\":{\"type\":\"snapshot_missing_exception\"},\"status\":404}" >"$ES_REPLY"
-        else
-          jq -n --arg s "$STATE" "{snapshots: [{state: \$s}]}" >"$ES_REPLY"
-        fi
-      }
-      job_cleanup 1; echo "kept=${KEEP_FOR_THE_ENGINE:-false}"')
+    out=$(cleanup_seeing "$state" SNAPSHOT_START_IN_FLIGHT=true 1)
     if [[ $state == IN_PROGRESS ]]; then
       expect_eq "a start in flight that the engine took: aborted at the exit" "GET /_snapshot/kb-x/x|DELETE /_snapshot/kb-x/x" \
         "$(paste -sd'|' "$TMP/bk-calls.log")"
@@ -1227,18 +1234,10 @@ test_start_in_flight_is_looked_for() {
   done
 }
 
-# shellcheck disable=SC2016 # the code runs in backup_job
 test_stopped_backup_keeps_an_ended_snapshot() {
   local out state
   for state in SUCCESS IN_PROGRESS; do
-    : >"$TMP/bk-calls.log"
-    out=$(STATE=$state backup_job 'WORK_DIR=$TMP REPOSITORY=kb-x SNAPSHOT_NAME=x SNAPSHOT_STARTED=true ES_VERIFY_TIMEOUT=5
-      es_call() {
-        ES_REPLY=$TMP/bk-reply.json HTTP_STATUS=200 HTTP_ERROR=""
-        echo "$1 $2" >>"$TMP/bk-calls.log"
-        jq -n --arg s "$STATE" "{snapshots: [{state: \$s}]}" >"$ES_REPLY"
-      }
-      job_cleanup 143')
+    out=$(cleanup_seeing "$state" SNAPSHOT_STARTED=true 143)
     if [[ $state == SUCCESS ]]; then
       expect_true "stopped after its snapshot ended: it is kept, saying so" \
         grep -q "snapshot x had ended SUCCESS when the job was stopped: it is kept, not aborted" <<<"$out"

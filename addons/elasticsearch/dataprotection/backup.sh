@@ -201,15 +201,10 @@ start_snapshot() {
     SNAPSHOT_START_IN_FLIGHT=true
     es_call PUT "/_snapshot/${REPOSITORY}/${SNAPSHOT_NAME}?wait_for_completion=false" "$body" ||
       die "${step}: no answer from ${ES_URL}: ${HTTP_ERROR}"
-    # Answered: started (followed from here), or refused; a proxy's 502/504, a 503 or a
-    # cluster-state update not acknowledged may still have started it (job_cleanup looks).
+    # Answered: started (followed from here), or refused; an unsure refusal stays in flight
+    # (job_cleanup looks).
     [[ $HTTP_STATUS != 2* ]] || SNAPSHOT_STARTED=true
-    if [[ $HTTP_STATUS == 50[234] ]] || { [[ $HTTP_STATUS == 5* ]] &&
-      jq -e '.error.type // "" | test("failed_to_commit|process_cluster_event_timeout|timeout")' "$ES_REPLY" >/dev/null 2>&1; }; then
-      :
-    else
-      SNAPSHOT_START_IN_FLIGHT=false
-    fi
+    start_answer_unsure || SNAPSHOT_START_IN_FLIGHT=false
     if [[ $HTTP_STATUS == 400 ]] && jq -e '.error.type == "invalid_snapshot_name_exception"
         and (.error.reason | test("same name (is )?already (in-progress|exists)"))' "$ES_REPLY" >/dev/null 2>&1; then
       log "snapshot ${SNAPSHOT_NAME} was started by another attempt of this Backup at the same moment"
@@ -231,6 +226,13 @@ start_snapshot() {
   done
   [[ $HTTP_STATUS == 2* ]] || die "${step}: engine answered HTTP ${HTTP_STATUS}: $(engine_error "$ES_REPLY")"
   log "snapshot ${SNAPSHOT_NAME} started (indices ${BACKUP_INDICES:-all}, global state ${BACKUP_INCLUDE_GLOBAL_STATE}, partial ${BACKUP_ALLOW_PARTIAL}${BACKUP_FEATURE_STATES:+, feature states $BACKUP_FEATURE_STATES})"
+}
+
+# start_answer_unsure: whether the answer to the snapshot's start leaves open that the engine
+# started it: a proxy's 502/504, a 503, a cluster-state update not acknowledged.
+start_answer_unsure() {
+  [[ $HTTP_STATUS == 50[234] ]] || { [[ $HTTP_STATUS == 5* ]] &&
+    jq -e '.error.type // "" | test("failed_to_commit|process_cluster_event_timeout|timeout")' "$ES_REPLY" >/dev/null 2>&1; }
 }
 
 # backup_uid: the first 8 hex digits of the Backup's UID, from its pod's name (HOSTNAME), which
